@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import { parseCidrs } from './core/address.ts';
+import { parseDuration } from './core/retry.ts';
+
+/** Thrown for a bad environment value; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const boolean = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const duration = z.string().transform((v, ctx) => {
+  try {
+    return parseDuration(v);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const port = z.coerce
+  .number({ error: 'must be a port number' })
+  .int('must be a port number')
+  .min(0, 'must be between 0 and 65535')
+  .max(65535, 'must be between 0 and 65535');
+
+const encryptionKey = z.string().transform((v, ctx) => {
+  const key = Buffer.from(v, 'base64');
+  if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== v.replace(/=+$/, '')) {
+    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes encoded as base64 (e.g. `openssl rand -base64 32`)' });
+    return z.NEVER;
+  }
+  return key;
+});
+
+const cidrs = z.string().transform((v, ctx) => {
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    parseCidrs(list);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+  return list;
+});
+
+const schema = z.object({
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
+  HERALD_DATA_DIR: z.string().min(1).default('./.herald'),
+  HERALD_PG_PORT: port.default(54329),
+  PORT: port.default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  HERALD_ADMIN_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  HERALD_ENCRYPTION_KEY: encryptionKey.optional(),
+  HERALD_ROLE: z.enum(['all', 'api', 'worker'], { error: 'must be all, api or worker' }).default('all'),
+  HERALD_ALLOW_HTTP: boolean.default(false),
+  HERALD_ALLOWED_CIDRS: cidrs.default([]),
+  HERALD_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
+  HERALD_RETENTION: duration.default(30 * 24 * 3600 * 1000),
+  HERALD_MAX_WEBHOOKS: z.coerce.number().int().min(1, 'must be at least 1').default(100),
+  HERALD_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10000).default(200),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+});
+
+export type Role = 'all' | 'api' | 'worker';
+
+export interface Config {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  port: number;
+  host: string;
+  adminKey: string | undefined;
+  encryptionKey: Buffer | undefined;
+  role: Role;
+  allowHttp: boolean;
+  allowedCidrs: string[];
+  disableAfterMs: number;
+  retentionMs: number;
+  maxWebhooksPerTenant: number;
+  workerConcurrency: number;
+  logLevel: string;
+}
+
+/** The only reader of process.env. A bad value throws a ConfigError naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  // An empty variable means "unset", as most deployment tools write them.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0]);
+    throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`);
+  }
+  const v = parsed.data;
+  if (v.DATABASE_URL && !v.HERALD_ENCRYPTION_KEY) {
+    throw new ConfigError(
+      'HERALD_ENCRYPTION_KEY is required when DATABASE_URL is set (32 bytes base64, e.g. `openssl rand -base64 32`)',
+    );
+  }
+  return Object.freeze({
+    databaseUrl: v.DATABASE_URL,
+    dataDir: v.HERALD_DATA_DIR,
+    embeddedPgPort: v.HERALD_PG_PORT,
+    port: v.PORT,
+    host: v.HOST,
+    adminKey: v.HERALD_ADMIN_KEY,
+    encryptionKey: v.HERALD_ENCRYPTION_KEY,
+    role: v.HERALD_ROLE,
+    allowHttp: v.HERALD_ALLOW_HTTP,
+    allowedCidrs: v.HERALD_ALLOWED_CIDRS,
+    disableAfterMs: v.HERALD_DISABLE_AFTER,
+    retentionMs: v.HERALD_RETENTION,
+    maxWebhooksPerTenant: v.HERALD_MAX_WEBHOOKS,
+    workerConcurrency: v.HERALD_WORKER_CONCURRENCY,
+    logLevel: v.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+
+// Crockford base32: ids sort by creation time as plain strings, which keeps
+// cursors stable and lets "newest first" use the primary-key index.
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+export type IdPrefix = 'ten' | 'key' | 'etp' | 'wh' | 'evt' | 'dlv' | 'att';
+
+let lastTime = 0;
+let lastRandom: Buffer = Buffer.alloc(10);
+
+/** A ULID-style id: 10 chars of milliseconds + 16 chars of randomness, monotonic within a process. */
+export function newId(prefix: IdPrefix, now = Date.now()): string {
+  let random: Buffer;
+  if (now <= lastTime) {
+    // Same millisecond (or a clock step back): increment the previous randomness so order holds.
+    now = lastTime;
+    random = Buffer.from(lastRandom);
+    for (let i = random.length - 1; i >= 0; i--) {
+      if (random[i] < 255) {
+        random[i]++;
+        break;
+      }
+      random[i] = 0;
+    }
+  } else {
+    random = randomBytes(10);
+  }
+  lastTime = now;
+  lastRandom = random;
+  return `${prefix}_${encodeTime(now)}${encodeRandom(random)}`;
+}
+
+function encodeTime(ms: number): string {
+  let out = '';
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[ms % 32] + out;
+    ms = Math.floor(ms / 32);
+  }
+  return out;
+}
+
+function encodeRandom(bytes: Buffer): string {
+  let bits = 0n;
+  for (const b of bytes) bits = (bits << 8n) | BigInt(b);
+  let out = '';
+  for (let i = 0; i < 16; i++) {
+    out = ALPHABET[Number(bits & 31n)] + out;
+    bits >>= 5n;
+  }
+  return out;
+}
+
+export function hasPrefix(id: string, prefix: IdPrefix): boolean {
+  return id.startsWith(`${prefix}_`);
+}

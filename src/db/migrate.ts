@@ -1,0 +1,22 @@
+import pg from 'pg';
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+/** An arbitrary constant: the advisory lock that serialises migrations across processes. */
+const MIGRATION_LOCK = 7_310_442_915;
+
+/**
+ * Applies pending migrations and returns their names. Several Herald processes may start at
+ * once against one database; an advisory lock makes them take turns.
+ */
+export async function migrate(orm: MikroORM, clientUrl: string): Promise<string[]> {
+  const lock = new pg.Client({ connectionString: clientUrl });
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    const applied = await orm.migrator.up();
+    return applied.map((m) => m.name);
+  } finally {
+    await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+    await lock.end();
+  }
+}

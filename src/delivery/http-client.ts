@@ -1,0 +1,312 @@
+import { lookup as dnsLookup } from 'node:dns/promises';
+import type { LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+import type { LookupFunction } from 'node:net';
+import { getCACertificates } from 'node:tls';
+import type { Readable } from 'node:stream';
+import { Agent } from 'undici';
+import { isBlockedAddress, parseCidrs } from '../core/address.ts';
+import type { ParsedCidr } from '../core/address.ts';
+
+/** Why an attempt failed, when the status alone does not tell (DESIGN.md, Attempt `error`). */
+export type AttemptError =
+  | 'TIMEOUT'
+  | 'CONNECTION'
+  | 'DNS'
+  | 'TLS'
+  | 'BLOCKED_ADDRESS'
+  | 'REDIRECT'
+  | 'BODY_TOO_LARGE'
+  | 'INVALID_URL'
+  | 'UNKNOWN';
+
+export interface OutboundRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** Bound on the whole exchange: connect, headers and reading the (capped) body. */
+  timeoutMs: number;
+}
+
+export interface OutboundResult {
+  /** null when no response arrived. */
+  status: number | null;
+  /** Response headers, lowercase names, repeated ones joined with ', '. */
+  headers: Record<string, string>;
+  /** The first maxResponseBytes of the body, decoded as UTF-8 (lossy). */
+  body: string;
+  bodyTruncated: boolean;
+  durationMs: number;
+  /**
+   * Set whenever the attempt failed for a reason other than a non-2xx status. A status may be
+   * present too: a 3xx is 'REDIRECT', and a body still trickling at the deadline is 'TIMEOUT'.
+   */
+  error: AttemptError | null;
+  /** Short and safe to show a tenant: no URL query, headers or secrets. */
+  errorMessage: string | null;
+}
+
+/** Resolves a hostname to every address it has, like `dns.lookup(host, { all: true })`. */
+export type ResolveHost = (hostname: string) => Promise<LookupAddress[]>;
+
+export interface DeliveryClientOptions {
+  /** Ranges exempt from the SSRF guard (`HERALD_ALLOWED_CIDRS`). */
+  allowedCidrs?: string[];
+  /** Accept `http://` URLs (`HERALD_ALLOW_HTTP`, local development only). */
+  allowHttp?: boolean;
+  connectTimeoutMs?: number;
+  maxResponseBytes?: number;
+  /** Default unlimited: per-webhook `maxInFlight` already bounds concurrency upstream. */
+  connectionsPerOrigin?: number;
+  /** Extra trusted CAs, added to the default store (public CAs and NODE_EXTRA_CA_CERTS). */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Replaces the system resolver (tests, custom DNS); every answer still passes the guard. */
+  resolveHost?: ResolveHost;
+}
+
+export interface DeliveryClient {
+  /** Never rejects for network problems: every outcome is an OutboundResult. */
+  send(req: OutboundRequest): Promise<OutboundResult>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024;
+const MAX_URL_LENGTH = 2_048;
+
+/** Raised inside the connection's lookup so undici reports it like any connect error. */
+class BlockedAddressError extends Error {
+  readonly code = 'ERR_HERALD_BLOCKED_ADDRESS';
+}
+
+class DeadlineError extends Error {
+  readonly code = 'ERR_HERALD_DEADLINE';
+}
+
+export function createDeliveryClient(opts: DeliveryClientOptions = {}): DeliveryClient {
+  const allowed = parseCidrs(opts.allowedCidrs ?? []);
+  const maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const agent = new Agent({
+    pipelining: 1,
+    allowH2: false,
+    connections: opts.connectionsPerOrigin ?? null,
+    connect: {
+      timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      // net/tls.connect resolve through this and connect to exactly the addresses it checked;
+      // TLS keeps the URL's hostname for SNI and certificate checks.
+      lookup: guardedLookup(allowed, opts.resolveHost ?? resolveWithSystem),
+      // Passing `ca` replaces Node's default store, so start from that store (public CAs
+      // plus NODE_EXTRA_CA_CERTS); without the option Node uses it unchanged.
+      ...(opts.ca === undefined ? {} : { ca: [...getCACertificates('default'), ...[opts.ca].flat()] }),
+    },
+  });
+
+  async function send(req: OutboundRequest): Promise<OutboundResult> {
+    const started = performance.now();
+    const finish = (result: Partial<OutboundResult>): OutboundResult => ({
+      status: null,
+      headers: {},
+      body: '',
+      bodyTruncated: false,
+      error: null,
+      errorMessage: null,
+      ...result,
+      durationMs: Math.round(performance.now() - started),
+    });
+
+    const target = checkTarget(req.url, opts.allowHttp ?? false, allowed);
+    if ('error' in target) return finish(target);
+
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DeadlineError('deadline')), req.timeoutMs);
+    const failure = (err: unknown): Partial<OutboundResult> =>
+      deadline.signal.aborted
+        ? { error: 'TIMEOUT', errorMessage: `no complete response within ${req.timeoutMs} ms` }
+        : classifyError(err);
+    try {
+      let response;
+      try {
+        response = await agent.request({
+          origin: target.url.origin,
+          path: target.url.pathname + target.url.search,
+          method: 'POST',
+          headers: req.headers,
+          body: req.body,
+          signal: deadline.signal,
+        });
+      } catch (err) {
+        return finish(failure(err));
+      }
+      const status = response.statusCode;
+      const headers = flattenHeaders(response.headers);
+      const read = await readCapped(response.body, maxResponseBytes);
+      const result = { status, headers, body: read.text, bodyTruncated: read.truncated };
+      if (read.error !== undefined) return finish({ ...result, ...failure(read.error) });
+      if (status >= 300 && status < 400) {
+        return finish({ ...result, error: 'REDIRECT', errorMessage: `redirects are not followed (HTTP ${status})` });
+      }
+      return finish(result);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return { send, close: () => agent.close() };
+}
+
+type Target = { url: URL } | { error: AttemptError; errorMessage: string };
+
+/** URL rules checked before any socket opens; IP literals never reach the lookup, so here too. */
+function checkTarget(raw: string, allowHttp: boolean, allowed: ParsedCidr[]): Target {
+  const invalid = (errorMessage: string): Target => ({ error: 'INVALID_URL', errorMessage });
+  if (raw.length > MAX_URL_LENGTH) return invalid(`URL is longer than ${MAX_URL_LENGTH} characters`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return invalid('URL is not valid');
+  }
+  if (url.protocol === 'http:' && !allowHttp) return invalid('http:// URLs are not allowed; use https://');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return invalid('only https:// URLs are allowed');
+  if (url.username || url.password) return invalid('URLs with user-info are not allowed');
+  // WHATWG URL has already normalised 2130706433, 0x7f.1 and 0177.0.0.1 to 127.0.0.1.
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host) && isBlockedAddress(host, allowed)) {
+    return { error: 'BLOCKED_ADDRESS', errorMessage: `address ${host} is not allowed` };
+  }
+  return { url };
+}
+
+function resolveWithSystem(hostname: string): Promise<LookupAddress[]> {
+  return dnsLookup(hostname, { all: true });
+}
+
+/** A net `lookup` that resolves once, refuses the host if any address is blocked, else answers. */
+function guardedLookup(allowed: ParsedCidr[], resolve: ResolveHost): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname).then(
+      (addresses) => {
+        const blocked = addresses.find((a) => isBlockedAddress(a.address, allowed));
+        const usable = addresses.filter((a) => !options.family || a.family === options.family);
+        if (blocked) {
+          callback(new BlockedAddressError(`${hostname} resolves to ${blocked.address}, which is not allowed`), '');
+        } else if (usable.length === 0) {
+          callback(Object.assign(new Error(`${hostname} has no usable address`), { code: 'ENOTFOUND' }), '');
+        } else if (options.all) {
+          callback(null, usable);
+        } else {
+          callback(null, usable[0].address, usable[0].family);
+        }
+      },
+      (err: NodeJS.ErrnoException) => callback(err, ''),
+    );
+  };
+}
+
+/** Reads at most `limit` bytes (plus the chunk that crossed it), then drops the connection. */
+async function readCapped(
+  body: Readable,
+  limit: number,
+): Promise<{ text: string; truncated: boolean; error?: unknown }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  let error: unknown;
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        truncated = true;
+        break; // ends the iteration, which destroys the body and aborts the download
+      }
+    }
+  } catch (err) {
+    error = err;
+  } finally {
+    body.destroy();
+  }
+  const bytes = Buffer.concat(chunks).subarray(0, limit);
+  // stream: true holds back a character cut in half at the cap instead of mangling it.
+  const text = new TextDecoder().decode(bytes, { stream: truncated || error !== undefined });
+  return { text, truncated, error };
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}
+
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA', 'ENODATA']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+  'ERR_HERALD_DEADLINE',
+]);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'EADDRNOTAVAIL',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
+// OpenSSL verification results arrive as bare codes; Node's own TLS errors are prefixed.
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'HOSTNAME_MISMATCH',
+  'EPROTO',
+]);
+
+function kindOfCode(code: string): AttemptError | null {
+  if (code === 'ERR_HERALD_BLOCKED_ADDRESS') return 'BLOCKED_ADDRESS';
+  if (DNS_CODES.has(code)) return 'DNS';
+  if (TLS_CODES.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_')) return 'TLS';
+  if (TIMEOUT_CODES.has(code)) return 'TIMEOUT';
+  if (CONNECTION_CODES.has(code)) return 'CONNECTION';
+  return null;
+}
+
+/** Maps a network error (or one it wraps) to an AttemptError and a short message. */
+export function classifyError(err: unknown): { error: AttemptError; errorMessage: string } {
+  const seen = new Set<unknown>();
+  const queue: unknown[] = [err];
+  while (queue.length > 0) {
+    const current = queue.shift();
+    if (!(current instanceof Error) || seen.has(current)) continue;
+    seen.add(current);
+    const code = (current as NodeJS.ErrnoException).code;
+    const kind = typeof code === 'string' ? kindOfCode(code) : null;
+    if (kind) return { error: kind, errorMessage: shortMessage(current) };
+    if (current.name === 'TimeoutError') return { error: 'TIMEOUT', errorMessage: shortMessage(current) };
+    // autoSelectFamily reports one failure per address it tried in an AggregateError.
+    if (current instanceof AggregateError) queue.push(...current.errors);
+    queue.push(current.cause);
+  }
+  return { error: 'UNKNOWN', errorMessage: shortMessage(err) };
+}
+
+function shortMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message || err.name : String(err);
+  return message.length > 200 ? `${message.slice(0, 197)}...` : message;
+}

@@ -1,0 +1,31 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { Delivery } from './Delivery.ts';
+
+export const ATTEMPT_TRIGGERS = ['SCHEDULED', 'MANUAL', 'TEST'] as const;
+export type AttemptTrigger = (typeof ATTEMPT_TRIGGERS)[number];
+
+/** One HTTP try of a delivery, with what was sent (secrets redacted) and what came back. */
+export const Attempt = defineEntity({
+  name: 'Attempt',
+  tableName: 'attempt',
+  indexes: [{ properties: ['delivery', 'number'] }, { properties: ['webhookId', 'id'] }],
+  properties: {
+    id: p.string().primary(),
+    delivery: () => p.manyToOne(Delivery).ref().deleteRule('cascade'),
+    tenantId: p.string(),
+    webhookId: p.string(),
+    number: p.integer(),
+    trigger: p.enum(ATTEMPT_TRIGGERS),
+    startedAt: p.datetime(),
+    durationMs: p.integer(),
+    requestUrl: p.text(),
+    requestHeaders: p.json<Record<string, string>>(),
+    responseStatus: p.integer().nullable(),
+    responseHeaders: p.json<Record<string, string>>().nullable(),
+    responseBody: p.text().nullable(),
+    error: p.string().nullable(),
+    errorMessage: p.text().nullable(),
+  },
+});
+
+export type IAttempt = InferEntity<typeof Attempt>;

@@ -1,0 +1,39 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { Tenant } from './Tenant.ts';
+import { Event } from './Event.ts';
+import { Webhook } from './Webhook.ts';
+
+export const DELIVERY_STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** One per (event, webhook): the state of getting that event to that endpoint. */
+export const Delivery = defineEntity({
+  name: 'Delivery',
+  tableName: 'delivery',
+  indexes: [
+    { properties: ['tenant', 'id'] },
+    { properties: ['webhook', 'id'] },
+    { properties: ['webhook', 'status', 'id'] },
+    { properties: ['event', 'id'] },
+    { properties: ['status', 'nextAttemptAt'] },
+  ],
+  uniques: [{ properties: ['event', 'webhook'] }],
+  properties: {
+    id: p.string().primary(),
+    tenant: () => p.manyToOne(Tenant).ref().deleteRule('cascade'),
+    event: () => p.manyToOne(Event).ref().deleteRule('cascade'),
+    webhook: () => p.manyToOne(Webhook).ref().deleteRule('cascade'),
+    eventType: p.string(),
+    status: p.enum(DELIVERY_STATUSES).default('PENDING'),
+    attemptCount: p.integer().default(0),
+    nextAttemptAt: p.datetime().nullable(),
+    lastAttemptAt: p.datetime().nullable(),
+    completedAt: p.datetime().nullable(),
+    lastResponseStatus: p.integer().nullable(),
+    lastError: p.string().nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+  },
+});
+
+export type IDelivery = InferEntity<typeof Delivery>;

@@ -1,0 +1,57 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { Tenant } from './Tenant.ts';
+
+export const WEBHOOK_STATUSES = ['ACTIVE', 'PAUSED', 'DISABLED'] as const;
+export type WebhookStatus = (typeof WEBHOOK_STATUSES)[number];
+
+export const SIGNATURE_SCHEMES = ['STANDARD', 'STRIPE', 'HMAC_SHA256'] as const;
+
+export const AUTH_TYPES = ['NONE', 'BEARER', 'BASIC', 'API_KEY', 'CUSTOM_HEADER'] as const;
+export type WebhookAuthType = (typeof AUTH_TYPES)[number];
+
+/** One signing secret, encrypted; old ones sign until `expiresAt` after a rotation. */
+export interface StoredSecret {
+  encrypted: string;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+export interface CustomHeader {
+  name: string;
+  value: string;
+}
+
+/** An endpoint. Soft-deleted (`deletedAt`) so its delivery log stays readable. */
+export const Webhook = defineEntity({
+  name: 'Webhook',
+  tableName: 'webhook',
+  indexes: [{ properties: ['tenant', 'id'] }],
+  properties: {
+    id: p.string().primary(),
+    tenant: () => p.manyToOne(Tenant).ref().deleteRule('cascade'),
+    url: p.text(),
+    description: p.text().nullable(),
+    events: p.json<string[]>(),
+    channels: p.json<string[]>().nullable(),
+    status: p.enum(WEBHOOK_STATUSES).default('ACTIVE'),
+    disabledReason: p.text().nullable(),
+    signatureScheme: p.enum(SIGNATURE_SCHEMES).default('STANDARD'),
+    secrets: p.json<StoredSecret[]>(),
+    authType: p.enum(AUTH_TYPES).default('NONE'),
+    /** The auth settings (token, password, …) as encrypted JSON; never returned. */
+    authEncrypted: p.text().nullable(),
+    headers: p.json<CustomHeader[]>(),
+    retrySchedule: p.json<number[]>().nullable(),
+    timeoutMs: p.integer().default(15000),
+    maxInFlight: p.integer().default(10),
+    consecutiveFailures: p.integer().default(0),
+    failingSince: p.datetime().nullable(),
+    lastSuccessAt: p.datetime().nullable(),
+    lastFailureAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+    deletedAt: p.datetime().nullable(),
+  },
+});
+
+export type IWebhook = InferEntity<typeof Webhook>;

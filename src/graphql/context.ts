@@ -1,0 +1,10 @@
+import type { IWebhook, WebhookStatus } from '../entities/Webhook.ts';
+import type { ServiceContext } from '../services/context.ts';
+import type { PubSub } from './pubsub.ts';
+
+/** The context of one GraphQL operation (HTTP request or WebSocket subscription). */
+export interface GraphQLContext extends ServiceContext {
+  pubsub: PubSub;
+  /** Called after a webhook was paused, resumed or deleted (wakes deliveries, tells subscribers). */
+  onWebhookStatusChanged(webhook: IWebhook, from: WebhookStatus): Promise<void>;
+}

@@ -1,0 +1,8 @@
+import { builder } from './builder.ts';
+import './types/scalars.ts';
+import './types/tenant.ts';
+import './types/event-type.ts';
+import './types/webhook.ts';
+import './types/subscriptions.ts';
+
+export const schema = builder.toSchema({ sortSchema: false });

@@ -1,0 +1,113 @@
+import { Tenant, type ITenant } from '../../entities/Tenant.ts';
+import type { IApiKey } from '../../entities/ApiKey.ts';
+import { createApiKey, listApiKeys, revokeApiKey } from '../../services/api-keys.ts';
+import { requireAdmin, resolveTenantId } from '../../services/caller.ts';
+import { createTenant } from '../../services/tenants.ts';
+import { notFound } from '../../core/errors.ts';
+import { builder } from '../builder.ts';
+
+export const TenantRef = builder.objectRef<ITenant>('Tenant');
+export const ApiKeyRef = builder.objectRef<IApiKey>('ApiKey');
+
+TenantRef.implement({
+  description: 'A customer of the platform.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    apiKeys: t.field({
+      type: [ApiKeyRef],
+      description: 'The tenant’s API keys, newest first (secrets are never shown again).',
+      resolve: (tenant, _args, ctx) => listApiKeys(ctx.em, tenant.id),
+    }),
+  }),
+});
+
+ApiKeyRef.implement({
+  description: 'A tenant API key. Only its prefix is shown; the secret was shown once, at creation.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    tenantId: t.id({ resolve: (key) => key.tenant.id }),
+    name: t.exposeString('name'),
+    prefix: t.exposeString('prefix'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+builder.queryField('tenant', (t) =>
+  t.field({
+    type: TenantRef,
+    nullable: true,
+    description: 'The caller’s own tenant; the admin key names one with `id`.',
+    args: { id: t.arg.id({ required: false }) },
+    resolve: async (_root, args, ctx) => {
+      if (ctx.caller.kind === 'admin' && !args.id) return null;
+      const id = ctx.caller.kind === 'tenant' ? ctx.caller.tenantId : String(args.id);
+      if (ctx.caller.kind === 'tenant' && args.id && args.id !== id) return null;
+      return ctx.em.findOne(Tenant, { id });
+    },
+  }),
+);
+
+const CreateTenantInput = builder.inputType('CreateTenantInput', {
+  fields: (t) => ({ name: t.string({ required: true }) }),
+});
+
+const CreateTenantPayload = builder.objectRef<{ tenant: ITenant; apiKey: string }>('CreateTenantPayload').implement({
+  fields: (t) => ({
+    tenant: t.expose('tenant', { type: TenantRef }),
+    apiKey: t.exposeString('apiKey', { description: 'The tenant’s first API key (`hrld_…`). Shown once.' }),
+  }),
+});
+
+builder.mutationField('createTenant', (t) =>
+  t.field({
+    type: CreateTenantPayload,
+    description: 'Admin only. Creates a tenant and its first API key.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: CreateTenantInput, required: true }) },
+    resolve: (_root, { input }, ctx) => {
+      requireAdmin(ctx.caller);
+      return createTenant(ctx.em, input.name);
+    },
+  }),
+);
+
+const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    tenantId: t.id({ required: false, description: 'Admin only: the tenant to create the key for.' }),
+  }),
+});
+
+const CreateApiKeyPayload = builder.objectRef<{ apiKey: IApiKey; secret: string }>('CreateApiKeyPayload').implement({
+  fields: (t) => ({
+    apiKey: t.expose('apiKey', { type: ApiKeyRef }),
+    secret: t.exposeString('secret', { description: 'The key itself (`hrld_…`). Shown once.' }),
+  }),
+});
+
+builder.mutationField('createApiKey', (t) =>
+  t.field({
+    type: CreateApiKeyPayload,
+    args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId == null ? null : String(input.tenantId));
+      return createApiKey(ctx.em, tenantId, input.name);
+    },
+  }),
+);
+
+builder.mutationField('revokeApiKey', (t) =>
+  t.field({
+    type: ApiKeyRef,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const key = await revokeApiKey(ctx.em, ctx.caller, String(args.id));
+      if (!key) throw notFound('ApiKey', String(args.id));
+      return key;
+    },
+  }),
+);

@@ -1,0 +1,211 @@
+import { SIGNATURE_SCHEMES, AUTH_TYPES, type IWebhook, WEBHOOK_STATUSES } from '../../entities/Webhook.ts';
+import {
+  createWebhook,
+  deleteWebhook,
+  effectiveRetrySchedule,
+  findWebhook,
+  listWebhooks,
+  readAuth,
+  rotateWebhookSecret,
+  updateWebhook,
+} from '../../services/webhooks.ts';
+import { builder } from '../builder.ts';
+import { connectionOf } from './connection.ts';
+
+export const WebhookStatusEnum = builder.enumType('WebhookStatus', { values: WEBHOOK_STATUSES });
+export const SignatureSchemeEnum = builder.enumType('SignatureScheme', { values: SIGNATURE_SCHEMES });
+export const WebhookAuthTypeEnum = builder.enumType('WebhookAuthType', {
+  values: AUTH_TYPES,
+  description: 'Outbound authentication. API_KEY sends `x-api-key`.',
+});
+
+interface AuthView {
+  type: (typeof AUTH_TYPES)[number];
+  username: string | null;
+  headerName: string | null;
+}
+
+const WebhookAuthRef = builder.objectRef<AuthView>('WebhookAuth').implement({
+  description: 'How Herald authenticates to the endpoint. Tokens and passwords are never returned.',
+  fields: (t) => ({
+    type: t.expose('type', { type: WebhookAuthTypeEnum }),
+    username: t.exposeString('username', { nullable: true }),
+    headerName: t.exposeString('headerName', { nullable: true }),
+  }),
+});
+
+const HeaderRef = builder.objectRef<{ name: string; value: string }>('Header').implement({
+  fields: (t) => ({ name: t.exposeString('name'), value: t.exposeString('value') }),
+});
+
+export const WebhookRef = builder.objectRef<IWebhook>('Webhook');
+
+WebhookRef.implement({
+  description: 'A customer endpoint that receives signed event deliveries.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    tenantId: t.id({ resolve: (w) => w.tenant.id }),
+    url: t.exposeString('url'),
+    description: t.exposeString('description', { nullable: true }),
+    events: t.exposeStringList('events'),
+    channels: t.exposeStringList('channels', { nullable: true }),
+    status: t.expose('status', { type: WebhookStatusEnum }),
+    disabledReason: t.exposeString('disabledReason', { nullable: true }),
+    signatureScheme: t.expose('signatureScheme', { type: SignatureSchemeEnum }),
+    auth: t.field({
+      type: WebhookAuthRef,
+      resolve: (w, _args, ctx) => {
+        const auth = readAuth(w, ctx.encryptionKey);
+        return {
+          type: auth.type,
+          username: auth.type === 'BASIC' ? auth.username : null,
+          headerName: auth.type === 'CUSTOM_HEADER' ? auth.headerName : auth.type === 'API_KEY' ? 'x-api-key' : null,
+        };
+      },
+    }),
+    headers: t.field({ type: [HeaderRef], resolve: (w) => w.headers }),
+    retrySchedule: t.intList({
+      description: 'Seconds between attempts (the default schedule unless the webhook sets its own).',
+      resolve: (w) => [...effectiveRetrySchedule(w)],
+    }),
+    timeoutMs: t.exposeInt('timeoutMs'),
+    maxInFlight: t.exposeInt('maxInFlight'),
+    secretCount: t.int({
+      description: 'How many secrets sign deliveries now (more than 1 during a rotation grace period).',
+      resolve: (w) => w.secrets.filter((s) => s.expiresAt === null || new Date(s.expiresAt) > new Date()).length,
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+const WebhookConnection = connectionOf('Webhook', WebhookRef);
+
+builder.queryField('webhooks', (t) =>
+  t.field({
+    type: WebhookConnection,
+    description: 'The tenant’s webhooks, newest first. The admin key sees every tenant unless tenantId is given.',
+    args: {
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+      status: t.arg({ type: WebhookStatusEnum, required: false }),
+      tenantId: t.arg.id({ required: false }),
+    },
+    resolve: (_root, args, ctx) => listWebhooks(ctx, { ...args, tenantId: args.tenantId == null ? null : String(args.tenantId) }),
+  }),
+);
+
+builder.queryField('webhook', (t) =>
+  t.field({
+    type: WebhookRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => findWebhook(ctx, String(args.id)),
+  }),
+);
+
+const HeaderInput = builder.inputType('HeaderInput', {
+  fields: (t) => ({ name: t.string({ required: true }), value: t.string({ required: true }) }),
+});
+
+const WebhookAuthInput = builder.inputType('WebhookAuthInput', {
+  fields: (t) => ({
+    type: t.field({ type: WebhookAuthTypeEnum, required: true }),
+    token: t.string({ required: false, description: 'BEARER and API_KEY.' }),
+    username: t.string({ required: false, description: 'BASIC.' }),
+    password: t.string({ required: false, description: 'BASIC.' }),
+    headerName: t.string({ required: false, description: 'CUSTOM_HEADER.' }),
+    headerValue: t.string({ required: false, description: 'CUSTOM_HEADER.' }),
+  }),
+});
+
+const CreateWebhookInput = builder.inputType('CreateWebhookInput', {
+  fields: (t) => ({
+    url: t.string({ required: true }),
+    events: t.stringList({ required: true, description: 'Event type names, or ["*"] for all.' }),
+    description: t.string({ required: false }),
+    channels: t.stringList({ required: false, description: 'Only events of these channels (e.g. sms, whatsapp).' }),
+    signatureScheme: t.field({ type: SignatureSchemeEnum, required: false }),
+    auth: t.field({ type: WebhookAuthInput, required: false }),
+    headers: t.field({ type: [HeaderInput], required: false }),
+    retrySchedule: t.intList({ required: false, description: 'Seconds between attempts; [] means a single attempt.' }),
+    timeoutMs: t.int({ required: false }),
+    maxInFlight: t.int({ required: false }),
+    tenantId: t.id({ required: false }),
+  }),
+});
+
+const UpdateWebhookInput = builder.inputType('UpdateWebhookInput', {
+  fields: (t) => ({
+    url: t.string({ required: false }),
+    events: t.stringList({ required: false }),
+    description: t.string({ required: false }),
+    channels: t.stringList({ required: false, description: 'null removes the channel filter.' }),
+    signatureScheme: t.field({ type: SignatureSchemeEnum, required: false }),
+    auth: t.field({ type: WebhookAuthInput, required: false }),
+    headers: t.field({ type: [HeaderInput], required: false }),
+    retrySchedule: t.intList({ required: false, description: 'null restores the default schedule.' }),
+    timeoutMs: t.int({ required: false }),
+    maxInFlight: t.int({ required: false }),
+    status: t.field({ type: WebhookStatusEnum, required: false, description: 'ACTIVE or PAUSED.' }),
+  }),
+});
+
+const WebhookSecretPayload = (name: string) =>
+  builder.objectRef<{ webhook: IWebhook; secret: string }>(name).implement({
+    fields: (t) => ({
+      webhook: t.expose('webhook', { type: WebhookRef }),
+      secret: t.exposeString('secret', { description: 'The signing secret (`whsec_…`). Shown once.' }),
+    }),
+  });
+
+const CreateWebhookPayload = WebhookSecretPayload('CreateWebhookPayload');
+const RotateWebhookSecretPayload = WebhookSecretPayload('RotateWebhookSecretPayload');
+
+const DeleteWebhookPayload = builder.objectRef<{ id: string }>('DeleteWebhookPayload').implement({
+  fields: (t) => ({ id: t.exposeID('id') }),
+});
+
+builder.mutationField('createWebhook', (t) =>
+  t.field({
+    type: CreateWebhookPayload,
+    args: { input: t.arg({ type: CreateWebhookInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      createWebhook(ctx, { ...input, tenantId: input.tenantId == null ? null : String(input.tenantId) }),
+  }),
+);
+
+builder.mutationField('updateWebhook', (t) =>
+  t.field({
+    type: WebhookRef,
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookInput, required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const { webhook, statusChange } = await updateWebhook(ctx, String(args.id), args.input);
+      if (statusChange) await ctx.onWebhookStatusChanged(webhook, statusChange.from);
+      return webhook;
+    },
+  }),
+);
+
+builder.mutationField('deleteWebhook', (t) =>
+  t.field({
+    type: DeleteWebhookPayload,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const webhook = await deleteWebhook(ctx, String(args.id));
+      await ctx.onWebhookStatusChanged(webhook, webhook.status);
+      return { id: webhook.id };
+    },
+  }),
+);
+
+builder.mutationField('rotateWebhookSecret', (t) =>
+  t.field({
+    type: RotateWebhookSecretPayload,
+    args: {
+      id: t.arg.id({ required: true }),
+      graceSeconds: t.arg.int({ required: false, description: 'How long the previous secret keeps signing (default 86400).' }),
+    },
+    resolve: (_root, args, ctx) => rotateWebhookSecret(ctx, String(args.id), args.graceSeconds),
+  }),
+);

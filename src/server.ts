@@ -1,0 +1,153 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { ExecutionArgs } from 'graphql';
+import type { Config } from './config.ts';
+import { HeraldError } from './core/errors.ts';
+import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
+import type { GraphQLContext } from './graphql/context.ts';
+import type { PubSub } from './graphql/pubsub.ts';
+import { schema } from './graphql/schema.ts';
+import type { Logger } from './logger.ts';
+import { authenticate } from './services/api-keys.ts';
+import type { Caller } from './services/caller.ts';
+
+export interface ServerDeps {
+  orm: MikroORM;
+  config: Readonly<Config>;
+  adminKey: string;
+  encryptionKey: Buffer;
+  logger: Logger;
+  pubsub: PubSub;
+  onWebhookStatusChanged(webhook: IWebhook, from: WebhookStatus): Promise<void>;
+}
+
+export interface HeraldServer {
+  /** Listens on config.host:config.port (0 picks a free port); resolves to the bound port. */
+  start(): Promise<number>;
+  stop(): Promise<void>;
+  url(): string;
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** GraphQL over HTTP (yoga, with GraphiQL) and over WebSocket (graphql-ws) on one port and path. */
+export function buildServer(deps: ServerDeps): HeraldServer {
+  const log = deps.logger.child({ component: 'api' });
+
+  async function callerFor(authorization: unknown): Promise<Caller> {
+    if (typeof authorization !== 'string' || authorization === '') {
+      throw new HeraldError('UNAUTHORIZED', 'Missing authorization: send `authorization: Bearer <key>`');
+    }
+    const match = BEARER.exec(authorization);
+    if (!match) throw new HeraldError('UNAUTHORIZED', 'Malformed authorization: expected `Bearer <key>`');
+    const caller = await authenticate(deps.orm.em.fork(), match[1], deps.adminKey);
+    if (!caller) throw new HeraldError('UNAUTHORIZED', 'Unknown or revoked API key');
+    return caller;
+  }
+
+  function contextFor(caller: Caller): GraphQLContext {
+    return {
+      em: deps.orm.em.fork(),
+      caller,
+      config: deps.config,
+      encryptionKey: deps.encryptionKey,
+      pubsub: deps.pubsub,
+      onWebhookStatusChanged: deps.onWebhookStatusChanged,
+    };
+  }
+
+  const yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext> = createYoga({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: {
+      title: 'Herald',
+      subscriptionsProtocol: 'WS',
+      headers: JSON.stringify({ authorization: 'Bearer <your key>' }),
+    },
+    logging: {
+      debug: (...args) => log.debug(args.map(String).join(' ')),
+      info: (...args) => log.info(args.map(String).join(' ')),
+      warn: (...args) => log.warn(args.map(String).join(' ')),
+      error: (...args) => log.error({ err: args.find((a) => a instanceof Error) }, args.map(String).join(' ')),
+    },
+    context: async ({ request }) => contextFor(await callerFor(request.headers.get('authorization'))),
+  });
+
+  const httpServer: Server = createServer(yoga);
+  const sockets = new Set<Socket>();
+  httpServer.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  const wsServer = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint });
+  const callers = new WeakMap<WebSocket, Caller>();
+
+  useServer<Record<string, unknown>, { socket: WebSocket }>(
+    {
+      execute: (args: any) => args.rootValue.execute(args),
+      subscribe: (args: any) => args.rootValue.subscribe(args),
+      onConnect: async (ctx) => {
+        try {
+          callers.set(ctx.extra.socket, await callerFor(ctx.connectionParams?.authorization));
+          return true;
+        } catch (error) {
+          const message = error instanceof HeraldError ? error.message : 'Unauthorized';
+          // 4401 mirrors HTTP 401; graphql-ws itself would only say 4403 Forbidden.
+          ctx.extra.socket.close(4401, `Unauthorized: ${message}`.slice(0, 120));
+          return false;
+        }
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const caller = callers.get(ctx.extra.socket);
+        if (!caller) return [new HeraldError('UNAUTHORIZED', 'Not authenticated')];
+        const enveloped = yoga.getEnveloped({ ...ctx, params });
+        const document = enveloped.parse(params.query);
+        const errors = enveloped.validate(enveloped.schema, document);
+        if (errors.length) return errors;
+        const args: ExecutionArgs = {
+          schema: enveloped.schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: contextFor(caller),
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        };
+        return args;
+      },
+    },
+    wsServer,
+  );
+
+  let port = 0;
+  return {
+    async start() {
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(deps.config.port, deps.config.host, () => resolve());
+      });
+      port = (httpServer.address() as AddressInfo).port;
+      log.info({ url: `http://${deps.config.host}:${port}/graphql` }, 'GraphQL API listening');
+      return port;
+    },
+    async stop() {
+      for (const client of wsServer.clients) client.close(1001, 'Server shutting down');
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      httpServer.closeIdleConnections();
+      // Give in-flight requests a moment, then cut what is left.
+      const timer = setTimeout(() => sockets.forEach((s) => s.destroy()), 5000);
+      await closed;
+      clearTimeout(timer);
+    },
+    url() {
+      const host = deps.config.host.includes(':') ? `[${deps.config.host}]` : deps.config.host;
+      return `http://${host}:${port}/graphql`;
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { notFound, validationError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { generateApiKey, hashApiKey, safeEqual } from '../core/secrets.ts';
+import { ApiKey, type IApiKey } from '../entities/ApiKey.ts';
+import { tenantScope, type Caller } from './caller.ts';
+
+/** Refresh `lastUsedAt` at most this often, so authenticating is not a write per request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export async function createApiKey(
+  em: EntityManager,
+  tenantId: string,
+  name: string,
+): Promise<{ apiKey: IApiKey; secret: string }> {
+  const trimmed = name.trim();
+  if (!trimmed || trimmed.length > 200) {
+    throw validationError([{ field: 'name', message: 'must be 1 to 200 characters' }]);
+  }
+  const { secret, prefix, hash } = generateApiKey();
+  const apiKey = em.create(ApiKey, { id: newId('key'), tenant: tenantId, name: trimmed, prefix, keyHash: hash });
+  await em.flush();
+  return { apiKey, secret };
+}
+
+export async function revokeApiKey(em: EntityManager, caller: Caller, id: string): Promise<IApiKey> {
+  const apiKey = await em.findOne(ApiKey, { id, ...tenantScope(caller) });
+  if (!apiKey) throw notFound('ApiKey', id);
+  apiKey.revokedAt ??= new Date();
+  await em.flush();
+  return apiKey;
+}
+
+export async function listApiKeys(em: EntityManager, tenantId: string): Promise<IApiKey[]> {
+  return em.find(ApiKey, { tenant: tenantId }, { orderBy: { id: 'desc' } });
+}
+
+/**
+ * Resolves a bearer token to a caller, or null when it is unknown or revoked.
+ * Only the SHA-256 hash of a tenant key is looked up; the admin key is compared in constant time.
+ */
+export async function authenticate(em: EntityManager, token: string, adminKey: string): Promise<Caller | null> {
+  if (safeEqual(token, adminKey)) return { kind: 'admin' };
+  if (!token.startsWith('hrld_')) return null;
+  const apiKey = await em.findOne(ApiKey, { keyHash: hashApiKey(token) });
+  if (!apiKey || apiKey.revokedAt) return null;
+  const now = Date.now();
+  if (!apiKey.lastUsedAt || now - apiKey.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+    await em.nativeUpdate(ApiKey, { id: apiKey.id }, { lastUsedAt: new Date(now) });
+  }
+  return { kind: 'tenant', tenantId: apiKey.tenant.id, apiKeyId: apiKey.id };
+}

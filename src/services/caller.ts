@@ -1,0 +1,30 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { HeraldError, notFound, validationError } from '../core/errors.ts';
+import { Tenant } from '../entities/Tenant.ts';
+
+/** Who is calling: the platform's operators (admin key) or one tenant (its API key). */
+export type Caller = { kind: 'admin' } | { kind: 'tenant'; tenantId: string; apiKeyId: string };
+
+export function requireAdmin(caller: Caller): void {
+  if (caller.kind !== 'admin') throw new HeraldError('FORBIDDEN', 'This operation needs the admin key');
+}
+
+/**
+ * The tenant an operation acts on. A tenant key always acts on its own tenant (naming another
+ * one is NOT_FOUND, never FORBIDDEN); the admin key must name an existing tenant.
+ */
+export async function resolveTenantId(em: EntityManager, caller: Caller, tenantId?: string | null): Promise<string> {
+  if (caller.kind === 'tenant') {
+    if (tenantId && tenantId !== caller.tenantId) throw notFound('Tenant', tenantId);
+    return caller.tenantId;
+  }
+  if (!tenantId) throw validationError([{ field: 'tenantId', message: 'is required with the admin key' }]);
+  const exists = await em.count(Tenant, { id: tenantId });
+  if (!exists) throw notFound('Tenant', tenantId);
+  return tenantId;
+}
+
+/** A filter that limits a lookup to the caller's tenant (admins see every tenant). */
+export function tenantScope(caller: Caller): { tenant?: string } {
+  return caller.kind === 'tenant' ? { tenant: caller.tenantId } : {};
+}

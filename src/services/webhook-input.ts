@@ -1,0 +1,168 @@
+import { FieldErrors } from '../core/errors.ts';
+import { SIGNATURE_HEADER_NAMES } from '../core/signing.ts';
+import type { CustomHeader, WebhookAuthType } from '../entities/Webhook.ts';
+
+export const URL_MAX_LENGTH = 2048;
+export const TIMEOUT_MS = { min: 1000, max: 30000, default: 15000 };
+export const MAX_IN_FLIGHT = { min: 1, max: 100, default: 10 };
+export const RETRY_SCHEDULE = { maxEntries: 20, minSeconds: 1, maxSeconds: 7 * 24 * 3600 };
+const MAX_HEADERS = 20;
+const CHANNEL = /^[a-z0-9][a-z0-9_.-]{0,49}$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+
+/** Headers Herald sets itself; a custom header must not replace them. */
+const RESERVED_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'user-agent',
+  'host',
+  'connection',
+  'transfer-encoding',
+  'authorization',
+  'x-api-key',
+  ...SIGNATURE_HEADER_NAMES,
+]);
+
+export function isReservedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return RESERVED_HEADERS.has(lower) || lower.startsWith('webhook-') || lower.startsWith('herald-');
+}
+
+export interface WebhookAuthInput {
+  type: WebhookAuthType;
+  token?: string | null;
+  username?: string | null;
+  password?: string | null;
+  headerName?: string | null;
+  headerValue?: string | null;
+}
+
+/** What is stored (encrypted) for a webhook's outbound authentication. */
+export type StoredAuth =
+  | { type: 'NONE' }
+  | { type: 'BEARER'; token: string }
+  | { type: 'BASIC'; username: string; password: string }
+  | { type: 'API_KEY'; token: string }
+  | { type: 'CUSTOM_HEADER'; headerName: string; headerValue: string };
+
+export function validateUrl(errors: FieldErrors, value: string, allowHttp: boolean): void {
+  if (value.length > URL_MAX_LENGTH) return errors.add('url', `must be at most ${URL_MAX_LENGTH} characters`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return errors.add('url', 'is not a valid URL');
+  }
+  if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
+    return errors.add('url', allowHttp ? 'must be an http:// or https:// URL' : 'must be an https:// URL');
+  }
+  if (url.username || url.password) return errors.add('url', 'must not contain user-info (use auth instead)');
+  if (!url.hostname) errors.add('url', 'must have a host');
+}
+
+export function validateEvents(errors: FieldErrors, events: string[], known: Set<string>): void {
+  if (events.length === 0) return errors.add('events', 'must name at least one event type, or be ["*"]');
+  if (events.includes('*')) {
+    if (events.length > 1) errors.add('events', '"*" cannot be combined with event names');
+    return;
+  }
+  const unknown = events.filter((e) => !known.has(e));
+  if (unknown.length > 0) errors.add('events', `unknown event type(s): ${unknown.join(', ')}`);
+  if (new Set(events).size !== events.length) errors.add('events', 'contains duplicates');
+}
+
+export function validateChannels(errors: FieldErrors, channels: string[]): void {
+  if (channels.length === 0) return errors.add('channels', 'must not be empty (omit it to receive every channel)');
+  if (channels.length > 20) errors.add('channels', 'at most 20 channels');
+  const bad = channels.filter((c) => !CHANNEL.test(c));
+  if (bad.length) errors.add('channels', `invalid channel name(s): ${bad.join(', ')}`);
+}
+
+export function validateTimeout(errors: FieldErrors, timeoutMs: number): void {
+  if (!Number.isInteger(timeoutMs) || timeoutMs < TIMEOUT_MS.min || timeoutMs > TIMEOUT_MS.max) {
+    errors.add('timeoutMs', `must be between ${TIMEOUT_MS.min} and ${TIMEOUT_MS.max}`);
+  }
+}
+
+export function validateMaxInFlight(errors: FieldErrors, maxInFlight: number): void {
+  if (!Number.isInteger(maxInFlight) || maxInFlight < MAX_IN_FLIGHT.min || maxInFlight > MAX_IN_FLIGHT.max) {
+    errors.add('maxInFlight', `must be between ${MAX_IN_FLIGHT.min} and ${MAX_IN_FLIGHT.max}`);
+  }
+}
+
+export function validateRetrySchedule(errors: FieldErrors, schedule: number[]): void {
+  if (schedule.length > RETRY_SCHEDULE.maxEntries) {
+    return errors.add('retrySchedule', `at most ${RETRY_SCHEDULE.maxEntries} entries`);
+  }
+  if (schedule.some((s) => !Number.isInteger(s) || s < RETRY_SCHEDULE.minSeconds || s > RETRY_SCHEDULE.maxSeconds)) {
+    errors.add('retrySchedule', `each delay must be between ${RETRY_SCHEDULE.minSeconds} s and 7 days (${RETRY_SCHEDULE.maxSeconds} s)`);
+  }
+}
+
+export function validateHeaders(errors: FieldErrors, headers: CustomHeader[]): void {
+  if (headers.length > MAX_HEADERS) return errors.add('headers', `at most ${MAX_HEADERS} headers`);
+  const seen = new Set<string>();
+  for (const { name, value } of headers) {
+    if (!HEADER_NAME.test(name)) errors.add('headers', `"${name}" is not a valid header name`);
+    else if (isReservedHeader(name)) errors.add('headers', `"${name}" is set by Herald and cannot be overridden`);
+    else if (seen.has(name.toLowerCase())) errors.add('headers', `"${name}" appears twice`);
+    if (/[\r\n\0]/.test(value) || value.length > 4096) errors.add('headers', `the value of "${name}" is invalid`);
+    seen.add(name.toLowerCase());
+  }
+}
+
+/** Checks an auth input and returns what to store. */
+export function validateAuth(errors: FieldErrors, input: WebhookAuthInput): StoredAuth | undefined {
+  const required = (key: keyof WebhookAuthInput): string | undefined => {
+    const value = input[key];
+    if (typeof value !== 'string' || value === '') {
+      errors.add(`auth.${key}`, `is required for auth type ${input.type}`);
+      return undefined;
+    }
+    if (/[\r\n\0]/.test(value) || value.length > 4096) {
+      errors.add(`auth.${key}`, 'is invalid');
+      return undefined;
+    }
+    return value;
+  };
+  switch (input.type) {
+    case 'NONE':
+      return { type: 'NONE' };
+    case 'BEARER':
+    case 'API_KEY': {
+      const token = required('token');
+      return token ? { type: input.type, token } : undefined;
+    }
+    case 'BASIC': {
+      const username = required('username');
+      const password = required('password');
+      if (username?.includes(':')) errors.add('auth.username', 'must not contain ":"');
+      return username && password ? { type: 'BASIC', username, password } : undefined;
+    }
+    case 'CUSTOM_HEADER': {
+      const headerName = required('headerName');
+      const headerValue = required('headerValue');
+      if (headerName && !HEADER_NAME.test(headerName)) errors.add('auth.headerName', 'is not a valid header name');
+      else if (headerName && headerName.toLowerCase() !== 'authorization' && isReservedHeader(headerName)) {
+        errors.add('auth.headerName', `"${headerName}" is set by Herald and cannot be used`);
+      }
+      return headerName && headerValue ? { type: 'CUSTOM_HEADER', headerName, headerValue } : undefined;
+    }
+  }
+}
+
+/** The header(s) an auth setting adds to every request. */
+export function authHeaders(auth: StoredAuth): Record<string, string> {
+  switch (auth.type) {
+    case 'NONE':
+      return {};
+    case 'BEARER':
+      return { authorization: `Bearer ${auth.token}` };
+    case 'BASIC':
+      return { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` };
+    case 'API_KEY':
+      return { 'x-api-key': auth.token };
+    case 'CUSTOM_HEADER':
+      return { [auth.headerName.toLowerCase()]: auth.headerValue };
+  }
+}

@@ -1,0 +1,231 @@
+import { HeraldError, FieldErrors, notFound, validationError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
+import { decryptSecret, encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
+import type { SignatureScheme } from '../core/signing.ts';
+import { Delivery } from '../entities/Delivery.ts';
+import { Webhook, type CustomHeader, type IWebhook, type StoredSecret, type WebhookStatus } from '../entities/Webhook.ts';
+import { resolveTenantId, tenantScope } from './caller.ts';
+import type { ServiceContext } from './context.ts';
+import { knownEventTypeNames } from './event-types.ts';
+import { paginate, type Page, type PageArgs } from './pagination.ts';
+import {
+  MAX_IN_FLIGHT,
+  TIMEOUT_MS,
+  validateAuth,
+  validateChannels,
+  validateEvents,
+  validateHeaders,
+  validateMaxInFlight,
+  validateRetrySchedule,
+  validateTimeout,
+  validateUrl,
+  type StoredAuth,
+  type WebhookAuthInput,
+} from './webhook-input.ts';
+
+export const DEFAULT_GRACE_SECONDS = 24 * 3600;
+const MAX_GRACE_SECONDS = 7 * 24 * 3600;
+const MAX_OLD_SECRETS = 10;
+
+export interface WebhookFields {
+  url?: string | null;
+  events?: string[] | null;
+  description?: string | null;
+  channels?: string[] | null;
+  signatureScheme?: SignatureScheme | null;
+  auth?: WebhookAuthInput | null;
+  headers?: CustomHeader[] | null;
+  retrySchedule?: number[] | null;
+  timeoutMs?: number | null;
+  maxInFlight?: number | null;
+}
+
+export interface CreateWebhookInput extends WebhookFields {
+  url: string;
+  events: string[];
+  tenantId?: string | null;
+}
+
+export interface UpdateWebhookInput extends WebhookFields {
+  status?: WebhookStatus | null;
+}
+
+/** Validates every given field at once, so a client sees all its mistakes in one answer. */
+async function validateFields(ctx: ServiceContext, tenantId: string, input: WebhookFields, errors: FieldErrors) {
+  if (input.url != null) validateUrl(errors, input.url, ctx.config.allowHttp);
+  if (input.events != null) validateEvents(errors, input.events, await knownEventTypeNames(ctx.em, tenantId));
+  if (input.channels != null) validateChannels(errors, input.channels);
+  if (input.description != null && input.description.length > 1000) errors.add('description', 'must be at most 1000 characters');
+  if (input.timeoutMs != null) validateTimeout(errors, input.timeoutMs);
+  if (input.maxInFlight != null) validateMaxInFlight(errors, input.maxInFlight);
+  if (input.retrySchedule != null) validateRetrySchedule(errors, input.retrySchedule);
+  if (input.headers != null) validateHeaders(errors, input.headers);
+  const auth = input.auth != null ? validateAuth(errors, input.auth) : undefined;
+  return { auth };
+}
+
+function encryptAuth(ctx: ServiceContext, auth: StoredAuth): string | null {
+  return auth.type === 'NONE' ? null : encryptSecret(JSON.stringify(auth), ctx.encryptionKey);
+}
+
+export function readAuth(webhook: IWebhook, encryptionKey: Buffer): StoredAuth {
+  if (!webhook.authEncrypted) return { type: 'NONE' };
+  return JSON.parse(decryptSecret(webhook.authEncrypted, encryptionKey)) as StoredAuth;
+}
+
+/** The secrets that sign right now, newest first. */
+export function signingSecrets(webhook: IWebhook, encryptionKey: Buffer, now = new Date()): string[] {
+  return webhook.secrets
+    .filter((s) => s.expiresAt === null || new Date(s.expiresAt) > now)
+    .map((s) => decryptSecret(s.encrypted, encryptionKey));
+}
+
+export function effectiveRetrySchedule(webhook: IWebhook): readonly number[] {
+  return webhook.retrySchedule ?? DEFAULT_RETRY_SCHEDULE;
+}
+
+export async function createWebhook(
+  ctx: ServiceContext,
+  input: CreateWebhookInput,
+): Promise<{ webhook: IWebhook; secret: string }> {
+  const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
+  const errors = new FieldErrors();
+  const { auth } = await validateFields(ctx, tenantId, input, errors);
+  errors.throwIfAny();
+  const count = await ctx.em.count(Webhook, { tenant: tenantId, deletedAt: null });
+  if (count >= ctx.config.maxWebhooksPerTenant) {
+    throw validationError([{ field: 'url', message: `a tenant may have at most ${ctx.config.maxWebhooksPerTenant} webhooks` }]);
+  }
+  const secret = generateWebhookSecret();
+  const webhook = ctx.em.create(Webhook, {
+    id: newId('wh'),
+    tenant: tenantId,
+    url: input.url,
+    description: input.description ?? null,
+    events: input.events,
+    channels: input.channels ?? null,
+    signatureScheme: input.signatureScheme ?? 'STANDARD',
+    secrets: [{ encrypted: encryptSecret(secret, ctx.encryptionKey), createdAt: new Date().toISOString(), expiresAt: null }],
+    authType: auth?.type ?? 'NONE',
+    authEncrypted: auth ? encryptAuth(ctx, auth) : null,
+    headers: input.headers ?? [],
+    retrySchedule: input.retrySchedule ?? null,
+    timeoutMs: input.timeoutMs ?? TIMEOUT_MS.default,
+    maxInFlight: input.maxInFlight ?? MAX_IN_FLIGHT.default,
+  });
+  await ctx.em.flush();
+  return { webhook, secret };
+}
+
+export async function findWebhook(ctx: ServiceContext, id: string): Promise<IWebhook | null> {
+  return ctx.em.findOne(Webhook, { id, deletedAt: null, ...tenantScope(ctx.caller) });
+}
+
+export async function getWebhook(ctx: ServiceContext, id: string): Promise<IWebhook> {
+  const webhook = await findWebhook(ctx, id);
+  if (!webhook) throw notFound('Webhook', id);
+  return webhook;
+}
+
+export async function listWebhooks(
+  ctx: ServiceContext,
+  args: PageArgs & { status?: WebhookStatus | null; tenantId?: string | null },
+): Promise<Page<IWebhook>> {
+  const scope = ctx.caller.kind === 'admin' && !args.tenantId ? {} : { tenant: await resolveTenantId(ctx.em, ctx.caller, args.tenantId) };
+  return paginate(ctx.em, Webhook, { ...scope, deletedAt: null, ...(args.status ? { status: args.status } : {}) }, args);
+}
+
+export interface StatusChange {
+  webhook: IWebhook;
+  from: WebhookStatus;
+}
+
+export async function updateWebhook(ctx: ServiceContext, id: string, input: UpdateWebhookInput): Promise<{ webhook: IWebhook; statusChange: StatusChange | null }> {
+  const webhook = await getWebhook(ctx, id);
+  const errors = new FieldErrors();
+  if (input.url === null) errors.add('url', 'cannot be null');
+  if (input.events === null) errors.add('events', 'cannot be null');
+  if (input.status === 'DISABLED') errors.add('status', 'can be set to ACTIVE or PAUSED; Herald disables webhooks itself');
+  const { auth } = await validateFields(ctx, webhook.tenant.id, input, errors);
+  errors.throwIfAny();
+
+  if (input.url != null) webhook.url = input.url;
+  if (input.events != null) webhook.events = input.events;
+  if (input.description !== undefined) webhook.description = input.description;
+  // An explicit null clears the channel filter; an absent field keeps it.
+  if (input.channels !== undefined) webhook.channels = input.channels;
+  if (input.signatureScheme != null) webhook.signatureScheme = input.signatureScheme;
+  if (auth) {
+    webhook.authType = auth.type;
+    webhook.authEncrypted = encryptAuth(ctx, auth);
+  }
+  if (input.headers !== undefined) webhook.headers = input.headers ?? [];
+  if (input.retrySchedule !== undefined) webhook.retrySchedule = input.retrySchedule;
+  if (input.timeoutMs != null) webhook.timeoutMs = input.timeoutMs;
+  if (input.maxInFlight != null) webhook.maxInFlight = input.maxInFlight;
+
+  let statusChange: StatusChange | null = null;
+  if (input.status && input.status !== webhook.status) {
+    statusChange = { webhook, from: webhook.status };
+    webhook.status = input.status;
+    if (input.status === 'ACTIVE') {
+      // Re-enabling starts the failure clock afresh.
+      webhook.disabledReason = null;
+      webhook.consecutiveFailures = 0;
+      webhook.failingSince = null;
+    }
+  }
+  await ctx.em.flush();
+  return { webhook, statusChange };
+}
+
+/**
+ * Soft-deletes a webhook: it stops receiving, its waiting deliveries are cancelled, and its
+ * delivery log stays readable until retention removes it.
+ */
+export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IWebhook> {
+  const webhook = await getWebhook(ctx, id);
+  await ctx.em.transactional(async (tx) => {
+    const now = new Date();
+    await tx.nativeUpdate(Webhook, { id: webhook.id }, { deletedAt: now, updatedAt: now });
+    await tx.nativeUpdate(
+      Delivery,
+      { webhook: webhook.id, status: { $in: ['PENDING', 'RETRYING'] } },
+      { status: 'CANCELLED', completedAt: now, nextAttemptAt: null, updatedAt: now },
+    );
+  });
+  webhook.deletedAt = new Date();
+  return webhook;
+}
+
+/**
+ * A new signing secret, returned once. The previous ones keep signing alongside it until
+ * their grace period ends, so receivers can switch without dropping deliveries.
+ */
+export async function rotateWebhookSecret(
+  ctx: ServiceContext,
+  id: string,
+  graceSeconds?: number | null,
+): Promise<{ webhook: IWebhook; secret: string }> {
+  const grace = graceSeconds ?? DEFAULT_GRACE_SECONDS;
+  if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
+    throw validationError([{ field: 'graceSeconds', message: `must be between 0 and ${MAX_GRACE_SECONDS}` }]);
+  }
+  const webhook = await getWebhook(ctx, id);
+  const now = new Date();
+  const expiresAt = new Date(now.getTime() + grace * 1000).toISOString();
+  const old: StoredSecret[] = webhook.secrets
+    .filter((s) => s.expiresAt === null || new Date(s.expiresAt) > now)
+    .map((s) => ({ ...s, expiresAt: s.expiresAt === null || s.expiresAt > expiresAt ? expiresAt : s.expiresAt }))
+    .filter((s) => grace > 0)
+    .slice(0, MAX_OLD_SECRETS);
+  const secret = generateWebhookSecret();
+  webhook.secrets = [{ encrypted: encryptSecret(secret, ctx.encryptionKey), createdAt: now.toISOString(), expiresAt: null }, ...old];
+  await ctx.em.flush();
+  return { webhook, secret };
+}
+
+export function assertTenantWebhook(webhook: IWebhook | null, id: string): asserts webhook is IWebhook {
+  if (!webhook) throw new HeraldError('NOT_FOUND', `Webhook ${id} not found`);
+}

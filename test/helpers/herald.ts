@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { startHerald, type RunningHerald } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createTestDatabase } from './db.ts';
+
+export interface TestHerald {
+  herald: RunningHerald;
+  /** GraphQL URL (http://127.0.0.1:<port>/graphql). */
+  url: string;
+  databaseUrl: string;
+  adminKey: string;
+  encryptionKey: string;
+  env: Record<string, string>;
+  /** POSTs a GraphQL operation with `key` as bearer token; returns HTTP status and parsed body. */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResult<T>>;
+  /** Like gql but throws when the answer has errors; returns `data`. */
+  ok<T = any>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export interface GqlResult<T> {
+  status: number;
+  data: T | null | undefined;
+  errors: { message: string; extensions?: { code?: string; fields?: { field: string; message: string }[] } }[] | undefined;
+}
+
+/**
+ * Starts a real Herald (API + worker unless HERALD_ROLE says otherwise) on a random port,
+ * against a fresh database of the test PostgreSQL.
+ */
+export async function startTestHerald(env: Record<string, string> = {}): Promise<TestHerald> {
+  const databaseUrl = env.DATABASE_URL ?? (await createTestDatabase());
+  const adminKey = `hrld_admin_test_${randomBytes(12).toString('hex')}`;
+  const encryptionKey = randomBytes(32).toString('base64');
+  const fullEnv: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    HERALD_ADMIN_KEY: adminKey,
+    HERALD_ENCRYPTION_KEY: encryptionKey,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  const herald = await startHerald(config, createLogger(config.logLevel));
+  const url = herald.url ?? '';
+
+  async function gql<T>(query: string, variables?: Record<string, unknown>, key: string | null = adminKey): Promise<GqlResult<T>> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
+    if (key) headers.authorization = `Bearer ${key}`;
+    const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data?: T; errors?: GqlResult<T>['errors'] };
+    return { status: res.status, data: body.data, errors: body.errors };
+  }
+
+  return {
+    herald,
+    url,
+    databaseUrl,
+    adminKey,
+    encryptionKey,
+    env: fullEnv,
+    gql,
+    async ok<T>(query: string, variables?: Record<string, unknown>, key?: string | null) {
+      const result = await gql<T>(query, variables, key === undefined ? adminKey : key);
+      if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+      return result.data as T;
+    },
+    stop: () => herald.stop(),
+  };
+}
+
+/** Creates a tenant with the admin key; returns its id and first API key. */
+export async function createTenant(h: TestHerald, name = 'acme'): Promise<{ id: string; key: string }> {
+  const data = await h.ok<{ createTenant: { tenant: { id: string }; apiKey: string } }>(
+    'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id } apiKey } }',
+    { name },
+  );
+  return { id: data.createTenant.tenant.id, key: data.createTenant.apiKey };
+}
