@@ -1,11 +1,18 @@
+import { rawQuery } from './db/raw-query.ts';
 import { PgBoss } from 'pg-boss';
 import type { Config, Role } from './config.ts';
 import { openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { initORM } from './db/orm.ts';
+import { createDeliveryQueue } from './delivery/queue.ts';
+import { startDeliveryWorker } from './delivery/worker.ts';
+import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
 import { createHeraldPubSub } from './graphql/pubsub.ts';
+import { startLiveListener } from './live/listener.ts';
+import { notifyLive } from './live/messages.ts';
 import type { Logger } from './logger.ts';
 import { buildServer } from './server.ts';
+import { wakeParkedDeliveries } from './services/deliveries.ts';
 
 export const PGBOSS_SCHEMA = 'pgboss';
 
@@ -14,14 +21,20 @@ export interface RunningHerald {
   /** The GraphQL URL when this process serves the API. */
   url: string | null;
   adminKey: string;
+  databaseUrl: string;
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Extra CA certificates trusted for endpoints (NODE_EXTRA_CA_CERTS works too). */
+  ca?: string | Buffer | (string | Buffer)[];
+}
+
 /** Starts the roles asked for against the configured (or embedded) database. */
-export async function startHerald(config: Readonly<Config>, logger: Logger): Promise<RunningHerald> {
+export async function startHerald(config: Readonly<Config>, logger: Logger, options: StartOptions = {}): Promise<RunningHerald> {
   const stack: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const stop of stack.reverse()) await stop().catch((err) => logger.error({ err }, 'error while stopping'));
+    for (const stop of stack.splice(0).reverse()) await stop().catch((err) => logger.error({ err }, 'error while stopping'));
   };
   try {
     const db = await openDatabase(config, logger);
@@ -37,40 +50,61 @@ export async function startHerald(config: Readonly<Config>, logger: Logger): Pro
     boss.on('error', (err) => logger.error({ err }, 'pg-boss error'));
     await boss.start();
     stack.push(() => boss.stop({ graceful: true, timeout: 10_000 }));
+    await createDeliveryQueue(boss);
+
+    if (config.role !== 'api') {
+      const worker = await startDeliveryWorker({
+        databaseUrl: db.url,
+        boss,
+        config,
+        encryptionKey: db.encryptionKey,
+        logger,
+        ca: options.ca,
+      });
+      stack.push(() => worker.stop());
+    }
 
     let url: string | null = null;
     if (config.role !== 'worker') {
       const pubsub = createHeraldPubSub();
-      const server = buildServer({
-        orm,
-        config,
-        adminKey: db.adminKey,
-        encryptionKey: db.encryptionKey,
+      const listener = startLiveListener({
+        databaseUrl: db.url,
         logger,
-        pubsub,
-        onWebhookStatusChanged: async (webhook) => {
-          pubsub.publish('webhookStatusChanged', {
-            tenantId: webhook.tenant.id,
-            webhookId: webhook.id,
-            status: webhook.status,
-            deleted: webhook.deletedAt != null,
-          });
+        onMessages: (messages) => {
+          for (const m of messages) {
+            if (m.kind === 'webhook') pubsub.publish('webhookStatusChanged', m);
+            else pubsub.publish('deliveryUpdated', m);
+          }
         },
       });
+      stack.push(() => listener.stop());
+      await listener.ready();
+
+      const onWebhookStatusChanged = async (webhook: IWebhook, from: WebhookStatus) => {
+        const em = orm.em.fork();
+        if (from === 'PAUSED' && webhook.status === 'ACTIVE' && !webhook.deletedAt) {
+          const woken = await wakeParkedDeliveries(em, boss, webhook.id);
+          if (woken) logger.info({ webhookId: webhook.id, count: woken }, 'resumed webhook: deliveries due now');
+        }
+        await notifyLive((sql, params) => rawQuery(em, sql, params as unknown[]), [
+          { kind: 'webhook', tenantId: webhook.tenant.id, webhookId: webhook.id, status: webhook.status, deleted: webhook.deletedAt != null },
+        ]);
+      };
+      const server = buildServer({ orm, config, adminKey: db.adminKey, encryptionKey: db.encryptionKey, logger, pubsub, boss, onWebhookStatusChanged });
       await server.start();
       stack.push(() => server.stop());
       url = server.url();
     }
     logger.info({ role: config.role, url }, 'Herald started');
-    return { role: config.role, url, adminKey: db.adminKey, stop: stopAll };
+    return { role: config.role, url, adminKey: db.adminKey, databaseUrl: db.url, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;
   }
 }
 
-function printAdminKeyOnce(adminKey: string, dataDir: string): void {
-  process.stdout.write(
+export function printAdminKeyOnce(adminKey: string, dataDir: string, stream: NodeJS.WritableStream = process.stdout): void {
+  stream.write(
     [
       '',
       '  Herald generated an admin key. It is shown this once; it is kept in',

@@ -62,6 +62,7 @@ const schema = z.object({
   HERALD_ALLOWED_CIDRS: cidrs.default([]),
   HERALD_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
   HERALD_RETENTION: duration.default(30 * 24 * 3600 * 1000),
+  HERALD_LEASE: duration.default(30 * 1000),
   HERALD_MAX_WEBHOOKS: z.coerce.number().int().min(1, 'must be at least 1').default(100),
   HERALD_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10000).default(200),
   LOG_LEVEL: z
@@ -86,6 +87,8 @@ export interface Config {
   allowedCidrs: string[];
   disableAfterMs: number;
   retentionMs: number;
+  /** How long a worker holds a delivery without renewing; after a crash it is retried once this lapses. */
+  leaseMs: number;
   maxWebhooksPerTenant: number;
   workerConcurrency: number;
   logLevel: string;
@@ -120,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     allowedCidrs: v.HERALD_ALLOWED_CIDRS,
     disableAfterMs: v.HERALD_DISABLE_AFTER,
     retentionMs: v.HERALD_RETENTION,
+    leaseMs: v.HERALD_LEASE,
     maxWebhooksPerTenant: v.HERALD_MAX_WEBHOOKS,
     workerConcurrency: v.HERALD_WORKER_CONCURRENCY,
     logLevel: v.LOG_LEVEL,

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { PgBoss } from 'pg-boss';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -22,6 +23,7 @@ export interface ServerDeps {
   encryptionKey: Buffer;
   logger: Logger;
   pubsub: PubSub;
+  boss: PgBoss;
   onWebhookStatusChanged(webhook: IWebhook, from: WebhookStatus): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       config: deps.config,
       encryptionKey: deps.encryptionKey,
       pubsub: deps.pubsub,
+      boss: deps.boss,
       onWebhookStatusChanged: deps.onWebhookStatusChanged,
     };
   }

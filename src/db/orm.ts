@@ -26,6 +26,9 @@ export function ormConfig(clientUrl: string, options: { logger?: Logger; poolSiz
     pool: { min: 0, max: options.poolSize ?? 10 },
     // Requests and jobs each fork their own EntityManager; the global one must never be used.
     allowGlobalContext: false,
+    // GraphQL resolvers load relations one parent at a time; the dataloader batches them
+    // into one query per relation (no N+1).
+    dataloader: true,
     debug: false,
     logger: (message) => options.logger?.debug({ orm: message }),
   });

@@ -2,6 +2,7 @@ import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 import { Tenant } from './Tenant.ts';
 import { Event } from './Event.ts';
 import { Webhook } from './Webhook.ts';
+import { Attempt } from './Attempt.ts';
 
 export const DELIVERY_STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -15,7 +16,7 @@ export const Delivery = defineEntity({
     { properties: ['webhook', 'id'] },
     { properties: ['webhook', 'status', 'id'] },
     { properties: ['event', 'id'] },
-    { properties: ['status', 'nextAttemptAt'] },
+    { properties: ['nextAttemptAt'] },
   ],
   uniques: [{ properties: ['event', 'webhook'] }],
   properties: {
@@ -31,6 +32,12 @@ export const Delivery = defineEntity({
     completedAt: p.datetime().nullable(),
     lastResponseStatus: p.integer().nullable(),
     lastError: p.string().nullable(),
+    /** The trigger of the next attempt: SCHEDULED, or MANUAL/TEST for a one-off try. */
+    nextTrigger: p.enum(['SCHEDULED', 'MANUAL', 'TEST'] as const).default('SCHEDULED'),
+    /** A worker's lease while it holds the delivery; expired leases are swept and re-queued. */
+    lockedUntil: p.datetime().nullable(),
+    lockedBy: p.string().nullable(),
+    attempts: () => p.oneToMany(Attempt).mappedBy('delivery'),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

@@ -1,15 +1,10 @@
 import { createPubSub } from 'graphql-yoga';
+import type { DeliveryMessage, WebhookStatusMessage } from '../live/messages.ts';
 
-/** Live-status topics. Payloads are small (ids and status); subscribers load the rest. */
-export interface WebhookStatusMessage {
-  tenantId: string;
-  webhookId: string;
-  status: string;
-  deleted: boolean;
-}
-
+/** Live-status topics, fed by the LISTEN connection (live/listener.ts) from every process. */
 export type Topics = {
   webhookStatusChanged: [WebhookStatusMessage];
+  deliveryUpdated: [DeliveryMessage];
 };
 
 export type PubSub = ReturnType<typeof createHeraldPubSub>;

@@ -3,6 +3,8 @@ import './types/scalars.ts';
 import './types/tenant.ts';
 import './types/event-type.ts';
 import './types/webhook.ts';
+import './types/event.ts';
+import './types/delivery.ts';
 import './types/subscriptions.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
 import { startHerald, type RunningHerald } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createTestDatabase } from './db.ts';
+import { createTestDatabase, withPgClient } from './db.ts';
 
 export interface TestHerald {
   herald: RunningHerald;
@@ -29,7 +30,7 @@ export interface GqlResult<T> {
  * Starts a real Herald (API + worker unless HERALD_ROLE says otherwise) on a random port,
  * against a fresh database of the test PostgreSQL.
  */
-export async function startTestHerald(env: Record<string, string> = {}): Promise<TestHerald> {
+export async function startTestHerald(env: Record<string, string> = {}, options: { ca?: string } = {}): Promise<TestHerald> {
   const databaseUrl = env.DATABASE_URL ?? (await createTestDatabase());
   const adminKey = `hrld_admin_test_${randomBytes(12).toString('hex')}`;
   const encryptionKey = randomBytes(32).toString('base64');
@@ -43,7 +44,7 @@ export async function startTestHerald(env: Record<string, string> = {}): Promise
     ...env,
   };
   const config = loadConfig(fullEnv);
-  const herald = await startHerald(config, createLogger(config.logLevel));
+  const herald = await startHerald(config, createLogger(config.logLevel), { ca: options.ca });
   const url = herald.url ?? '';
 
   async function gql<T>(query: string, variables?: Record<string, unknown>, key: string | null = adminKey): Promise<GqlResult<T>> {
@@ -59,7 +60,7 @@ export async function startTestHerald(env: Record<string, string> = {}): Promise
     url,
     databaseUrl,
     adminKey,
-    encryptionKey,
+    encryptionKey: fullEnv.HERALD_ENCRYPTION_KEY,
     env: fullEnv,
     gql,
     async ok<T>(query: string, variables?: Record<string, unknown>, key?: string | null) {
@@ -78,4 +79,35 @@ export async function createTenant(h: TestHerald, name = 'acme'): Promise<{ id: 
     { name },
   );
   return { id: data.createTenant.tenant.id, key: data.createTenant.apiKey };
+}
+
+/** The HTTP status DESIGN.md gives each error code. */
+const STATUS: Record<string, number> = {
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 200,
+  VALIDATION_ERROR: 422,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+};
+
+/**
+ * Asserts that an answer is exactly one error with `code` and the HTTP status of that code;
+ * for VALIDATION_ERROR, that `extensions.fields` names `field`. Returns the error.
+ */
+export function expectError(result: GqlResult<unknown>, code: keyof typeof STATUS | string, field?: string) {
+  expect(result.errors?.map((e) => e.extensions?.code), JSON.stringify(result.errors)).toEqual([code]);
+  expect(result.status).toBe(STATUS[code]);
+  const [error] = result.errors!;
+  if (field !== undefined) expect(error.extensions?.fields?.map((f) => f.field)).toContain(field);
+  return error;
+}
+
+/** Rows in the webhook table for a tenant (soft-deleted ones included): proof of what was stored. */
+export async function countWebhookRows(h: TestHerald, tenantId: string): Promise<number> {
+  return withPgClient(h.databaseUrl, async (client) => {
+    const { rows } = await client.query('select count(*)::int as n from webhook where tenant_id = $1', [tenantId]);
+    return rows[0].n as number;
+  });
 }

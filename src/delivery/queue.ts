@@ -1,0 +1,37 @@
+import type { PgBoss } from 'pg-boss';
+import type { IDatabase } from '../delivery/pg-boss-types.ts';
+
+/**
+ * pg-boss only wakes workers; the delivery rows are the truth. A job names a chunk of
+ * deliveries that are due at its start time, so a burst of 10 000 deliveries is 100 jobs.
+ */
+export const DELIVERY_QUEUE = 'herald-deliveries';
+export const DELIVERIES_PER_JOB = 100;
+
+export interface DeliveryJobData {
+  /** Delivery ids. */
+  d: string[];
+}
+
+export async function createDeliveryQueue(boss: PgBoss): Promise<void> {
+  await boss.createQueue(DELIVERY_QUEUE, {
+    notify: true,
+    // A job's work is claiming rows; if that fails, the sweep re-queues them anyway.
+    retryLimit: 2,
+    retryDelay: 1,
+    expireInSeconds: 300,
+    deleteAfterSeconds: 3600,
+    retentionSeconds: 7 * 24 * 3600,
+  });
+}
+
+/** Inserts wake-up jobs for `ids` (due at `startAfter`, default now) through `db`, e.g. inside a transaction. */
+export async function enqueueDeliveries(boss: PgBoss, ids: readonly string[], options: { db?: IDatabase; startAfter?: Date } = {}): Promise<void> {
+  if (ids.length === 0) return;
+  const jobs = [];
+  for (let i = 0; i < ids.length; i += DELIVERIES_PER_JOB) {
+    const data: DeliveryJobData = { d: ids.slice(i, i + DELIVERIES_PER_JOB) };
+    jobs.push(options.startAfter ? { data, startAfter: options.startAfter } : { data });
+  }
+  await boss.insert(DELIVERY_QUEUE, jobs, options.db ? { db: options.db } : undefined);
+}

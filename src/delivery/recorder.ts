@@ -1,0 +1,181 @@
+import type { Pool } from 'pg';
+import type { PgBoss } from 'pg-boss';
+import type { Logger } from '../logger.ts';
+import { notifyLive, type LiveMessage } from '../live/messages.ts';
+import { fromPgClient } from './pg-boss-types.ts';
+import { enqueueDeliveries } from './queue.ts';
+import {
+  disableWebhooks,
+  insertAttempts,
+  updateDeliveries,
+  updateWebhookHealth,
+  type AttemptRow,
+  type DeliveryChange,
+  type WebhookHealth,
+} from './sql/record-results.ts';
+
+export interface ResultRecord {
+  change: DeliveryChange;
+  attempt: AttemptRow | null;
+  tenantId: string;
+  webhookId: string;
+  eventId: string;
+  /** 'success' or 'failure' of the attempt, for the webhook's failure streak. */
+  health: 'success' | 'failure' | null;
+  gone: boolean;
+  /** Live messages this result announces. */
+  messages: LiveMessage[];
+}
+
+const FLUSH_INTERVAL_MS = 20;
+const FLUSH_SIZE = 500;
+
+/**
+ * Buffers attempt results and writes them in batches: one transaction inserts the attempts,
+ * updates the deliveries and webhooks, queues retries and notifies live subscribers. Batching
+ * keeps the database cost per delivery low; a failed write is kept and tried again.
+ */
+export class Recorder {
+  private buffer: ResultRecord[] = [];
+  private extraMessages: LiveMessage[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private readonly deps: {
+    pool: Pool;
+    boss: PgBoss;
+    workerId: string;
+    disableAfterMs: number;
+    logger: Logger;
+    onRetryScheduled(at: Date): void;
+    onRecorded(deliveryIds: string[]): void;
+  };
+
+  constructor(deps: Recorder['deps']) {
+    this.deps = deps;
+  }
+
+  add(record: ResultRecord): void {
+    this.buffer.push(record);
+    this.schedule();
+  }
+
+  /** Live messages with no row change of their own (e.g. "attempt started"). */
+  announce(message: LiveMessage): void {
+    this.extraMessages.push(message);
+    this.schedule();
+  }
+
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  private schedule(): void {
+    if (this.buffer.length >= FLUSH_SIZE) {
+      void this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.flush();
+      }, FLUSH_INTERVAL_MS);
+    }
+  }
+
+  /** Writes everything buffered; resolves when the buffer is empty or the write failed. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.buffer.length === 0 && this.extraMessages.length === 0) return;
+    const records = this.buffer.splice(0, FLUSH_SIZE * 4);
+    const extra = this.extraMessages.splice(0);
+    this.flushing = this.write(records, extra)
+      .catch((err) => {
+        // Keep the results: they are facts about attempts that happened. Leases may lapse
+        // meanwhile and another worker may send again, which at-least-once allows.
+        this.deps.logger.error({ err, count: records.length }, 'recording attempts failed; will retry');
+        this.buffer.unshift(...records);
+        return new Promise<void>((resolve) => setTimeout(resolve, 1000));
+      })
+      .finally(() => {
+        this.flushing = null;
+        if (this.buffer.length > 0) this.schedule();
+      });
+    await this.flushing;
+  }
+
+  private async write(records: ResultRecord[], extra: LiveMessage[]): Promise<void> {
+    const client = await this.deps.pool.connect();
+    const retries: { id: string; at: Date }[] = [];
+    try {
+      await client.query('begin');
+      await insertAttempts(client, records.flatMap((r) => (r.attempt ? [r.attempt] : [])));
+      await updateDeliveries(client, records.map((r) => r.change), this.deps.workerId);
+      await updateWebhookHealth(client, foldHealth(records));
+      const disabled = await disableWebhooks(client, {
+        gone: [...new Set(records.filter((r) => r.gone).map((r) => r.webhookId))],
+        checked: [...new Set(records.filter((r) => r.health === 'failure').map((r) => r.webhookId))],
+        disableAfterMs: this.deps.disableAfterMs,
+      });
+      for (const r of records) {
+        if (r.change.status === 'RETRYING' || r.change.status === 'PENDING') {
+          if (r.change.nextAttemptAt) retries.push({ id: r.change.id, at: r.change.nextAttemptAt });
+        }
+      }
+      for (const [at, ids] of groupByTime(retries)) {
+        await enqueueDeliveries(this.deps.boss, ids, { db: fromPgClient(client), startAfter: new Date(at) });
+      }
+      const messages: LiveMessage[] = [...extra, ...records.flatMap((r) => r.messages)];
+      for (const w of disabled) {
+        this.deps.logger.warn({ webhookId: w.id, reason: w.reason }, 'webhook disabled');
+        messages.push({ kind: 'webhook', tenantId: w.tenantId, webhookId: w.id, status: 'DISABLED', deleted: false });
+      }
+      await notifyLive((sql, params) => client.query(sql, params), messages);
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+    for (const r of retries) this.deps.onRetryScheduled(r.at);
+    this.deps.onRecorded(records.map((r) => r.change.id));
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+/** Retries due within the same 50 ms share one wake-up job. */
+function groupByTime(retries: { id: string; at: Date }[]): Map<number, string[]> {
+  const groups = new Map<number, string[]>();
+  for (const { id, at } of retries) {
+    const key = Math.ceil(at.getTime() / 50) * 50;
+    groups.set(key, [...(groups.get(key) ?? []), id]);
+  }
+  return groups;
+}
+
+/** Per webhook, in the order the attempts finished: the latest success and the failures after it. */
+function foldHealth(records: ResultRecord[]): WebhookHealth[] {
+  const byWebhook = new Map<string, WebhookHealth>();
+  for (const r of records) {
+    if (!r.health || !r.attempt) continue;
+    const at = new Date(r.attempt.startedAt.getTime() + r.attempt.durationMs);
+    let h = byWebhook.get(r.webhookId);
+    if (!h) {
+      h = { webhookId: r.webhookId, lastSuccessAt: null, lastFailureAt: null, hadSuccess: false, trailingFailures: 0, firstTrailingFailureAt: null };
+      byWebhook.set(r.webhookId, h);
+    }
+    if (r.health === 'success') {
+      h.hadSuccess = true;
+      h.lastSuccessAt = at;
+      h.trailingFailures = 0;
+      h.firstTrailingFailureAt = null;
+    } else {
+      h.lastFailureAt = at;
+      h.trailingFailures++;
+      h.firstTrailingFailureAt ??= at;
+    }
+  }
+  return [...byWebhook.values()];
+}

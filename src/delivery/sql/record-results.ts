@@ -1,0 +1,180 @@
+import type { PoolClient } from 'pg';
+import type { AttemptTrigger } from '../../entities/Attempt.ts';
+import type { DeliveryStatus } from '../../entities/Delivery.ts';
+
+export interface AttemptRow {
+  id: string;
+  deliveryId: string;
+  tenantId: string;
+  webhookId: string;
+  number: number;
+  trigger: AttemptTrigger;
+  startedAt: Date;
+  durationMs: number;
+  requestUrl: string;
+  requestHeaders: Record<string, string>;
+  responseStatus: number | null;
+  responseHeaders: Record<string, string> | null;
+  responseBody: string | null;
+  error: string | null;
+  errorMessage: string | null;
+}
+
+export interface DeliveryChange {
+  id: string;
+  status: DeliveryStatus;
+  attemptCount: number;
+  nextAttemptAt: Date | null;
+  completedAt: Date | null;
+  /** The trigger of the next attempt: kept when a one-off attempt is only postponed. */
+  nextTrigger: AttemptTrigger;
+  /** Present when an attempt was made: its time, response status and error kind. */
+  attempt: { at: Date; responseStatus: number | null; error: string | null } | null;
+}
+
+/** Inserts attempt rows with one statement, whatever their number. */
+export async function insertAttempts(client: PoolClient, attempts: AttemptRow[]): Promise<void> {
+  if (attempts.length === 0) return;
+  const col = <K extends keyof AttemptRow>(key: K) => attempts.map((a) => a[key]);
+  await client.query(
+    `insert into attempt (id, delivery_id, tenant_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
+                          request_headers, response_status, response_headers, response_body, error, error_message)
+     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::timestamptz[], $8::int[],
+                          $9::text[], $10::jsonb[], $11::int[], $12::jsonb[], $13::text[], $14::text[], $15::text[])`,
+    [
+      col('id'),
+      col('deliveryId'),
+      col('tenantId'),
+      col('webhookId'),
+      col('number'),
+      col('trigger'),
+      col('startedAt'),
+      col('durationMs'),
+      col('requestUrl'),
+      attempts.map((a) => JSON.stringify(a.requestHeaders)),
+      col('responseStatus'),
+      attempts.map((a) => (a.responseHeaders ? JSON.stringify(a.responseHeaders) : null)),
+      col('responseBody'),
+      col('error'),
+      col('errorMessage'),
+    ],
+  );
+}
+
+/**
+ * Applies the new state of deliveries this worker holds and releases their leases. A row whose
+ * lease another worker has taken meanwhile is left alone (its attempt is still on record).
+ */
+export async function updateDeliveries(client: PoolClient, changes: DeliveryChange[], workerId: string): Promise<void> {
+  if (changes.length === 0) return;
+  await client.query(
+    `update delivery d set
+        status = c.status,
+        attempt_count = c.attempt_count,
+        next_attempt_at = c.next_attempt_at,
+        completed_at = c.completed_at,
+        last_attempt_at = case when c.attempted then c.attempt_at else d.last_attempt_at end,
+        last_response_status = case when c.attempted then c.response_status else d.last_response_status end,
+        last_error = case when c.attempted then c.error else d.last_error end,
+        next_trigger = c.next_trigger,
+        locked_until = null,
+        locked_by = null,
+        updated_at = now()
+      from unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::boolean[],
+                  $7::timestamptz[], $8::int[], $9::text[], $10::text[])
+           as c(id, status, attempt_count, next_attempt_at, completed_at, attempted, attempt_at, response_status, error, next_trigger)
+     where d.id = c.id and d.locked_by = $11`,
+    [
+      changes.map((c) => c.id),
+      changes.map((c) => c.status),
+      changes.map((c) => c.attemptCount),
+      changes.map((c) => c.nextAttemptAt),
+      changes.map((c) => c.completedAt),
+      changes.map((c) => c.attempt !== null),
+      changes.map((c) => c.attempt?.at ?? null),
+      changes.map((c) => c.attempt?.responseStatus ?? null),
+      changes.map((c) => c.attempt?.error ?? null),
+      changes.map((c) => c.nextTrigger),
+      workerId,
+    ],
+  );
+}
+
+export interface WebhookHealth {
+  webhookId: string;
+  lastSuccessAt: Date | null;
+  lastFailureAt: Date | null;
+  /** Whether a success is among these results (resets the failure streak). */
+  hadSuccess: boolean;
+  /** Failures after the last success here (or all of them when there was none). */
+  trailingFailures: number;
+  firstTrailingFailureAt: Date | null;
+}
+
+/** Folds a batch of results into each webhook's failure streak and last success/failure times. */
+export async function updateWebhookHealth(client: PoolClient, health: WebhookHealth[]): Promise<void> {
+  if (health.length === 0) return;
+  await client.query(
+    `update webhook w set
+        last_success_at = coalesce(h.last_success_at, w.last_success_at),
+        last_failure_at = coalesce(h.last_failure_at, w.last_failure_at),
+        consecutive_failures = case when h.had_success then h.trailing_failures else w.consecutive_failures + h.trailing_failures end,
+        failing_since = case
+          when h.trailing_failures = 0 then null
+          when h.had_success then h.first_failure
+          else coalesce(w.failing_since, h.first_failure) end
+      from unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::int[], $6::timestamptz[])
+           as h(id, last_success_at, last_failure_at, had_success, trailing_failures, first_failure)
+     where w.id = h.id`,
+    [
+      health.map((h) => h.webhookId),
+      health.map((h) => h.lastSuccessAt),
+      health.map((h) => h.lastFailureAt),
+      health.map((h) => h.hadSuccess),
+      health.map((h) => h.trailingFailures),
+      health.map((h) => h.firstTrailingFailureAt),
+    ],
+  );
+}
+
+export interface DisabledWebhook {
+  id: string;
+  tenantId: string;
+  reason: string;
+}
+
+/**
+ * Disables webhooks that answered 410 Gone, and those failing without a success for longer
+ * than `disableAfterMs`. Their waiting deliveries become FAILED (replayable once re-enabled).
+ */
+export async function disableWebhooks(
+  client: PoolClient,
+  input: { gone: string[]; checked: string[]; disableAfterMs: number },
+): Promise<DisabledWebhook[]> {
+  const { rows } = await client.query<DisabledWebhook>(
+    `update webhook set status = 'DISABLED', updated_at = now(),
+            disabled_reason = case when id = any($1::text[])
+              then 'The endpoint answered 410 Gone'
+              else 'Every delivery failed for ' || $3::text || ' (since ' || to_char(failing_since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ')' end
+      where deleted_at is null and status <> 'DISABLED'
+        and (id = any($1::text[])
+             or (id = any($2::text[]) and failing_since < now() - make_interval(secs => $4::double precision / 1000)))
+      returning id, tenant_id as "tenantId", disabled_reason as reason`,
+    [input.gone, input.checked, humanDuration(input.disableAfterMs), input.disableAfterMs],
+  );
+  if (rows.length > 0) {
+    await client.query(
+      `update delivery set status = 'FAILED', completed_at = now(), next_attempt_at = null, last_error = 'WEBHOOK_DISABLED', updated_at = now()
+        where webhook_id = any($1::text[]) and status in ('PENDING', 'RETRYING') and locked_by is null`,
+      [rows.map((r) => r.id)],
+    );
+  }
+  return rows;
+}
+
+function humanDuration(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000} d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${ms / 1000} s`;
+}

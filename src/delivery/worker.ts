@@ -1,0 +1,335 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import pg from 'pg';
+import type { Job, PgBoss } from 'pg-boss';
+import type { Config } from '../config.ts';
+import { newId } from '../core/ids.ts';
+import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
+import { decryptSecret } from '../core/secrets.ts';
+import type { DeliveryStatus } from '../entities/Delivery.ts';
+import type { DeliveryMessage, DeliveryPhase } from '../live/messages.ts';
+import type { Logger } from '../logger.ts';
+import { authHeaders, type StoredAuth } from '../services/webhook-input.ts';
+import { createDeliveryClient, type DeliveryClient } from './http-client.ts';
+import { Lanes } from './lanes.ts';
+import { decideOutcome, type Outcome } from './outcome.ts';
+import { fromPgClient } from './pg-boss-types.ts';
+import { DELIVERY_QUEUE, enqueueDeliveries, type DeliveryJobData } from './queue.ts';
+import { Recorder, type ResultRecord } from './recorder.ts';
+import { buildAttemptHeaders } from './request.ts';
+import { claimDeliveries, releaseLeases, renewLeases, type ClaimedDelivery } from './sql/claim-deliveries.ts';
+import { loadWebhooks, type WebhookForDelivery } from './sql/load-webhooks.ts';
+import { sweepOverdue } from './sql/sweep.ts';
+
+export interface DeliveryWorkerOptions {
+  databaseUrl: string;
+  boss: PgBoss;
+  config: Readonly<Config>;
+  encryptionKey: Buffer;
+  logger: Logger;
+  /** Extra CA certificates for endpoints (tests); NODE_EXTRA_CA_CERTS works too. */
+  ca?: string | Buffer | (string | Buffer)[];
+}
+
+export interface DeliveryWorker {
+  id: string;
+  stop(): Promise<void>;
+}
+
+interface Task {
+  delivery: ClaimedDelivery;
+  webhook: WebhookForDelivery;
+  signing: { secrets: string[]; auth: Record<string, string> };
+}
+
+/** How many claimed deliveries may wait per webhook beyond its maxInFlight before new ones are deferred. */
+const LANE_BACKLOG_FACTOR = 20;
+const DEFER_MS = 2000;
+const SHUTDOWN_GRACE_MS = 35_000;
+
+/**
+ * The delivery worker: wakes on pg-boss jobs, leases the named deliveries, POSTs them through
+ * per-webhook lanes (maxInFlight) and records every attempt in batches.
+ */
+export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promise<DeliveryWorker> {
+  const { boss, config, logger } = options;
+  const workerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const log = logger.child({ component: 'worker', workerId });
+  const leaseMs = config.leaseMs;
+  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 8 });
+  pool.on('error', (err) => log.warn({ err }, 'idle database connection failed'));
+  const client: DeliveryClient = createDeliveryClient({ allowedCidrs: config.allowedCidrs, allowHttp: config.allowHttp, ca: options.ca });
+  const held = new Set<string>();
+  let workId = '';
+  let stopping = false;
+
+  const recorder = new Recorder({
+    pool,
+    boss,
+    workerId,
+    disableAfterMs: config.disableAfterMs,
+    logger: log,
+    onRetryScheduled: (at) => wakeAt(at),
+    onRecorded: (ids) => ids.forEach((id) => held.delete(id)),
+  });
+
+  const lanes = new Lanes<Task>(config.workerConcurrency, attempt);
+
+  async function handle(jobs: Job<DeliveryJobData>[]): Promise<void> {
+    const ids = [...new Set(jobs.flatMap((job) => job.data?.d ?? []))];
+    if (ids.length === 0 || stopping) return;
+    const claimed = await claimDeliveries(pool, ids, workerId, leaseMs);
+    if (claimed.length === 0) return;
+    for (const delivery of claimed) held.add(delivery.id);
+    const webhooks = await loadWebhooks(pool, [...new Set(claimed.map((d) => d.webhookId))]);
+    const signing = new Map<string, Task['signing']>();
+    for (const delivery of claimed) {
+      const webhook = webhooks.get(delivery.webhookId);
+      if (!webhook || webhook.deleted) {
+        recorder.add(noAttempt(delivery, 'CANCELLED', null, 'CANCELLED'));
+      } else if (delivery.trigger === 'SCHEDULED' && webhook.status === 'PAUSED') {
+        // Parked: no due time until the webhook is resumed.
+        recorder.add(noAttempt(delivery, delivery.status, null, null));
+      } else if (delivery.trigger === 'SCHEDULED' && webhook.status === 'DISABLED') {
+        recorder.add(noAttempt(delivery, 'FAILED', null, 'FAILED'));
+      } else if (lanes.waiting(webhook.id) >= webhook.maxInFlight * LANE_BACKLOG_FACTOR) {
+        // This endpoint is far behind: leave the delivery in the table for a little later
+        // rather than holding it in memory.
+        recorder.add(noAttempt(delivery, delivery.status, new Date(Date.now() + DEFER_MS), null));
+      } else {
+        let keys = signing.get(webhook.id);
+        if (!keys) {
+          keys = signingFor(webhook, options.encryptionKey);
+          signing.set(webhook.id, keys);
+        }
+        lanes.push(webhook.id, webhook.maxInFlight, { delivery, webhook, signing: keys });
+      }
+    }
+    // Backpressure: take no more jobs while the lanes have plenty ready to run.
+    await lanes.belowCapacity(config.workerConcurrency);
+  }
+
+  async function attempt(task: Task): Promise<void> {
+    const { delivery, webhook } = task;
+    const number = delivery.attemptCount + 1;
+    const startedAt = new Date();
+    const attemptId = newId('att', startedAt.getTime());
+    recorder.announce(message(delivery, 'ATTEMPT_STARTED', delivery.status, attemptId, null));
+    let record: ResultRecord;
+    try {
+      const { headers, logged } = buildAttemptHeaders({
+        eventId: delivery.eventId,
+        eventType: delivery.eventType,
+        deliveryId: delivery.id,
+        attemptNumber: number,
+        payload: delivery.payload,
+        scheme: webhook.signatureScheme,
+        secrets: task.signing.secrets,
+        customHeaders: webhook.headers,
+        authHeaders: task.signing.auth,
+        now: startedAt,
+      });
+      const result = await client.send({ url: webhook.url, headers, body: delivery.payload, timeoutMs: webhook.timeoutMs });
+      const outcome = decideOutcome({
+        result,
+        attemptNumber: number,
+        oneOff: delivery.trigger === 'TEST' || !(delivery.status === 'PENDING' || delivery.status === 'RETRYING'),
+        schedule: webhook.retrySchedule ?? DEFAULT_RETRY_SCHEDULE,
+      });
+      const now = new Date();
+      const status = statusAfter(outcome);
+      const nextAttemptAt = outcome.kind === 'retry' ? new Date(now.getTime() + outcome.delayMs) : null;
+      record = {
+        change: {
+          id: delivery.id,
+          status,
+          attemptCount: number,
+          nextAttemptAt,
+          completedAt: status === 'RETRYING' ? null : now,
+          nextTrigger: 'SCHEDULED',
+          attempt: { at: startedAt, responseStatus: result.status, error: result.error },
+        },
+        attempt: {
+          id: attemptId,
+          deliveryId: delivery.id,
+          tenantId: delivery.tenantId,
+          webhookId: webhook.id,
+          number,
+          trigger: delivery.trigger,
+          startedAt,
+          durationMs: result.durationMs,
+          requestUrl: webhook.url,
+          requestHeaders: logged,
+          responseStatus: result.status,
+          responseHeaders: result.status === null ? null : result.headers,
+          responseBody: result.status === null ? null : result.body,
+          error: result.error,
+          errorMessage: result.errorMessage,
+        },
+        tenantId: delivery.tenantId,
+        webhookId: webhook.id,
+        eventId: delivery.eventId,
+        health: outcome.kind === 'succeeded' ? 'success' : 'failure',
+        gone: outcome.kind === 'gone',
+        messages: [
+          message(delivery, 'ATTEMPT_FINISHED', status, attemptId, nextAttemptAt),
+          message(delivery, status === 'RETRYING' ? 'RETRY_SCHEDULED' : (status as DeliveryPhase), status, attemptId, nextAttemptAt),
+        ],
+      };
+      log.info(
+        {
+          deliveryId: delivery.id,
+          webhookId: webhook.id,
+          eventId: delivery.eventId,
+          attempt: number,
+          trigger: delivery.trigger,
+          status: result.status,
+          error: result.error,
+          durationMs: result.durationMs,
+          outcome: outcome.kind,
+        },
+        'delivery attempt',
+      );
+    } catch (err) {
+      // A bug or a broken setting (e.g. undecryptable secret), not the endpoint's fault:
+      // retry later rather than lose the delivery.
+      log.error({ err, deliveryId: delivery.id }, 'attempt could not be made');
+      record = noAttempt(delivery, delivery.status, new Date(Date.now() + 60_000), null);
+    }
+    recorder.add(record);
+  }
+
+  function noAttempt(delivery: ClaimedDelivery, status: DeliveryStatus, nextAttemptAt: Date | null, phase: DeliveryPhase | null): ResultRecord {
+    const final = status === 'SUCCEEDED' || status === 'FAILED' || status === 'CANCELLED';
+    return {
+      change: {
+        id: delivery.id,
+        status,
+        attemptCount: delivery.attemptCount,
+        nextAttemptAt,
+        completedAt: final && nextAttemptAt === null ? new Date() : null,
+        // A postponed one-off attempt (manual retry, test) stays one-off.
+        nextTrigger: nextAttemptAt === null ? 'SCHEDULED' : delivery.trigger,
+        attempt: null,
+      },
+      attempt: null,
+      tenantId: delivery.tenantId,
+      webhookId: delivery.webhookId,
+      eventId: delivery.eventId,
+      health: null,
+      gone: false,
+      messages: phase ? [message(delivery, phase, status, null, nextAttemptAt)] : [],
+    };
+  }
+
+  function message(delivery: ClaimedDelivery, phase: DeliveryPhase, status: string, attemptId: string | null, next: Date | null): DeliveryMessage {
+    return {
+      kind: 'delivery',
+      tenantId: delivery.tenantId,
+      webhookId: delivery.webhookId,
+      eventId: delivery.eventId,
+      deliveryId: delivery.id,
+      phase,
+      status,
+      attemptId,
+      nextAttemptAt: next?.toISOString() ?? null,
+    };
+  }
+
+  // pg-boss NOTIFY wakes workers for new jobs only; a delayed retry would wait for the
+  // backstop poll. This process wakes its own worker when the earliest retry it scheduled is due.
+  let wakeTimer: NodeJS.Timeout | null = null;
+  let wakeTime = Infinity;
+  function wakeAt(at: Date): void {
+    const time = at.getTime();
+    if (time >= wakeTime || stopping) return;
+    if (wakeTimer) clearTimeout(wakeTimer);
+    wakeTime = time;
+    wakeTimer = setTimeout(() => {
+      wakeTimer = null;
+      wakeTime = Infinity;
+      if (workId && !stopping) boss.notifyWorker(workId);
+    }, Math.max(0, time - Date.now()) + 5);
+  }
+
+  const renewTimer = setInterval(() => {
+    renewLeases(pool, [...held], workerId, leaseMs).catch((err) => log.warn({ err }, 'lease renewal failed'));
+  }, Math.max(250, leaseMs / 3));
+
+  const sweepIntervalMs = Math.min(5000, Math.max(500, leaseMs / 2));
+  const sweepTimer = setInterval(() => {
+    sweep().catch((err) => log.warn({ err }, 'sweep failed'));
+  }, sweepIntervalMs);
+
+  async function sweep(): Promise<void> {
+    const db = await pool.connect();
+    try {
+      await db.query('begin');
+      const ids = await sweepOverdue(db, leaseMs / 2);
+      if (ids && ids.length > 0) {
+        await enqueueDeliveries(boss, ids, { db: fromPgClient(db) });
+        log.info({ count: ids.length }, 're-queued overdue deliveries');
+      }
+      await db.query('commit');
+    } catch (err) {
+      await db.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      db.release();
+    }
+  }
+
+  workId = await boss.work<DeliveryJobData>(
+    DELIVERY_QUEUE,
+    {
+      batchSize: 10,
+      pollingIntervalSeconds: 2,
+      notifyPollingIntervalSeconds: 2,
+      burstWhenBatchFull: true,
+    },
+    handle,
+  );
+  log.info({ concurrency: config.workerConcurrency }, 'delivery worker started');
+
+  return {
+    id: workerId,
+    async stop() {
+      stopping = true;
+      await boss.offWork(DELIVERY_QUEUE, { wait: false }).catch(() => {});
+      clearInterval(sweepTimer);
+      if (wakeTimer) clearTimeout(wakeTimer);
+      // Hand back what has not started so another worker takes it at once; finish the rest.
+      const waiting = lanes.drainWaiting().map((t) => t.delivery.id);
+      await releaseLeases(pool, waiting, workerId).catch((err) => log.warn({ err }, 'releasing leases failed'));
+      waiting.forEach((id) => held.delete(id));
+      await Promise.race([lanes.idle(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS))]);
+      await recorder.flush();
+      recorder.stop();
+      clearInterval(renewTimer);
+      await client.close();
+      await pool.end();
+      log.info('delivery worker stopped');
+    },
+  };
+}
+
+function statusAfter(outcome: Outcome): DeliveryStatus {
+  switch (outcome.kind) {
+    case 'succeeded':
+      return 'SUCCEEDED';
+    case 'retry':
+      return 'RETRYING';
+    case 'failed':
+    case 'gone':
+      return 'FAILED';
+  }
+}
+
+function signingFor(webhook: WebhookForDelivery, key: Buffer): Task['signing'] {
+  const now = new Date();
+  const secrets = webhook.secrets
+    .filter((s) => s.expiresAt === null || new Date(s.expiresAt) > now)
+    .map((s) => decryptSecret(s.encrypted, key));
+  const auth: StoredAuth = webhook.authEncrypted ? JSON.parse(decryptSecret(webhook.authEncrypted, key)) : { type: 'NONE' };
+  return { secrets, auth: authHeaders(auth) };
+}

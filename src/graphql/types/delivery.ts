@@ -1,0 +1,170 @@
+import { ATTEMPT_TRIGGERS, type IAttempt } from '../../entities/Attempt.ts';
+import { DELIVERY_STATUSES, type IDelivery } from '../../entities/Delivery.ts';
+import { replayFailedDeliveries, retryDelivery, sendTestEvent } from '../../services/deliveries.ts';
+import { findDelivery, listDeliveries, type DeliveryFilter } from '../../services/history.ts';
+import { builder } from '../builder.ts';
+import { connectionOf } from './connection.ts';
+import { EventRef } from './event.ts';
+import { WebhookRef } from './webhook.ts';
+
+export const DeliveryStatusEnum = builder.enumType('DeliveryStatus', { values: DELIVERY_STATUSES });
+const AttemptTriggerEnum = builder.enumType('AttemptTrigger', { values: ATTEMPT_TRIGGERS });
+
+export const AttemptRef = builder.objectRef<IAttempt>('Attempt').implement({
+  description: 'One HTTP try of a delivery: what was sent (secrets redacted) and what came back.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    deliveryId: t.id({ resolve: (a) => a.delivery.id }),
+    webhookId: t.exposeID('webhookId'),
+    number: t.exposeInt('number'),
+    trigger: t.expose('trigger', { type: AttemptTriggerEnum }),
+    startedAt: t.expose('startedAt', { type: 'DateTime' }),
+    durationMs: t.exposeInt('durationMs'),
+    requestUrl: t.exposeString('requestUrl'),
+    requestHeaders: t.expose('requestHeaders', { type: 'JSON' }),
+    responseStatus: t.exposeInt('responseStatus', { nullable: true }),
+    responseHeaders: t.expose('responseHeaders', { type: 'JSON', nullable: true }),
+    responseBody: t.exposeString('responseBody', { nullable: true, description: 'The first 16 KiB.' }),
+    error: t.exposeString('error', { nullable: true, description: 'TIMEOUT, CONNECTION, DNS, TLS, BLOCKED_ADDRESS, REDIRECT, …' }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true }),
+  }),
+});
+
+export const DeliveryRef = builder.objectRef<IDelivery>('Delivery');
+
+DeliveryRef.implement({
+  description: 'The state of getting one event to one webhook.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    tenantId: t.id({ resolve: (d) => d.tenant.id }),
+    webhookId: t.id({ resolve: (d) => d.webhook.id }),
+    eventId: t.id({ resolve: (d) => d.event.id }),
+    eventType: t.exposeString('eventType'),
+    status: t.expose('status', { type: DeliveryStatusEnum }),
+    attemptCount: t.exposeInt('attemptCount'),
+    nextAttemptAt: t.expose('nextAttemptAt', { type: 'DateTime', nullable: true }),
+    lastAttemptAt: t.expose('lastAttemptAt', { type: 'DateTime', nullable: true }),
+    completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),
+    lastResponseStatus: t.exposeInt('lastResponseStatus', { nullable: true }),
+    lastError: t.exposeString('lastError', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    webhook: t.field({ type: WebhookRef, resolve: (d) => d.webhook.load({ dataloader: true }) as never }),
+    event: t.field({ type: EventRef, resolve: (d) => d.event.load({ dataloader: true }) as never }),
+    attempts: t.field({
+      type: [AttemptRef],
+      description: 'Every attempt, oldest first.',
+      resolve: async (d) => {
+        const attempts = await d.attempts.load({ dataloader: true });
+        return [...attempts].sort((a, b) => a.number - b.number || a.id.localeCompare(b.id));
+      },
+    }),
+  }),
+});
+
+const DeliveryConnection = connectionOf('Delivery', DeliveryRef);
+
+const DeliveryFilterInput = builder.inputType('DeliveryFilter', {
+  fields: (t) => ({
+    webhookId: t.id({ required: false }),
+    eventId: t.id({ required: false }),
+    status: t.field({ type: DeliveryStatusEnum, required: false }),
+    eventType: t.string({ required: false }),
+    since: t.field({ type: 'DateTime', required: false, description: 'Created at or after.' }),
+    until: t.field({ type: 'DateTime', required: false, description: 'Created before.' }),
+    tenantId: t.id({ required: false, description: 'Admin only: one tenant.' }),
+  }),
+});
+
+type FilterArg = { [K in keyof DeliveryFilter]?: unknown } & { tenantId?: unknown };
+const toFilter = (f: FilterArg | null | undefined) => ({
+  webhookId: f?.webhookId == null ? null : String(f.webhookId),
+  eventId: f?.eventId == null ? null : String(f.eventId),
+  status: (f?.status ?? null) as DeliveryFilter['status'],
+  eventType: (f?.eventType ?? null) as string | null,
+  since: (f?.since ?? null) as Date | null,
+  until: (f?.until ?? null) as Date | null,
+  tenantId: f?.tenantId == null ? null : String(f.tenantId),
+});
+
+builder.queryField('deliveries', (t) =>
+  t.field({
+    type: DeliveryConnection,
+    description: 'Deliveries newest first.',
+    args: {
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+      filter: t.arg({ type: DeliveryFilterInput, required: false }),
+    },
+    resolve: (_root, args, ctx) => listDeliveries(ctx, toFilter(args.filter), args),
+  }),
+);
+
+builder.queryField('delivery', (t) =>
+  t.field({
+    type: DeliveryRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => findDelivery(ctx, String(args.id)),
+  }),
+);
+
+builder.objectField(EventRef, 'deliveries', (t) =>
+  t.field({
+    type: DeliveryConnection,
+    args: { first: t.arg.int({ required: false }), after: t.arg.string({ required: false }) },
+    resolve: (event, args, ctx) => listDeliveries(ctx, { eventId: event.id }, args),
+  }),
+);
+
+builder.objectField(WebhookRef, 'deliveries', (t) =>
+  t.field({
+    type: DeliveryConnection,
+    args: {
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+      status: t.arg({ type: DeliveryStatusEnum, required: false }),
+      eventType: t.arg.string({ required: false }),
+      since: t.arg({ type: 'DateTime', required: false }),
+      until: t.arg({ type: 'DateTime', required: false }),
+    },
+    resolve: (webhook, args, ctx) => listDeliveries(ctx, { ...toFilter(args), webhookId: webhook.id }, args),
+  }),
+);
+
+builder.mutationField('sendTestEvent', (t) =>
+  t.field({
+    type: DeliveryRef,
+    description: 'Sends a `webhook.test` event to one webhook now (trigger TEST).',
+    args: { webhookId: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => sendTestEvent(ctx, ctx.boss, String(args.webhookId)),
+  }),
+);
+
+builder.mutationField('retryDelivery', (t) =>
+  t.field({
+    type: DeliveryRef,
+    description: 'One new attempt now (trigger MANUAL), whatever the status.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => retryDelivery(ctx, ctx.boss, String(args.id)),
+  }),
+);
+
+const ReplayPayload = builder.objectRef<{ count: number }>('ReplayPayload').implement({
+  fields: (t) => ({ count: t.exposeInt('count', { description: 'FAILED deliveries re-queued.' }) }),
+});
+
+builder.mutationField('replayFailedDeliveries', (t) =>
+  t.field({
+    type: ReplayPayload,
+    description: 'Re-queues every FAILED delivery of a webhook created in [since, until).',
+    args: {
+      webhookId: t.arg.id({ required: true }),
+      since: t.arg({ type: 'DateTime', required: true }),
+      until: t.arg({ type: 'DateTime', required: false }),
+    },
+    resolve: async (_root, args, ctx) => ({
+      count: await replayFailedDeliveries(ctx, ctx.boss, { webhookId: String(args.webhookId), since: args.since, until: args.until }),
+    }),
+  }),
+);

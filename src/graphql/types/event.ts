@@ -1,0 +1,91 @@
+import type { IEvent } from '../../entities/Event.ts';
+import { publishEvents, type PublishInput } from '../../services/events.ts';
+import { findEvent, listDeliveries, listEvents } from '../../services/history.ts';
+import { builder } from '../builder.ts';
+import { connectionOf } from './connection.ts';
+
+export const EventRef = builder.objectRef<IEvent>('Event');
+
+/** The data as published: parsed back out of the stored body. */
+const dataOf = (event: IEvent) => (JSON.parse(event.payload) as { data: unknown }).data;
+
+EventRef.implement({
+  description: 'A published event.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    tenantId: t.id({ resolve: (e) => e.tenant.id }),
+    type: t.exposeString('type'),
+    channel: t.exposeString('channel', { nullable: true }),
+    data: t.field({ type: 'JSON', resolve: dataOf }),
+    idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+export const EventConnection = connectionOf('Event', EventRef);
+
+builder.queryField('events', (t) =>
+  t.field({
+    type: EventConnection,
+    description: 'Published events, newest first.',
+    args: {
+      first: t.arg.int({ required: false }),
+      after: t.arg.string({ required: false }),
+      type: t.arg.string({ required: false }),
+      tenantId: t.arg.id({ required: false }),
+    },
+    resolve: (_root, args, ctx) =>
+      listEvents(ctx, { type: args.type, tenantId: args.tenantId == null ? null : String(args.tenantId) }, args),
+  }),
+);
+
+builder.queryField('event', (t) =>
+  t.field({
+    type: EventRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => findEvent(ctx, String(args.id)),
+  }),
+);
+
+const PublishEventInput = builder.inputType('PublishEventInput', {
+  fields: (t) => ({
+    type: t.string({ required: true }),
+    data: t.field({ type: 'JSON', required: true }),
+    channel: t.string({ required: false, description: 'e.g. sms, whatsapp; matched against webhook channel filters.' }),
+    idempotencyKey: t.string({ required: false, description: 'Same key and payload → the original event; different payload → CONFLICT.' }),
+    tenantId: t.id({ required: false }),
+  }),
+});
+
+const PublishEventPayload = builder.objectRef<{ event: IEvent; deliveryCount: number }>('PublishEventPayload').implement({
+  fields: (t) => ({
+    event: t.expose('event', { type: EventRef }),
+    deliveryCount: t.exposeInt('deliveryCount', { description: 'Deliveries created: one per matching webhook.' }),
+  }),
+});
+
+const toInput = (input: { type: string; data?: unknown; channel?: string | null; idempotencyKey?: string | null; tenantId?: string | number | null }): PublishInput => ({
+  ...input,
+  data: input.data,
+  tenantId: input.tenantId == null ? null : String(input.tenantId),
+});
+
+builder.mutationField('publishEvent', (t) =>
+  t.field({
+    type: PublishEventPayload,
+    args: { input: t.arg({ type: PublishEventInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => (await publishEvents(ctx, ctx.boss, [toInput(input)]))[0],
+  }),
+);
+
+builder.mutationField('publishEvents', (t) =>
+  t.field({
+    type: [PublishEventPayload],
+    description: 'Up to 1 000 events in one transaction.',
+    args: { inputs: t.arg({ type: [PublishEventInput], required: true }) },
+    resolve: (_root, { inputs }, ctx) => publishEvents(ctx, ctx.boss, inputs.map(toInput)),
+  }),
+);
+
+export { listDeliveries };

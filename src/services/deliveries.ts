@@ -1,0 +1,106 @@
+import { rawQuery } from '../db/raw-query.ts';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { fromKysely, type PgBoss } from 'pg-boss';
+import { notFound, validationError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { enqueueDeliveries } from '../delivery/queue.ts';
+import { buildPayload } from '../delivery/request.ts';
+import { Delivery, type IDelivery } from '../entities/Delivery.ts';
+import { Event } from '../entities/Event.ts';
+import { tenantScope } from './caller.ts';
+import type { ServiceContext } from './context.ts';
+import { getWebhook } from './webhooks.ts';
+
+export async function getDelivery(ctx: ServiceContext, id: string): Promise<IDelivery> {
+  const delivery = await ctx.em.findOne(Delivery, { id, ...tenantScope(ctx.caller) });
+  if (!delivery) throw notFound('Delivery', id);
+  return delivery;
+}
+
+/**
+ * Asks for one new attempt now (trigger MANUAL), whatever the delivery's status. A delivery
+ * still in its retry schedule keeps it if this attempt fails; an ended one is FAILED again.
+ */
+export async function retryDelivery(ctx: ServiceContext, boss: PgBoss, id: string): Promise<IDelivery> {
+  const delivery = await getDelivery(ctx, id);
+  await ctx.em.transactional(async (tx) => {
+    await rawQuery(
+      tx,
+      `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now() where id = $1`,
+      [delivery.id],
+    );
+    await enqueueDeliveries(boss, [delivery.id], { db: fromKysely(tx.getKysely()) });
+  });
+  await ctx.em.refresh(delivery);
+  return delivery;
+}
+
+/** Re-queues every FAILED delivery of a webhook created in [since, until): one new attempt each. */
+export async function replayFailedDeliveries(
+  ctx: ServiceContext,
+  boss: PgBoss,
+  input: { webhookId: string; since: Date; until?: Date | null },
+): Promise<number> {
+  const until = input.until ?? new Date();
+  if (until <= input.since) throw validationError([{ field: 'until', message: 'must be after since' }]);
+  const webhook = await getWebhook(ctx, input.webhookId);
+  return ctx.em.transactional(async (tx) => {
+    const rows = await rawQuery<{ id: string }>(
+      tx,
+      `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now()
+        where webhook_id = $1 and status = 'FAILED' and created_at >= $2 and created_at < $3
+        returning id`,
+      [webhook.id, input.since, until],
+    );
+    await enqueueDeliveries(boss, rows.map((r) => r.id), { db: fromKysely(tx.getKysely()) });
+    return rows.length;
+  });
+}
+
+/** Sends a `webhook.test` event to one webhook (trigger TEST), whatever it subscribes to. */
+export async function sendTestEvent(ctx: ServiceContext, boss: PgBoss, webhookId: string): Promise<IDelivery> {
+  const webhook = await getWebhook(ctx, webhookId);
+  const tenantId = webhook.tenant.id;
+  const deliveryId = await ctx.em.transactional(async (tx) => {
+    const id = newId('evt');
+    const createdAt = new Date();
+    const data = { message: 'This is a test event from Herald.', webhookId: webhook.id };
+    tx.create(Event, {
+      id,
+      tenant: tenantId,
+      type: 'webhook.test',
+      channel: null,
+      payload: buildPayload({ id, type: 'webhook.test', createdAt, tenantId, channel: null, data }),
+      createdAt,
+    });
+    const delivery = tx.create(Delivery, {
+      id: newId('dlv'),
+      tenant: tenantId,
+      event: id,
+      webhook: webhook.id,
+      eventType: 'webhook.test',
+      status: 'PENDING',
+      nextTrigger: 'TEST',
+      nextAttemptAt: createdAt,
+    });
+    await tx.flush();
+    await enqueueDeliveries(boss, [delivery.id], { db: fromKysely(tx.getKysely()) });
+    return delivery.id;
+  });
+  return getDelivery({ ...ctx, em: ctx.em.fork() }, deliveryId);
+}
+
+/** After a resume: deliveries parked while the webhook was paused become due now. */
+export async function wakeParkedDeliveries(em: EntityManager, boss: PgBoss, webhookId: string): Promise<number> {
+  return em.transactional(async (tx) => {
+    const rows = await rawQuery<{ id: string }>(
+      tx,
+      `update delivery set next_attempt_at = now(), updated_at = now()
+        where webhook_id = $1 and status in ('PENDING', 'RETRYING') and next_attempt_at is null
+        returning id`,
+      [webhookId],
+    );
+    await enqueueDeliveries(boss, rows.map((r) => r.id), { db: fromKysely(tx.getKysely()) });
+    return rows.length;
+  });
+}

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import { rawQuery } from '../db/raw-query.ts';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { fromKysely, type PgBoss } from 'pg-boss';
+import { FieldErrors, HeraldError, validationError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { buildPayload } from '../delivery/request.ts';
+import { enqueueDeliveries } from '../delivery/queue.ts';
+import { Event, type IEvent } from '../entities/Event.ts';
+import { resolveTenantId } from './caller.ts';
+import type { ServiceContext } from './context.ts';
+import { knownEventTypeNames } from './event-types.ts';
+import { matchingWebhooks } from './matching.ts';
+
+export const MAX_EVENT_DATA_BYTES = 256 * 1024;
+export const MAX_EVENTS_PER_CALL = 1000;
+const CHANNEL = /^[a-z0-9][a-z0-9_.-]{0,49}$/;
+
+export interface PublishInput {
+  type: string;
+  data: unknown;
+  channel?: string | null;
+  idempotencyKey?: string | null;
+  tenantId?: string | null;
+}
+
+export interface Published {
+  event: IEvent;
+  deliveryCount: number;
+}
+
+interface Prepared {
+  index: number;
+  tenantId: string;
+  type: string;
+  channel: string | null;
+  data: unknown;
+  idempotencyKey: string | null;
+  requestHash: string;
+}
+
+/**
+ * Publishes events: each event row, one delivery per matching webhook and their wake-up jobs
+ * are written in one transaction, so either all exist or none. A repeated idempotency key
+ * with the same payload returns the original event and creates nothing.
+ */
+export async function publishEvents(ctx: ServiceContext, boss: PgBoss, inputs: PublishInput[]): Promise<Published[]> {
+  if (inputs.length === 0) return [];
+  if (inputs.length > MAX_EVENTS_PER_CALL) {
+    throw validationError([{ field: 'inputs', message: `at most ${MAX_EVENTS_PER_CALL} events per call` }]);
+  }
+  const prepared = await prepare(ctx, inputs);
+  try {
+    return await insertAll(ctx.em, boss, prepared);
+  } catch (error) {
+    // Two concurrent publishes with one idempotency key: the loser now finds the winner's event.
+    if ((error as { code?: string }).code === '23505' || String(error).includes('idempotency_key')) {
+      return insertAll(ctx.em.fork(), boss, prepared);
+    }
+    throw error;
+  }
+}
+
+async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Prepared[]> {
+  const errors = new FieldErrors();
+  const field = (i: number, name: string) => (inputs.length === 1 ? name : `inputs[${i}].${name}`);
+  const tenants = new Map<string | null | undefined, string>();
+  const known = new Map<string, Set<string>>();
+  const prepared: Prepared[] = [];
+
+  for (const [index, input] of inputs.entries()) {
+    let tenantId = tenants.get(input.tenantId);
+    if (!tenantId) {
+      tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
+      tenants.set(input.tenantId, tenantId);
+    }
+    if (!known.has(tenantId)) known.set(tenantId, await knownEventTypeNames(ctx.em, tenantId));
+    if (!known.get(tenantId)!.has(input.type)) errors.add(field(index, 'type'), `unknown event type "${input.type}"`);
+    if (input.channel != null && !CHANNEL.test(input.channel)) errors.add(field(index, 'channel'), 'must be a short lowercase name like "sms"');
+    if (input.idempotencyKey != null && (input.idempotencyKey.length === 0 || input.idempotencyKey.length > 255)) {
+      errors.add(field(index, 'idempotencyKey'), 'must be 1 to 255 characters');
+    }
+    if (input.data === undefined) errors.add(field(index, 'data'), 'is required');
+    const serialized = JSON.stringify(input.data ?? null);
+    if (Buffer.byteLength(serialized) > MAX_EVENT_DATA_BYTES) {
+      throw new HeraldError('PAYLOAD_TOO_LARGE', `${field(index, 'data')} is over ${MAX_EVENT_DATA_BYTES / 1024} KiB serialized`, {
+        limitBytes: MAX_EVENT_DATA_BYTES,
+      });
+    }
+    prepared.push({
+      index,
+      tenantId,
+      type: input.type,
+      channel: input.channel ?? null,
+      data: input.data ?? null,
+      idempotencyKey: input.idempotencyKey ?? null,
+      requestHash: createHash('sha256').update(JSON.stringify([input.type, input.channel ?? null, serialized])).digest('hex'),
+    });
+  }
+  errors.throwIfAny();
+  return prepared;
+}
+
+async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]): Promise<Published[]> {
+  return em.transactional(async (tx) => {
+    const results = new Array<Published>(prepared.length);
+    const existing = await findByIdempotencyKey(tx, prepared);
+    const fresh: { item: Prepared; event: IEvent }[] = [];
+    const firstWithKey = new Map<string, number>();
+
+    for (const item of prepared) {
+      const key = item.idempotencyKey ? `${item.tenantId}\u0000${item.idempotencyKey}` : null;
+      const found = key ? existing.get(key) : undefined;
+      if (found) {
+        if (found.event.requestHash !== item.requestHash) throw conflict(item);
+        results[item.index] = found;
+        continue;
+      }
+      if (key && firstWithKey.has(key)) continue; // repeated within this call: resolved below
+      if (key) firstWithKey.set(key, item.index);
+      const id = newId('evt');
+      const createdAt = new Date();
+      const payload = buildPayload({ id, type: item.type, createdAt, tenantId: item.tenantId, channel: item.channel, data: item.data });
+      const event = tx.create(Event, {
+        id,
+        tenant: item.tenantId,
+        type: item.type,
+        channel: item.channel,
+        payload,
+        idempotencyKey: item.idempotencyKey,
+        requestHash: item.requestHash,
+        createdAt,
+      });
+      fresh.push({ item, event });
+    }
+    await tx.flush();
+
+    const counts = await createDeliveries(tx, boss, fresh.map(({ item, event }) => ({ event, item })));
+    for (const [i, { item, event }] of fresh.entries()) results[item.index] = { event, deliveryCount: counts[i] };
+    for (const item of prepared) {
+      if (results[item.index]) continue;
+      const first = results[firstWithKey.get(`${item.tenantId}\u0000${item.idempotencyKey}`)!];
+      if (first.event.requestHash !== item.requestHash) throw conflict(item);
+      results[item.index] = first;
+    }
+    return results;
+  });
+}
+
+function conflict(item: Prepared): HeraldError {
+  return new HeraldError('CONFLICT', `idempotency key "${item.idempotencyKey}" was already used with a different payload`);
+}
+
+async function findByIdempotencyKey(em: EntityManager, prepared: Prepared[]): Promise<Map<string, Published>> {
+  const withKey = prepared.filter((p) => p.idempotencyKey);
+  const found = new Map<string, Published>();
+  if (withKey.length === 0) return found;
+  const events = await em.find(Event, {
+    $or: withKey.map((p) => ({ tenant: p.tenantId, idempotencyKey: p.idempotencyKey })),
+  });
+  if (events.length === 0) return found;
+  const counts = await rawQuery<{ event_id: string; count: string }>(
+      em,
+    'select event_id, count(*) as count from delivery where event_id = any($1) group by event_id',
+    [events.map((e) => e.id)],
+  );
+  const byEvent = new Map(counts.map((c) => [c.event_id, Number(c.count)]));
+  for (const event of events) {
+    found.set(`${event.tenant.id}\u0000${event.idempotencyKey}`, { event, deliveryCount: byEvent.get(event.id) ?? 0 });
+  }
+  return found;
+}
+
+/**
+ * One delivery per (event, matching webhook), inserted with one statement; deliveries to
+ * active webhooks get wake-up jobs in the same transaction, those to paused ones wait.
+ */
+async function createDeliveries(
+  em: EntityManager,
+  boss: PgBoss,
+  events: { event: IEvent; item: Prepared }[],
+): Promise<number[]> {
+  const counts: number[] = [];
+  const rows = { id: [] as string[], tenant: [] as string[], event: [] as string[], webhook: [] as string[], type: [] as string[], due: [] as (Date | null)[] };
+  const dueIds: string[] = [];
+  const webhooksByTenant = new Map<string, Awaited<ReturnType<typeof matchingWebhooks>>>();
+  const now = new Date();
+
+  for (const { event, item } of events) {
+    let webhooks = webhooksByTenant.get(item.tenantId);
+    if (!webhooks) {
+      webhooks = await matchingWebhooks(em, item.tenantId);
+      webhooksByTenant.set(item.tenantId, webhooks);
+    }
+    let count = 0;
+    for (const webhook of webhooks) {
+      if (!webhook.matches(item.type, item.channel)) continue;
+      const id = newId('dlv');
+      rows.id.push(id);
+      rows.tenant.push(item.tenantId);
+      rows.event.push(event.id);
+      rows.webhook.push(webhook.id);
+      rows.type.push(item.type);
+      rows.due.push(webhook.paused ? null : now);
+      if (!webhook.paused) dueIds.push(id);
+      count++;
+    }
+    counts.push(count);
+  }
+  if (rows.id.length > 0) {
+    await rawQuery(
+      em,
+      `insert into delivery (id, tenant_id, event_id, webhook_id, event_type, status, next_attempt_at, created_at, updated_at)
+       select id, tenant_id, event_id, webhook_id, event_type, 'PENDING', due, $1::timestamptz, $2::timestamptz
+       from unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) as t(id, tenant_id, event_id, webhook_id, event_type, due)`,
+      [now, now, rows.id, rows.tenant, rows.event, rows.webhook, rows.type, rows.due],
+    );
+    await enqueueDeliveries(boss, dueIds, { db: fromKysely(em.getKysely()) });
+  }
+  return counts;
+}

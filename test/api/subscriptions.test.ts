@@ -1,0 +1,170 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+
+const STATUS_CHANGED = 'subscription($id: ID) { webhookStatusChanged(webhookId: $id) { id tenantId status } }';
+const SET_STATUS = 'mutation($id: ID!, $status: WebhookStatus!) { updateWebhook(id: $id, input: { status: $status }) { id } }';
+// graphql-ws does not acknowledge a subscription; give the server this long to start it.
+const SUBSCRIBE_SETTLE_MS = 200;
+
+let h: TestHerald;
+let a: { id: string; key: string };
+let b: { id: string; key: string };
+const clients: Client[] = [];
+beforeAll(async () => {
+  h = await startTestHerald();
+  a = await createTenant(h, 'sub-a');
+  b = await createTenant(h, 'sub-b');
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.dispose()));
+});
+afterAll(() => h?.stop());
+
+function wsUrl(): string {
+  return h.url.replace(/^http/, 'ws');
+}
+
+/** A graphql-ws client that sends `authorization: Bearer <key>` in connection_init; resolves once acknowledged. */
+async function connect(key: string): Promise<Client> {
+  let connected!: () => void;
+  const ready = new Promise<void>((resolve) => (connected = resolve));
+  const client = createClient({
+    url: wsUrl(),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${key}` },
+    lazy: false,
+    retryAttempts: 0,
+    on: { connected: () => connected() },
+  });
+  clients.push(client);
+  await ready;
+  return client;
+}
+
+/** Subscribes and collects every result; `next()` waits for the next one. */
+async function subscribe(client: Client, query: string, variables: Record<string, unknown> = {}) {
+  const received: any[] = [];
+  const waiters: (() => void)[] = [];
+  client.subscribe(
+    { query, variables },
+    {
+      next: (result) => {
+        received.push(result);
+        waiters.splice(0).forEach((w) => w());
+      },
+      error: (error) => {
+        received.push({ error });
+        waiters.splice(0).forEach((w) => w());
+      },
+      complete: () => {},
+    },
+  );
+  await sleep(SUBSCRIBE_SETTLE_MS);
+  let read = 0;
+  return {
+    received,
+    async next(timeoutMs = 5000): Promise<any> {
+      if (received.length <= read) {
+        await Promise.race([
+          new Promise<void>((resolve) => waiters.push(resolve)),
+          sleep(timeoutMs).then(() => {
+            throw new Error(`no message within ${timeoutMs} ms`);
+          }),
+        ]);
+      }
+      return received[read++];
+    },
+  };
+}
+
+async function createWebhook(key: string): Promise<string> {
+  const data = await h.ok('mutation { createWebhook(input: { url: "https://example.com/hook", events: ["*"] }) { webhook { id } } }', {}, key);
+  return data.createWebhook.webhook.id;
+}
+
+test('an authenticated subscriber receives the change when its webhook is paused and resumed over HTTP', async () => {
+  const webhook = await createWebhook(a.key);
+  const sub = await subscribe(await connect(a.key), STATUS_CHANGED);
+  await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, a.key);
+  expect(await sub.next()).toEqual({ data: { webhookStatusChanged: { id: webhook, tenantId: a.id, status: 'PAUSED' } } });
+  await h.ok(SET_STATUS, { id: webhook, status: 'ACTIVE' }, a.key);
+  expect(await sub.next()).toEqual({ data: { webhookStatusChanged: { id: webhook, tenantId: a.id, status: 'ACTIVE' } } });
+});
+
+test('tenant B’s subscribers receive nothing of tenant A’s webhooks', async () => {
+  const aWebhook = await createWebhook(a.key);
+  const bWebhook = await createWebhook(b.key);
+  const bClient = await connect(b.key);
+  const bAll = await subscribe(bClient, STATUS_CHANGED);
+  const bOnA = await subscribe(bClient, STATUS_CHANGED, { id: aWebhook });
+  const aAll = await subscribe(await connect(a.key), STATUS_CHANGED);
+
+  await h.ok(SET_STATUS, { id: aWebhook, status: 'PAUSED' }, a.key);
+  expect((await aAll.next()).data.webhookStatusChanged.id).toBe(aWebhook);
+  await sleep(300);
+  expect(bAll.received).toEqual([]);
+  expect(bOnA.received).toEqual([]);
+
+  // B's subscription is live: its own webhook's change is the first thing it gets.
+  await h.ok(SET_STATUS, { id: bWebhook, status: 'PAUSED' }, b.key);
+  expect(await bAll.next()).toEqual({ data: { webhookStatusChanged: { id: bWebhook, tenantId: b.id, status: 'PAUSED' } } });
+  expect(bOnA.received).toEqual([]);
+});
+
+test('webhookId narrows the subscription to one webhook', async () => {
+  const [one, two] = [await createWebhook(a.key), await createWebhook(a.key)];
+  const sub = await subscribe(await connect(a.key), STATUS_CHANGED, { id: two });
+  await h.ok(SET_STATUS, { id: one, status: 'PAUSED' }, a.key);
+  await h.ok(SET_STATUS, { id: two, status: 'PAUSED' }, a.key);
+  expect((await sub.next()).data.webhookStatusChanged.id).toBe(two);
+  expect(sub.received).toHaveLength(1);
+});
+
+test('deleting a webhook is announced to its subscribers', async () => {
+  const webhook = await createWebhook(a.key);
+  const sub = await subscribe(await connect(a.key), STATUS_CHANGED, { id: webhook });
+  await h.ok('mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: webhook }, a.key);
+  expect((await sub.next()).data.webhookStatusChanged).toMatchObject({ id: webhook, tenantId: a.id });
+});
+
+test.each([
+  ['an unknown key', { authorization: 'Bearer hrld_not_a_real_key_at_all_0000000000000000' }],
+  ['a malformed authorization', { authorization: 'Token x' }],
+  ['no authorization', {}],
+])('a connection with %s is closed with 4401 Unauthorized', async (_case, connectionParams) => {
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    const client = createClient({
+      url: wsUrl(),
+      webSocketImpl: WebSocket,
+      connectionParams,
+      lazy: false,
+      retryAttempts: 0,
+      on: { closed: (event) => resolve(event as { code: number; reason: string }) },
+    });
+    clients.push(client);
+  });
+  const event = await closed;
+  expect(event.code).toBe(4401);
+  expect(event.reason).toMatch(/Unauthorized/);
+});
+
+test('a revoked key cannot open a subscription connection', async () => {
+  const { createApiKey } = await h.ok('mutation { createApiKey(input: { name: "ws" }) { apiKey { id } secret } }', {}, a.key);
+  await h.ok('mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { id: createApiKey.apiKey.id }, a.key);
+  const code = await new Promise<number>((resolve) => {
+    clients.push(
+      createClient({
+        url: wsUrl(),
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${createApiKey.secret}` },
+        lazy: false,
+        retryAttempts: 0,
+        on: { closed: (event) => resolve((event as { code: number }).code) },
+      }),
+    );
+  });
+  expect(code).toBe(4401);
+});
