@@ -7,7 +7,7 @@ import { initORM } from './db/orm.ts';
 import { createDeliveryQueue } from './delivery/queue.ts';
 import { startDeliveryWorker } from './delivery/worker.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
-import { createHeraldPubSub } from './graphql/pubsub.ts';
+import { LiveBus } from './live/bus.ts';
 import { startLiveListener } from './live/listener.ts';
 import { notifyLive } from './live/messages.ts';
 import type { Logger } from './logger.ts';
@@ -66,17 +66,8 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
 
     let url: string | null = null;
     if (config.role !== 'worker') {
-      const pubsub = createHeraldPubSub();
-      const listener = startLiveListener({
-        databaseUrl: db.url,
-        logger,
-        onMessages: (messages) => {
-          for (const m of messages) {
-            if (m.kind === 'webhook') pubsub.publish('webhookStatusChanged', m);
-            else pubsub.publish('deliveryUpdated', m);
-          }
-        },
-      });
+      const live = new LiveBus();
+      const listener = startLiveListener({ databaseUrl: db.url, logger, onMessages: (messages) => live.publish(messages) });
       stack.push(() => listener.stop());
       await listener.ready();
 
@@ -90,7 +81,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
           { kind: 'webhook', tenantId: webhook.tenant.id, webhookId: webhook.id, status: webhook.status, deleted: webhook.deletedAt != null },
         ]);
       };
-      const server = buildServer({ orm, config, adminKey: db.adminKey, encryptionKey: db.encryptionKey, logger, pubsub, boss, onWebhookStatusChanged });
+      const server = buildServer({ orm, config, adminKey: db.adminKey, encryptionKey: db.encryptionKey, logger, live, boss, onWebhookStatusChanged });
       await server.start();
       stack.push(() => server.stop());
       url = server.url();

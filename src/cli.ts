@@ -1,15 +1,12 @@
 #!/usr/bin/env node
 // herald serve | migrate | tenant create <name> | api-key create --tenant <id>
 import { parseArgs } from 'node:util';
-import { startHerald } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { openDatabase } from './db/database.ts';
-import { migrate } from './db/migrate.ts';
-import { initORM } from './db/orm.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { createApiKey } from './services/api-keys.ts';
-import { resolveTenantId } from './services/caller.ts';
-import { createTenant } from './services/tenants.ts';
+import type { MikroORM } from './db/orm.ts';
+import type { Logger } from './logger.ts';
+
+// Everything else is imported after the configuration is checked: loading the server, ORM
+// and job modules takes seconds, and a bad environment value must stop the process at once.
 
 const USAGE = `Usage:
   herald serve [--role all|api|worker]   run the API and/or the delivery worker (default: all)
@@ -39,12 +36,14 @@ async function main(argv: string[]): Promise<number> {
 
   if (command === 'serve') return serve(config);
   // One-shot commands log only warnings, so their stdout stays machine-readable JSON.
+  const { createLogger } = await import('./logger.ts');
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   if (command === 'migrate') {
     return withDatabase(config, logger, async () => 0);
   }
   if (command === 'tenant' && sub === 'create' && arg) {
     return withDatabase(config, logger, async (orm) => {
+      const { createTenant } = await import('./services/tenants.ts');
       const { tenant, apiKey } = await createTenant(orm.em.fork(), arg);
       console.log(JSON.stringify({ tenant: { id: tenant.id, name: tenant.name }, apiKey }));
       return 0;
@@ -52,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'api-key' && sub === 'create' && values.tenant) {
     return withDatabase(config, logger, async (orm) => {
+      const { resolveTenantId } = await import('./services/caller.ts');
+      const { createApiKey } = await import('./services/api-keys.ts');
       const em = orm.em.fork();
       const tenantId = await resolveTenantId(em, { kind: 'admin' }, values.tenant);
       const { apiKey, secret } = await createApiKey(em, tenantId, values.name ?? 'cli');
@@ -64,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(config: Readonly<Config>): Promise<number> {
+  const { createLogger } = await import('./logger.ts');
+  const { startHerald } = await import('./app.ts');
   const logger = createLogger(config.logLevel);
   const herald = await startHerald(config, logger);
   await new Promise<void>((resolve) => {
@@ -90,9 +93,17 @@ async function serve(config: Readonly<Config>): Promise<number> {
 async function withDatabase(
   config: Readonly<Config>,
   logger: Logger,
-  run: (orm: Awaited<ReturnType<typeof initORM>>) => Promise<number>,
+  run: (orm: MikroORM) => Promise<number>,
 ): Promise<number> {
+  const { openDatabase } = await import('./db/database.ts');
+  const { initORM } = await import('./db/orm.ts');
+  const { migrate } = await import('./db/migrate.ts');
   const db = await openDatabase(config, logger);
+  // `serve` prints a newly generated admin key; a one-shot command run first must too, or the
+  // key would sit unseen in the data dir. stderr, so stdout stays one line of JSON.
+  if (db.newAdminKey) {
+    console.error(`herald: generated an admin key, kept in ${config.dataDir}/keys.json: HERALD_ADMIN_KEY=${db.newAdminKey}`);
+  }
   try {
     const orm = await initORM(db.url, { logger, poolSize: 2 });
     try {

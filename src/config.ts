@@ -72,6 +72,8 @@ const schema = z.object({
     .default('info'),
 });
 
+const SECRET_VARIABLES = new Set(['DATABASE_URL', 'HERALD_ADMIN_KEY', 'HERALD_ENCRYPTION_KEY']);
+
 export type Role = 'all' | 'api' | 'worker';
 
 export interface Config {
@@ -102,7 +104,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
-    throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`);
+    // Keys and URLs with passwords end up in logs; the message names them without echoing them.
+    const shown = SECRET_VARIABLES.has(name) ? '' : `=${JSON.stringify(env[name] ?? '')}`;
+    throw new ConfigError(`Invalid ${name}${shown}: ${issue.message}`);
   }
   const v = parsed.data;
   if (v.DATABASE_URL && !v.HERALD_ENCRYPTION_KEY) {

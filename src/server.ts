@@ -10,7 +10,7 @@ import type { Config } from './config.ts';
 import { HeraldError } from './core/errors.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
 import type { GraphQLContext } from './graphql/context.ts';
-import type { PubSub } from './graphql/pubsub.ts';
+import type { LiveBus } from './live/bus.ts';
 import { schema } from './graphql/schema.ts';
 import type { Logger } from './logger.ts';
 import { authenticate } from './services/api-keys.ts';
@@ -22,7 +22,7 @@ export interface ServerDeps {
   adminKey: string;
   encryptionKey: Buffer;
   logger: Logger;
-  pubsub: PubSub;
+  live: LiveBus;
   boss: PgBoss;
   onWebhookStatusChanged(webhook: IWebhook, from: WebhookStatus): Promise<void>;
 }
@@ -51,13 +51,14 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     return caller;
   }
 
-  function contextFor(caller: Caller): GraphQLContext {
+  function contextFor(caller: Caller, socket?: WebSocket): GraphQLContext {
     return {
+      closeConnection: socket ? (code, reason) => socket.close(code, reason) : undefined,
       em: deps.orm.em.fork(),
       caller,
       config: deps.config,
       encryptionKey: deps.encryptionKey,
-      pubsub: deps.pubsub,
+      live: deps.live,
       boss: deps.boss,
       onWebhookStatusChanged: deps.onWebhookStatusChanged,
     };
@@ -118,7 +119,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
           operationName: params.operationName,
           document,
           variableValues: params.variables,
-          contextValue: contextFor(caller),
+          contextValue: contextFor(caller, ctx.extra.socket),
           rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
         };
         return args;

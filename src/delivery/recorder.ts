@@ -104,6 +104,7 @@ export class Recorder {
   private async write(records: ResultRecord[], extra: LiveMessage[]): Promise<void> {
     const client = await this.deps.pool.connect();
     const retries: { id: string; at: Date }[] = [];
+    let wakeUps = new Map<number, string[]>();
     try {
       await client.query('begin');
       await insertAttempts(client, records.flatMap((r) => (r.attempt ? [r.attempt] : [])));
@@ -119,7 +120,8 @@ export class Recorder {
           if (r.change.nextAttemptAt) retries.push({ id: r.change.id, at: r.change.nextAttemptAt });
         }
       }
-      for (const [at, ids] of groupByTime(retries)) {
+      wakeUps = groupByTime(retries);
+      for (const [at, ids] of wakeUps) {
         await enqueueDeliveries(this.deps.boss, ids, { db: fromPgClient(client), startAfter: new Date(at) });
       }
       const messages: LiveMessage[] = [...extra, ...records.flatMap((r) => r.messages)];
@@ -135,7 +137,9 @@ export class Recorder {
     } finally {
       client.release();
     }
-    for (const r of retries) this.deps.onRetryScheduled(r.at);
+    // The wake-up jobs start at their group's time, a little after the retries in it are due;
+    // waking the worker any earlier would find no job to fetch.
+    for (const at of wakeUps.keys()) this.deps.onRetryScheduled(new Date(at));
     this.deps.onRecorded(records.map((r) => r.change.id));
   }
 

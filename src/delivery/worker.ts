@@ -20,6 +20,7 @@ import { buildAttemptHeaders } from './request.ts';
 import { claimDeliveries, releaseLeases, renewLeases, type ClaimedDelivery } from './sql/claim-deliveries.ts';
 import { loadWebhooks, type WebhookForDelivery } from './sql/load-webhooks.ts';
 import { sweepOverdue } from './sql/sweep.ts';
+import { RETENTION_QUEUE, scheduleRetention } from './retention.ts';
 
 export interface DeliveryWorkerOptions {
   databaseUrl: string;
@@ -237,19 +238,34 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   }
 
   // pg-boss NOTIFY wakes workers for new jobs only; a delayed retry would wait for the
-  // backstop poll. This process wakes its own worker when the earliest retry it scheduled is due.
+  // backstop poll. This process wakes its own worker when each retry it scheduled is due.
+  // Every pending time is kept (not only the earliest), so a later retry is not left to the poll.
+  const wakeTimes: number[] = []; // ascending, unique
   let wakeTimer: NodeJS.Timeout | null = null;
-  let wakeTime = Infinity;
   function wakeAt(at: Date): void {
+    if (stopping) return;
     const time = at.getTime();
-    if (time >= wakeTime || stopping) return;
+    let i = 0;
+    for (let hi = wakeTimes.length; i < hi; ) {
+      const mid = (i + hi) >>> 1;
+      if (wakeTimes[mid] < time) i = mid + 1;
+      else hi = mid;
+    }
+    if (wakeTimes[i] === time) return;
+    wakeTimes.splice(i, 0, time);
+    if (i === 0) armWakeTimer();
+  }
+  function armWakeTimer(): void {
     if (wakeTimer) clearTimeout(wakeTimer);
-    wakeTime = time;
+    wakeTimer = null;
+    if (wakeTimes.length === 0 || stopping) return;
     wakeTimer = setTimeout(() => {
       wakeTimer = null;
-      wakeTime = Infinity;
+      const now = Date.now();
+      while (wakeTimes.length > 0 && wakeTimes[0] <= now) wakeTimes.shift();
       if (workId && !stopping) boss.notifyWorker(workId);
-    }, Math.max(0, time - Date.now()) + 5);
+      armWakeTimer();
+    }, Math.max(0, wakeTimes[0] - Date.now()) + 5);
   }
 
   const renewTimer = setInterval(() => {
@@ -289,6 +305,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     },
     handle,
   );
+  await scheduleRetention(boss, pool, config.retentionMs, log);
   log.info({ concurrency: config.workerConcurrency }, 'delivery worker started');
 
   return {
@@ -296,6 +313,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     async stop() {
       stopping = true;
       await boss.offWork(DELIVERY_QUEUE, { wait: false }).catch(() => {});
+      await boss.offWork(RETENTION_QUEUE, { wait: false }).catch(() => {});
       clearInterval(sweepTimer);
       if (wakeTimer) clearTimeout(wakeTimer);
       // Hand back what has not started so another worker takes it at once; finish the rest.

@@ -1,11 +1,13 @@
 import type { IWebhook, WebhookStatus } from '../entities/Webhook.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { PgBoss } from 'pg-boss';
-import type { PubSub } from './pubsub.ts';
+import type { LiveBus } from '../live/bus.ts';
 
 /** The context of one GraphQL operation (HTTP request or WebSocket subscription). */
 export interface GraphQLContext extends ServiceContext {
-  pubsub: PubSub;
+  live: LiveBus;
+  /** Over WebSocket: closes this client's connection (used when it reads too slowly). */
+  closeConnection?(code: number, reason: string): void;
   boss: PgBoss;
   /** Called after a webhook was paused, resumed or deleted (wakes deliveries, tells subscribers). */
   onWebhookStatusChanged(webhook: IWebhook, from: WebhookStatus): Promise<void>;

@@ -5,6 +5,7 @@ import './types/event-type.ts';
 import './types/webhook.ts';
 import './types/event.ts';
 import './types/delivery.ts';
+import './types/webhook-stats.ts';
 import './types/subscriptions.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

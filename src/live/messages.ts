@@ -54,7 +54,28 @@ export function unpackMessages(payload: string): LiveMessage[] {
   return JSON.parse(payload) as LiveMessage[];
 }
 
-/** `select pg_notify(...)` for every payload, through any query function (pool, client, em). */
+/**
+ * Sends messages with NOTIFY through any query function (pool, client, transaction), in one
+ * statement. Inside a transaction they are delivered only if it commits.
+ */
 export async function notifyLive(query: (sql: string, params: unknown[]) => Promise<unknown>, messages: LiveMessage[]): Promise<void> {
-  for (const payload of packMessages(messages)) await query('select pg_notify($1, $2)', [LIVE_CHANNEL, payload]);
+  if (messages.length === 0) return;
+  await query('select pg_notify($1, payload) from unnest($2::text[]) as payload', [LIVE_CHANNEL, packMessages(messages)]);
+}
+
+/** A QUEUED message for each new or re-queued delivery. */
+export function queuedMessages(
+  deliveries: { id: string; tenantId: string; webhookId: string; eventId: string; status?: string }[],
+): DeliveryMessage[] {
+  return deliveries.map((d) => ({
+    kind: 'delivery',
+    tenantId: d.tenantId,
+    webhookId: d.webhookId,
+    eventId: d.eventId,
+    deliveryId: d.id,
+    phase: 'QUEUED',
+    status: d.status ?? 'PENDING',
+    attemptId: null,
+    nextAttemptAt: null,
+  }));
 }

@@ -4,12 +4,29 @@ import { fromKysely, type PgBoss } from 'pg-boss';
 import { notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { enqueueDeliveries } from '../delivery/queue.ts';
+import { notifyLive, queuedMessages } from '../live/messages.ts';
 import { buildPayload } from '../delivery/request.ts';
 import { Delivery, type IDelivery } from '../entities/Delivery.ts';
 import { Event } from '../entities/Event.ts';
 import { tenantScope } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 import { getWebhook } from './webhooks.ts';
+
+/** Wake-up jobs and QUEUED live messages for re-queued deliveries, inside the caller's transaction. */
+async function requeue(tx: EntityManager, boss: PgBoss, rows: RequeuedRow[]): Promise<void> {
+  await enqueueDeliveries(boss, rows.map((r) => r.id), { db: fromKysely(tx.getKysely()) });
+  await notifyLive((text, params) => rawQuery(tx, text, params), queuedMessages(rows));
+}
+
+interface RequeuedRow {
+  id: string;
+  tenantId: string;
+  webhookId: string;
+  eventId: string;
+  status: string;
+}
+
+const RETURNING = `returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId", status`;
 
 export async function getDelivery(ctx: ServiceContext, id: string): Promise<IDelivery> {
   const delivery = await ctx.em.findOne(Delivery, { id, ...tenantScope(ctx.caller) });
@@ -24,12 +41,12 @@ export async function getDelivery(ctx: ServiceContext, id: string): Promise<IDel
 export async function retryDelivery(ctx: ServiceContext, boss: PgBoss, id: string): Promise<IDelivery> {
   const delivery = await getDelivery(ctx, id);
   await ctx.em.transactional(async (tx) => {
-    await rawQuery(
+    const rows = await rawQuery<RequeuedRow>(
       tx,
-      `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now() where id = $1`,
+      `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now() where id = $1 ${RETURNING}`,
       [delivery.id],
     );
-    await enqueueDeliveries(boss, [delivery.id], { db: fromKysely(tx.getKysely()) });
+    await requeue(tx, boss, rows);
   });
   await ctx.em.refresh(delivery);
   return delivery;
@@ -45,14 +62,14 @@ export async function replayFailedDeliveries(
   if (until <= input.since) throw validationError([{ field: 'until', message: 'must be after since' }]);
   const webhook = await getWebhook(ctx, input.webhookId);
   return ctx.em.transactional(async (tx) => {
-    const rows = await rawQuery<{ id: string }>(
+    const rows = await rawQuery<RequeuedRow>(
       tx,
       `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now()
         where webhook_id = $1 and status = 'FAILED' and created_at >= $2 and created_at < $3
-        returning id`,
+        ${RETURNING}`,
       [webhook.id, input.since, until],
     );
-    await enqueueDeliveries(boss, rows.map((r) => r.id), { db: fromKysely(tx.getKysely()) });
+    await requeue(tx, boss, rows);
     return rows.length;
   });
 }
@@ -84,7 +101,7 @@ export async function sendTestEvent(ctx: ServiceContext, boss: PgBoss, webhookId
       nextAttemptAt: createdAt,
     });
     await tx.flush();
-    await enqueueDeliveries(boss, [delivery.id], { db: fromKysely(tx.getKysely()) });
+    await requeue(tx, boss, [{ id: delivery.id, tenantId, webhookId: webhook.id, eventId: id, status: 'PENDING' }]);
     return delivery.id;
   });
   return getDelivery({ ...ctx, em: ctx.em.fork() }, deliveryId);
@@ -93,14 +110,14 @@ export async function sendTestEvent(ctx: ServiceContext, boss: PgBoss, webhookId
 /** After a resume: deliveries parked while the webhook was paused become due now. */
 export async function wakeParkedDeliveries(em: EntityManager, boss: PgBoss, webhookId: string): Promise<number> {
   return em.transactional(async (tx) => {
-    const rows = await rawQuery<{ id: string }>(
+    const rows = await rawQuery<RequeuedRow>(
       tx,
       `update delivery set next_attempt_at = now(), updated_at = now()
         where webhook_id = $1 and status in ('PENDING', 'RETRYING') and next_attempt_at is null
-        returning id`,
+        ${RETURNING}`,
       [webhookId],
     );
-    await enqueueDeliveries(boss, rows.map((r) => r.id), { db: fromKysely(tx.getKysely()) });
+    await requeue(tx, boss, rows);
     return rows.length;
   });
 }

@@ -6,6 +6,7 @@ import { FieldErrors, HeraldError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { buildPayload } from '../delivery/request.ts';
 import { enqueueDeliveries } from '../delivery/queue.ts';
+import { notifyLive, queuedMessages } from '../live/messages.ts';
 import { Event, type IEvent } from '../entities/Event.ts';
 import { resolveTenantId } from './caller.ts';
 import type { ServiceContext } from './context.ts';
@@ -216,6 +217,8 @@ async function createDeliveries(
       [now, now, rows.id, rows.tenant, rows.event, rows.webhook, rows.type, rows.due],
     );
     await enqueueDeliveries(boss, dueIds, { db: fromKysely(em.getKysely()) });
+    const queued = queuedMessages(rows.id.map((id, i) => ({ id, tenantId: rows.tenant[i], webhookId: rows.webhook[i], eventId: rows.event[i] })));
+    await notifyLive((text, params) => rawQuery(em, text, params), queued);
   }
   return counts;
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { createTenant, expectError, startTestHerald, type GqlResult, type TestHerald } from '../helpers/herald.ts';
 
 let h: TestHerald;
 let tenant: { id: string; key: string };
@@ -16,7 +16,8 @@ async function post(authorization?: string) {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json' };
   if (authorization !== undefined) headers.authorization = authorization;
   const res = await fetch(h.url, { method: 'POST', headers, body: QUERY });
-  return { status: res.status, ...((await res.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] }) };
+  const body = (await res.json()) as Omit<GqlResult<{ tenant: { id: string } }>, 'status'>;
+  return { status: res.status, data: body.data, errors: body.errors };
 }
 
 test.each([

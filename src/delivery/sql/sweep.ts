@@ -14,8 +14,8 @@ export async function sweepOverdue(client: PoolClient, overdueMs: number, limit 
   const { rows } = await client.query<{ id: string }>(
     `with due as (
        select id from delivery
-        where next_attempt_at < now()
-          and (status in ('PENDING', 'RETRYING') or next_trigger <> 'SCHEDULED') - make_interval(secs => $1::double precision / 1000)
+        where next_attempt_at < now() - make_interval(secs => $1::double precision / 1000)
+          and (status in ('PENDING', 'RETRYING') or next_trigger <> 'SCHEDULED')
           and (locked_until is null or locked_until < now())
         order by next_attempt_at
         limit $2

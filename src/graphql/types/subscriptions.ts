@@ -1,27 +1,103 @@
-import { filter, pipe } from 'graphql-yoga';
-import { Webhook } from '../../entities/Webhook.ts';
+import { Attempt } from '../../entities/Attempt.ts';
+import { Delivery } from '../../entities/Delivery.ts';
+import { Webhook, type IWebhook } from '../../entities/Webhook.ts';
+import type { IAttempt } from '../../entities/Attempt.ts';
+import type { IDelivery } from '../../entities/Delivery.ts';
+import type { DeliveryMessage, LiveMessage, WebhookStatusMessage } from '../../live/messages.ts';
+import type { Caller } from '../../services/caller.ts';
 import { builder } from '../builder.ts';
+import type { GraphQLContext } from '../context.ts';
+import { AttemptRef, DeliveryRef } from './delivery.ts';
 import { WebhookRef } from './webhook.ts';
+
+/** Updates a subscriber may have waiting before it is disconnected as too slow. */
+export const SUBSCRIBER_QUEUE_LIMIT = 1000;
+/** WebSocket close code for a subscriber that reads too slowly (4xxx: application-defined). */
+export const SLOW_SUBSCRIBER_CLOSE_CODE = 4429;
+
+const DeliveryPhaseEnum = builder.enumType('DeliveryPhase', {
+  values: ['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'RETRY_SCHEDULED', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const,
+});
+
+interface DeliveryUpdate {
+  phase: DeliveryMessage['phase'];
+  delivery: IDelivery;
+  attempt: IAttempt | null;
+  nextAttemptAt: Date | null;
+}
+
+const DeliveryUpdateRef = builder.objectRef<DeliveryUpdate>('DeliveryUpdate').implement({
+  description: 'A change of a delivery, with the attempt that caused it (if any).',
+  fields: (t) => ({
+    phase: t.expose('phase', { type: DeliveryPhaseEnum }),
+    delivery: t.expose('delivery', { type: DeliveryRef }),
+    attempt: t.expose('attempt', { type: AttemptRef, nullable: true }),
+    nextAttemptAt: t.expose('nextAttemptAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+/** Which tenant's messages a subscriber sees: its own, or (admin) one named tenant or all. */
+function visibleTo(caller: Caller, tenantId: string | null): (m: LiveMessage) => boolean {
+  if (caller.kind === 'tenant') return (m) => m.tenantId === caller.tenantId;
+  return tenantId ? (m) => m.tenantId === tenantId : () => true;
+}
+
+function subscribeTo<T extends LiveMessage>(ctx: GraphQLContext, accept: (m: LiveMessage) => m is T) {
+  return ctx.live.subscribe(accept, {
+    limit: SUBSCRIBER_QUEUE_LIMIT,
+    onOverflow: () => ctx.closeConnection?.(SLOW_SUBSCRIBER_CLOSE_CODE, 'Subscriber too slow: updates dropped, reconnect and re-read'),
+  });
+}
+
+builder.subscriptionField('deliveryUpdated', (t) =>
+  t.field({
+    type: DeliveryUpdateRef,
+    description: 'Every change of the caller’s deliveries: queued, attempt started/finished, retry scheduled, final status.',
+    args: {
+      webhookId: t.arg.id({ required: false }),
+      eventId: t.arg.id({ required: false }),
+      tenantId: t.arg.id({ required: false, description: 'Admin only: one tenant (default all).' }),
+    },
+    subscribe: (_root, args, ctx) => {
+      const visible = visibleTo(ctx.caller, args.tenantId == null ? null : String(args.tenantId));
+      const webhookId = args.webhookId == null ? null : String(args.webhookId);
+      const eventId = args.eventId == null ? null : String(args.eventId);
+      return subscribeTo(
+        ctx,
+        (m): m is DeliveryMessage =>
+          m.kind === 'delivery' && visible(m) && (!webhookId || m.webhookId === webhookId) && (!eventId || m.eventId === eventId),
+      );
+    },
+    resolve: async (message: DeliveryMessage, _args, ctx) => {
+      // The message carries ids; the rest is read now, in a fresh EntityManager.
+      const em = ctx.em.fork();
+      const [delivery, attempt] = await Promise.all([
+        em.findOneOrFail(Delivery, { id: message.deliveryId }),
+        message.attemptId ? em.findOne(Attempt, { id: message.attemptId }) : null,
+      ]);
+      return { phase: message.phase, delivery, attempt, nextAttemptAt: message.nextAttemptAt ? new Date(message.nextAttemptAt) : null };
+    },
+  }),
+);
 
 builder.subscriptionField('webhookStatusChanged', (t) =>
   t.field({
     type: WebhookRef,
     description: 'Pause, resume, auto-disable (with reason) and delete of the caller’s webhooks.',
-    args: { webhookId: t.arg.id({ required: false }) },
-    subscribe: (_root, args, ctx) =>
-      pipe(
-        ctx.pubsub.subscribe('webhookStatusChanged'),
-        filter(
-          (m) =>
-            (ctx.caller.kind === 'admin' || m.tenantId === ctx.caller.tenantId) &&
-            (!args.webhookId || m.webhookId === String(args.webhookId)),
-        ),
-      ),
-    resolve: async (message, _args, ctx) => {
-      // A fresh read: the message carries ids only. Deleted webhooks are still loaded once more.
-      const webhook = await ctx.em.fork().findOne(Webhook, { id: message.webhookId });
-      if (!webhook) throw new Error(`webhook ${message.webhookId} vanished`);
-      return webhook;
+    args: {
+      webhookId: t.arg.id({ required: false }),
+      tenantId: t.arg.id({ required: false, description: 'Admin only: one tenant (default all).' }),
     },
+    subscribe: (_root, args, ctx) => {
+      const visible = visibleTo(ctx.caller, args.tenantId == null ? null : String(args.tenantId));
+      const webhookId = args.webhookId == null ? null : String(args.webhookId);
+      return subscribeTo(
+        ctx,
+        (m): m is WebhookStatusMessage => m.kind === 'webhook' && visible(m) && (!webhookId || m.webhookId === webhookId),
+      );
+    },
+    resolve: async (message: WebhookStatusMessage, _args, ctx): Promise<IWebhook> =>
+      // Deleted webhooks are soft-deleted, so the final state can still be shown.
+      ctx.em.fork().findOneOrFail(Webhook, { id: message.webhookId }),
   }),
 );

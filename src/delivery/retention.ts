@@ -1,0 +1,50 @@
+import type { Pool } from 'pg';
+import type { PgBoss } from 'pg-boss';
+import { lowestIdAt } from '../core/ids.ts';
+import type { Logger } from '../logger.ts';
+
+export const RETENTION_QUEUE = 'herald-retention';
+const BATCH = 5000;
+
+/**
+ * Deletes attempts and events older than the retention period, in batches so no statement
+ * holds locks for long. An event still being retried is kept; deleting an event removes its
+ * deliveries and their attempts (FAILED ones were replayable until now).
+ */
+export async function applyRetention(pool: Pool, retentionMs: number, now = Date.now()): Promise<{ attempts: number; events: number }> {
+  // Ids are time-ordered: "older than" is a primary-key range scan.
+  const cutoff = now - retentionMs;
+  let attempts = 0;
+  let events = 0;
+  for (;;) {
+    const { rowCount } = await pool.query(
+      `delete from attempt where id in (select id from attempt where id < $1 order by id limit $2)`,
+      [lowestIdAt('att', cutoff), BATCH],
+    );
+    attempts += rowCount ?? 0;
+    if ((rowCount ?? 0) < BATCH) break;
+  }
+  for (;;) {
+    const { rowCount } = await pool.query(
+      `delete from event where id in (
+         select e.id from event e
+          where e.id < $1
+            and not exists (select 1 from delivery d where d.event_id = e.id and d.status in ('PENDING', 'RETRYING'))
+          order by e.id limit $2)`,
+      [lowestIdAt('evt', cutoff), BATCH],
+    );
+    events += rowCount ?? 0;
+    if ((rowCount ?? 0) < BATCH) break;
+  }
+  return { attempts, events };
+}
+
+/** Runs applyRetention every 10 minutes on one worker (pg-boss schedule). */
+export async function scheduleRetention(boss: PgBoss, pool: Pool, retentionMs: number, logger: Logger): Promise<void> {
+  await boss.createQueue(RETENTION_QUEUE, { policy: 'singleton', retryLimit: 1 });
+  await boss.schedule(RETENTION_QUEUE, '*/10 * * * *');
+  await boss.work(RETENTION_QUEUE, async () => {
+    const deleted = await applyRetention(pool, retentionMs);
+    if (deleted.attempts || deleted.events) logger.info({ ...deleted, retentionMs }, 'retention: deleted old attempts and events');
+  });
+}

@@ -1,0 +1,103 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+
+/**
+ * The benchmark's endpoint: answers 200 at once (HTTP/1.1 keep-alive), counts unique
+ * `webhook-id`s per path, records publish→receipt latency from `data.sentAt`, and verifies
+ * the signature of every 50th request with the `standardwebhooks` library.
+ */
+export interface BenchReceiver {
+  url: string;
+  /** path → set of webhook-ids received */
+  received: Map<string, Set<string>>;
+  latencies: number[];
+  requests: number;
+  signatureFailures: number;
+  verified: number;
+  /** Paths whose requests hang until the client gives up. */
+  hangPaths: Set<string>;
+  secrets: Map<string, string>;
+  reset(): void;
+  uniqueCount(filter?: (path: string) => boolean): number;
+  close(): Promise<void>;
+}
+
+export async function startBenchReceiver(): Promise<BenchReceiver> {
+  const state: BenchReceiver = {
+    url: '',
+    received: new Map(),
+    latencies: [],
+    requests: 0,
+    signatureFailures: 0,
+    verified: 0,
+    hangPaths: new Set(),
+    secrets: new Map(),
+    reset() {
+      state.received = new Map();
+      state.latencies = [];
+      state.requests = 0;
+      state.signatureFailures = 0;
+      state.verified = 0;
+    },
+    uniqueCount(filter) {
+      let n = 0;
+      for (const [path, ids] of state.received) if (!filter || filter(path)) n += ids.size;
+      return n;
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const verifiers = new Map<string, Webhook>();
+  const server: Server = createServer({ keepAliveTimeout: 60_000 }, (req: IncomingMessage, res) => {
+    const path = req.url ?? '/';
+    if (state.hangPaths.has(path)) return; // never answers; the client times out
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const now = Date.now();
+      const body = Buffer.concat(chunks).toString('utf8');
+      state.requests++;
+      const id = String(req.headers['webhook-id']);
+      let ids = state.received.get(path);
+      if (!ids) state.received.set(path, (ids = new Set()));
+      const first = !ids.has(id);
+      ids.add(id);
+      if (first) {
+        const sentAt = /"sentAt":(\d+)/.exec(body);
+        if (sentAt) state.latencies.push(now - Number(sentAt[1]));
+      }
+      const secret = state.secrets.get(path);
+      if (secret && state.requests % 50 === 0) {
+        let verifier = verifiers.get(secret);
+        if (!verifier) verifiers.set(secret, (verifier = new Webhook(secret)));
+        try {
+          verifier.verify(body, req.headers as Record<string, string>);
+          state.verified++;
+        } catch {
+          state.signatureFailures++;
+        }
+      }
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+      res.end('ok');
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return state;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index];
+}
+
+export function latencySummary(latencies: number[]): { p50Ms: number; p95Ms: number; p99Ms: number } {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { p50Ms: percentile(sorted, 50), p95Ms: percentile(sorted, 95), p99Ms: percentile(sorted, 99) };
+}

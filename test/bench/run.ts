@@ -1,0 +1,418 @@
+// npm run bench — Herald's throughput, latency and isolation on this machine, next to the bare
+// HTTP ceiling and a bare pg-boss peer, against the same receiver. Not part of `npm test`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { PgBoss } from 'pg-boss';
+import { Agent, request } from 'undici';
+import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { createLogger } from '../../src/logger.ts';
+import { latencySummary, startBenchReceiver, type BenchReceiver } from './receiver.ts';
+import { PEER_QUEUE, PEER_SCHEMA, type PeerJob } from './peer.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NODE = path.join(ROOT, 'node_modules/.bin/node');
+
+const { values: opts } = parseArgs({
+  options: {
+    events: { type: 'string', default: '5000' },
+    warmup: { type: 'string', default: '300' },
+    fanout: { type: 'string', default: '10' },
+    webhooks: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '200' },
+    batch: { type: 'string', default: '250' },
+    rate: { type: 'string', default: '200' },
+    duration: { type: 'string', default: '30' },
+    scenarios: { type: 'string', default: '1,2,3,4,5' },
+    'log-level': { type: 'string', default: 'info' },
+    out: { type: 'string', default: path.join(ROOT, 'test/bench/results.json') },
+  },
+});
+const EVENTS = Number(opts.events);
+const WARMUP = Number(opts.warmup);
+const FANOUT = Number(opts.fanout);
+const WEBHOOKS = Number(opts.webhooks);
+const CONCURRENCY = Number(opts.concurrency);
+const BATCH = Number(opts.batch);
+const scenarios = new Set(opts.scenarios.split(',').map(Number));
+
+interface Result {
+  scenario: string;
+  deliveries: number;
+  seconds: number;
+  deliveriesPerSecond: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxRssMb?: number;
+  note?: string;
+}
+
+const results: Result[] = [];
+const log = (...args: unknown[]) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function sleep(ms: number) {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** RSS of a process in MB, from /proc. */
+function rssMb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  log(`${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  let stopDb = async () => {};
+  let baseUrl = process.env.DATABASE_URL;
+  let tmp: string | null = null;
+  if (!baseUrl) {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'herald-bench-'));
+    chmodSync(tmp, 0o755);
+    const db = await startEmbeddedPostgres({
+      dir: path.join(tmp, 'pg'),
+      port: await freePort(),
+      password: 'bench',
+      database: 'postgres',
+      logger: createLogger('warn'),
+      persistent: false,
+    });
+    baseUrl = db.url;
+    stopDb = db.stop;
+    log('embedded PostgreSQL started');
+  }
+  const databaseUrl = await freshDatabase(baseUrl, 'herald_bench');
+  const receiver = await startBenchReceiver();
+  const children: ChildProcess[] = [];
+  try {
+    const herald = await startHerald(databaseUrl, receiver, children);
+    if (scenarios.has(1)) results.push(await throughput(herald, receiver, 'throughput', false));
+    if (scenarios.has(2)) results.push(await moderateLoad(herald, receiver));
+    if (scenarios.has(3)) results.push(await throughput(herald, receiver, 'slow endpoint isolation', true));
+    if (scenarios.has(4)) results.push(await ceiling(receiver));
+    if (scenarios.has(5)) results.push(await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver, children));
+  } finally {
+    for (const child of children) child.kill('SIGKILL');
+    await receiver.close();
+    await stopDb();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+  report();
+}
+
+async function freshDatabase(baseUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+interface HeraldHandle {
+  url: string;
+  pid: number;
+  adminKey: string;
+  gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string): Promise<T>;
+}
+
+async function startHerald(databaseUrl: string, receiver: BenchReceiver, children: ChildProcess[]): Promise<HeraldHandle> {
+  const port = await freePort();
+  const adminKey = `hrld_admin_${randomBytes(16).toString('hex')}`;
+  const child = spawn(NODE, [path.join(ROOT, 'src/cli.ts'), 'serve'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      HERALD_ADMIN_KEY: adminKey,
+      HERALD_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      HERALD_ALLOW_HTTP: 'true',
+      HERALD_ALLOWED_CIDRS: '127.0.0.0/8',
+      HERALD_WORKER_CONCURRENCY: String(CONCURRENCY),
+      LOG_LEVEL: opts['log-level'],
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const gql = async <T,>(query: string, variables: Record<string, unknown> = {}, key = adminKey): Promise<T> => {
+    const res = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.body.json()) as { data: T; errors?: unknown[] };
+    if (body.errors) throw new Error(JSON.stringify(body.errors).slice(0, 500));
+    return body.data;
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await request(`http://127.0.0.1:${port}/health`).then((r) => r.body.dump());
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error('Herald did not start');
+      await sleep(200);
+    }
+  }
+  log(`Herald started (pid ${child.pid})`);
+  return { url, pid: child.pid!, adminKey, gql };
+}
+
+async function createTenant(h: HeraldHandle, name: string): Promise<string> {
+  const data = await h.gql<{ createTenant: { apiKey: string } }>(
+    'mutation($n: String!) { createTenant(input: { name: $n }) { apiKey } }',
+    { n: name },
+  );
+  return data.createTenant.apiKey;
+}
+
+async function createWebhook(h: HeraldHandle, key: string, receiver: BenchReceiver, pathName: string, input: Record<string, unknown>) {
+  const data = await h.gql<{ createWebhook: { webhook: { id: string }; secret: string } }>(
+    'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } secret } }',
+    { i: { url: `${receiver.url}${pathName}`, events: ['*'], ...input } },
+    key,
+  );
+  receiver.secrets.set(pathName, data.createWebhook.secret);
+  return data.createWebhook.webhook.id;
+}
+
+const PUBLISH = 'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { deliveryCount } }';
+
+/** Publishes `count` events spread over `groups` channels, `batch` per call, `parallel` calls at once. */
+async function publishMany(h: HeraldHandle, key: string, count: number, groups: number, offset: number, parallel = 2): Promise<number> {
+  let next = 0;
+  let deliveries = 0;
+  const worker = async () => {
+    while (next < count) {
+      const start = next;
+      next = Math.min(count, next + BATCH);
+      const inputs = [];
+      for (let i = start; i < next; i++) {
+        inputs.push({ type: 'message.delivered', channel: `g${(offset + i) % groups}`, data: { seq: offset + i, sentAt: Date.now(), to: '+15550100', status: 'delivered' } });
+      }
+      const data = await h.gql<{ publishEvents: { deliveryCount: number }[] }>(PUBLISH, { inputs }, key);
+      deliveries += data.publishEvents.reduce((n, p) => n + p.deliveryCount, 0);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return deliveries;
+}
+
+async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string, withSlow: boolean): Promise<Result> {
+  const groups = WEBHOOKS / FANOUT;
+  const key = await createTenant(h, `bench-${name}`);
+  const prefix = withSlow ? '/s3' : '/s1';
+  for (let i = 0; i < WEBHOOKS; i++) {
+    await createWebhook(h, key, receiver, `${prefix}/w${i}`, { channels: [`g${i % groups}`] });
+  }
+  if (withSlow) {
+    receiver.hangPaths.add(`${prefix}/slow`);
+    await createWebhook(h, key, receiver, `${prefix}/slow`, { timeoutMs: 15000, retrySchedule: [] });
+  }
+  const fast = (p: string) => p.startsWith(prefix) && !p.endsWith('/slow');
+  log(`${name}: warm-up ${WARMUP} events`);
+  const warm = await publishMany(h, key, WARMUP, groups, 0);
+  await waitUntil(() => receiver.uniqueCount(fast) >= warm, 120_000, 'warm-up deliveries');
+  receiver.reset();
+
+  log(`${name}: ${EVENTS} events × ${FANOUT} webhooks${withSlow ? ' + 1 hanging webhook' : ''}`);
+  let maxRss = rssMb(h.pid);
+  const sampler = setInterval(() => (maxRss = Math.max(maxRss, rssMb(h.pid))), 250);
+  const started = Date.now();
+  const expected = await publishMany(h, key, EVENTS, groups, WARMUP);
+  const fastExpected = expected - (withSlow ? EVENTS : 0);
+  const publishSeconds = (Date.now() - started) / 1000;
+  await waitUntil(() => receiver.uniqueCount(fast) >= fastExpected, 600_000, `${fastExpected} deliveries`);
+  const seconds = (Date.now() - started) / 1000;
+  clearInterval(sampler);
+  await sleep(500);
+  const got = receiver.uniqueCount(fast);
+  if (got !== fastExpected) throw new Error(`${name}: expected ${fastExpected} unique deliveries, got ${got}`);
+  if (receiver.signatureFailures > 0) throw new Error(`${name}: ${receiver.signatureFailures} signatures failed`);
+  const lat = latencySummary(receiver.latencies);
+  const result: Result = {
+    scenario: name,
+    deliveries: fastExpected,
+    seconds: round(seconds),
+    deliveriesPerSecond: Math.round(fastExpected / seconds),
+    ...lat,
+    maxRssMb: Math.round(maxRss),
+    note: `publish took ${round(publishSeconds)} s; ${receiver.verified} signatures verified; ${receiver.requests - got} duplicate requests`,
+  };
+  log(result);
+  return result;
+}
+
+async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<Result> {
+  const key = await createTenant(h, 'bench-latency');
+  for (let i = 0; i < 5; i++) await createWebhook(h, key, receiver, `/s2/w${i}`, { channels: ['lat'] });
+  const rate = Number(opts.rate);
+  const seconds = Number(opts.duration);
+  const tickMs = 50;
+  const perTick = (rate * tickMs) / 1000;
+  receiver.reset();
+  log(`moderate load: ${rate} events/s to 5 webhooks for ${seconds} s`);
+  const started = Date.now();
+  let sent = 0;
+  let seq = 0;
+  const inflight: Promise<unknown>[] = [];
+  while (Date.now() - started < seconds * 1000) {
+    const due = Math.floor(((Date.now() - started) / 1000) * rate) - sent;
+    if (due > 0) {
+      const inputs = Array.from({ length: due }, () => ({ type: 'message.sent', channel: 'lat', data: { seq: seq++, sentAt: Date.now() } }));
+      sent += due;
+      inflight.push(h.gql(PUBLISH, { inputs }, key));
+    }
+    await sleep(tickMs / 2);
+  }
+  await Promise.all(inflight);
+  const expected = sent * 5;
+  await waitUntil(() => receiver.uniqueCount((p) => p.startsWith('/s2/')) >= expected, 120_000, 'moderate-load deliveries');
+  const lat = latencySummary(receiver.latencies);
+  void perTick;
+  const result: Result = { scenario: 'moderate load (200 ev/s × 5)', deliveries: expected, seconds, deliveriesPerSecond: Math.round(expected / seconds), ...lat };
+  log(result);
+  return result;
+}
+
+/** The bare HTTP limit: sign and POST the same payloads with the same concurrency, nothing else. */
+async function ceiling(receiver: BenchReceiver): Promise<Result> {
+  const total = EVENTS * FANOUT;
+  const agent = new Agent({ connections: CONCURRENCY, pipelining: 1, keepAliveTimeout: 60_000 });
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const key = Buffer.from(secret.slice(6), 'base64');
+  receiver.reset();
+  log(`ceiling: ${total} signed POSTs with undici, concurrency ${CONCURRENCY}`);
+  let next = 0;
+  const started = Date.now();
+  const worker = async () => {
+    while (next < total) {
+      const i = next++;
+      const id = `evt_${i}`;
+      const body = JSON.stringify({ id, type: 'message.delivered', timestamp: new Date().toISOString(), tenantId: 'ten_x', channel: 'g1', data: { seq: i, sentAt: Date.now(), to: '+15550100', status: 'delivered' } });
+      const ts = Math.floor(Date.now() / 1000);
+      const sig = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+      const res = await request(`${receiver.url}/s4/w${i % WEBHOOKS}`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${sig}` },
+        body,
+      });
+      await res.body.dump();
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const seconds = (Date.now() - started) / 1000;
+  await agent.close();
+  const result: Result = { scenario: 'ceiling (bare undici)', deliveries: total, seconds: round(seconds), deliveriesPerSecond: Math.round(total / seconds), ...latencySummary(receiver.latencies) };
+  log(result);
+  return result;
+}
+
+/** A bare pg-boss queue (separate process) with the same load: what a team would write in an afternoon. */
+async function peer(databaseUrl: string, receiver: BenchReceiver, children: ChildProcess[]): Promise<Result> {
+  const child = spawn(NODE, [path.join(ROOT, 'test/bench/peer.ts'), databaseUrl, String(CONCURRENCY)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('peer ready') && resolve());
+    child.once('exit', () => reject(new Error('peer exited')));
+  });
+  const boss = new PgBoss({ connectionString: databaseUrl, schema: PEER_SCHEMA, max: 4 });
+  await boss.start();
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const groups = WEBHOOKS / FANOUT;
+  const publish = async (count: number, offset: number) => {
+    for (let start = 0; start < count; start += BATCH) {
+      const jobs: { data: PeerJob }[] = [];
+      for (let i = start; i < Math.min(count, start + BATCH); i++) {
+        const seq = offset + i;
+        const id = `evt_${seq}`;
+        const body = JSON.stringify({ id, type: 'message.delivered', timestamp: new Date().toISOString(), tenantId: 'ten_x', channel: `g${seq % groups}`, data: { seq, sentAt: Date.now(), to: '+15550100', status: 'delivered' } });
+        for (let w = 0; w < FANOUT; w++) jobs.push({ data: { url: `${receiver.url}/s5/w${(seq % groups) + w * groups}`, id, body, secret } });
+      }
+      await boss.insert(PEER_QUEUE, jobs);
+    }
+  };
+  const isPeer = (p: string) => p.startsWith('/s5/');
+  await publish(WARMUP, 0);
+  await waitUntil(() => receiver.uniqueCount(isPeer) >= WARMUP * FANOUT, 120_000, 'peer warm-up');
+  receiver.reset();
+  log(`peer: ${EVENTS} events × ${FANOUT} through bare pg-boss + undici`);
+  const started = Date.now();
+  await publish(EVENTS, WARMUP);
+  const expected = EVENTS * FANOUT;
+  await waitUntil(() => receiver.uniqueCount(isPeer) >= expected, 600_000, 'peer deliveries');
+  const seconds = (Date.now() - started) / 1000;
+  await boss.stop({ graceful: false });
+  const result: Result = { scenario: 'peer (bare pg-boss)', deliveries: expected, seconds: round(seconds), deliveriesPerSecond: Math.round(expected / seconds), ...latencySummary(receiver.latencies) };
+  log(result);
+  return result;
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+function report() {
+  const byName = (s: string) => results.find((r) => r.scenario.startsWith(s));
+  const herald = byName('throughput');
+  const ceilingResult = byName('ceiling');
+  const peerResult = byName('peer');
+  console.log('\n| scenario | deliveries | seconds | deliveries/s | p50 ms | p95 ms | p99 ms | max RSS MB |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    console.log(`| ${r.scenario} | ${r.deliveries} | ${r.seconds} | ${r.deliveriesPerSecond} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${r.maxRssMb ?? ''} |`);
+  }
+  const ratios: Record<string, number> = {};
+  if (herald && ceilingResult) ratios.heraldOverCeiling = round(herald.deliveriesPerSecond / ceilingResult.deliveriesPerSecond);
+  if (herald && peerResult) ratios.heraldOverPeer = round(herald.deliveriesPerSecond / peerResult.deliveriesPerSecond);
+  const slow = byName('slow');
+  if (herald && slow) {
+    ratios.slowScenarioThroughputKept = round(slow.deliveriesPerSecond / herald.deliveriesPerSecond);
+    ratios.slowScenarioP99Ratio = round(slow.p99Ms / herald.p99Ms);
+  }
+  console.log('\n', ratios);
+  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` };
+  const out = { date: new Date().toISOString(), machine, options: { events: EVENTS, fanout: FANOUT, webhooks: WEBHOOKS, concurrency: CONCURRENCY, batch: BATCH, logLevel: opts['log-level'] }, ratios, results: results.map((r) => ({ ...r, machine, date: new Date().toISOString() })) };
+  writeFileSync(opts.out, JSON.stringify(out, null, 2) + '\n');
+  console.log(`wrote ${opts.out}`);
+}
+
+await main();
+process.exit(0);

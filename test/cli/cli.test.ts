@@ -1,0 +1,122 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createTestDatabase } from '../helpers/db.ts';
+import { startTestHerald, type TestHerald } from '../helpers/herald.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NODE = path.join(ROOT, 'node_modules/.bin/node');
+
+let databaseUrl: string;
+let encryptionKey: string;
+let dataDir: string;
+let emptyDir: string;
+let h: TestHerald | undefined;
+beforeAll(async () => {
+  databaseUrl = await createTestDatabase();
+  encryptionKey = randomBytes(32).toString('base64');
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'herald-cli-'));
+  emptyDir = await mkdtemp(path.join(os.tmpdir(), 'herald-cli-empty-'));
+});
+afterAll(async () => {
+  await h?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+  await rm(emptyDir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `node src/cli.ts …args` with only the given environment (plus PATH and a scratch data dir). */
+function herald(args: string[], env: Record<string, string>, dir = dataDir): Promise<Run> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile(
+      NODE,
+      ['src/cli.ts', ...args],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HERALD_DATA_DIR: dir, ...env }, timeout: 20_000 },
+      (error, stdout, stderr) => {
+        const code = error ? ((error as { code?: number }).code ?? null) : 0;
+        resolve({ code: typeof code === 'number' ? code : null, stdout, stderr, ms: Date.now() - started });
+      },
+    );
+  });
+}
+
+function databaseEnv() {
+  return { DATABASE_URL: databaseUrl, HERALD_ENCRYPTION_KEY: encryptionKey };
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line.trim() !== '');
+}
+
+test('`tenant create acme` prints one JSON line whose key works against Herald on the same database', async () => {
+  const run = await herald(['tenant', 'create', 'acme'], databaseEnv());
+  expect(run.code, run.stderr).toBe(0);
+  expect(lines(run.stdout)).toHaveLength(1);
+  const printed = JSON.parse(run.stdout);
+  expect(Object.keys(printed)).toEqual(['tenant', 'apiKey']);
+  expect(printed.tenant).toEqual({ id: expect.stringMatching(/^ten_[0-9a-z]{26}$/), name: 'acme' });
+  expect(printed.apiKey).toMatch(/^hrld_/);
+  // No HERALD_ADMIN_KEY was given: one was generated into the data dir and shown once, on stderr.
+  const { adminKey } = JSON.parse(await readFile(path.join(dataDir, 'keys.json'), 'utf8'));
+  expect(run.stderr).toContain(`HERALD_ADMIN_KEY=${adminKey}`);
+
+  h = await startTestHerald(databaseEnv());
+  expect((await h.ok('{ tenant { id name } }', {}, printed.apiKey)).tenant).toEqual(printed.tenant);
+
+  const keyRun = await herald(['api-key', 'create', '--tenant', printed.tenant.id], databaseEnv());
+  expect(keyRun.code, keyRun.stderr).toBe(0);
+  expect(lines(keyRun.stdout)).toHaveLength(1);
+  const { apiKey, secret } = JSON.parse(keyRun.stdout);
+  expect(apiKey).toMatchObject({ tenantId: printed.tenant.id, name: 'cli' });
+  expect(secret.startsWith(apiKey.prefix)).toBe(true);
+  expect(keyRun.stderr).not.toContain('HERALD_ADMIN_KEY');
+  expect((await h.ok('{ tenant { id } }', {}, secret)).tenant.id).toBe(printed.tenant.id);
+});
+
+test('`api-key create` for an unknown tenant fails with a message and prints no key', async () => {
+  const run = await herald(['api-key', 'create', '--tenant', 'ten_00000000000000000000000000'], databaseEnv());
+  expect(run.code).not.toBe(0);
+  expect(run.stdout).toBe('');
+  expect(run.stderr).toMatch(/ten_00000000000000000000000000/);
+});
+
+test('an unknown command prints the usage and exits 2', async () => {
+  const run = await herald(['frobnicate'], databaseEnv());
+  expect(run.code).toBe(2);
+  expect(run.stderr).toMatch(/Usage:/);
+});
+
+const SHORT_KEY = randomBytes(16).toString('base64');
+const GOOD_KEY = randomBytes(32).toString('base64');
+
+test.each([
+  ['PORT', { PORT: 'abc' }, null],
+  ['HERALD_ROLE', { HERALD_ROLE: 'foo' }, null],
+  ['HERALD_ENCRYPTION_KEY', { HERALD_ENCRYPTION_KEY: SHORT_KEY }, SHORT_KEY],
+  ['HERALD_ENCRYPTION_KEY', { HERALD_ENCRYPTION_KEY: 'not base64 at all!' }, 'not base64 at all!'],
+  ['HERALD_ENCRYPTION_KEY', { DATABASE_URL: 'postgres://localhost:1/nothing' }, null],
+  ['DATABASE_URL', { DATABASE_URL: 'mysql://herald:s3cret@localhost/x', HERALD_ENCRYPTION_KEY: GOOD_KEY }, 's3cret'],
+  ['HERALD_ADMIN_KEY', { HERALD_ADMIN_KEY: 'short-s3cret' }, 'short-s3cret'],
+])('`serve` stops at once with one line naming %s (%j)', async (variable, env, secret) => {
+  const run = await herald(['serve'], env, emptyDir);
+  expect(run.code).not.toBe(0);
+  expect(run.ms).toBeLessThan(5000);
+  expect(run.stdout).toBe('');
+  expect(lines(run.stderr), run.stderr).toHaveLength(1);
+  expect(run.stderr).toContain(variable);
+  // A key or a password is named, never echoed.
+  if (secret) expect(run.stderr).not.toContain(secret);
+  // Nothing was started or written: the configuration is checked first.
+  expect(await readdir(emptyDir)).toEqual([]);
+});

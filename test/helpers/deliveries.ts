@@ -1,0 +1,153 @@
+import { expect } from 'vitest';
+import type { TestHerald } from './herald.ts';
+
+/** An attempt as GraphQL shows it. */
+export interface AttemptView {
+  id: string;
+  number: number;
+  trigger: 'SCHEDULED' | 'MANUAL' | 'TEST';
+  startedAt: string;
+  durationMs: number;
+  requestUrl: string;
+  requestHeaders: Record<string, string>;
+  responseStatus: number | null;
+  responseHeaders: Record<string, string> | null;
+  responseBody: string | null;
+  error: string | null;
+  errorMessage: string | null;
+}
+
+/** A delivery as GraphQL shows it, with its attempts oldest first. */
+export interface DeliveryView {
+  id: string;
+  status: 'PENDING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+  eventId: string;
+  eventType: string;
+  webhookId: string;
+  attemptCount: number;
+  nextAttemptAt: string | null;
+  lastAttemptAt: string | null;
+  completedAt: string | null;
+  lastResponseStatus: number | null;
+  lastError: string | null;
+  createdAt: string;
+  attempts: AttemptView[];
+}
+
+export const DELIVERY_FIELDS = `
+  id status eventId eventType webhookId attemptCount nextAttemptAt lastAttemptAt completedAt
+  lastResponseStatus lastError createdAt
+  attempts { id number trigger startedAt durationMs requestUrl requestHeaders responseStatus responseHeaders responseBody error errorMessage }`;
+
+export interface WebhookInput {
+  url: string;
+  events?: string[];
+  [field: string]: unknown;
+}
+
+/** Creates a webhook (events default to ["*"]); returns its id and signing secret. */
+export async function createWebhook(h: TestHerald, key: string, input: WebhookInput): Promise<{ id: string; secret: string }> {
+  const data = await h.ok<{ createWebhook: { webhook: { id: string }; secret: string } }>(
+    'mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { webhook { id } secret } }',
+    { input: { events: ['*'], ...input } },
+    key,
+  );
+  return { id: data.createWebhook.webhook.id, secret: data.createWebhook.secret };
+}
+
+export async function updateWebhook(h: TestHerald, key: string, id: string, input: Record<string, unknown>) {
+  const data = await h.ok<{ updateWebhook: { id: string; status: string; disabledReason: string | null } }>(
+    'mutation($id: ID!, $input: UpdateWebhookInput!) { updateWebhook(id: $id, input: $input) { id status disabledReason } }',
+    { id, input },
+    key,
+  );
+  return data.updateWebhook;
+}
+
+export interface PublishInput {
+  type?: string;
+  data?: unknown;
+  channel?: string | null;
+  idempotencyKey?: string;
+}
+
+/** Publishes one event (type defaults to message.delivered); returns its id and delivery count. */
+export async function publish(h: TestHerald, key: string, input: PublishInput = {}): Promise<{ eventId: string; deliveryCount: number }> {
+  const data = await h.ok<{ publishEvent: { event: { id: string }; deliveryCount: number } }>(
+    'mutation($input: PublishEventInput!) { publishEvent(input: $input) { event { id } deliveryCount } }',
+    { input: { type: 'message.delivered', data: { messageId: 'm1' }, ...input } },
+    key,
+  );
+  return { eventId: data.publishEvent.event.id, deliveryCount: data.publishEvent.deliveryCount };
+}
+
+/** Every delivery matching `filter` (newest first), with attempts. */
+export async function listDeliveries(h: TestHerald, key: string, filter: Record<string, unknown>): Promise<DeliveryView[]> {
+  const data = await h.ok<{ deliveries: { edges: { node: DeliveryView }[] } }>(
+    `query($filter: DeliveryFilter) { deliveries(first: 100, filter: $filter) { edges { node { ${DELIVERY_FIELDS} } } } }`,
+    { filter },
+    key,
+  );
+  return data.deliveries.edges.map((e) => e.node);
+}
+
+export async function getDelivery(h: TestHerald, key: string, id: string): Promise<DeliveryView> {
+  const data = await h.ok<{ delivery: DeliveryView | null }>(`query($id: ID!) { delivery(id: $id) { ${DELIVERY_FIELDS} } }`, { id }, key);
+  if (!data.delivery) throw new Error(`delivery ${id} not found`);
+  return data.delivery;
+}
+
+/** The one delivery of an event to a webhook. */
+export async function deliveryOf(h: TestHerald, key: string, eventId: string, webhookId: string): Promise<DeliveryView> {
+  const [delivery, ...more] = await listDeliveries(h, key, { eventId, webhookId });
+  expect(more).toHaveLength(0);
+  if (!delivery) throw new Error(`no delivery of ${eventId} to ${webhookId}`);
+  return delivery;
+}
+
+const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+
+/** Polls a delivery until it has a final status (or `status`), then returns it. */
+export async function waitForDelivery(
+  h: TestHerald,
+  key: string,
+  id: string,
+  options: { status?: DeliveryView['status']; timeout?: number } = {},
+): Promise<DeliveryView> {
+  let last: DeliveryView | undefined;
+  await expect
+    .poll(
+      async () => {
+        last = await getDelivery(h, key, id);
+        return options.status ? last.status : FINAL.has(last.status);
+      },
+      { timeout: options.timeout ?? 10_000, interval: 100 },
+    )
+    .toBe(options.status ?? true);
+  return last!;
+}
+
+export async function getWebhookStatus(h: TestHerald, key: string, id: string): Promise<{ status: string; disabledReason: string | null }> {
+  const data = await h.ok<{ webhook: { status: string; disabledReason: string | null } }>(
+    'query($id: ID!) { webhook(id: $id) { status disabledReason } }',
+    { id },
+    key,
+  );
+  return data.webhook;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls `check` until it returns a truthy value, and returns that value. For hooks, where
+ * `expect.poll` is not available; tests use `expect.poll`.
+ */
+export async function waitUntil<T>(check: () => T | Promise<T>, options: { timeout?: number; interval?: number; message?: string } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (options.timeout ?? 10_000);
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting${options.message ? ` for ${options.message}` : ''}`);
+    await sleep(options.interval ?? 50);
+  }
+}
