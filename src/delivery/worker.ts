@@ -316,9 +316,12 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       await boss.offWork(RETENTION_QUEUE, { wait: false }).catch(() => {});
       clearInterval(sweepTimer);
       if (wakeTimer) clearTimeout(wakeTimer);
-      // Hand back what has not started so another worker takes it at once; finish the rest.
+      // Hand back what has not started, with a fresh wake-up job so another worker takes it at
+      // once (its job is done; the sweep would find it only lease/2 later); finish the rest.
       const waiting = lanes.drainWaiting().map((t) => t.delivery.id);
-      await releaseLeases(pool, waiting, workerId).catch((err) => log.warn({ err }, 'releasing leases failed'));
+      await releaseLeases(pool, waiting, workerId)
+        .then(() => enqueueDeliveries(boss, waiting))
+        .catch((err) => log.warn({ err }, 'releasing leases failed'));
       waiting.forEach((id) => held.delete(id));
       await Promise.race([lanes.idle(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS))]);
       await recorder.flush();

@@ -2,6 +2,9 @@ import pg from 'pg';
 import type { Logger } from '../logger.ts';
 import { LIVE_CHANNEL, unpackMessages, type LiveMessage } from './messages.ts';
 
+/** Shown in pg_stat_activity.application_name for the LISTEN connection (for operators and tests). */
+export const LISTENER_APPLICATION_NAME = 'herald-live-listener';
+
 export interface LiveListener {
   stop(): Promise<void>;
   /** Resolves once LISTEN is active (again). */
@@ -26,7 +29,7 @@ export function startLiveListener(options: {
 
   async function connect(): Promise<void> {
     if (stopped) return;
-    const c = new pg.Client({ connectionString: options.databaseUrl, keepAlive: true });
+    const c = new pg.Client({ connectionString: options.databaseUrl, keepAlive: true, application_name: LISTENER_APPLICATION_NAME });
     c.on('notification', (n) => {
       if (n.channel !== LIVE_CHANNEL || !n.payload) return;
       try {

@@ -18,7 +18,8 @@ export interface DeliveryFilter {
 /** Deliveries newest first, filtered; a tenant sees only its own. */
 export async function listDeliveries(ctx: ServiceContext, filter: DeliveryFilter & { tenantId?: string | null }, args: PageArgs): Promise<Page<IDelivery>> {
   const where: FilterQuery<IDelivery> = { ...tenantScope(ctx.caller) };
-  if (ctx.caller.kind === 'admin' && filter.tenantId) where.tenant = await resolveTenantId(ctx.em, ctx.caller, filter.tenantId);
+  // A tenant naming another tenant is NOT_FOUND (as in `events`), never silently its own list.
+  if (filter.tenantId) where.tenant = await resolveTenantId(ctx.em, ctx.caller, filter.tenantId);
   if (filter.webhookId) where.webhook = filter.webhookId;
   if (filter.eventId) where.event = filter.eventId;
   if (filter.status) where.status = filter.status;

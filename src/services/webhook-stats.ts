@@ -30,13 +30,16 @@ export async function webhookStats(em: EntityManager, webhookId: string, now = n
     failed: string;
     p50: number | null;
     p95: number | null;
-    last_success_at: Date | null;
-    last_failure_at: Date | null;
+    last_success_ms: string | null;
+    last_failure_ms: string | null;
     consecutive_failures: number;
   }>(
     em,
     `select d.deliveries, d.succeeded, d.failed, l.p50, l.p95,
-            w.last_success_at, w.last_failure_at, w.consecutive_failures
+            -- As epoch milliseconds: MikroORM's connection returns timestamptz as raw text.
+            extract(epoch from w.last_success_at) * 1000 as last_success_ms,
+            extract(epoch from w.last_failure_at) * 1000 as last_failure_ms,
+            w.consecutive_failures
        from webhook w,
             lateral (select count(*) as deliveries,
                             count(*) filter (where status = 'SUCCEEDED') as succeeded,
@@ -55,8 +58,8 @@ export async function webhookStats(em: EntityManager, webhookId: string, now = n
     succeeded24h: succeeded,
     failed24h: failed,
     successRate24h: succeeded + failed > 0 ? succeeded / (succeeded + failed) : null,
-    lastSuccessAt: row?.last_success_at ?? null,
-    lastFailureAt: row?.last_failure_at ?? null,
+    lastSuccessAt: row?.last_success_ms == null ? null : new Date(Math.round(Number(row.last_success_ms))),
+    lastFailureAt: row?.last_failure_ms == null ? null : new Date(Math.round(Number(row.last_failure_ms))),
     consecutiveFailures: row?.consecutive_failures ?? 0,
     latencyP50Ms: row?.p50 == null ? null : Math.round(row.p50),
     latencyP95Ms: row?.p95 == null ? null : Math.round(row.p95),

@@ -3,7 +3,8 @@ import { newId } from '../core/ids.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
 import { decryptSecret, encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
 import type { SignatureScheme } from '../core/signing.ts';
-import { Delivery } from '../entities/Delivery.ts';
+import { rawQuery } from '../db/raw-query.ts';
+import { notifyLive } from '../live/messages.ts';
 import { Webhook, type CustomHeader, type IWebhook, type StoredSecret, type WebhookStatus } from '../entities/Webhook.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
 import type { ServiceContext } from './context.ts';
@@ -189,10 +190,28 @@ export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IW
   await ctx.em.transactional(async (tx) => {
     const now = new Date();
     await tx.nativeUpdate(Webhook, { id: webhook.id }, { deletedAt: now, updatedAt: now });
-    await tx.nativeUpdate(
-      Delivery,
-      { webhook: webhook.id, status: { $in: ['PENDING', 'RETRYING'] } },
-      { status: 'CANCELLED', completedAt: now, nextAttemptAt: null, updatedAt: now },
+    // One statement that also says which deliveries it cancelled, so each is announced live
+    // (the NOTIFY is delivered only if this transaction commits).
+    const cancelled = await rawQuery<{ id: string; event_id: string }>(
+      tx,
+      `update delivery set status = 'CANCELLED', completed_at = $2, next_attempt_at = null, updated_at = $2
+        where webhook_id = $1 and status in ('PENDING', 'RETRYING')
+        returning id, event_id`,
+      [webhook.id, now],
+    );
+    await notifyLive(
+      (sql, params) => rawQuery(tx, sql, params),
+      cancelled.map((d) => ({
+        kind: 'delivery' as const,
+        tenantId: webhook.tenant.id,
+        webhookId: webhook.id,
+        eventId: d.event_id,
+        deliveryId: d.id,
+        phase: 'CANCELLED' as const,
+        status: 'CANCELLED',
+        attemptId: null,
+        nextAttemptAt: null,
+      })),
     );
   });
   webhook.deletedAt = new Date();

@@ -69,12 +69,12 @@ test('after a rotation both secrets are stored encrypted, newest first', async (
   expect(row.secrets[1].expiresAt).not.toBeNull();
 });
 
-test.each([
-  [{ type: 'BASIC', username: 'herald', password: PASSWORD }, PASSWORD],
-  [{ type: 'BEARER', token: TOKEN }, TOKEN],
-  [{ type: 'API_KEY', token: TOKEN }, TOKEN],
-  [{ type: 'CUSTOM_HEADER', headerName: 'X-Key', headerValue: HEADER_VALUE }, HEADER_VALUE],
-])('auth %j is stored encrypted, never in plain text', async (auth, plain) => {
+test.each<{ auth: Record<string, string>; plain: string }>([
+  { auth: { type: 'BASIC', username: 'herald', password: PASSWORD }, plain: PASSWORD },
+  { auth: { type: 'BEARER', token: TOKEN }, plain: TOKEN },
+  { auth: { type: 'API_KEY', token: TOKEN }, plain: TOKEN },
+  { auth: { type: 'CUSTOM_HEADER', headerName: 'X-Key', headerValue: HEADER_VALUE }, plain: HEADER_VALUE },
+])('auth $auth.type is stored encrypted, never in plain text', async ({ auth, plain }) => {
   const { id } = await createWebhook(auth);
   const row = await webhookRow(id);
   expect(row.raw).not.toContain(plain);

@@ -71,12 +71,13 @@ function subscribe(client: Client, query: string, variables: Record<string, unkn
     received,
     async next(timeoutMs = 5000): Promise<any> {
       if (received.length <= read) {
-        await Promise.race([
-          new Promise<void>((resolve) => waiters.push(resolve)),
-          sleep(timeoutMs).then(() => {
-            throw new Error(`no message within ${timeoutMs} ms`);
-          }),
-        ]);
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no message within ${timeoutMs} ms`)), timeoutMs);
+          waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
       }
       return received[read++];
     },

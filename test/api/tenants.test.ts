@@ -34,6 +34,7 @@ test('createTenant with an empty name is a VALIDATION_ERROR on name', async () =
 test('tenant: a tenant key reads its own tenant; the admin key names one with id', async () => {
   const a = await createTenant(h, 'reader');
   expect((await h.ok('{ tenant { id name } }', {}, a.key)).tenant).toEqual({ id: a.id, name: 'reader' });
+  expect((await h.ok('query($id: ID) { tenant(id: $id) { id } }', { id: a.id }, a.key)).tenant).toEqual({ id: a.id });
   expect((await h.ok('query($id: ID) { tenant(id: $id) { id name } }', { id: a.id })).tenant).toEqual({ id: a.id, name: 'reader' });
   expect((await h.ok('query($id: ID) { tenant(id: $id) { id } }', { id: 'ten_00000000000000000000000000' })).tenant).toBeNull();
 });

@@ -308,28 +308,42 @@ describe('validation: bad input is refused and nothing is stored', () => {
   });
 
   test('every bad field is reported at once', async () => {
+    const before = await countWebhookRows(h, v.id);
     const result = await h.gql(CREATE, { input: { url: 'http://x.example', events: [], timeoutMs: 1, maxInFlight: 0 } }, v.key);
     const error = expectError(result, 'VALIDATION_ERROR');
     expect(error.extensions!.fields!.map((f) => f.field).sort()).toEqual(['events', 'maxInFlight', 'timeoutMs', 'url']);
-    expect(await countWebhookRows(h, v.id)).toBe(0);
+    expect(await countWebhookRows(h, v.id)).toBe(before);
   });
 
   test('the limits themselves are accepted', async () => {
+    const before = await countWebhookRows(h, v.id);
     await create({ url: `https://example.com/${'a'.repeat(2028)}`, timeoutMs: 1000, maxInFlight: 1, retrySchedule: Array(20).fill(604800) }, v.key);
     await create({ timeoutMs: 30000, maxInFlight: 100, retrySchedule: [1] }, v.key);
-    expect(await countWebhookRows(h, v.id)).toBe(2);
+    expect(await countWebhookRows(h, v.id)).toBe(before + 2);
   });
 
-  test('http:// URLs are accepted when HERALD_ALLOW_HTTP=true', async () => {
-    const dev = await startTestHerald({ HERALD_ALLOW_HTTP: 'true' });
-    try {
-      const t = await createTenant(dev);
+  describe('with HERALD_ALLOW_HTTP=true and HERALD_MAX_WEBHOOKS=2', () => {
+    let dev: TestHerald;
+    let t: { id: string; key: string };
+    beforeAll(async () => {
+      dev = await startTestHerald({ HERALD_ALLOW_HTTP: 'true', HERALD_MAX_WEBHOOKS: '2' });
+      t = await createTenant(dev);
+    });
+    afterAll(() => dev?.stop());
+
+    test('http:// URLs are accepted, other schemes still refused', async () => {
       const { createWebhook } = await dev.ok(CREATE, { input: { ...MINIMAL, url: 'http://localhost:8080/hook' } }, t.key);
       expect(createWebhook.webhook.url).toBe('http://localhost:8080/hook');
       expectError(await dev.gql(CREATE, { input: { ...MINIMAL, url: 'ftp://example.com/' } }, t.key), 'VALIDATION_ERROR', 'url');
-    } finally {
-      await dev.stop();
-    }
+    });
+
+    test('a tenant may have at most HERALD_MAX_WEBHOOKS webhooks; deleting one frees a place', async () => {
+      const second = await dev.ok(CREATE, { input: MINIMAL }, t.key);
+      expectError(await dev.gql(CREATE, { input: MINIMAL }, t.key), 'VALIDATION_ERROR');
+      expect(await countWebhookRows(dev, t.id)).toBe(2);
+      await dev.ok(DELETE, { id: second.createWebhook.webhook.id }, t.key);
+      await dev.ok(CREATE, { input: MINIMAL }, t.key);
+    });
   });
 });
 

@@ -101,14 +101,14 @@ const SHORT_KEY = randomBytes(16).toString('base64');
 const GOOD_KEY = randomBytes(32).toString('base64');
 
 test.each([
-  ['PORT', { PORT: 'abc' }, null],
-  ['HERALD_ROLE', { HERALD_ROLE: 'foo' }, null],
-  ['HERALD_ENCRYPTION_KEY', { HERALD_ENCRYPTION_KEY: SHORT_KEY }, SHORT_KEY],
-  ['HERALD_ENCRYPTION_KEY', { HERALD_ENCRYPTION_KEY: 'not base64 at all!' }, 'not base64 at all!'],
-  ['HERALD_ENCRYPTION_KEY', { DATABASE_URL: 'postgres://localhost:1/nothing' }, null],
-  ['DATABASE_URL', { DATABASE_URL: 'mysql://herald:s3cret@localhost/x', HERALD_ENCRYPTION_KEY: GOOD_KEY }, 's3cret'],
-  ['HERALD_ADMIN_KEY', { HERALD_ADMIN_KEY: 'short-s3cret' }, 'short-s3cret'],
-])('`serve` stops at once with one line naming %s (%j)', async (variable, env, secret) => {
+  ['PORT', 'PORT=abc', { PORT: 'abc' }, null],
+  ['HERALD_ROLE', 'HERALD_ROLE=foo', { HERALD_ROLE: 'foo' }, null],
+  ['HERALD_ENCRYPTION_KEY', 'a 16-byte key', { HERALD_ENCRYPTION_KEY: SHORT_KEY }, SHORT_KEY],
+  ['HERALD_ENCRYPTION_KEY', 'a key that is not base64', { HERALD_ENCRYPTION_KEY: 'not base64 at all!' }, 'not base64 at all!'],
+  ['HERALD_ENCRYPTION_KEY', 'DATABASE_URL without it', { DATABASE_URL: 'postgres://localhost:1/nothing' }, null],
+  ['DATABASE_URL', 'a mysql:// URL', { DATABASE_URL: 'mysql://herald:s3cret@localhost/x', HERALD_ENCRYPTION_KEY: GOOD_KEY }, 's3cret'],
+  ['HERALD_ADMIN_KEY', 'a short admin key', { HERALD_ADMIN_KEY: 'short-s3cret' }, 'short-s3cret'],
+])('`serve` stops at once with one line naming %s (%s)', async (variable, _case, env, secret) => {
   const run = await herald(['serve'], env, emptyDir);
   expect(run.code).not.toBe(0);
   expect(run.ms).toBeLessThan(5000);

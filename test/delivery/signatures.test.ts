@@ -79,7 +79,8 @@ describe('a delivery of each scheme', () => {
     expect(got.deliveryCount).toBe(3);
   });
 
-  test.each(Object.entries(SCHEMES).flatMap(([scheme, libs]) => libs.map((lib) => [scheme as Scheme, lib])))(
+  const pairs = Object.entries(SCHEMES).flatMap(([scheme, libs]) => libs.map((lib) => [scheme, lib])) as [Scheme, keyof typeof verifiers][];
+  test.each(pairs)(
     '%s verifies with %s',
     (scheme, lib) => {
       expect(() => verifiers[lib](hooks[scheme].secret, got.request(scheme))).not.toThrow();

@@ -63,13 +63,14 @@ export function countByStatus(rows: DeliveryRow[]): Record<string, number> {
 export async function waitAllSucceeded(databaseUrl: string, expected: number, timeoutMs: number, context: () => string = () => ''): Promise<number> {
   const start = Date.now();
   let counts: Record<string, number> = {};
+  let rows: DeliveryRow[] = [];
   while (Date.now() - start < timeoutMs) {
-    const rows = await deliveryRows(databaseUrl);
+    rows = await deliveryRows(databaseUrl);
     counts = countByStatus(rows);
     if (rows.length === expected && counts.SUCCEEDED === expected) return Date.now() - start;
     await sleep(200);
   }
-  throw new Error(`not every delivery SUCCEEDED within ${timeoutMs} ms: ${JSON.stringify(counts)}\n${context()}`);
+  throw new Error(`not every delivery SUCCEEDED within ${timeoutMs} ms: ${JSON.stringify(counts)}\n${JSON.stringify(rows.filter((r) => r.status !== 'SUCCEEDED').slice(0, 5))}\n${context()}`);
 }
 
 /** Warnings and errors among a child process's log lines (for failure messages). */

@@ -73,11 +73,19 @@ builder.subscriptionField('deliveryUpdated', (t) =>
       const em = ctx.em.fork();
       const [delivery, attempt] = await Promise.all([
         em.findOneOrFail(Delivery, { id: message.deliveryId }),
-        message.attemptId ? em.findOne(Attempt, { id: message.attemptId }) : null,
+        // The attempt row is written when the attempt has finished; for ATTEMPT_STARTED it
+        // may or may not exist yet by now, so that phase never shows it (same for every subscriber).
+        message.attemptId && message.phase !== 'ATTEMPT_STARTED' ? em.findOne(Attempt, { id: message.attemptId }) : null,
       ]);
       return { phase: message.phase, delivery, attempt, nextAttemptAt: message.nextAttemptAt ? new Date(message.nextAttemptAt) : null };
     },
   }),
+);
+
+// webhookStatusChanged also announces deletes; the status of a deleted webhook is unchanged,
+// so this is how a subscriber tells a delete apart (null for a webhook that exists).
+builder.objectField(WebhookRef, 'deletedAt', (t) =>
+  t.expose('deletedAt', { type: 'DateTime', nullable: true, description: 'When the webhook was deleted (shown by webhookStatusChanged).' }),
 );
 
 builder.subscriptionField('webhookStatusChanged', (t) =>

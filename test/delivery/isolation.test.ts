@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createWebhook, listDeliveries } from '../helpers/deliveries.ts';
+import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+
+let h: TestHerald;
+let slow: Receiver;
+let fast: Receiver;
+let tenant: { id: string; key: string };
+
+beforeAll(async () => {
+  slow = await startReceiver({ handler: () => {} }); // never answers
+  fast = await startReceiver();
+  h = await startTestHerald({ HERALD_ALLOWED_CIDRS: '127.0.0.0/8', HERALD_ALLOW_HTTP: 'true' });
+  tenant = await createTenant(h);
+});
+afterAll(async () => {
+  // Closing the hanging receiver first ends its requests, so Herald stops without waiting them out.
+  await slow?.close();
+  await fast?.close();
+  await h?.stop();
+});
+
+test('a hanging endpoint holds at most maxInFlight requests and never holds back a fast one', async () => {
+  const slowHook = await createWebhook(h, tenant.key, { url: `${slow.url}/slow`, timeoutMs: 5000, maxInFlight: 2, retrySchedule: [] });
+  const fastHook = await createWebhook(h, tenant.key, { url: `${fast.url}/fast`, retrySchedule: [] });
+
+  const started = Date.now();
+  const inputs = Array.from({ length: 20 }, (_, i) => ({ type: 'message.delivered', channel: 'sms', data: { messageId: `m${i}` } }));
+  const { publishEvents } = await h.ok(
+    'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id } deliveryCount } }',
+    { inputs },
+    tenant.key,
+  );
+  expect(publishEvents.map((p: { deliveryCount: number }) => p.deliveryCount)).toEqual(Array(20).fill(2));
+
+  await expect
+    .poll(async () => (await listDeliveries(h, tenant.key, { webhookId: fastHook.id, status: 'SUCCEEDED' })).length, { timeout: 3000, interval: 100 })
+    .toBe(20);
+  const elapsed = Date.now() - started;
+  console.log(`[isolation] 20 fast deliveries succeeded ${elapsed} ms after publishing, beside a hanging endpoint`);
+  expect(elapsed).toBeLessThan(3000);
+  expect(fast.requests).toHaveLength(20);
+
+  // Meanwhile the slow endpoint holds exactly maxInFlight requests and nothing of it has finished.
+  expect(slow.requests).toHaveLength(2);
+  const slowDeliveries = await listDeliveries(h, tenant.key, { webhookId: slowHook.id });
+  expect(slowDeliveries).toHaveLength(20);
+  expect(slowDeliveries.every((d) => d.status === 'PENDING' && d.attempts.length === 0)).toBe(true);
+
+  // The first two time out after 5 s and the next two go out: the lane keeps moving, two at a time.
+  await expect.poll(() => slow.requests.length, { timeout: 8000, interval: 100 }).toBe(4);
+  await expect
+    .poll(async () => (await listDeliveries(h, tenant.key, { webhookId: slowHook.id, status: 'FAILED' })).map((d) => d.attempts[0]?.error))
+    .toEqual(['TIMEOUT', 'TIMEOUT']);
+  expect(slow.requests).toHaveLength(4);
+});

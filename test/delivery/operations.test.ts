@@ -1,0 +1,218 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import {
+  DELIVERY_FIELDS,
+  createWebhook,
+  deliveryOf,
+  getWebhookStatus,
+  listDeliveries,
+  publish,
+  sleep,
+  waitForDelivery,
+  type DeliveryView,
+} from '../helpers/deliveries.ts';
+import { createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+
+const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.writeHead(200).end('ok');
+const fail = (_req: unknown, res: import('node:http').ServerResponse) => res.writeHead(500).end('down');
+
+describe('operating deliveries', () => {
+  let h: TestHerald;
+  let receiver: Receiver;
+  let tenant: { id: string; key: string };
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    h = await startTestHerald({ HERALD_ALLOWED_CIDRS: '127.0.0.0/8', HERALD_ALLOW_HTTP: 'true' });
+    tenant = await createTenant(h);
+  });
+  afterEach(() => receiver.setHandler(ok));
+  afterAll(async () => {
+    await h?.stop();
+    await receiver?.close();
+  });
+
+  const on = (path: string) => receiver.requests.filter((r) => r.url === path);
+
+  async function retry(id: string, key = tenant.key) {
+    return h.gql<{ retryDelivery: DeliveryView }>(`mutation($id: ID!) { retryDelivery(id: $id) { ${DELIVERY_FIELDS} } }`, { id }, key);
+  }
+
+  test('sendTestEvent sends a webhook.test event to one webhook, whatever it subscribes to (trigger TEST)', async () => {
+    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/test-event`, events: ['campaign.started'] });
+    const { sendTestEvent } = await h.ok(
+      `mutation($id: ID!) { sendTestEvent(webhookId: $id) { ${DELIVERY_FIELDS} } }`,
+      { id: webhook.id },
+      tenant.key,
+    );
+    expect(sendTestEvent).toMatchObject({ eventType: 'webhook.test', webhookId: webhook.id });
+
+    const delivery = await waitForDelivery(h, tenant.key, sendTestEvent.id);
+    expect(delivery).toMatchObject({ status: 'SUCCEEDED', attemptCount: 1 });
+    expect(delivery.attempts.map((a) => [a.number, a.trigger, a.responseStatus])).toEqual([[1, 'TEST', 200]]);
+    const [request] = on('/test-event');
+    expect(request.headers).toMatchObject({ 'herald-event-type': 'webhook.test', 'webhook-id': delivery.eventId });
+    expect(JSON.parse(request.body)).toMatchObject({ id: delivery.eventId, type: 'webhook.test', tenantId: tenant.id });
+  });
+
+  test('a failed test event is one try, FAILED, not retried on the schedule', async () => {
+    receiver.setHandler(fail);
+    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/test-fail`, events: ['campaign.started'], retrySchedule: [1] });
+    const { sendTestEvent } = await h.ok('mutation($id: ID!) { sendTestEvent(webhookId: $id) { id } }', { id: webhook.id }, tenant.key);
+    const delivery = await waitForDelivery(h, tenant.key, sendTestEvent.id);
+    expect(delivery).toMatchObject({ status: 'FAILED', attemptCount: 1 });
+    expect(delivery.attempts.map((a) => a.trigger)).toEqual(['TEST']);
+    await sleep(1500);
+    expect(on('/test-fail')).toHaveLength(1);
+  });
+
+  test('retryDelivery on a FAILED delivery makes one MANUAL attempt; it SUCCEEDS once the endpoint answers 200', async () => {
+    receiver.setHandler(fail);
+    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/retry`, events: ['message.failed'], retrySchedule: [] });
+    const { eventId } = await publish(h, tenant.key, { type: 'message.failed' });
+    const { id } = await deliveryOf(h, tenant.key, eventId, webhook.id);
+    expect(await waitForDelivery(h, tenant.key, id)).toMatchObject({ status: 'FAILED', attemptCount: 1 });
+
+    // Still failing: the manual attempt is recorded and the delivery stays FAILED.
+    expect((await retry(id)).errors).toBeUndefined();
+    await expect.poll(async () => (await waitForDelivery(h, tenant.key, id)).attemptCount).toBe(2);
+    expect(await waitForDelivery(h, tenant.key, id)).toMatchObject({ status: 'FAILED' });
+
+    receiver.setHandler(ok);
+    const result = await retry(id);
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.retryDelivery.id).toBe(id);
+    await expect.poll(async () => (await waitForDelivery(h, tenant.key, id)).status).toBe('SUCCEEDED');
+    const delivery = await waitForDelivery(h, tenant.key, id);
+    expect(delivery.attempts.map((a) => [a.number, a.trigger, a.responseStatus])).toEqual([
+      [1, 'SCHEDULED', 500],
+      [2, 'MANUAL', 500],
+      [3, 'MANUAL', 200],
+    ]);
+    expect(on('/retry').map((r) => [r.headers['herald-attempt'], r.headers['webhook-id']])).toEqual([
+      ['1', eventId],
+      ['2', eventId],
+      ['3', eventId],
+    ]);
+  });
+
+  test('retryDelivery works whatever the status: a SUCCEEDED delivery is sent again', async () => {
+    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/resend`, events: ['message.undeliverable'] });
+    const { eventId } = await publish(h, tenant.key, { type: 'message.undeliverable' });
+    const { id } = await deliveryOf(h, tenant.key, eventId, webhook.id);
+    expect(await waitForDelivery(h, tenant.key, id)).toMatchObject({ status: 'SUCCEEDED', attemptCount: 1 });
+    expect((await retry(id)).errors).toBeUndefined();
+    await expect.poll(() => on('/resend').length).toBe(2);
+    await expect.poll(async () => (await waitForDelivery(h, tenant.key, id)).attemptCount).toBe(2);
+    const delivery = await waitForDelivery(h, tenant.key, id);
+    expect(delivery.status).toBe('SUCCEEDED');
+    expect(delivery.attempts.map((a) => a.trigger)).toEqual(['SCHEDULED', 'MANUAL']);
+  });
+
+  test('replayFailedDeliveries re-queues exactly the FAILED deliveries of the webhook in the window', async () => {
+    // Events whose data says { ok: true } succeed; the rest fail.
+    receiver.setHandler((_req, res, received) => (JSON.parse(received.body).data.ok ? ok(_req, res) : fail(_req, res)));
+    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/replay`, events: ['message.blocked'], retrySchedule: [] });
+    const other = await createWebhook(h, tenant.key, { url: `${receiver.url}/replay-other`, events: ['message.blocked'], retrySchedule: [] });
+    const send = async (ok: boolean) => (await publish(h, tenant.key, { type: 'message.blocked', data: { ok } })).eventId;
+
+    const before = await send(false);
+    await sleep(50);
+    const since = new Date();
+    const inside = [await send(false), await send(true), await send(false), await send(false)];
+    await sleep(50);
+    const until = new Date();
+    await sleep(50);
+    const after = await send(false);
+
+    const all = await listDeliveries(h, tenant.key, { webhookId: webhook.id });
+    for (const d of all) await waitForDelivery(h, tenant.key, d.id);
+    const { id: stillFailingId } = await deliveryOf(h, tenant.key, inside[0], other.id);
+
+    receiver.setHandler(ok);
+    const { replayFailedDeliveries } = await h.ok(
+      'mutation($id: ID!, $since: DateTime!, $until: DateTime) { replayFailedDeliveries(webhookId: $id, since: $since, until: $until) { count } }',
+      { id: webhook.id, since: since.toISOString(), until: until.toISOString() },
+      tenant.key,
+    );
+    expect(replayFailedDeliveries.count).toBe(3);
+
+    const byEvent = async (eventId: string) => {
+      const { id } = await deliveryOf(h, tenant.key, eventId, webhook.id);
+      return id;
+    };
+    for (const eventId of [inside[0], inside[2], inside[3]]) {
+      const id = await byEvent(eventId);
+      await expect.poll(async () => (await waitForDelivery(h, tenant.key, id)).status).toBe('SUCCEEDED');
+      expect((await waitForDelivery(h, tenant.key, id)).attempts.map((a) => [a.trigger, a.responseStatus])).toEqual([
+        ['SCHEDULED', 500],
+        ['MANUAL', 200],
+      ]);
+    }
+    await sleep(500);
+    // Outside the window, already succeeded, or another webhook's: untouched.
+    for (const eventId of [before, after]) {
+      expect(await waitForDelivery(h, tenant.key, await byEvent(eventId))).toMatchObject({ status: 'FAILED', attemptCount: 1 });
+    }
+    expect(await waitForDelivery(h, tenant.key, await byEvent(inside[1]))).toMatchObject({ status: 'SUCCEEDED', attemptCount: 1 });
+    expect(await waitForDelivery(h, tenant.key, stillFailingId)).toMatchObject({ status: 'FAILED', attemptCount: 1 });
+  });
+
+  test('a tenant cannot retry, replay or test another tenant’s deliveries and webhooks (NOT_FOUND)', async () => {
+    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/private`, events: ['template.approved'] });
+    const { eventId } = await publish(h, tenant.key, { type: 'template.approved' });
+    const { id } = await deliveryOf(h, tenant.key, eventId, webhook.id);
+    await waitForDelivery(h, tenant.key, id);
+    const intruder = await createTenant(h, 'intruder');
+
+    expectError(await retry(id, intruder.key), 'NOT_FOUND');
+    expectError(await h.gql('mutation($id: ID!) { sendTestEvent(webhookId: $id) { id } }', { id: webhook.id }, intruder.key), 'NOT_FOUND');
+    expectError(
+      await h.gql('mutation($id: ID!, $since: DateTime!) { replayFailedDeliveries(webhookId: $id, since: $since) { count } }', {
+        id: webhook.id,
+        since: new Date(0).toISOString(),
+      }, intruder.key),
+      'NOT_FOUND',
+    );
+    expect((await h.ok('query($id: ID!) { delivery(id: $id) { id } }', { id }, intruder.key)).delivery).toBeNull();
+    await sleep(300);
+    expect(on('/private')).toHaveLength(1);
+    expect((await waitForDelivery(h, tenant.key, id)).attemptCount).toBe(1);
+  });
+});
+
+describe('auto-disable', () => {
+  let h: TestHerald;
+  let receiver: Receiver;
+  let tenant: { id: string; key: string };
+
+  beforeAll(async () => {
+    receiver = await startReceiver({ handler: fail });
+    h = await startTestHerald({ HERALD_ALLOWED_CIDRS: '127.0.0.0/8', HERALD_ALLOW_HTTP: 'true', HERALD_DISABLE_AFTER: '2s' });
+    tenant = await createTenant(h);
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await receiver?.close();
+  });
+
+  test('a webhook failing for HERALD_DISABLE_AFTER is DISABLED with a reason and gets no more deliveries', async () => {
+    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/always-down`, retrySchedule: [1, 1, 1, 1] });
+    const { eventId } = await publish(h, tenant.key);
+    const { id } = await deliveryOf(h, tenant.key, eventId, webhook.id);
+
+    await expect.poll(async () => (await getWebhookStatus(h, tenant.key, webhook.id)).status, { timeout: 10_000 }).toBe('DISABLED');
+    const { disabledReason } = await getWebhookStatus(h, tenant.key, webhook.id);
+    expect(disabledReason).toMatch(/failed for 2 s/);
+    // The delivery ends FAILED (replayable), before its schedule ran out.
+    const delivery = await waitForDelivery(h, tenant.key, id);
+    expect(delivery.status).toBe('FAILED');
+    expect(delivery.attemptCount).toBeGreaterThanOrEqual(3);
+    expect(delivery.attemptCount).toBeLessThan(5);
+    const sent = receiver.requests.length;
+
+    expect((await publish(h, tenant.key)).deliveryCount).toBe(0);
+    await sleep(1500);
+    expect(receiver.requests).toHaveLength(sent);
+  });
+});

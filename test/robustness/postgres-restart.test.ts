@@ -1,0 +1,167 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { freePort } from '../helpers/process.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { countByStatus, createWebhook, deliveryRows, publishMany, waitAllSucceeded, webhookIds } from './helpers.ts';
+
+const OUTAGE_MS = 3000;
+const BATCH = 5;
+/** A publish must answer within this, outage or not. */
+const ANSWER_WITHIN_MS = 5000;
+
+let dir: string;
+let pgOptions: Parameters<typeof startEmbeddedPostgres>[0];
+let pg: EmbeddedDatabase | null = null;
+let h: TestHerald | null = null;
+let receiver: Receiver;
+let ws: Client | null = null;
+
+import pgmod from 'pg';
+const P = pgmod.Client.prototype as any;
+const origConnect = P.connect;
+P.connect = function (...args: any[]) { this.__stack = new Error('created').stack; return origConnect.apply(this, args); };
+const origEmit = P.emit;
+P.emit = function (ev: string, ...args: any[]) {
+  if (ev === 'error' && this.listenerCount('error') === 0) console.log('UNHANDLED CLIENT ERROR', args[0]?.message, this.__stack, new Error('emitted').stack, this._ending, this._connecting, this._queryable, this.__released);
+  return origEmit.call(this, ev, ...args);
+};
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'herald-pg-restart-'));
+  await chmod(dir, 0o755); // PostgreSQL runs as its own unprivileged user when tests run as root
+  // Stopped and started again on the same files: persistent, and removed by afterAll.
+  pgOptions = { dir: path.join(dir, 'pg'), port: await freePort(), password: 'herald-restart', database: 'herald', logger: createLogger('warn'), persistent: true };
+  pg = await startEmbeddedPostgres(pgOptions);
+  receiver = await startReceiver();
+  h = await startTestHerald({ DATABASE_URL: pg.url, HERALD_LEASE: '3s', HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
+});
+afterAll(async () => {
+  const t = Date.now();
+  const step = (name: string) => console.log(`afterAll ${name} ${Date.now() - t}`);
+  await ws?.dispose();
+  step('ws');
+  await h?.stop();
+  step('herald');
+  await pg?.stop();
+  step('pg');
+  await receiver?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Publish {
+  startedAt: number;
+  ms: number;
+  eventIds: string[] | null;
+  error: string | null;
+}
+
+test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald reconnects by itself, nothing published is lost', { timeout: 60_000 }, async () => {
+  const herald = h!;
+  const tenant = await createTenant(herald, 'restart');
+  const webhookId = await createWebhook(herald, tenant.key, `${receiver.url}/hook`);
+  const updates = subscribeToDeliveries(herald, tenant.key, webhookId);
+  await sleep(200); // graphql-ws does not acknowledge a subscription
+
+  // Load: a batch every 100 ms, each call on its own (a hanging call must not hold up the rest).
+  const publishes: Publish[] = [];
+  const calls: Promise<void>[] = [];
+  let loading = true;
+  const loop = (async () => {
+    for (let i = 0; loading; i++) {
+      calls.push(publish(herald, tenant.key, i).then((p) => void publishes.push(p)));
+      await sleep(100);
+    }
+  })();
+
+  await sleep(1500);
+  const downAt = Date.now();
+  await pg!.stop();
+  pg = null;
+  await sleep(OUTAGE_MS);
+  pg = await startEmbeddedPostgres(pgOptions);
+  const upAt = Date.now();
+
+  // Herald recovers with no help: publishes started after the restart succeed again.
+  const deadline = upAt + 20_000;
+  while (publishes.filter((p) => p.startedAt > upAt && p.eventIds).length < 10 && Date.now() < deadline) await sleep(100);
+  loading = false;
+  await loop;
+  await Promise.all(calls);
+
+  const firstOkAfter = publishes.filter((p) => p.eventIds && p.startedAt > upAt).sort((a, b) => a.startedAt - b.startedAt)[0];
+  const failed = publishes.filter((p) => !p.eventIds);
+  const ok = publishes.filter((p) => p.eventIds);
+  const slowest = Math.max(...publishes.map((p) => p.ms));
+  console.log(
+    `postgres restart: ${publishes.length} publishes, ${ok.length} ok, ${failed.length} failed; slowest answer ${slowest} ms; ` +
+      `first success ${firstOkAfter ? firstOkAfter.startedAt + firstOkAfter.ms - upAt : 'none'} ms after PostgreSQL was back`,
+  );
+  console.log(`postgres restart: errors seen: ${JSON.stringify([...new Set(failed.map((p) => p.error))])}`);
+
+  expect(firstOkAfter, 'a publish succeeded after the restart').toBeDefined();
+  expect(failed.length, 'publishes failed during the outage').toBeGreaterThan(0);
+  // Each failure is an answer, not a hang, and says what went wrong.
+  expect(slowest).toBeLessThan(ANSWER_WITHIN_MS);
+  for (const p of failed) expect(p.error).toMatch(/^(INTERNAL_SERVER_ERROR|HTTP 5\d\d): ./);
+  // Only calls that overlapped the outage failed.
+  for (const p of failed) expect(p.startedAt + p.ms).toBeGreaterThan(downAt - 1000);
+
+  // Every publish that returned success is delivered, and every delivery in the table succeeds.
+  const published = ok.flatMap((p) => p.eventIds!);
+  const rows = await deliveryRows(herald.databaseUrl);
+  expect(rows.length).toBeGreaterThanOrEqual(published.length);
+  const recoveryMs = await waitAllSucceeded(herald.databaseUrl, rows.length, 15_000, () => '');
+  console.log(`postgres restart: ${rows.length} deliveries all SUCCEEDED ${Date.now() - upAt} ms after PostgreSQL was back (waited ${recoveryMs} ms after the load)`);
+  const received = webhookIds(receiver);
+  expect(published.filter((id) => !received.has(id))).toEqual([]);
+  expect(countByStatus(await deliveryRows(herald.databaseUrl))).toEqual({ SUCCEEDED: rows.length });
+
+  // Live updates come back too: the subscription opened before the outage sees a new delivery succeed.
+  const [probe] = await publishMany(herald, tenant.key, 1, 'probe');
+  await expect.poll(() => updates.some((u) => u.eventId === probe && u.phase === 'SUCCEEDED'), { timeout: 10_000 }).toBe(true);
+});
+
+async function publish(h: TestHerald, key: string, i: number): Promise<Publish> {
+  const startedAt = Date.now();
+  const inputs = Array.from({ length: BATCH }, (_, j) => ({ type: 'message.delivered', data: { messageId: `load-${i}-${j}` } }));
+  try {
+    const res = await fetch(h.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query: 'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id } } }', variables: { inputs } }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const body = (await res.json().catch(() => ({}))) as { data?: { publishEvents: { event: { id: string } }[] }; errors?: { message: string; extensions?: { code?: string } }[] };
+    const ms = Date.now() - startedAt;
+    if (body.data?.publishEvents) return { startedAt, ms, eventIds: body.data.publishEvents.map((p) => p.event.id), error: null };
+    const error = body.errors?.[0];
+    return { startedAt, ms, eventIds: null, error: error ? `${error.extensions?.code}: ${error.message}` : `HTTP ${res.status}: no errors in the answer` };
+  } catch (err) {
+    return { startedAt, ms: Date.now() - startedAt, eventIds: null, error: `no answer: ${(err as Error).message}` };
+  }
+}
+
+/** Collects deliveryUpdated messages of one webhook over graphql-ws. */
+function subscribeToDeliveries(h: TestHerald, key: string, webhookId: string): { eventId: string; phase: string }[] {
+  const updates: { eventId: string; phase: string }[] = [];
+  ws = createClient({ url: h.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+  ws.subscribe<{ deliveryUpdated: { phase: string; delivery: { eventId: string } } }>(
+    { query: 'subscription($id: ID) { deliveryUpdated(webhookId: $id) { phase delivery { eventId } } }', variables: { id: webhookId } },
+    {
+      next: (result) => {
+        const u = result.data?.deliveryUpdated;
+        if (u) updates.push({ eventId: u.delivery.eventId, phase: u.phase });
+      },
+      error: () => {},
+      complete: () => {},
+    },
+  );
+  return updates;
+}
