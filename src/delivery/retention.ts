@@ -29,7 +29,7 @@ export async function applyRetention(pool: Pool, retentionMs: number, now = Date
       `delete from event where id in (
          select e.id from event e
           where e.id < $1
-            and not exists (select 1 from delivery d where d.event_id = e.id and d.status in ('PENDING', 'RETRYING'))
+            and not exists (select 1 from delivery d where d.event_id = e.id and (d.status in ('PENDING', 'RETRYING') or d.next_trigger <> 'SCHEDULED'))
           order by e.id limit $2)`,
       [lowestIdAt('evt', cutoff), BATCH],
     );

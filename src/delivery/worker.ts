@@ -59,6 +59,10 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   const leaseMs = config.leaseMs;
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 8 });
   pool.on('error', (err) => log.warn({ err }, 'idle database connection failed'));
+  // A connection that drops while checked out between queries (e.g. PostgreSQL restarting)
+  // emits 'error' on its client, where pg-pool does not listen: unheard, it would crash the
+  // process. Its next query fails instead, and the pool discards it on release.
+  pool.on('connect', (c) => c.on('error', (err) => log.warn({ err }, 'database connection failed')));
   const client: DeliveryClient = createDeliveryClient({ allowedCidrs: config.allowedCidrs, allowHttp: config.allowHttp, ca: options.ca });
   const held = new Set<string>();
   let workId = '';

@@ -1,7 +1,7 @@
 // npm run bench — Herald's throughput, latency and isolation on this machine, next to the bare
 // HTTP ceiling and a bare pg-boss peer, against the same receiver. Not part of `npm test`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
 import { latencySummary, startBenchReceiver, type BenchReceiver } from './receiver.ts';
@@ -314,32 +314,17 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
 /** The bare HTTP limit: sign and POST the same payloads with the same concurrency, nothing else. */
 async function ceiling(receiver: BenchReceiver): Promise<Result> {
   const total = EVENTS * FANOUT;
-  const agent = new Agent({ connections: CONCURRENCY, pipelining: 1, keepAliveTimeout: 60_000 });
-  const secret = `whsec_${randomBytes(32).toString('base64')}`;
-  const key = Buffer.from(secret.slice(6), 'base64');
   receiver.reset();
   log(`ceiling: ${total} signed POSTs with undici, concurrency ${CONCURRENCY}`);
-  let next = 0;
-  const started = Date.now();
-  const worker = async () => {
-    while (next < total) {
-      const i = next++;
-      const id = `evt_${i}`;
-      const body = JSON.stringify({ id, type: 'message.delivered', timestamp: new Date().toISOString(), tenantId: 'ten_x', channel: 'g1', data: { seq: i, sentAt: Date.now(), to: '+15550100', status: 'delivered' } });
-      const ts = Math.floor(Date.now() / 1000);
-      const sig = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
-      const res = await request(`${receiver.url}/s4/w${i % WEBHOOKS}`, {
-        method: 'POST',
-        dispatcher: agent,
-        headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${sig}` },
-        body,
-      });
-      await res.body.dump();
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const seconds = (Date.now() - started) / 1000;
-  await agent.close();
+  const child = spawn(NODE, [path.join(ROOT, 'test/bench/ceiling.ts'), receiver.url, String(total), String(CONCURRENCY), String(WEBHOOKS)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  await new Promise((resolve) => child.once('exit', resolve));
+  const seconds = Number(output.trim());
+  if (receiver.uniqueCount((p) => p.startsWith('/s4/')) !== total) throw new Error('ceiling: requests lost');
   const result: Result = { scenario: 'ceiling (bare undici)', deliveries: total, seconds: round(seconds), deliveriesPerSecond: Math.round(total / seconds), ...latencySummary(receiver.latencies) };
   log(result);
   return result;

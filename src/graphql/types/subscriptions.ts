@@ -10,7 +10,10 @@ import type { GraphQLContext } from '../context.ts';
 import { AttemptRef, DeliveryRef } from './delivery.ts';
 import { WebhookRef } from './webhook.ts';
 
-/** Updates a subscriber may have waiting before it is disconnected as too slow. */
+/**
+ * Updates that may wait for a subscriber that has stopped reading before it is disconnected as
+ * too slow. A subscriber that keeps reading may have up to 10 × this waiting during a burst.
+ */
 export const SUBSCRIBER_QUEUE_LIMIT = 1000;
 /** WebSocket close code for a subscriber that reads too slowly (4xxx: application-defined). */
 export const SLOW_SUBSCRIBER_CLOSE_CODE = 4429;

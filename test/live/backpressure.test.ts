@@ -1,0 +1,122 @@
+// A WebSocket client that stops reading cannot make the server hold its updates without bound:
+// past 1 000 waiting updates the server closes it with 4429, while a client that keeps up
+// stays connected and receives everything.
+import type { Client } from 'graphql-ws';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { SLOW_SUBSCRIBER_CLOSE_CODE, SUBSCRIBER_QUEUE_LIMIT } from '../../src/graphql/types/subscriptions.ts';
+import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { collect, connectLive, CREATE_WEBHOOK, PUBLISH_MANY, settle, wsUrlOf } from './helpers.ts';
+
+const EVENTS = 1000;
+const WEBHOOKS = 2;
+/** Each event's data is this big, so the slow client's updates fill the TCP buffers quickly. */
+const DATA_BYTES = 4096;
+
+let h: TestHerald;
+let receiver: Receiver;
+let normal: Client | undefined;
+let slow: WebSocket | undefined;
+
+beforeAll(async () => {
+  receiver = await startReceiver();
+  h = await startTestHerald({ HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
+});
+afterAll(async () => {
+  slow?.terminate();
+  await normal?.dispose();
+  await h?.stop();
+  await receiver?.close();
+});
+
+/** A raw graphql-transport-ws client: connection_init with the key, wait for the ack, subscribe. */
+async function rawSubscriber(key: string, query: string): Promise<{ ws: WebSocket; received: () => number; closed: Promise<{ code: number; reason: string }> }> {
+  const ws = new WebSocket(wsUrlOf(h.url), 'graphql-transport-ws');
+  let count = 0;
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const acked = new Promise<void>((resolve, reject) => {
+    ws.on('message', (raw) => {
+      const message = JSON.parse(raw.toString());
+      if (message.type === 'connection_ack') resolve();
+      if (message.type === 'next') count++;
+    });
+    ws.once('close', (code) => reject(new Error(`closed with ${code} before connection_ack`)));
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } }));
+  await acked;
+  ws.send(JSON.stringify({ id: 'slow-1', type: 'subscribe', payload: { query } }));
+  return { ws, received: () => count, closed };
+}
+
+test('a client that stops reading is closed with 4429 once 1 000 updates wait for it; a client that keeps up is unaffected', async () => {
+  const tenant = await createTenant(h, 'backpressure');
+  for (let i = 0; i < WEBHOOKS; i++) {
+    await h.ok(CREATE_WEBHOOK, { input: { url: `${receiver.url}/fast-${i}`, events: ['*'] } }, tenant.key);
+  }
+
+  const slowSub = await rawSubscriber(
+    tenant.key,
+    'subscription { deliveryUpdated { phase delivery { id status event { id data } } attempt { id responseStatus durationMs } } }',
+  );
+  slow = slowSub.ws;
+  normal = await connectLive(h.url, tenant.key);
+  let normalClosed: unknown = null;
+  normal.on('closed', (event) => {
+    normalClosed = event;
+    console.log('DBG normal closed', (event as any).code, (event as any).reason, Date.now());
+  });
+  const fast = collect<{ phase: string; delivery: { id: string } }>(normal, 'subscription { deliveryUpdated { phase delivery { id } } }');
+  await settle();
+
+  // Stop reading: the server's writes pile up in the TCP buffers, then it stops sending and
+  // updates wait in this subscriber's queue.
+  (slow as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 50);
+  try {
+    const filler = 'x'.repeat(DATA_BYTES);
+    const inputs = Array.from({ length: EVENTS }, (_, i) => ({ type: 'message.delivered', data: { n: i, filler } }));
+    console.log('DBG publishing', Date.now());
+    const published = await h.ok(PUBLISH_MANY, { inputs }, tenant.key);
+    console.log('DBG published', Date.now());
+    expect(published.publishEvents).toHaveLength(EVENTS);
+
+    // Four updates per delivery (queued, started, finished, succeeded): 8 000 in all, far more
+    // than the slow client's TCP buffers and its 1 000-update queue hold.
+    const total = EVENTS * WEBHOOKS;
+    await fast.waitUntil((items) => items.filter((u) => u.phase === 'SUCCEEDED').length === total, 90_000, `${total} SUCCEEDED updates`);
+    expect(fast.items.length).toBe(total * 4);
+  } finally {
+    clearInterval(sampler);
+  }
+
+  // Read again: what was already in flight arrives, then the close frame.
+  (slow as unknown as { _socket: { resume(): void } })._socket.resume();
+  const closed = await slowSub.closed;
+  expect(closed.code).toBe(SLOW_SUBSCRIBER_CLOSE_CODE);
+  expect(closed.code).toBe(4429);
+  expect(closed.reason).toMatch(/too slow/i);
+  // It got part of the stream, not all of it (it was dropped, not buffered without bound).
+  expect(slowSub.received()).toBeGreaterThan(0);
+  expect(slowSub.received()).toBeLessThan(EVENTS * WEBHOOKS * 4);
+
+  // The client that kept up is still connected and still receiving.
+  expect(normalClosed).toBeNull();
+  expect(fast.errors).toEqual([]);
+  const before = fast.items.length;
+  await h.ok(PUBLISH_MANY, { inputs: [{ type: 'message.delivered', data: { after: true } }] }, tenant.key);
+  await fast.waitUntil((items) => items.length >= before + WEBHOOKS * 4, 15_000, 'updates after the slow client was dropped');
+
+  // Memory: the 8 000 updates (each carrying 4 KiB of event data for the slow client) were not
+  // held for it; the process grew by far less than what an unbounded queue of them would take.
+  const growthMb = (rssPeak - rssBefore) / 2 ** 20;
+  console.info(`rss growth during the burst: ${growthMb.toFixed(1)} MiB; slow client got ${slowSub.received()} of ${EVENTS * WEBHOOKS * 4} (queue limit ${SUBSCRIBER_QUEUE_LIMIT})`);
+  expect(growthMb).toBeLessThan(250);
+}, 180_000);
