@@ -34,7 +34,7 @@ export interface StartOptions {
 export async function startHerald(config: Readonly<Config>, logger: Logger, options: StartOptions = {}): Promise<RunningHerald> {
   const stack: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const stop of stack.splice(0).reverse()) { const t = Date.now(); console.log('DBG stopping', stop.toString().slice(0, 60)); await stop().catch((err) => logger.error({ err }, 'error while stopping')); console.log('DBG stopped', Date.now() - t); }
+    for (const stop of stack.splice(0).reverse()) await stop().catch((err) => logger.error({ err }, 'error while stopping'));
   };
   try {
     const db = await openDatabase(config, logger);

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
+import type { Pool, PoolClient } from 'pg';
 import type { Logger } from '../logger.ts';
 import { entities } from '../entities/index.ts';
 
@@ -24,6 +25,7 @@ export function ormConfig(clientUrl: string, options: { logger?: Logger; poolSiz
       snapshotName: '.snapshot-herald',
     },
     pool: { min: 0, max: options.poolSize ?? 10 },
+    driverOptions: { onPoolCreated: releaseBrokenConnections },
     // Requests and jobs each fork their own EntityManager; the global one must never be used.
     allowGlobalContext: false,
     // GraphQL resolvers load relations one parent at a time; the dataloader batches them
@@ -31,6 +33,38 @@ export function ormConfig(clientUrl: string, options: { logger?: Logger; poolSiz
     dataloader: true,
     debug: false,
     logger: (message) => options.logger?.debug({ orm: message }),
+  });
+}
+
+/** How long the holder of a broken connection has to hand it back before the pool takes it. */
+const BROKEN_CONNECTION_GRACE_MS = 1000;
+
+/**
+ * Kysely 0.29 does not release a transaction's connection when its COMMIT or ROLLBACK fails
+ * (kysely-org/kysely#1990), which is what every transaction open while PostgreSQL restarts
+ * does. Each such connection would stay checked out for ever: the pool shrinks until requests
+ * wait for ever, and `orm.close()` never returns. So a connection that broke while checked
+ * out, and is still out a moment later, is released with its error (pg-pool discards it);
+ * the holder's own release, if it ever comes, does nothing.
+ */
+function releaseBrokenConnections(pool: Pool): void {
+  const checkedOut = new Set<PoolClient>();
+  pool.on('acquire', (client) => checkedOut.add(client));
+  pool.on('release', (_err, client) => checkedOut.delete(client));
+  pool.on('connect', (client) => {
+    let broken = false;
+    const onBroken = (err?: Error) => {
+      if (broken) return;
+      broken = true;
+      setTimeout(() => {
+        if (!checkedOut.delete(client)) return;
+        const release = client.release;
+        client.release = () => {};
+        release(err ?? new Error('Connection ended'));
+      }, BROKEN_CONNECTION_GRACE_MS).unref();
+    };
+    client.on('error', onBroken);
+    client.on('end', () => onBroken());
   });
 }
 

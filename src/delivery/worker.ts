@@ -86,6 +86,22 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     const claimed = await claimDeliveries(pool, ids, workerId, leaseMs);
     if (claimed.length === 0) return;
     for (const delivery of claimed) held.add(delivery.id);
+    // Until each delivery is in a lane or the recorder, a failure here (e.g. the database
+    // going away) must let go of it: held, its lease would be renewed for ever and no worker,
+    // this one included, would try it again.
+    const unplaced = new Set(claimed.map((d) => d.id));
+    try {
+      await place(claimed, unplaced);
+    } catch (err) {
+      unplaced.forEach((id) => held.delete(id));
+      throw err;
+    }
+    // Backpressure: take no more jobs while the lanes have plenty ready to run.
+    await lanes.belowCapacity(config.workerConcurrency);
+  }
+
+  /** Puts claimed deliveries in their webhook's lane, or records why not; removes each placed one from `unplaced`. */
+  async function place(claimed: ClaimedDelivery[], unplaced: Set<string>): Promise<void> {
     const webhooks = await loadWebhooks(pool, [...new Set(claimed.map((d) => d.webhookId))]);
     const signing = new Map<string, Task['signing']>();
     for (const delivery of claimed) {
@@ -109,9 +125,8 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
         }
         lanes.push(webhook.id, webhook.maxInFlight, { delivery, webhook, signing: keys });
       }
+      unplaced.delete(delivery.id);
     }
-    // Backpressure: take no more jobs while the lanes have plenty ready to run.
-    await lanes.belowCapacity(config.workerConcurrency);
   }
 
   async function attempt(task: Task): Promise<void> {

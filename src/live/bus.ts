@@ -19,6 +19,11 @@ export interface SubscribeOptions {
 
 const DEFAULT_STALL_MS = 2000;
 
+/** A subscriber's stream. `takeQueued` also takes what is waiting now, without waiting, so a consumer can load rows in batches. */
+export interface LiveSubscription<T> extends AsyncIterableIterator<T> {
+  takeQueued(max: number): T[];
+}
+
 /**
  * Fans live messages (from the LISTEN connection) out to GraphQL subscribers in this process.
  * Each subscriber has a bounded queue: a client too slow to read cannot grow the server's
@@ -40,7 +45,7 @@ export class LiveBus {
     return this.listeners.size;
   }
 
-  subscribe<T extends LiveMessage>(accept: (message: LiveMessage) => message is T, options: SubscribeOptions): AsyncIterableIterator<T> {
+  subscribe<T extends LiveMessage>(accept: (message: LiveMessage) => message is T, options: SubscribeOptions): LiveSubscription<T> {
     const hardLimit = options.hardLimit ?? options.limit * 10;
     const stallMs = options.stallMs ?? DEFAULT_STALL_MS;
     const queue: T[] = [];
@@ -102,6 +107,10 @@ export class LiveBus {
         wake = null;
         if (queue.length > 0) return { value: queue.shift()!, done: false };
         return { value: undefined, done: true };
+      },
+      takeQueued(max: number): T[] {
+        lastAsked = Date.now();
+        return queue.splice(0, max);
       },
       async return(): Promise<IteratorResult<T>> {
         finish();

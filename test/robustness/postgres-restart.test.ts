@@ -24,15 +24,6 @@ let h: TestHerald | null = null;
 let receiver: Receiver;
 let ws: Client | null = null;
 
-import pgmod from 'pg';
-const P = pgmod.Client.prototype as any;
-const origConnect = P.connect;
-P.connect = function (...args: any[]) { this.__stack = new Error('created').stack; return origConnect.apply(this, args); };
-const origEmit = P.emit;
-P.emit = function (ev: string, ...args: any[]) {
-  if (ev === 'error' && this.listenerCount('error') === 0) console.log('UNHANDLED CLIENT ERROR', args[0]?.message, this.__stack, new Error('emitted').stack, this._ending, this._connecting, this._queryable, this.__released);
-  return origEmit.call(this, ev, ...args);
-};
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'herald-pg-restart-'));
   await chmod(dir, 0o755); // PostgreSQL runs as its own unprivileged user when tests run as root
@@ -43,14 +34,9 @@ beforeAll(async () => {
   h = await startTestHerald({ DATABASE_URL: pg.url, HERALD_LEASE: '3s', HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
 });
 afterAll(async () => {
-  const t = Date.now();
-  const step = (name: string) => console.log(`afterAll ${name} ${Date.now() - t}`);
   await ws?.dispose();
-  step('ws');
   await h?.stop();
-  step('herald');
   await pg?.stop();
-  step('pg');
   await receiver?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -109,7 +95,7 @@ test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald rec
   expect(failed.length, 'publishes failed during the outage').toBeGreaterThan(0);
   // Each failure is an answer, not a hang, and says what went wrong.
   expect(slowest).toBeLessThan(ANSWER_WITHIN_MS);
-  for (const p of failed) expect(p.error).toMatch(/^(INTERNAL_SERVER_ERROR|HTTP 5\d\d): ./);
+  for (const p of failed) expect(p.error).toMatch(/^INTERNAL_SERVER_ERROR: .+ \(HTTP 5\d\d\)$/);
   // Only calls that overlapped the outage failed.
   for (const p of failed) expect(p.startedAt + p.ms).toBeGreaterThan(downAt - 1000);
 
@@ -117,7 +103,7 @@ test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald rec
   const published = ok.flatMap((p) => p.eventIds!);
   const rows = await deliveryRows(herald.databaseUrl);
   expect(rows.length).toBeGreaterThanOrEqual(published.length);
-  const recoveryMs = await waitAllSucceeded(herald.databaseUrl, rows.length, 15_000, () => '');
+  const recoveryMs = await waitAllSucceeded(herald.databaseUrl, rows.length, 30_000);
   console.log(`postgres restart: ${rows.length} deliveries all SUCCEEDED ${Date.now() - upAt} ms after PostgreSQL was back (waited ${recoveryMs} ms after the load)`);
   const received = webhookIds(receiver);
   expect(published.filter((id) => !received.has(id))).toEqual([]);
@@ -125,7 +111,16 @@ test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald rec
 
   // Live updates come back too: the subscription opened before the outage sees a new delivery succeed.
   const [probe] = await publishMany(herald, tenant.key, 1, 'probe');
-  await expect.poll(() => updates.some((u) => u.eventId === probe && u.phase === 'SUCCEEDED'), { timeout: 10_000 }).toBe(true);
+  await expect
+    .poll(() => updates.some((u) => u.eventId === probe && u.phase === 'SUCCEEDED'), { timeout: 10_000, message: `updates: ${JSON.stringify(updates.slice(-5))}` })
+    .toBe(true);
+
+  // Nothing is left hanging: every connection broken by the restart was given back, so Herald
+  // stops promptly (a leaked pool connection would make it wait for ever).
+  const stopStart = Date.now();
+  await Promise.race([herald.stop(), sleep(15_000).then(() => Promise.reject(new Error('Herald did not stop within 15 s')))]);
+  h = null;
+  console.log(`postgres restart: Herald stopped in ${Date.now() - stopStart} ms`);
 });
 
 async function publish(h: TestHerald, key: string, i: number): Promise<Publish> {
@@ -142,7 +137,7 @@ async function publish(h: TestHerald, key: string, i: number): Promise<Publish> 
     const ms = Date.now() - startedAt;
     if (body.data?.publishEvents) return { startedAt, ms, eventIds: body.data.publishEvents.map((p) => p.event.id), error: null };
     const error = body.errors?.[0];
-    return { startedAt, ms, eventIds: null, error: error ? `${error.extensions?.code}: ${error.message}` : `HTTP ${res.status}: no errors in the answer` };
+    return { startedAt, ms, eventIds: null, error: error ? `${error.extensions?.code}: ${error.message} (HTTP ${res.status})` : `HTTP ${res.status}: no errors in the answer` };
   } catch (err) {
     return { startedAt, ms: Date.now() - startedAt, eventIds: null, error: `no answer: ${(err as Error).message}` };
   }

@@ -3,6 +3,7 @@ import { Delivery } from '../../entities/Delivery.ts';
 import { Webhook, type IWebhook } from '../../entities/Webhook.ts';
 import type { IAttempt } from '../../entities/Attempt.ts';
 import type { IDelivery } from '../../entities/Delivery.ts';
+import type { LiveSubscription } from '../../live/bus.ts';
 import type { DeliveryMessage, LiveMessage, WebhookStatusMessage } from '../../live/messages.ts';
 import type { Caller } from '../../services/caller.ts';
 import { builder } from '../builder.ts';
@@ -65,25 +66,81 @@ builder.subscriptionField('deliveryUpdated', (t) =>
       const visible = visibleTo(ctx.caller, args.tenantId == null ? null : String(args.tenantId));
       const webhookId = args.webhookId == null ? null : String(args.webhookId);
       const eventId = args.eventId == null ? null : String(args.eventId);
-      return subscribeTo(
+      const messages = subscribeTo(
         ctx,
         (m): m is DeliveryMessage =>
           m.kind === 'delivery' && visible(m) && (!webhookId || m.webhookId === webhookId) && (!eventId || m.eventId === eventId),
       );
+      return loadInBatches(ctx, messages);
     },
-    resolve: async (message: DeliveryMessage, _args, ctx) => {
-      // The message carries ids; the rest is read now, in a fresh EntityManager.
-      const em = ctx.em.fork();
-      const [delivery, attempt] = await Promise.all([
-        em.findOneOrFail(Delivery, { id: message.deliveryId }),
-        // The attempt row is written when the attempt has finished; for ATTEMPT_STARTED it
-        // may or may not exist yet by now, so that phase never shows it (same for every subscriber).
-        message.attemptId && message.phase !== 'ATTEMPT_STARTED' ? em.findOne(Attempt, { id: message.attemptId }) : null,
-      ]);
-      return { phase: message.phase, delivery, attempt, nextAttemptAt: message.nextAttemptAt ? new Date(message.nextAttemptAt) : null };
-    },
+    resolve: (update: LoadedUpdate) => ({
+      phase: update.message.phase,
+      delivery: update.delivery,
+      attempt: update.attempt,
+      nextAttemptAt: update.message.nextAttemptAt ? new Date(update.message.nextAttemptAt) : null,
+    }),
   }),
 );
+
+/** Most waiting messages whose rows one batch loads (one query per table). */
+const LOAD_BATCH = 200;
+
+interface LoadedUpdate {
+  message: DeliveryMessage;
+  delivery: IDelivery;
+  attempt: IAttempt | null;
+}
+
+/**
+ * The attempt row is written when the attempt has finished; for ATTEMPT_STARTED it may or may
+ * not exist yet, so that phase never shows it (the same for every subscriber).
+ */
+const showsAttempt = (m: DeliveryMessage) => m.attemptId !== null && m.phase !== 'ATTEMPT_STARTED';
+
+/**
+ * The messages carry ids; the rows are read when the subscriber is ready for them, for all
+ * messages waiting at that moment at once (two queries per batch rather than two per update),
+ * so a subscriber that keeps reading keeps up with bursts. Written as a plain iterator, not an
+ * async generator, so that return() ends a subscription at once even while it waits.
+ */
+function loadInBatches(ctx: GraphQLContext, source: LiveSubscription<DeliveryMessage>): AsyncIterableIterator<LoadedUpdate> {
+  let ready: LoadedUpdate[] = [];
+  const load = async (batch: DeliveryMessage[]): Promise<LoadedUpdate[]> => {
+    const em = ctx.em.fork();
+    const attemptIds = [...new Set(batch.filter(showsAttempt).map((m) => m.attemptId!))];
+    const [deliveries, attempts] = await Promise.all([
+      em.find(Delivery, { id: { $in: [...new Set(batch.map((m) => m.deliveryId))] } }),
+      attemptIds.length > 0 ? em.find(Attempt, { id: { $in: attemptIds } }) : Promise.resolve([] as IAttempt[]),
+    ]);
+    const deliveryById = new Map<string, IDelivery>(deliveries.map((d) => [d.id, d]));
+    const attemptById = new Map<string, IAttempt>(attempts.map((a) => [a.id, a]));
+    const loaded: LoadedUpdate[] = [];
+    for (const message of batch) {
+      const delivery = deliveryById.get(message.deliveryId);
+      if (!delivery) continue; // removed (retention) since the message was sent
+      loaded.push({ message, delivery, attempt: showsAttempt(message) ? (attemptById.get(message.attemptId!) ?? null) : null });
+    }
+    return loaded;
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next(): Promise<IteratorResult<LoadedUpdate>> {
+      while (ready.length === 0) {
+        const first = await source.next();
+        if (first.done) return { value: undefined, done: true };
+        ready = await load([first.value, ...source.takeQueued(LOAD_BATCH - 1)]);
+      }
+      return { value: ready.shift()!, done: false };
+    },
+    async return(): Promise<IteratorResult<LoadedUpdate>> {
+      ready = [];
+      await source.return?.();
+      return { value: undefined, done: true };
+    },
+  };
+}
 
 // webhookStatusChanged also announces deletes; the status of a deleted webhook is unchanged,
 // so this is how a subscriber tells a delete apart (null for a webhook that exists).
