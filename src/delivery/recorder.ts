@@ -108,7 +108,8 @@ export class Recorder {
     try {
       await client.query('begin');
       await insertAttempts(client, records.flatMap((r) => (r.attempt ? [r.attempt] : [])));
-      await updateDeliveries(client, records.map((r) => r.change), this.deps.workerId);
+      const requested = await updateDeliveries(client, records.map((r) => r.change), this.deps.workerId);
+      await enqueueDeliveries(this.deps.boss, requested, { db: fromPgClient(client) });
       await updateWebhookHealth(client, foldHealth(records));
       const disabled = await disableWebhooks(client, {
         gone: [...new Set(records.filter((r) => r.gone).map((r) => r.webhookId))],

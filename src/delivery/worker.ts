@@ -167,6 +167,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
           nextAttemptAt,
           completedAt: status === 'RETRYING' ? null : now,
           nextTrigger: 'SCHEDULED',
+          claimedTrigger: delivery.trigger,
           attempt: { at: startedAt, responseStatus: result.status, error: result.error },
         },
         attempt: {
@@ -230,6 +231,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
         completedAt: final && nextAttemptAt === null ? new Date() : null,
         // A postponed one-off attempt (manual retry, test) stays one-off.
         nextTrigger: nextAttemptAt === null ? 'SCHEDULED' : delivery.trigger,
+        claimedTrigger: delivery.trigger,
         attempt: null,
       },
       attempt: null,

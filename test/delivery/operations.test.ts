@@ -109,6 +109,29 @@ describe('operating deliveries', () => {
     expect(delivery.attempts.map((a) => a.trigger)).toEqual(['SCHEDULED', 'MANUAL']);
   });
 
+  test('retryDelivery while an attempt is in flight is kept: one more MANUAL attempt follows at once', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    receiver.setHandler(async (_req, res) => {
+      await held;
+      res.writeHead(200).end('ok');
+    });
+    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/in-flight`, events: ['template.rejected'] });
+    const { eventId } = await publish(h, tenant.key, { type: 'template.rejected' });
+    const { id } = await deliveryOf(h, tenant.key, eventId, webhook.id);
+    await expect.poll(() => on('/in-flight').length).toBe(1);
+
+    expect((await retry(id)).errors).toBeUndefined();
+    receiver.setHandler(ok);
+    release();
+    // Well within the lease: the request was re-queued when the first attempt was recorded, not swept later.
+    await expect.poll(() => on('/in-flight').length, { timeout: 5000 }).toBe(2);
+    await expect.poll(async () => (await waitForDelivery(h, tenant.key, id)).attemptCount).toBe(2);
+    const delivery = await waitForDelivery(h, tenant.key, id);
+    expect(delivery.status).toBe('SUCCEEDED');
+    expect(delivery.attempts.map((a) => a.trigger)).toEqual(['SCHEDULED', 'MANUAL']);
+  });
+
   test('replayFailedDeliveries re-queues exactly the FAILED deliveries of the webhook in the window', async () => {
     // Events whose data says { ok: true } succeed; the rest fail.
     receiver.setHandler((_req, res, received) => (JSON.parse(received.body).data.ok ? ok(_req, res) : fail(_req, res)));

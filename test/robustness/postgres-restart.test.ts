@@ -129,7 +129,7 @@ async function publish(h: TestHerald, key: string, i: number): Promise<Publish> 
   try {
     const res = await fetch(h.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${key}` },
       body: JSON.stringify({ query: 'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id } } }', variables: { inputs } }),
       signal: AbortSignal.timeout(15_000),
     });

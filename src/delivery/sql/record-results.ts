@@ -28,6 +28,8 @@ export interface DeliveryChange {
   completedAt: Date | null;
   /** The trigger of the next attempt: kept when a one-off attempt is only postponed. */
   nextTrigger: AttemptTrigger;
+  /** The trigger the delivery was claimed with; a different one in the row means a retry was asked for meanwhile. */
+  claimedTrigger: AttemptTrigger;
   /** Present when an attempt was made: its time, response status and error kind. */
   attempt: { at: Date; responseStatus: number | null; error: string | null } | null;
 }
@@ -64,26 +66,29 @@ export async function insertAttempts(client: PoolClient, attempts: AttemptRow[])
 /**
  * Applies the new state of deliveries this worker holds and releases their leases. A row whose
  * lease another worker has taken meanwhile is left alone (its attempt is still on record).
+ * Returns the ids of deliveries whose retry was asked for during the attempt: due again now.
  */
-export async function updateDeliveries(client: PoolClient, changes: DeliveryChange[], workerId: string): Promise<void> {
-  if (changes.length === 0) return;
-  await client.query(
+export async function updateDeliveries(client: PoolClient, changes: DeliveryChange[], workerId: string): Promise<string[]> {
+  if (changes.length === 0) return [];
+  const { rows } = await client.query<{ id: string; requeue: boolean }>(
     `update delivery d set
         status = c.status,
         attempt_count = c.attempt_count,
-        next_attempt_at = c.next_attempt_at,
-        completed_at = c.completed_at,
+        -- retryDelivery during this attempt changed next_trigger: keep that request, due now.
+        next_attempt_at = case when d.next_trigger <> c.claimed_trigger then now() else c.next_attempt_at end,
+        completed_at = case when d.next_trigger <> c.claimed_trigger then null else c.completed_at end,
         last_attempt_at = case when c.attempted then c.attempt_at else d.last_attempt_at end,
         last_response_status = case when c.attempted then c.response_status else d.last_response_status end,
         last_error = case when c.attempted then c.error else d.last_error end,
-        next_trigger = c.next_trigger,
+        next_trigger = case when d.next_trigger <> c.claimed_trigger then d.next_trigger else c.next_trigger end,
         locked_until = null,
         locked_by = null,
         updated_at = now()
       from unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::boolean[],
-                  $7::timestamptz[], $8::int[], $9::text[], $10::text[])
-           as c(id, status, attempt_count, next_attempt_at, completed_at, attempted, attempt_at, response_status, error, next_trigger)
-     where d.id = c.id and d.locked_by = $11`,
+                  $7::timestamptz[], $8::int[], $9::text[], $10::text[], $11::text[])
+           as c(id, status, attempt_count, next_attempt_at, completed_at, attempted, attempt_at, response_status, error, next_trigger, claimed_trigger)
+     where d.id = c.id and d.locked_by = $12
+     returning d.id, d.next_trigger <> c.next_trigger as requeue`,
     [
       changes.map((c) => c.id),
       changes.map((c) => c.status),
@@ -95,9 +100,11 @@ export async function updateDeliveries(client: PoolClient, changes: DeliveryChan
       changes.map((c) => c.attempt?.responseStatus ?? null),
       changes.map((c) => c.attempt?.error ?? null),
       changes.map((c) => c.nextTrigger),
+      changes.map((c) => c.claimedTrigger),
       workerId,
     ],
   );
+  return rows.filter((r) => r.requeue).map((r) => r.id);
 }
 
 export interface WebhookHealth {
