@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { PgBoss } from 'pg-boss';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -36,6 +37,20 @@ export interface HeraldServer {
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
+/** Closes a WebSocket whose key is missing or bad: 4401 mirrors HTTP 401 (graphql-ws alone would say 4403). */
+function refuse(socket: WebSocket, error: unknown): void {
+  const message = error instanceof HeraldError ? error.message : 'Unauthorized';
+  socket.close(4401, `Unauthorized: ${message}`.slice(0, 120));
+}
+
+/** A header GraphiQL put in a subscribe message's `extensions.headers` (any letter case). */
+function headerOf(extensions: Record<string, unknown> | undefined | null, name: string): unknown {
+  const headers = extensions?.headers;
+  if (!headers || typeof headers !== 'object') return undefined;
+  const entry = Object.entries(headers).find(([key]) => key.toLowerCase() === name);
+  return entry?.[1];
+}
+
 /** GraphQL over HTTP (yoga, with GraphiQL) and over WebSocket (graphql-ws) on one port and path. */
 export function buildServer(deps: ServerDeps): HeraldServer {
   const log = deps.logger.child({ component: 'api' });
@@ -68,6 +83,9 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    // GraphiQL inlined from the package: the default page loads its code from a CDN, which
+    // self-hosted and offline installs may not reach.
+    renderGraphiQL,
     graphiql: {
       title: 'Herald',
       subscriptionsProtocol: 'WS',
@@ -97,19 +115,29 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onConnect: async (ctx) => {
+        // A key in connection_init (graphql-ws clients) authenticates the whole connection.
+        // GraphiQL cannot send one: it sends its headers tab with each subscribe instead, so a
+        // connection without a key is accepted and each of its operations is checked below.
+        const authorization = ctx.connectionParams?.authorization;
+        if (authorization === undefined) return true;
         try {
-          callers.set(ctx.extra.socket, await callerFor(ctx.connectionParams?.authorization));
+          callers.set(ctx.extra.socket, await callerFor(authorization));
           return true;
         } catch (error) {
-          const message = error instanceof HeraldError ? error.message : 'Unauthorized';
-          // 4401 mirrors HTTP 401; graphql-ws itself would only say 4403 Forbidden.
-          ctx.extra.socket.close(4401, `Unauthorized: ${message}`.slice(0, 120));
+          refuse(ctx.extra.socket, error);
           return false;
         }
       },
       onSubscribe: async (ctx, _id, params) => {
-        const caller = callers.get(ctx.extra.socket);
-        if (!caller) return [new HeraldError('UNAUTHORIZED', 'Not authenticated')];
+        let caller = callers.get(ctx.extra.socket);
+        if (!caller) {
+          try {
+            caller = await callerFor(headerOf(params.extensions, 'authorization'));
+          } catch (error) {
+            refuse(ctx.extra.socket, error);
+            return [error instanceof HeraldError ? error : new HeraldError('UNAUTHORIZED', 'Unauthorized')];
+          }
+        }
         const enveloped = yoga.getEnveloped({ ...ctx, params });
         const document = enveloped.parse(params.query);
         const errors = enveloped.validate(enveloped.schema, document);

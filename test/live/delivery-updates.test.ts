@@ -71,13 +71,13 @@ async function webhook(key: string, input: Record<string, unknown>): Promise<str
   return data.createWebhook.webhook.id;
 }
 
-async function publish(key: string, data: unknown = { messageId: 'm1' }, tenantId?: string): Promise<string> {
-  const res = await h.ok(PUBLISH, { input: { type: 'message.delivered', data, ...(tenantId ? { tenantId } : {}) } }, key);
+async function publish(key: string, data: unknown = { messageId: 'm1' }): Promise<string> {
+  const res = await h.ok(PUBLISH, { input: { type: 'message.delivered', data } }, key);
   return res.publishEvent.event.id;
 }
 
 const phasesOf = (items: DeliveryUpdate[], eventId: string) => items.filter((u) => u.delivery.eventId === eventId).map((u) => u.phase);
-const isFinal = (eventId: string, phase: DeliveryUpdate['phase']) => (u: DeliveryUpdate) => u.delivery.eventId === eventId && u.phase === phase;
+const phaseOf = (eventId: string, phase: DeliveryUpdate['phase']) => (u: DeliveryUpdate) => u.delivery.eventId === eventId && u.phase === phase;
 
 describe('deliveryUpdated', () => {
   test('a successful delivery: QUEUED, ATTEMPT_STARTED, ATTEMPT_FINISHED with status and duration, SUCCEEDED', async () => {
@@ -87,7 +87,7 @@ describe('deliveryUpdated', () => {
     await settle();
     const eventId = await publish(a.key);
 
-    await sub.waitFor(isFinal(eventId, 'SUCCEEDED'), 15_000, 'SUCCEEDED');
+    await sub.waitFor(phaseOf(eventId, 'SUCCEEDED'), 15_000, 'SUCCEEDED');
     expect(phasesOf(sub.items, eventId)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'SUCCEEDED']);
     const [queued, started, finished, succeeded] = sub.items;
     expect(queued).toMatchObject({ attempt: null, nextAttemptAt: null, delivery: { eventId, webhookId: wh, tenantId: a.id } });
@@ -109,7 +109,7 @@ describe('deliveryUpdated', () => {
     await settle();
     const eventId = await publish(a.key);
 
-    const succeeded = await sub.waitFor(isFinal(eventId, 'SUCCEEDED'), 20_000, 'SUCCEEDED');
+    const succeeded = await sub.waitFor(phaseOf(eventId, 'SUCCEEDED'), 20_000, 'SUCCEEDED');
     expect(phasesOf(sub.items, eventId)).toEqual([
       'QUEUED',
       'ATTEMPT_STARTED',
@@ -144,7 +144,7 @@ describe('deliveryUpdated', () => {
     await settle();
     const eventId = await publish(a.key);
 
-    const failed = await sub.waitFor(isFinal(eventId, 'FAILED'), 15_000, 'FAILED');
+    const failed = await sub.waitFor(phaseOf(eventId, 'FAILED'), 15_000, 'FAILED');
     expect(phasesOf(sub.items, eventId)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'FAILED']);
     expect(failed).toMatchObject({ delivery: { status: 'FAILED', attemptCount: 1 }, attempt: { number: 1, responseStatus: 500 }, nextAttemptAt: null });
   });
@@ -235,12 +235,12 @@ describe('tenant scope', () => {
     await settle();
 
     const aEvent = await publish(a.key, { secret: 'tenant A only' });
-    await aAll.waitFor(isFinal(aEvent, 'SUCCEEDED'), 15_000, 'A’s delivery to succeed');
+    await aAll.waitFor(phaseOf(aEvent, 'SUCCEEDED'), 15_000, 'A’s delivery to succeed');
     await h.ok('mutation($id: ID!) { updateWebhook(id: $id, input: { status: PAUSED }) { id } }', { id: aHook }, a.key);
     // The marker: B's own event, after everything of A's. Once B has its final update, anything
     // of A's would have arrived before it.
     const marker = await publish(b.key, { marker: true });
-    await bAll.waitFor(isFinal(marker, 'SUCCEEDED'), 15_000, 'B’s marker to succeed');
+    await bAll.waitFor(phaseOf(marker, 'SUCCEEDED'), 15_000, 'B’s marker to succeed');
     await settle(300);
 
     expect(new Set(bAll.items.map((u) => u.delivery.eventId))).toEqual(new Set([marker]));

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
+import { startLiveListener } from '../../src/live/listener.ts';
+import { pino } from 'pino';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { freePort } from '../helpers/process.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
@@ -53,6 +55,13 @@ test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald rec
   const tenant = await createTenant(herald, 'restart');
   const webhookId = await createWebhook(herald, tenant.key, `${receiver.url}/hook`);
   const updates = subscribeToDeliveries(herald, tenant.key, webhookId);
+  const dbgLogs: string[] = [];
+  const dbgMsgs: number[] = [];
+  const dbgListener = startLiveListener({
+    databaseUrl: herald.databaseUrl,
+    logger: pino({ level: 'debug' }, { write: (line: string) => { const j = JSON.parse(line); dbgLogs.push(`${Date.now()} ${j.msg} ${j.err?.message ?? ''} ${j.retryMs ?? ''}`); } }),
+    onMessages: () => void dbgMsgs.push(Date.now()),
+  });
   await sleep(200); // graphql-ws does not acknowledge a subscription
 
   // Load: a batch every 100 ms, each call on its own (a hanging call must not hold up the rest).
@@ -93,9 +102,10 @@ test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald rec
 
   expect(firstOkAfter, 'a publish succeeded after the restart').toBeDefined();
   expect(failed.length, 'publishes failed during the outage').toBeGreaterThan(0);
-  // Each failure is an answer, not a hang, and says what went wrong.
+  // Each failure is an answer, not a hang: the masked internal error of DESIGN.md, as a request
+  // error (500: the key could not be checked) or a field error (200, data null: the publish failed).
   expect(slowest).toBeLessThan(ANSWER_WITHIN_MS);
-  for (const p of failed) expect(p.error).toMatch(/^INTERNAL_SERVER_ERROR: .+ \(HTTP 5\d\d\)$/);
+  for (const p of failed) expect(p.error).toMatch(/^INTERNAL_SERVER_ERROR: .+ \(HTTP (200|500)\)$/);
   // Only calls that overlapped the outage failed.
   for (const p of failed) expect(p.startedAt + p.ms).toBeGreaterThan(downAt - 1000);
 
@@ -112,7 +122,7 @@ test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald rec
   // Live updates come back too: the subscription opened before the outage sees a new delivery succeed.
   const [probe] = await publishMany(herald, tenant.key, 1, 'probe');
   await expect
-    .poll(() => updates.some((u) => u.eventId === probe && u.phase === 'SUCCEEDED'), { timeout: 10_000, message: `updates: ${JSON.stringify(updates.slice(-5))}` })
+    .poll(() => updates.some((u) => u.eventId === probe && u.phase === 'SUCCEEDED'), { timeout: 10_000, message: `dbg msgs after up ${dbgMsgs.filter((t) => t > upAt).length} logs ${dbgLogs.join('\n')} down ${downAt} up ${upAt} updates ${updates.length}, after up ${updates.filter((u) => u.at! > upAt).length}: ${JSON.stringify(updates.filter((u) => !u.eventId).slice(0, 8))} last ${JSON.stringify(updates.slice(-2))}` })
     .toBe(true);
 
   // Nothing is left hanging: every connection broken by the restart was given back, so Herald
@@ -144,18 +154,19 @@ async function publish(h: TestHerald, key: string, i: number): Promise<Publish> 
 }
 
 /** Collects deliveryUpdated messages of one webhook over graphql-ws. */
-function subscribeToDeliveries(h: TestHerald, key: string, webhookId: string): { eventId: string; phase: string }[] {
-  const updates: { eventId: string; phase: string }[] = [];
+function subscribeToDeliveries(h: TestHerald, key: string, webhookId: string): { eventId: string; phase: string; at?: number; errors?: unknown }[] {
+  const updates: { eventId: string; phase: string; at?: number; errors?: unknown }[] = [];
   ws = createClient({ url: h.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
   ws.subscribe<{ deliveryUpdated: { phase: string; delivery: { eventId: string } } }>(
     { query: 'subscription($id: ID) { deliveryUpdated(webhookId: $id) { phase delivery { eventId } } }', variables: { id: webhookId } },
     {
       next: (result) => {
         const u = result.data?.deliveryUpdated;
-        if (u) updates.push({ eventId: u.delivery.eventId, phase: u.phase });
+        if (u) updates.push({ eventId: u.delivery.eventId, phase: u.phase, at: Date.now() });
+        else updates.push({ eventId: '', phase: 'ERROR', at: Date.now(), errors: result.errors });
       },
-      error: () => {},
-      complete: () => {},
+      error: (e) => updates.push({ eventId: '', phase: 'STREAM ERROR', at: Date.now(), errors: String(e) }),
+      complete: () => updates.push({ eventId: '', phase: 'COMPLETE', at: Date.now() }),
     },
   );
   return updates;

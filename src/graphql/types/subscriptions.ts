@@ -73,12 +73,16 @@ builder.subscriptionField('deliveryUpdated', (t) =>
       );
       return loadInBatches(ctx, messages);
     },
-    resolve: (update: LoadedUpdate) => ({
-      phase: update.message.phase,
-      delivery: update.delivery,
-      attempt: update.attempt,
-      nextAttemptAt: update.message.nextAttemptAt ? new Date(update.message.nextAttemptAt) : null,
-    }),
+    resolve: (update: LoadedUpdate | LoadFailure) => {
+      // A failed read is one error in the stream, which goes on (as a failing resolver would).
+      if ('error' in update) throw update.error;
+      return {
+        phase: update.message.phase,
+        delivery: update.delivery,
+        attempt: update.attempt,
+        nextAttemptAt: update.message.nextAttemptAt ? new Date(update.message.nextAttemptAt) : null,
+      };
+    },
   }),
 );
 
@@ -89,6 +93,10 @@ interface LoadedUpdate {
   message: DeliveryMessage;
   delivery: IDelivery;
   attempt: IAttempt | null;
+}
+
+interface LoadFailure {
+  error: unknown;
 }
 
 /**
@@ -103,8 +111,8 @@ const showsAttempt = (m: DeliveryMessage) => m.attemptId !== null && m.phase !==
  * so a subscriber that keeps reading keeps up with bursts. Written as a plain iterator, not an
  * async generator, so that return() ends a subscription at once even while it waits.
  */
-function loadInBatches(ctx: GraphQLContext, source: LiveSubscription<DeliveryMessage>): AsyncIterableIterator<LoadedUpdate> {
-  let ready: LoadedUpdate[] = [];
+function loadInBatches(ctx: GraphQLContext, source: LiveSubscription<DeliveryMessage>): AsyncIterableIterator<LoadedUpdate | LoadFailure> {
+  let ready: (LoadedUpdate | LoadFailure)[] = [];
   const load = async (batch: DeliveryMessage[]): Promise<LoadedUpdate[]> => {
     const em = ctx.em.fork();
     const attemptIds = [...new Set(batch.filter(showsAttempt).map((m) => m.attemptId!))];
@@ -126,15 +134,15 @@ function loadInBatches(ctx: GraphQLContext, source: LiveSubscription<DeliveryMes
     [Symbol.asyncIterator]() {
       return this;
     },
-    async next(): Promise<IteratorResult<LoadedUpdate>> {
+    async next(): Promise<IteratorResult<LoadedUpdate | LoadFailure>> {
       while (ready.length === 0) {
         const first = await source.next();
         if (first.done) return { value: undefined, done: true };
-        ready = await load([first.value, ...source.takeQueued(LOAD_BATCH - 1)]);
+        ready = await load([first.value, ...source.takeQueued(LOAD_BATCH - 1)]).catch((error: unknown) => [{ error }]);
       }
       return { value: ready.shift()!, done: false };
     },
-    async return(): Promise<IteratorResult<LoadedUpdate>> {
+    async return(): Promise<IteratorResult<LoadedUpdate | LoadFailure>> {
       ready = [];
       await source.return?.();
       return { value: undefined, done: true };
