@@ -67,7 +67,12 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     let url: string | null = null;
     if (config.role !== 'worker') {
       const live = new LiveBus();
-      const listener = startLiveListener({ databaseUrl: db.url, logger, onMessages: (messages) => live.publish(messages) });
+      const listener = startLiveListener({
+        databaseUrl: db.url,
+        logger,
+        onMessages: (messages) => live.publish(messages),
+        wanted: () => live.subscriberCount > 0,
+      });
       stack.push(() => listener.stop());
       await listener.ready();
 

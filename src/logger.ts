@@ -7,9 +7,8 @@ export function createLogger(level: string): Logger {
   return pino({
     level,
     base: { service: 'herald' },
-    redact: {
-      paths: ['authorization', '*.authorization', 'secret', '*.secret', 'password', '*.password', 'token', '*.token'],
-      censor: '[redacted]',
-    },
+    // A second line of defence: nothing logs these fields on purpose. Top-level paths only;
+    // wildcard paths cost measurably on the per-attempt log line.
+    redact: { paths: ['authorization', 'secret', 'password', 'token'], censor: '[redacted]' },
   });
 }

@@ -1,6 +1,6 @@
 // Signature headers for an outgoing delivery, one scheme per webhook
 // (DESIGN.md, "What an endpoint receives"). Pure: only node:crypto.
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { webhookSecretKey } from './secrets.ts';
 
 export type SignatureScheme = 'STANDARD' | 'STRIPE' | 'HMAC_SHA256';
@@ -67,6 +67,24 @@ export function signatureHeaders(input: SignatureInput): Record<string, string> 
   }
 }
 
+/**
+ * HMAC keys by secret and scheme. Turning raw bytes into a key on every call is the costliest
+ * part of signing; a worker signs with the same few secrets thousands of times a second.
+ */
+const keys = new Map<string, KeyObject>();
+const MAX_CACHED_KEYS = 10_000;
+
+function hmacKey(secret: string, standard: boolean): KeyObject {
+  const cacheKey = (standard ? 's:' : 'r:') + secret;
+  let key = keys.get(cacheKey);
+  if (!key) {
+    if (keys.size >= MAX_CACHED_KEYS) keys.clear();
+    key = createSecretKey(standard ? webhookSecretKey(secret) : Buffer.from(secret, 'utf8'));
+    keys.set(cacheKey, key);
+  }
+  return key;
+}
+
 /** Standard Webhooks: base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` under the decoded key. */
 export function standardSignature(
   secret: string,
@@ -74,7 +92,7 @@ export function standardSignature(
   timestamp: number,
   body: string | Uint8Array,
 ): string {
-  return createHmac('sha256', webhookSecretKey(secret))
+  return createHmac('sha256', hmacKey(secret, true))
     .update(`${msgId}.${timestamp}.`, 'utf8')
     .update(body)
     .digest('base64');
@@ -86,7 +104,7 @@ export function stripeSignature(
   timestamp: number,
   body: string | Uint8Array,
 ): string {
-  return createHmac('sha256', Buffer.from(secret, 'utf8'))
+  return createHmac('sha256', hmacKey(secret, false))
     .update(`${timestamp}.`, 'utf8')
     .update(body)
     .digest('hex');
@@ -94,5 +112,5 @@ export function stripeSignature(
 
 /** Plain: hex HMAC-SHA256 of the body, keyed by the whole secret string. */
 export function hmacSignature(secret: string, body: string | Uint8Array): string {
-  return createHmac('sha256', Buffer.from(secret, 'utf8')).update(body).digest('hex');
+  return createHmac('sha256', hmacKey(secret, false)).update(body).digest('hex');
 }

@@ -19,6 +19,8 @@ export function startLiveListener(options: {
   databaseUrl: string;
   logger: Logger;
   onMessages(messages: LiveMessage[]): void;
+  /** When false, payloads are not even parsed (no subscriber in this process). */
+  wanted?(): boolean;
 }): LiveListener {
   const log = options.logger.child({ component: 'live-listener' });
   let client: pg.Client | null = null;
@@ -31,7 +33,7 @@ export function startLiveListener(options: {
     if (stopped) return;
     const c = new pg.Client({ connectionString: options.databaseUrl, keepAlive: true, application_name: LISTENER_APPLICATION_NAME });
     c.on('notification', (n) => {
-      if (n.channel !== LIVE_CHANNEL || !n.payload) return;
+      if (n.channel !== LIVE_CHANNEL || !n.payload || options.wanted?.() === false) return;
       try {
         options.onMessages(unpackMessages(n.payload));
       } catch (err) {

@@ -123,12 +123,22 @@ async function main() {
     if (scenarios.has(4)) results.push(await ceiling(receiver));
     if (scenarios.has(5)) results.push(await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver, children));
   } finally {
-    for (const child of children) child.kill('SIGKILL');
+    await Promise.all(children.map((child) => stopChild(child)));
     await receiver.close();
     await stopDb();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
   report();
+}
+
+/** SIGTERM, so Herald shuts down as in production (and writes a --cpu-prof profile), then SIGKILL. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 async function freshDatabase(baseUrl: string, name: string): Promise<string> {
