@@ -91,6 +91,13 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
       stack.push(() => server.stop());
       url = server.url();
     }
+    // Memory figures for operators (debug level), e.g. to size a container.
+    const memoryTimer = setInterval(() => {
+      const m = process.memoryUsage();
+      logger.debug({ rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers) }, 'memory');
+    }, 5000);
+    memoryTimer.unref();
+    stack.push(async () => clearInterval(memoryTimer));
     logger.info({ role: config.role, url }, 'Herald started');
     return { role: config.role, url, adminKey: db.adminKey, databaseUrl: db.url, stop: stopAll };
   } catch (error) {
@@ -98,6 +105,8 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     throw error;
   }
 }
+
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 
 export function printAdminKeyOnce(adminKey: string, dataDir: string, stream: NodeJS.WritableStream = process.stdout): void {
   stream.write(

@@ -158,11 +158,133 @@ function refusedConnection(connectionParams: Record<string, unknown>): Promise<{
 test.each([
   ['an unknown key', { authorization: 'Bearer hrld_not_a_real_key_at_all_0000000000000000' }],
   ['a malformed authorization', { authorization: 'Token x' }],
-  ['no authorization', {}],
-])('a connection with %s is closed with 4401 Unauthorized', async (_case, connectionParams) => {
+  ['an empty authorization', { authorization: '' }],
+])('a connection with %s in connection_init is closed with 4401 Unauthorized', async (_case, connectionParams) => {
   const event = await refusedConnection(connectionParams);
   expect(event.code).toBe(4401);
   expect(event.reason).toMatch(/^Unauthorized/);
+});
+
+/**
+ * A graphql-ws client whose connection_init carries no key (as GraphiQL's); resolves once the
+ * server acknowledged it. `closed` resolves with the close event if the server closes it.
+ */
+async function connectWithoutKey(): Promise<{ client: Client; closed: Promise<{ code: number; reason: string }>; isClosed(): boolean }> {
+  let acked!: () => void;
+  let failed!: (error: unknown) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    acked = resolve;
+    failed = reject;
+  });
+  let closedEvent: { code: number; reason: string } | undefined;
+  let onClosed!: (event: { code: number; reason: string }) => void;
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => (onClosed = resolve));
+  const client = createClient({
+    url: wsUrl(),
+    webSocketImpl: WebSocket,
+    lazy: false,
+    retryAttempts: 0,
+    onNonLazyError: () => {}, // the close event is what the tests check
+    on: {
+      connected: () => acked(),
+      closed: (event) => {
+        closedEvent = event as { code: number; reason: string };
+        onClosed(closedEvent);
+        failed(new Error(`closed: ${JSON.stringify({ code: closedEvent.code, reason: closedEvent.reason })}`));
+      },
+    },
+  });
+  clients.push(client);
+  await ready;
+  return { client, closed, isClosed: () => closedEvent !== undefined };
+}
+
+/** Subscribes with `extensions` (where GraphiQL puts its Headers tab); collects results and errors. */
+function subscribeWith(client: Client, query: string, variables: Record<string, unknown>, extensions?: Record<string, unknown>) {
+  const received: any[] = [];
+  const errors: unknown[] = [];
+  client.subscribe(
+    extensions === undefined ? { query, variables } : { query, variables, extensions },
+    {
+      next: (result) => received.push(result),
+      error: (error) => errors.push(error),
+      complete: () => {},
+    },
+  );
+  return { received, errors };
+}
+
+test('a connection without authorization is acknowledged, and its first subscription without a key closes it with 4401', async () => {
+  const conn = await connectWithoutKey();
+  // Acknowledged and left open while it does nothing…
+  await sleep(300);
+  expect(conn.isClosed()).toBe(false);
+
+  // …until it subscribes without a key.
+  const sub = subscribeWith(conn.client, STATUS_CHANGED, {});
+  const event = await conn.closed;
+  expect(event.code).toBe(4401);
+  expect(event.reason).toMatch(/^Unauthorized/);
+  expect(event.reason).toContain('Missing authorization');
+  // The subscription itself ends with that close event, having received nothing.
+  await expect.poll(() => sub.errors.length).toBe(1);
+  expect(sub.errors[0]).toMatchObject({ code: 4401 });
+  expect(sub.received).toEqual([]);
+});
+
+test.each(['authorization', 'Authorization'])(
+  'a subscription carrying a tenant key in extensions.headers.%s works on a connection without authorization',
+  async (header) => {
+    const aWebhook = await createWebhook(a.key);
+    const bWebhook = await createWebhook(b.key);
+    const conn = await connectWithoutKey();
+    const sub = subscribeWith(conn.client, STATUS_CHANGED, {}, { headers: { [header]: `Bearer ${a.key}` } });
+    await settle();
+
+    // The key authenticates the subscription as tenant A: B's change is not seen, A's is.
+    await h.ok(SET_STATUS, { id: bWebhook, status: 'PAUSED' }, b.key);
+    await h.ok(SET_STATUS, { id: aWebhook, status: 'PAUSED' }, a.key);
+    await expect.poll(() => sub.received.length, { timeout: 5000 }).toBeGreaterThan(0);
+    await sleep(200);
+    expect(sub.received).toEqual([{ data: { webhookStatusChanged: { id: aWebhook, tenantId: a.id, status: 'PAUSED' } } }]);
+    expect(sub.errors).toEqual([]);
+    expect(conn.isClosed()).toBe(false);
+  },
+);
+
+test('a key in one subscribe does not authenticate the connection: a later subscribe without one closes it with 4401', async () => {
+  const webhook = await createWebhook(a.key);
+  const conn = await connectWithoutKey();
+  const keyed = subscribeWith(conn.client, STATUS_CHANGED, { id: webhook }, { headers: { authorization: `Bearer ${a.key}` } });
+  await settle();
+  await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, a.key);
+  await expect.poll(() => keyed.received).toEqual([{ data: { webhookStatusChanged: { id: webhook, tenantId: a.id, status: 'PAUSED' } } }]);
+
+  const keyless = subscribeWith(conn.client, STATUS_CHANGED, {});
+  const event = await conn.closed;
+  expect(event).toMatchObject({ code: 4401, reason: expect.stringMatching(/^Unauthorized: Missing authorization/) });
+  await expect.poll(() => keyless.errors.length).toBe(1);
+  expect(keyless.received).toEqual([]);
+});
+
+test.each([
+  ['an unknown key', 'Bearer hrld_not_a_real_key_at_all_0000000000000000', 'Unknown or revoked API key'],
+  ['a malformed authorization', 'Token x', 'Malformed authorization'],
+])('a subscription carrying %s in extensions.headers is closed with 4401 Unauthorized', async (_case, authorization, why) => {
+  const webhook = await createWebhook(a.key);
+  const conn = await connectWithoutKey();
+  const sub = subscribeWith(conn.client, STATUS_CHANGED, {}, { headers: { authorization } });
+  const event = await conn.closed;
+  expect(event.code).toBe(4401);
+  expect(event.reason).toMatch(/^Unauthorized/);
+  expect(event.reason).toContain(why);
+
+  // Nothing reaches it afterwards.
+  await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, a.key);
+  await sleep(300);
+  expect(sub.errors).toHaveLength(1);
+  expect(sub.errors[0]).toMatchObject({ code: 4401 });
+  expect(sub.received).toEqual([]);
 });
 
 test('a connection with a revoked key is closed with 4401 Unauthorized', async () => {

@@ -176,8 +176,9 @@ async function startHerald(databaseUrl: string, receiver: BenchReceiver, childre
       HERALD_WORKER_CONCURRENCY: String(CONCURRENCY),
       LOG_LEVEL: opts['log-level'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_HERALD_LOG ? 'pipe' : 'ignore', 'inherit'],
   });
+  if (process.env.BENCH_HERALD_LOG) child.stdout!.pipe((await import('node:fs')).createWriteStream(process.env.BENCH_HERALD_LOG));
   children.push(child);
   const url = `http://127.0.0.1:${port}/graphql`;
   const gql = async <T,>(query: string, variables: Record<string, unknown> = {}, key = adminKey): Promise<T> => {

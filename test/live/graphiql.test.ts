@@ -1,17 +1,17 @@
-// GraphiQL, as served at /graphql, in headless Chromium (Debian's `chromium`): a subscription
-// typed into its editor runs over WebSocket with GraphiQL's own graphql-ws client, an event is
-// published from the page, and the update arrives in the page.
+// GraphiQL, as served at /graphql, in headless Chromium (Debian's `chromium`), with every request
+// that does not go to Herald (127.0.0.1) refused: the page must work on its own. A subscription
+// typed into its editor, with the key in its Headers tab, runs over WebSocket with GraphiQL's own
+// graphql-ws client, an event is published from the page, and the update arrives in the page.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as graphiqlAssets from '@graphql-yoga/render-graphiql/graphiql';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { CREATE_WEBHOOK } from './helpers.ts';
+import { CREATE_WEBHOOK, wsUrlOf } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
@@ -33,48 +33,19 @@ afterAll(async () => {
 });
 
 /**
- * The page yoga serves loads GraphiQL's script, styles and editor workers from unpkg.com.
- * Tests (and CI) reach no CDN, so the browser is handed the same files from the
- * `@graphql-yoga/render-graphiql` package; every other outside request is refused.
+ * Records, in the page, how each WebSocket closed (code and reason), which Playwright does not
+ * report. Observation only: the sockets behave as the browser's own.
  */
-const CDN_FILES: [RegExp, keyof typeof graphiqlAssets, string][] = [
-  [/\/graphiql\.css$/, 'css', 'text/css'],
-  [/\/yoga-graphiql\.umd\.js$/, 'js', 'application/javascript'],
-  [/\/editor\.worker\.bundle\.js$/, 'editorWorkerService', 'application/javascript'],
-  [/\/json\.worker\.bundle\.js$/, 'jsonWorker', 'application/javascript'],
-  [/\/graphql\.worker\.\.bundle\.js$/, 'graphqlWorker', 'application/javascript'],
-];
-
-/**
- * GraphiQL's graphql-ws client sends `connectionParams` in connection_init, but yoga's GraphiQL
- * has no way to fill them from the page (its headers tab goes into each subscribe message's
- * `extensions.headers`; see the first test). This wraps `renderYogaGraphiQL` so that the
- * connection params are the active tab's headers, as GraphiQL persisted them: the headers tab
- * then authenticates the WebSocket exactly as DESIGN.md specifies.
- */
-const HEADERS_AS_CONNECTION_PARAMS = `(() => {
-  const activeTabHeaders = () => {
-    try {
-      const state = JSON.parse(localStorage.getItem('graphiql:tabState') || '{}');
-      return JSON.parse(state.tabs[state.activeTabIndex].headers || '{}');
-    } catch {
-      return {};
+const RECORD_WEBSOCKET_CLOSES = `(() => {
+  const closes = [];
+  Object.defineProperty(window, '__heraldWsCloses', { value: closes });
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('close', (event) => closes.push({ url: this.url, code: event.code, reason: event.reason }));
     }
   };
-  let lib;
-  Object.defineProperty(window, 'YogaGraphiQL', {
-    configurable: true,
-    get: () => lib,
-    set(value) {
-      lib = value;
-      let render;
-      Object.defineProperty(value, 'renderYogaGraphiQL', {
-        configurable: true,
-        get: () => render && ((root, options) => render(root, { ...options, connectionParams: activeTabHeaders })),
-        set: (fn) => (render = fn),
-      });
-    },
-  });
 })();`;
 
 interface Frame {
@@ -82,7 +53,7 @@ interface Frame {
   message: { type: string; id?: string; payload?: any };
 }
 
-async function openBrowser(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+async function openBrowser(): Promise<{ context: BrowserContext; outside: string[]; close(): Promise<void> }> {
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'herald-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -100,17 +71,19 @@ async function openBrowser(): Promise<{ context: BrowserContext; close(): Promis
       '--disable-sync',
     ],
   });
+  await context.addInitScript(RECORD_WEBSOCKET_CLOSES);
+  // Nothing but Herald: any other request (a CDN, fonts, anything) is refused and recorded.
+  const outside: string[] = [];
   await context.route(
     (url) => url.hostname !== '127.0.0.1',
-    async (route) => {
-      const url = route.request().url();
-      const file = url.startsWith('https://unpkg.com/@graphql-yoga/graphiql@') ? CDN_FILES.find(([pattern]) => pattern.test(url)) : undefined;
-      if (!file) return route.abort();
-      return route.fulfill({ status: 200, contentType: file[2], body: graphiqlAssets[file[1]] as string, headers: { 'access-control-allow-origin': '*' } });
+    (route) => {
+      outside.push(route.request().url());
+      return route.abort();
     },
   );
   return {
     context,
+    outside,
     async close() {
       await context.close();
       await rm(userDataDir, { recursive: true, force: true });
@@ -166,12 +139,25 @@ async function setEditorText(page: Page, selector: string, text: string, shows: 
 async function runSubscription(page: Page, headers: Record<string, string>): Promise<void> {
   await setEditorText(page, '.graphiql-query-editor .monaco-editor', SUBSCRIPTION, 'attempt { number responseStatus durationMs }');
   await page.getByRole('button', { name: 'Headers' }).click();
-  await setEditorText(page, '.graphiql-editor-tool .graphiql-editor:not(.hidden) .monaco-editor', JSON.stringify(headers), 'Bearer hrld_');
-  // GraphiQL persists the tab (query, headers) as it changes; wait until the headers are stored.
+  const text = JSON.stringify(headers);
+  await setEditorText(page, '.graphiql-editor-tool .graphiql-editor:not(.hidden) .monaco-editor', text, text);
+  // GraphiQL persists the tab (query, headers) as it changes; wait until these headers are stored.
   await expect
-    .poll(() => page.evaluate(() => localStorage.getItem('graphiql:tabState') ?? ''), { timeout: 10_000 })
-    .toContain('Bearer hrld_');
+    .poll(
+      () =>
+        page.evaluate(() => {
+          const state = JSON.parse(localStorage.getItem('graphiql:tabState') ?? '{}');
+          return state.tabs?.[state.activeTabIndex]?.headers ?? null;
+        }),
+      { timeout: 10_000 },
+    )
+    .toBe(text);
   await page.getByRole('button', { name: /Execute query/ }).click();
+}
+
+/** How the page's WebSockets closed, as RECORD_WEBSOCKET_CLOSES saw it. */
+function wsCloses(page: Page): Promise<{ url: string; code: number; reason: string }[]> {
+  return page.evaluate(() => (window as any).__heraldWsCloses);
 }
 
 /** Publishes an event with fetch from inside the page; returns its id. */
@@ -193,39 +179,24 @@ async function resultText(page: Page): Promise<string> {
 }
 
 describe.skipIf(!existsSync(CHROMIUM))('GraphiQL at /graphql in headless Chromium', () => {
-  test('as served, GraphiQL’s WebSocket sends no key in connection_init, so Herald refuses it', async () => {
-    // Documents the limitation the connection-params shim below works around: yoga's GraphiQL
-    // sends its headers tab over HTTP and, for subscriptions, inside each subscribe message
-    // (`extensions.headers`, see the next test), while connection_init stays empty.
+  test('as served, with the key in its Headers tab, a subscription run in GraphiQL receives the updates of an event published from the page', async () => {
     const browser = await openBrowser();
     try {
       const { page, frames, sockets } = await openGraphiQL(browser.context);
       await runSubscription(page, { authorization: `Bearer ${tenant.key}` });
-      await expect.poll(() => sockets.length === 1 && sockets[0].closed, { timeout: 10_000 }).toBe(true);
-
-      expect(sockets[0].url).toBe(h.url.replace(/^http/, 'ws'));
-      // graphql-ws sends the subscribe only after the ack, which never came (closed with 4401).
-      expect(frames).toEqual([{ dir: 'sent', message: { type: 'connection_init', payload: {} } }]);
-      await expect.poll(() => resultText(page), { timeout: 10_000 }).toContain('"errors"');
-    } finally {
-      await browser.close();
-    }
-  }, 90_000);
-
-  test('a subscription run in GraphiQL over WebSocket receives the update of an event published from the page', async () => {
-    const browser = await openBrowser();
-    await browser.context.addInitScript(HEADERS_AS_CONNECTION_PARAMS);
-    try {
-      const { page, frames, sockets } = await openGraphiQL(browser.context);
-      await runSubscription(page, { authorization: `Bearer ${tenant.key}` });
-      // GraphiQL's graphql-ws client connected with the key and was acknowledged.
+      // GraphiQL's graphql-ws client connects with no key (it has no way to send one)…
       await expect.poll(() => frames.some((f) => f.dir === 'received' && f.message.type === 'connection_ack'), { timeout: 10_000 }).toBe(true);
-      expect(frames[0]).toEqual({ dir: 'sent', message: { type: 'connection_init', payload: { authorization: `Bearer ${tenant.key}` } } });
+      expect(sockets.map((s) => s.url)).toEqual([wsUrlOf(h.url)]);
+      expect(frames.slice(0, 2)).toEqual([
+        { dir: 'sent', message: { type: 'connection_init', payload: {} } },
+        { dir: 'received', message: { type: 'connection_ack' } },
+      ]);
+      // …and sends the Headers tab with the subscribe, which is what authenticates it.
+      await expect.poll(() => frames.filter((f) => f.dir === 'sent' && f.message.type === 'subscribe').length, { timeout: 10_000 }).toBe(1);
       const subscribe = frames.find((f) => f.dir === 'sent' && f.message.type === 'subscribe')!;
       expect(subscribe.message.payload).toMatchObject({
         operationName: 'Live',
         query: expect.stringContaining('deliveryUpdated'),
-        // Where yoga's GraphiQL puts the headers tab for a subscription.
         extensions: { headers: { authorization: `Bearer ${tenant.key}` } },
       });
       await new Promise((resolve) => setTimeout(resolve, 300)); // the server starts the subscription
@@ -236,22 +207,56 @@ describe.skipIf(!existsSync(CHROMIUM))('GraphiQL at /graphql in headless Chromiu
         .poll(
           () =>
             frames
-              .filter((f) => f.dir === 'received' && f.message.type === 'next' && f.message.payload.data?.deliveryUpdated.delivery.eventId === eventId)
-              .map((f) => f.message.payload.data.deliveryUpdated.phase),
+              .filter((f) => f.dir === 'received' && f.message.type === 'next' && f.message.id === subscribe.message.id)
+              .map((f) => [f.message.payload.data?.deliveryUpdated.delivery.eventId, f.message.payload.data?.deliveryUpdated.phase]),
           { timeout: 15_000 },
         )
-        .toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'SUCCEEDED']);
+        .toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'SUCCEEDED'].map((phase) => [eventId, phase]));
       // …and GraphiQL shows the latest one.
       await expect.poll(() => resultText(page), { timeout: 10_000 }).toContain('"SUCCEEDED"');
       const shown = await resultText(page);
       expect(shown).toContain(eventId);
       expect(shown).toContain('"responseStatus": 200');
+      expect(shown).not.toContain('"errors"');
+      expect(frames.filter((f) => f.dir === 'received' && (f.message.type === 'error' || f.message.payload?.errors))).toEqual([]);
       expect(sockets).toHaveLength(1);
       expect(sockets[0].closed).toBe(false);
+      expect(await wsCloses(page)).toEqual([]);
       expect(receiver.requests.some((r) => r.headers['webhook-id'] === eventId)).toBe(true);
+      // All of it without a single request leaving 127.0.0.1.
+      expect(browser.outside).toEqual([]);
 
       await mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: path.join(ARTIFACTS, 'graphiql.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  }, 90_000);
+
+  test('the same page without a key in its Headers tab has its WebSocket closed with 4401 and shows an error', async () => {
+    const browser = await openBrowser();
+    try {
+      const { page, frames, sockets } = await openGraphiQL(browser.context);
+      await runSubscription(page, {});
+      await expect.poll(() => sockets.length === 1 && sockets[0].closed, { timeout: 10_000 }).toBe(true);
+
+      // Connected and acknowledged as in the test above; the subscribe, without a key, is refused.
+      expect(sockets[0].url).toBe(wsUrlOf(h.url));
+      expect(frames.map((f) => [f.dir, f.message.type])).toEqual([
+        ['sent', 'connection_init'],
+        ['received', 'connection_ack'],
+        ['sent', 'subscribe'],
+      ]);
+      expect(frames[2].message.payload).toMatchObject({ operationName: 'Live', query: expect.stringContaining('deliveryUpdated') });
+      expect(JSON.stringify(frames[2].message.payload.extensions ?? {})).not.toMatch(/authorization/i);
+      expect(await wsCloses(page)).toEqual([{ url: wsUrlOf(h.url), code: 4401, reason: expect.stringMatching(/^Unauthorized: Missing authorization/) }]);
+      // GraphiQL shows the failure (the close event, as `errors`) instead of a result, and does not reconnect.
+      await expect.poll(() => resultText(page), { timeout: 10_000 }).toContain('"errors"');
+      const shown = await resultText(page);
+      expect(shown).not.toContain('"deliveryUpdated"');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(sockets).toHaveLength(1);
+      expect(browser.outside).toEqual([]);
     } finally {
       await browser.close();
     }

@@ -59,7 +59,7 @@ export function countByStatus(rows: DeliveryRow[]): Record<string, number> {
   return counts;
 }
 
-/** Polls until every delivery is SUCCEEDED; returns the milliseconds it took. Throws with the last counts on timeout. */
+/** Polls until all `expected` deliveries are SUCCEEDED; returns the milliseconds it took. On timeout, throws with the counts and a few unfinished rows. */
 export async function waitAllSucceeded(databaseUrl: string, expected: number, timeoutMs: number, context: () => string = () => ''): Promise<number> {
   const start = Date.now();
   let counts: Record<string, number> = {};
