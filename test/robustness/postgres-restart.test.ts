@@ -35,7 +35,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ws?.dispose();
-  await h?.stop();
+  // Bounded, so that PostgreSQL is stopped and its files removed even if Herald hangs.
+  await Promise.race([h?.stop(), sleep(20_000)]);
   await pg?.stop();
   await receiver?.close();
   await rm(dir, { recursive: true, force: true });
