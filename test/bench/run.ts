@@ -31,6 +31,8 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '30' },
     scenarios: { type: 'string', default: '1,2,3,4,5' },
     'log-level': { type: 'string', default: 'info' },
+    /** `all`: one `herald serve` process; `split`: one `--role api` and one `--role worker` process. */
+    herald: { type: 'string', default: 'split' },
     out: { type: 'string', default: path.join(ROOT, 'test/bench/results.json') },
   },
 });
@@ -154,7 +156,8 @@ async function freshDatabase(baseUrl: string, name: string): Promise<string> {
 
 interface HeraldHandle {
   url: string;
-  pid: number;
+  /** Herald's processes (api and worker, or one doing both). */
+  pids: number[];
   adminKey: string;
   gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string): Promise<T>;
 }
@@ -162,24 +165,33 @@ interface HeraldHandle {
 async function startHerald(databaseUrl: string, receiver: BenchReceiver, children: ChildProcess[]): Promise<HeraldHandle> {
   const port = await freePort();
   const adminKey = `hrld_admin_${randomBytes(16).toString('hex')}`;
-  const child = spawn(NODE, [path.join(ROOT, 'src/cli.ts'), 'serve'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      HERALD_ADMIN_KEY: adminKey,
-      HERALD_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      HERALD_ALLOW_HTTP: 'true',
-      HERALD_ALLOWED_CIDRS: '127.0.0.0/8',
-      HERALD_WORKER_CONCURRENCY: String(CONCURRENCY),
-      LOG_LEVEL: opts['log-level'],
-    },
-    stdio: ['ignore', process.env.BENCH_HERALD_LOG ? 'pipe' : 'ignore', 'inherit'],
-  });
-  if (process.env.BENCH_HERALD_LOG) child.stdout!.pipe((await import('node:fs')).createWriteStream(process.env.BENCH_HERALD_LOG));
-  children.push(child);
+  const env = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    HERALD_ADMIN_KEY: adminKey,
+    HERALD_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    HERALD_ALLOW_HTTP: 'true',
+    HERALD_ALLOWED_CIDRS: '127.0.0.0/8',
+    HERALD_WORKER_CONCURRENCY: String(CONCURRENCY),
+    HERALD_MAX_WEBHOOKS: '1000',
+    LOG_LEVEL: opts['log-level'],
+  };
+  const roles = opts.herald === 'split' ? ['api', 'worker'] : ['all'];
+  const pids: number[] = [];
+  for (const role of roles) {
+    const child = spawn(NODE, [path.join(ROOT, 'src/cli.ts'), 'serve', '--role', role], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', process.env.BENCH_HERALD_LOG ? 'pipe' : 'ignore', 'inherit'],
+    });
+    if (process.env.BENCH_HERALD_LOG) child.stdout!.pipe((await import('node:fs')).createWriteStream(`${process.env.BENCH_HERALD_LOG}.${role}`));
+    children.push(child);
+    pids.push(child.pid!);
+    // Migrations run at start; let the first process apply them before the next one starts.
+    if (roles.length > 1) await sleep(role === 'api' ? 4000 : 0);
+  }
   const url = `http://127.0.0.1:${port}/graphql`;
   const gql = async <T,>(query: string, variables: Record<string, unknown> = {}, key = adminKey): Promise<T> => {
     const res = await request(url, {
@@ -201,8 +213,8 @@ async function startHerald(databaseUrl: string, receiver: BenchReceiver, childre
       await sleep(200);
     }
   }
-  log(`Herald started (pid ${child.pid})`);
-  return { url, pid: child.pid!, adminKey, gql };
+  log(`Herald started: ${roles.map((r, i) => `${r} (pid ${pids[i]})`).join(', ')}`);
+  return { url, pids, adminKey, gql };
 }
 
 async function createTenant(h: HeraldHandle, name: string): Promise<string> {
@@ -259,12 +271,13 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
   const fast = (p: string) => p.startsWith(prefix) && !p.endsWith('/slow');
   log(`${name}: warm-up ${WARMUP} events`);
   const warm = await publishMany(h, key, WARMUP, groups, 0);
-  await waitUntil(() => receiver.uniqueCount(fast) >= warm, 120_000, 'warm-up deliveries');
+  const warmFast = warm - (withSlow ? WARMUP : 0);
+  await waitUntil(() => receiver.uniqueCount(fast) >= warmFast, 120_000, 'warm-up deliveries');
   receiver.reset();
 
   log(`${name}: ${EVENTS} events × ${FANOUT} webhooks${withSlow ? ' + 1 hanging webhook' : ''}`);
-  let maxRss = rssMb(h.pid);
-  const sampler = setInterval(() => (maxRss = Math.max(maxRss, rssMb(h.pid))), 250);
+  let maxRss = Math.max(...h.pids.map(rssMb));
+  const sampler = setInterval(() => (maxRss = Math.max(maxRss, ...h.pids.map(rssMb))), 250);
   const started = Date.now();
   const expected = await publishMany(h, key, EVENTS, groups, WARMUP);
   const fastExpected = expected - (withSlow ? EVENTS : 0);
@@ -405,7 +418,7 @@ function report() {
   }
   console.log('\n', ratios);
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` };
-  const out = { date: new Date().toISOString(), machine, options: { events: EVENTS, fanout: FANOUT, webhooks: WEBHOOKS, concurrency: CONCURRENCY, batch: BATCH, logLevel: opts['log-level'] }, ratios, results: results.map((r) => ({ ...r, machine, date: new Date().toISOString() })) };
+  const out = { date: new Date().toISOString(), machine, options: { events: EVENTS, fanout: FANOUT, webhooks: WEBHOOKS, concurrency: CONCURRENCY, batch: BATCH, logLevel: opts['log-level'], heraldProcesses: opts.herald }, ratios, results: results.map((r) => ({ ...r, machine, date: new Date().toISOString() })) };
   writeFileSync(opts.out, JSON.stringify(out, null, 2) + '\n');
   console.log(`wrote ${opts.out}`);
 }

@@ -34,32 +34,39 @@ export interface DeliveryChange {
   attempt: { at: Date; responseStatus: number | null; error: string | null } | null;
 }
 
-/** Inserts attempt rows with one statement, whatever their number. */
+/**
+ * Inserts attempt rows with one statement, whatever their number. Rows travel as one JSON
+ * document (JSON.stringify is native; pg's array-literal escaping of every column is not).
+ */
 export async function insertAttempts(client: PoolClient, attempts: AttemptRow[]): Promise<void> {
   if (attempts.length === 0) return;
-  const col = <K extends keyof AttemptRow>(key: K) => attempts.map((a) => a[key]);
+  const rows = attempts.map((a) => ({
+    id: a.id,
+    delivery_id: a.deliveryId,
+    tenant_id: a.tenantId,
+    webhook_id: a.webhookId,
+    number: a.number,
+    trigger: a.trigger,
+    started_at: a.startedAt,
+    duration_ms: a.durationMs,
+    request_url: a.requestUrl,
+    request_headers: a.requestHeaders,
+    response_status: a.responseStatus,
+    response_headers: a.responseHeaders,
+    // PostgreSQL text cannot hold NUL; a binary response body must not block recording.
+    response_body: a.responseBody?.replaceAll('\u0000', '\uFFFD') ?? null,
+    error: a.error,
+    error_message: a.errorMessage,
+  }));
   await client.query(
     `insert into attempt (id, delivery_id, tenant_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
                           request_headers, response_status, response_headers, response_body, error, error_message)
-     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::timestamptz[], $8::int[],
-                          $9::text[], $10::jsonb[], $11::int[], $12::jsonb[], $13::text[], $14::text[], $15::text[])`,
-    [
-      col('id'),
-      col('deliveryId'),
-      col('tenantId'),
-      col('webhookId'),
-      col('number'),
-      col('trigger'),
-      col('startedAt'),
-      col('durationMs'),
-      col('requestUrl'),
-      attempts.map((a) => JSON.stringify(a.requestHeaders)),
-      col('responseStatus'),
-      attempts.map((a) => (a.responseHeaders ? JSON.stringify(a.responseHeaders) : null)),
-      col('responseBody'),
-      col('error'),
-      col('errorMessage'),
-    ],
+     select id, delivery_id, tenant_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
+            request_headers, response_status, response_headers, response_body, error, error_message
+       from json_to_recordset($1::json) as x(id text, delivery_id text, tenant_id text, webhook_id text, number int,
+            trigger text, started_at timestamptz, duration_ms int, request_url text, request_headers jsonb,
+            response_status int, response_headers jsonb, response_body text, error text, error_message text)`,
+    [JSON.stringify(rows)],
   );
 }
 
@@ -84,23 +91,27 @@ export async function updateDeliveries(client: PoolClient, changes: DeliveryChan
         locked_until = null,
         locked_by = null,
         updated_at = now()
-      from unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::boolean[],
-                  $7::timestamptz[], $8::int[], $9::text[], $10::text[], $11::text[])
-           as c(id, status, attempt_count, next_attempt_at, completed_at, attempted, attempt_at, response_status, error, next_trigger, claimed_trigger)
-     where d.id = c.id and d.locked_by = $12
+      from json_to_recordset($1::json) as c(id text, status text, attempt_count int, next_attempt_at timestamptz,
+           completed_at timestamptz, attempted boolean, attempt_at timestamptz, response_status int, error text,
+           next_trigger text, claimed_trigger text)
+     where d.id = c.id and d.locked_by = $2
      returning d.id, d.next_trigger <> c.next_trigger as requeue`,
     [
-      changes.map((c) => c.id),
-      changes.map((c) => c.status),
-      changes.map((c) => c.attemptCount),
-      changes.map((c) => c.nextAttemptAt),
-      changes.map((c) => c.completedAt),
-      changes.map((c) => c.attempt !== null),
-      changes.map((c) => c.attempt?.at ?? null),
-      changes.map((c) => c.attempt?.responseStatus ?? null),
-      changes.map((c) => c.attempt?.error ?? null),
-      changes.map((c) => c.nextTrigger),
-      changes.map((c) => c.claimedTrigger),
+      JSON.stringify(
+        changes.map((c) => ({
+          id: c.id,
+          status: c.status,
+          attempt_count: c.attemptCount,
+          next_attempt_at: c.nextAttemptAt,
+          completed_at: c.completedAt,
+          attempted: c.attempt !== null,
+          attempt_at: c.attempt?.at ?? null,
+          response_status: c.attempt?.responseStatus ?? null,
+          error: c.attempt?.error ?? null,
+          next_trigger: c.nextTrigger,
+          claimed_trigger: c.claimedTrigger,
+        })),
+      ),
       workerId,
     ],
   );
