@@ -31,13 +31,39 @@ export interface DeliveryMessage {
 
 export type LiveMessage = WebhookStatusMessage | DeliveryMessage;
 
+/**
+ * The wire form: one JSON array per message instead of an object (a worker sends several per
+ * delivery, so bytes matter), and consecutive phases of one delivery with the same state share
+ * an entry (`ATTEMPT_FINISHED+SUCCEEDED`).
+ */
+type WireMessage =
+  | ['w', string, string, string, 0 | 1]
+  | ['d', string, string, string, string, string, string, string | 0, string | 0];
+
+function toWire(m: LiveMessage): WireMessage {
+  return m.kind === 'webhook'
+    ? ['w', m.tenantId, m.webhookId, m.status, m.deleted ? 1 : 0]
+    : ['d', m.tenantId, m.webhookId, m.eventId, m.deliveryId, m.phase, m.status, m.attemptId ?? 0, m.nextAttemptAt ?? 0];
+}
+
+function sameState(a: WireMessage, b: WireMessage): boolean {
+  return a[0] === 'd' && b[0] === 'd' && a[4] === b[4] && a[6] === b[6] && a[7] === b[7] && a[8] === b[8];
+}
+
 /** Splits messages into JSON-array payloads that each fit one NOTIFY. */
 export function packMessages(messages: LiveMessage[]): string[] {
+  const entries: WireMessage[] = [];
+  for (const message of messages) {
+    const wire = toWire(message);
+    const last = entries.at(-1);
+    if (last && sameState(last, wire)) last[5] = `${last[5]}+${wire[5]}`;
+    else entries.push(wire);
+  }
   const payloads: string[] = [];
   let batch: string[] = [];
   let size = 2;
-  for (const message of messages) {
-    const json = JSON.stringify(message);
+  for (const entry of entries) {
+    const json = JSON.stringify(entry);
     if (batch.length > 0 && size + json.length + 1 > MAX_PAYLOAD_BYTES) {
       payloads.push(`[${batch.join(',')}]`);
       batch = [];
@@ -51,7 +77,28 @@ export function packMessages(messages: LiveMessage[]): string[] {
 }
 
 export function unpackMessages(payload: string): LiveMessage[] {
-  return JSON.parse(payload) as LiveMessage[];
+  const messages: LiveMessage[] = [];
+  for (const entry of JSON.parse(payload) as WireMessage[]) {
+    if (entry[0] === 'w') {
+      messages.push({ kind: 'webhook', tenantId: entry[1], webhookId: entry[2], status: entry[3], deleted: entry[4] === 1 });
+      continue;
+    }
+    const [, tenantId, webhookId, eventId, deliveryId, phases, status, attemptId, nextAttemptAt] = entry;
+    for (const phase of phases.split('+')) {
+      messages.push({
+        kind: 'delivery',
+        tenantId,
+        webhookId,
+        eventId,
+        deliveryId,
+        phase: phase as DeliveryPhase,
+        status,
+        attemptId: attemptId || null,
+        nextAttemptAt: nextAttemptAt || null,
+      });
+    }
+  }
+  return messages;
 }
 
 /**

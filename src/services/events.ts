@@ -5,13 +5,14 @@ import { fromKysely, type PgBoss } from 'pg-boss';
 import { FieldErrors, HeraldError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { buildPayload } from '../delivery/request.ts';
+import { isBuiltInEventType } from '../core/event-types.ts';
 import { enqueueDeliveries } from '../delivery/queue.ts';
-import { notifyLive, queuedMessages } from '../live/messages.ts';
+import { LIVE_CHANNEL, packMessages, queuedMessages } from '../live/messages.ts';
 import { Event, type IEvent } from '../entities/Event.ts';
 import { resolveTenantId } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
-import { matchingWebhooks } from './matching.ts';
+import { matchingWebhooks, type MatchableWebhook } from './matching.ts';
 
 export const MAX_EVENT_DATA_BYTES = 256 * 1024;
 export const MAX_EVENTS_PER_CALL = 1000;
@@ -75,8 +76,11 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
       tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
       tenants.set(input.tenantId, tenantId);
     }
-    if (!known.has(tenantId)) known.set(tenantId, await knownEventTypeNames(ctx.em, tenantId));
-    if (!known.get(tenantId)!.has(input.type)) errors.add(field(index, 'type'), `unknown event type "${input.type}"`);
+    // Built-in types need no lookup; a tenant's own are read once per call.
+    if (!isBuiltInEventType(input.type)) {
+      if (!known.has(tenantId)) known.set(tenantId, await knownEventTypeNames(ctx.em, tenantId));
+      if (!known.get(tenantId)!.has(input.type)) errors.add(field(index, 'type'), `unknown event type "${input.type}"`);
+    }
     if (input.channel != null && !CHANNEL.test(input.channel)) errors.add(field(index, 'channel'), 'must be a short lowercase name like "sms"');
     if (input.idempotencyKey != null && (input.idempotencyKey.length === 0 || input.idempotencyKey.length > 255)) {
       errors.add(field(index, 'idempotencyKey'), 'must be 1 to 255 characters');
@@ -103,6 +107,9 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
 }
 
 async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]): Promise<Published[]> {
+  // Read before the transaction, to keep it short: what a concurrent change could alter is the same either way.
+  const webhooksByTenant = new Map<string, MatchableWebhook[]>();
+  for (const tenantId of new Set(prepared.map((p) => p.tenantId))) webhooksByTenant.set(tenantId, await matchingWebhooks(em, tenantId));
   return em.transactional(async (tx) => {
     const results = new Array<Published>(prepared.length);
     const existing = await findByIdempotencyKey(tx, prepared);
@@ -122,21 +129,16 @@ async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]):
       const id = newId('evt');
       const createdAt = new Date();
       const payload = buildPayload({ id, type: item.type, createdAt, tenantId: item.tenantId, channel: item.channel, data: item.data });
-      const event = tx.create(Event, {
-        id,
-        tenant: item.tenantId,
-        type: item.type,
-        channel: item.channel,
-        payload,
-        idempotencyKey: item.idempotencyKey,
-        requestHash: item.requestHash,
-        createdAt,
-      });
+      // Built here for the answer; written below with the deliveries in one statement.
+      const event = tx.create(
+        Event,
+        { id, tenant: item.tenantId, type: item.type, channel: item.channel, payload, idempotencyKey: item.idempotencyKey, requestHash: item.requestHash, createdAt },
+        { persist: false },
+      );
       fresh.push({ item, event });
     }
-    await tx.flush();
 
-    const counts = await createDeliveries(tx, boss, fresh.map(({ item, event }) => ({ event, item })));
+    const counts = await insertEventsAndDeliveries(tx, boss, fresh, webhooksByTenant);
     for (const [i, { item, event }] of fresh.entries()) results[item.index] = { event, deliveryCount: counts[i] };
     for (const item of prepared) {
       if (results[item.index]) continue;
@@ -173,52 +175,61 @@ async function findByIdempotencyKey(em: EntityManager, prepared: Prepared[]): Pr
 }
 
 /**
- * One delivery per (event, matching webhook), inserted with one statement; deliveries to
- * active webhooks get wake-up jobs in the same transaction, those to paused ones wait.
+ * Writes the events, one delivery per (event, matching webhook) and the QUEUED live messages
+ * with one statement, then the wake-up jobs of deliveries to active webhooks (paused ones
+ * wait) — all inside the caller's transaction. Few round trips keep publishing fast.
  */
-async function createDeliveries(
+async function insertEventsAndDeliveries(
   em: EntityManager,
   boss: PgBoss,
-  events: { event: IEvent; item: Prepared }[],
+  fresh: { event: IEvent; item: Prepared }[],
+  webhooksByTenant: Map<string, MatchableWebhook[]>,
 ): Promise<number[]> {
   const counts: number[] = [];
-  const rows = { id: [] as string[], tenant: [] as string[], event: [] as string[], webhook: [] as string[], type: [] as string[], due: [] as (Date | null)[] };
+  const deliveries: { id: string; tenant_id: string; event_id: string; webhook_id: string; event_type: string; due: Date | null }[] = [];
   const dueIds: string[] = [];
-  const webhooksByTenant = new Map<string, Awaited<ReturnType<typeof matchingWebhooks>>>();
   const now = new Date();
-
-  for (const { event, item } of events) {
-    let webhooks = webhooksByTenant.get(item.tenantId);
-    if (!webhooks) {
-      webhooks = await matchingWebhooks(em, item.tenantId);
-      webhooksByTenant.set(item.tenantId, webhooks);
-    }
+  for (const { event, item } of fresh) {
     let count = 0;
-    for (const webhook of webhooks) {
+    for (const webhook of webhooksByTenant.get(item.tenantId) ?? []) {
       if (!webhook.matches(item.type, item.channel)) continue;
       const id = newId('dlv');
-      rows.id.push(id);
-      rows.tenant.push(item.tenantId);
-      rows.event.push(event.id);
-      rows.webhook.push(webhook.id);
-      rows.type.push(item.type);
-      rows.due.push(webhook.paused ? null : now);
+      deliveries.push({ id, tenant_id: item.tenantId, event_id: event.id, webhook_id: webhook.id, event_type: item.type, due: webhook.paused ? null : now });
       if (!webhook.paused) dueIds.push(id);
       count++;
     }
     counts.push(count);
   }
-  if (rows.id.length > 0) {
-    await rawQuery(
-      em,
-      `insert into delivery (id, tenant_id, event_id, webhook_id, event_type, status, next_attempt_at, created_at, updated_at)
-       select id, tenant_id, event_id, webhook_id, event_type, 'PENDING', due, $1::timestamptz, $2::timestamptz
-       from unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) as t(id, tenant_id, event_id, webhook_id, event_type, due)`,
-      [now, now, rows.id, rows.tenant, rows.event, rows.webhook, rows.type, rows.due],
-    );
-    await enqueueDeliveries(boss, dueIds, { db: fromKysely(em.getKysely()) });
-    const queued = queuedMessages(rows.id.map((id, i) => ({ id, tenantId: rows.tenant[i], webhookId: rows.webhook[i], eventId: rows.event[i] })));
-    await notifyLive((text, params) => rawQuery(em, text, params), queued);
-  }
+  if (fresh.length === 0) return counts;
+  const events = fresh.map(({ event, item }) => ({
+    id: event.id,
+    tenant_id: item.tenantId,
+    type: item.type,
+    channel: item.channel,
+    payload: event.payload,
+    idempotency_key: item.idempotencyKey,
+    request_hash: item.requestHash,
+    created_at: event.createdAt,
+  }));
+  const queued = packMessages(
+    queuedMessages(deliveries.map((d) => ({ id: d.id, tenantId: d.tenant_id, webhookId: d.webhook_id, eventId: d.event_id }))),
+  );
+  // Foreign keys are checked at the end of the statement, when both inserts are done.
+  await rawQuery(
+    em,
+    `with new_event as (
+       insert into event (id, tenant_id, type, channel, payload, idempotency_key, request_hash, created_at)
+       select id, tenant_id, type, channel, payload, idempotency_key, request_hash, created_at
+         from json_to_recordset($1::json) as x(id text, tenant_id text, type text, channel text, payload text,
+              idempotency_key text, request_hash text, created_at timestamptz)
+     ), new_delivery as (
+       insert into delivery (id, tenant_id, event_id, webhook_id, event_type, status, next_attempt_at, created_at, updated_at)
+       select id, tenant_id, event_id, webhook_id, event_type, 'PENDING', due, $3::timestamptz, $3::timestamptz
+         from json_to_recordset($2::json) as x(id text, tenant_id text, event_id text, webhook_id text, event_type text, due timestamptz)
+     )
+     select count(pg_notify($4, payload)) from unnest($5::text[]) as payload`,
+    [JSON.stringify(events), JSON.stringify(deliveries), now, LIVE_CHANNEL, queued],
+  );
+  await enqueueDeliveries(boss, dueIds, { db: fromKysely(em.getKysely()) });
   return counts;
 }
