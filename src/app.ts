@@ -11,7 +11,6 @@ import { LiveBus } from './live/bus.ts';
 import { startLiveListener } from './live/listener.ts';
 import { notifyLive } from './live/messages.ts';
 import type { Logger } from './logger.ts';
-import { buildServer } from './server.ts';
 import { wakeParkedDeliveries } from './services/deliveries.ts';
 
 export const PGBOSS_SCHEMA = 'pgboss';
@@ -86,6 +85,8 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
           { kind: 'webhook', tenantId: webhook.tenant.id, webhookId: webhook.id, status: webhook.status, deleted: webhook.deletedAt != null },
         ]);
       };
+      // Loaded only where the API runs: it brings GraphiQL's inlined bundle (tens of MB of heap).
+      const { buildServer } = await import('./server.ts');
       const server = buildServer({ orm, config, adminKey: db.adminKey, encryptionKey: db.encryptionKey, logger, live, boss, onWebhookStatusChanged });
       await server.start();
       stack.push(() => server.stop());

@@ -3,7 +3,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,7 @@ import { PgBoss } from 'pg-boss';
 import { request } from 'undici';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
+import { freePort } from '../helpers/process.ts';
 import { latencySummary, startBenchReceiver, type BenchReceiver } from './receiver.ts';
 import { PEER_QUEUE, PEER_SCHEMA, type PeerJob } from './peer.ts';
 
@@ -58,17 +58,6 @@ interface Result {
 
 const results: Result[] = [];
 const log = (...args: unknown[]) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function sleep(ms: number) {
   await new Promise((r) => setTimeout(r, ms));
