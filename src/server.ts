@@ -3,12 +3,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { PgBoss } from 'pg-boss';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { ExecutionArgs } from 'graphql';
 import type { Config } from './config.ts';
-import { HeraldError } from './core/errors.ts';
+import { HeraldError, isDatabaseUnavailable } from './core/errors.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import type { LiveBus } from './live/bus.ts';
@@ -86,6 +86,14 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     // GraphiQL inlined from the package: the default page loads its code from a CDN, which
     // self-hosted and offline installs may not reach.
     renderGraphiQL,
+    maskedErrors: {
+      // Internal errors stay masked, but an unreachable database is said plainly, so a client
+      // knows to retry (a publish that failed at COMMIT may or may not have been stored).
+      maskError: (error, message, isDev) =>
+        isDatabaseUnavailable(error)
+          ? new HeraldError('SERVICE_UNAVAILABLE', 'The database is unavailable. Retry shortly (an idempotencyKey makes the retry safe).')
+          : maskError(error, message, isDev),
+    },
     graphiql: {
       title: 'Herald',
       subscriptionsProtocol: 'WS',

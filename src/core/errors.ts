@@ -9,6 +9,8 @@ export const ERROR_STATUS = {
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  /** Not in DESIGN.md's table: the database cannot be reached; nothing was stored, retry. */
+  SERVICE_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -54,4 +56,19 @@ export class FieldErrors {
   throwIfAny(): void {
     if (this.list.length > 0) throw validationError(this.list);
   }
+}
+
+/** PostgreSQL error codes of a lost or refused connection (class 08, and shutdown/startup). */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+const UNAVAILABLE_MESSAGE = /Connection terminated|terminating connection|Connection ended|timeout exceeded when trying to connect|database system is (starting up|shutting down)|Client has encountered a connection error/i;
+
+/** Whether an error (or one it wraps) means the database could not be reached. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 6; depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+  }
+  return false;
 }

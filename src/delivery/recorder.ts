@@ -111,7 +111,7 @@ export class Recorder {
       const requested = await updateDeliveries(client, records.map((r) => r.change), this.deps.workerId);
       await enqueueDeliveries(this.deps.boss, requested, { db: fromPgClient(client) });
       await updateWebhookHealth(client, foldHealth(records));
-      const disabled = await disableWebhooks(client, {
+      const { webhooks: disabled, failed } = await disableWebhooks(client, {
         gone: [...new Set(records.filter((r) => r.gone).map((r) => r.webhookId))],
         checked: [...new Set(records.filter((r) => r.health === 'failure').map((r) => r.webhookId))],
         disableAfterMs: this.deps.disableAfterMs,
@@ -129,6 +129,10 @@ export class Recorder {
       for (const w of disabled) {
         this.deps.logger.warn({ webhookId: w.id, reason: w.reason }, 'webhook disabled');
         messages.push({ kind: 'webhook', tenantId: w.tenantId, webhookId: w.id, status: 'DISABLED', deleted: false });
+      }
+      for (const d of failed) {
+        const { tenantId, webhookId, eventId, id: deliveryId } = d;
+        messages.push({ kind: 'delivery', tenantId, webhookId, eventId, deliveryId, phase: 'FAILED', status: 'FAILED', attemptId: null, nextAttemptAt: null });
       }
       await notifyLive((sql, params) => client.query(sql, params), messages);
       await client.query('commit');

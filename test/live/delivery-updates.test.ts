@@ -293,5 +293,8 @@ describe('webhookStatusChanged', () => {
     // Disabled because the failures lasted longer than 1 s: at least two attempts failed.
     await deliveries.waitUntil((items) => items.filter((u) => u.phase === 'ATTEMPT_FINISHED').length >= 2, 5_000, 'two failed attempts');
     expect(deliveries.items.filter((u) => u.phase === 'ATTEMPT_FINISHED').every((u) => u.attempt?.responseStatus === 500)).toBe(true);
+    // The delivery still waiting for its next retry is failed by the disable, and that is pushed too.
+    const failed = await deliveries.waitFor((u) => u.phase === 'FAILED', 5_000, 'FAILED');
+    expect(failed.delivery.status).toBe('FAILED');
   });
 });

@@ -168,7 +168,7 @@ export interface DisabledWebhook {
 export async function disableWebhooks(
   client: PoolClient,
   input: { gone: string[]; checked: string[]; disableAfterMs: number },
-): Promise<DisabledWebhook[]> {
+): Promise<{ webhooks: DisabledWebhook[]; failed: FailedDelivery[] }> {
   const { rows } = await client.query<DisabledWebhook>(
     `update webhook set status = 'DISABLED', updated_at = now(),
             disabled_reason = case when id = any($1::text[])
@@ -180,14 +180,21 @@ export async function disableWebhooks(
       returning id, tenant_id as "tenantId", disabled_reason as reason`,
     [input.gone, input.checked, humanDuration(input.disableAfterMs), input.disableAfterMs],
   );
-  if (rows.length > 0) {
-    await client.query(
-      `update delivery set status = 'FAILED', completed_at = now(), next_attempt_at = null, last_error = 'WEBHOOK_DISABLED', updated_at = now()
-        where webhook_id = any($1::text[]) and status in ('PENDING', 'RETRYING') and locked_by is null`,
-      [rows.map((r) => r.id)],
-    );
-  }
-  return rows;
+  if (rows.length === 0) return { webhooks: rows, failed: [] };
+  const failed = await client.query<FailedDelivery>(
+    `update delivery set status = 'FAILED', completed_at = now(), next_attempt_at = null, last_error = 'WEBHOOK_DISABLED', updated_at = now()
+      where webhook_id = any($1::text[]) and status in ('PENDING', 'RETRYING') and locked_by is null
+      returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId"`,
+    [rows.map((r) => r.id)],
+  );
+  return { webhooks: rows, failed: failed.rows };
+}
+
+export interface FailedDelivery {
+  id: string;
+  tenantId: string;
+  webhookId: string;
+  eventId: string;
 }
 
 function humanDuration(ms: number): string {
