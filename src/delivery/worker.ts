@@ -17,8 +17,7 @@ import { fromPgClient } from './pg-boss-types.ts';
 import { DELIVERY_QUEUE, enqueueDeliveries, type DeliveryJobData } from './queue.ts';
 import { Recorder, type ResultRecord } from './recorder.ts';
 import { buildAttemptHeaders } from './request.ts';
-import { claimDeliveries, releaseLeases, renewLeases, type ClaimedDelivery } from './sql/claim-deliveries.ts';
-import { loadWebhooks, type WebhookForDelivery } from './sql/load-webhooks.ts';
+import { claimDeliveries, releaseLeases, renewLeases, type ClaimedDelivery, type WebhookForDelivery } from './sql/claim-deliveries.ts';
 import { sweepOverdue } from './sql/sweep.ts';
 import { RETENTION_QUEUE, scheduleRetention } from './retention.ts';
 
@@ -83,7 +82,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   async function handle(jobs: Job<DeliveryJobData>[]): Promise<void> {
     const ids = [...new Set(jobs.flatMap((job) => job.data?.d ?? []))];
     if (ids.length === 0 || stopping) return;
-    const claimed = await claimDeliveries(pool, ids, workerId, leaseMs);
+    const { deliveries: claimed, webhooks } = await claimDeliveries(pool, ids, workerId, leaseMs);
     if (claimed.length === 0) return;
     for (const delivery of claimed) held.add(delivery.id);
     // Until each delivery is in a lane or the recorder, a failure here (e.g. the database
@@ -91,7 +90,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     // this one included, would try it again.
     const unplaced = new Set(claimed.map((d) => d.id));
     try {
-      await place(claimed, unplaced);
+      place(claimed, webhooks, unplaced);
     } catch (err) {
       unplaced.forEach((id) => held.delete(id));
       throw err;
@@ -101,8 +100,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   }
 
   /** Puts claimed deliveries in their webhook's lane, or records why not; removes each placed one from `unplaced`. */
-  async function place(claimed: ClaimedDelivery[], unplaced: Set<string>): Promise<void> {
-    const webhooks = await loadWebhooks(pool, [...new Set(claimed.map((d) => d.webhookId))]);
+  function place(claimed: ClaimedDelivery[], webhooks: Map<string, WebhookForDelivery>, unplaced: Set<string>): void {
     const signing = new Map<string, Task['signing']>();
     for (const delivery of claimed) {
       const webhook = webhooks.get(delivery.webhookId);

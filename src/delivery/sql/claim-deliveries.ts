@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
 import type { AttemptTrigger } from '../../entities/Attempt.ts';
 import type { DeliveryStatus } from '../../entities/Delivery.ts';
+import type { SignatureScheme } from '../../core/signing.ts';
+import type { CustomHeader, StoredSecret, WebhookStatus } from '../../entities/Webhook.ts';
 
 export interface ClaimedDelivery {
   id: string;
@@ -15,28 +17,59 @@ export interface ClaimedDelivery {
   payload: string;
 }
 
+/** A webhook's current settings, read with each claim so changes apply at once. */
+export interface WebhookForDelivery {
+  id: string;
+  tenantId: string;
+  url: string;
+  status: WebhookStatus;
+  deleted: boolean;
+  signatureScheme: SignatureScheme;
+  secrets: StoredSecret[];
+  authEncrypted: string | null;
+  headers: CustomHeader[];
+  retrySchedule: number[] | null;
+  timeoutMs: number;
+  maxInFlight: number;
+}
+
 /**
  * Takes a lease on the given deliveries that are due and not held by a live worker, and
- * returns them with their payloads. Due means `next_attempt_at` has passed and the delivery
- * is in its schedule, or a one-off attempt (manual retry, test) was asked for. Rows already leased, final or not yet due are skipped:
- * a duplicate wake-up job is harmless.
+ * returns them with their payloads and their webhooks' current settings — one round trip.
+ * Due means `next_attempt_at` has passed and the delivery is in its schedule, or a one-off
+ * attempt (manual retry, test) was asked for. Rows already leased, final or not yet due are
+ * skipped: a duplicate wake-up job is harmless.
  */
-export async function claimDeliveries(pool: Pool, ids: string[], workerId: string, leaseMs: number): Promise<ClaimedDelivery[]> {
-  const { rows } = await pool.query(
-    `update delivery d
-        set locked_until = now() + make_interval(secs => $3::double precision / 1000), locked_by = $2
-       from event e
-      where d.id = any($1::text[])
-        and e.id = d.event_id
-        and (d.status in ('PENDING', 'RETRYING') or d.next_trigger <> 'SCHEDULED')
-        and d.next_attempt_at <= now()
-        and (d.locked_until is null or d.locked_until < now())
-      returning d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId",
-                d.event_type as "eventType", d.status, d.attempt_count as "attemptCount",
-                d.next_trigger as trigger, e.payload`,
+export async function claimDeliveries(
+  pool: Pool,
+  ids: string[],
+  workerId: string,
+  leaseMs: number,
+): Promise<{ deliveries: ClaimedDelivery[]; webhooks: Map<string, WebhookForDelivery> }> {
+  const { rows } = await pool.query<{ deliveries: ClaimedDelivery[]; webhooks: WebhookForDelivery[] }>(
+    `with claimed as (
+       update delivery d
+          set locked_until = now() + make_interval(secs => $3::double precision / 1000), locked_by = $2
+         from event e
+        where d.id = any($1::text[])
+          and e.id = d.event_id
+          and (d.status in ('PENDING', 'RETRYING') or d.next_trigger <> 'SCHEDULED')
+          and d.next_attempt_at <= now()
+          and (d.locked_until is null or d.locked_until < now())
+        returning d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId",
+                  d.event_type as "eventType", d.status, d.attempt_count as "attemptCount",
+                  d.next_trigger as trigger, e.payload)
+     select coalesce((select json_agg(c) from claimed c), '[]') as deliveries,
+            coalesce((select json_agg(json_build_object(
+                'id', w.id, 'tenantId', w.tenant_id, 'url', w.url, 'status', w.status,
+                'deleted', w.deleted_at is not null, 'signatureScheme', w.signature_scheme, 'secrets', w.secrets,
+                'authEncrypted', w.auth_encrypted, 'headers', w.headers, 'retrySchedule', w.retry_schedule,
+                'timeoutMs', w.timeout_ms, 'maxInFlight', w.max_in_flight))
+              from webhook w where w.id in (select "webhookId" from claimed)), '[]') as webhooks`,
     [ids, workerId, leaseMs],
   );
-  return rows;
+  const { deliveries, webhooks } = rows[0];
+  return { deliveries, webhooks: new Map(webhooks.map((w) => [w.id, w])) };
 }
 
 /** Extends this worker's leases on deliveries it still holds. */
