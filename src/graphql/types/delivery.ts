@@ -1,7 +1,7 @@
 import { ATTEMPT_TRIGGERS, type IAttempt } from '../../entities/Attempt.ts';
 import { DELIVERY_STATUSES, type IDelivery } from '../../entities/Delivery.ts';
 import { replayFailedDeliveries, retryDelivery, sendTestEvent } from '../../services/deliveries.ts';
-import { findDelivery, listDeliveries, type DeliveryFilter } from '../../services/history.ts';
+import { findDelivery, listDeliveries } from '../../services/history.ts';
 import { builder } from '../builder.ts';
 import { connectionOf } from './connection.ts';
 import { EventRef } from './event.ts';
@@ -76,17 +76,6 @@ const DeliveryFilterInput = builder.inputType('DeliveryFilter', {
   }),
 });
 
-type FilterArg = { [K in keyof DeliveryFilter]?: unknown } & { tenantId?: unknown };
-const toFilter = (f: FilterArg | null | undefined) => ({
-  webhookId: f?.webhookId == null ? null : String(f.webhookId),
-  eventId: f?.eventId == null ? null : String(f.eventId),
-  status: (f?.status ?? null) as DeliveryFilter['status'],
-  eventType: (f?.eventType ?? null) as string | null,
-  since: (f?.since ?? null) as Date | null,
-  until: (f?.until ?? null) as Date | null,
-  tenantId: f?.tenantId == null ? null : String(f.tenantId),
-});
-
 builder.queryField('deliveries', (t) =>
   t.field({
     type: DeliveryConnection,
@@ -96,7 +85,7 @@ builder.queryField('deliveries', (t) =>
       after: t.arg.string({ required: false }),
       filter: t.arg({ type: DeliveryFilterInput, required: false }),
     },
-    resolve: (_root, args, ctx) => listDeliveries(ctx, toFilter(args.filter), args),
+    resolve: (_root, args, ctx) => listDeliveries(ctx, args.filter ?? {}, args),
   }),
 );
 
@@ -105,7 +94,7 @@ builder.queryField('delivery', (t) =>
     type: DeliveryRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => findDelivery(ctx, String(args.id)),
+    resolve: (_root, args, ctx) => findDelivery(ctx, args.id),
   }),
 );
 
@@ -128,7 +117,7 @@ builder.objectField(WebhookRef, 'deliveries', (t) =>
       since: t.arg({ type: 'DateTime', required: false }),
       until: t.arg({ type: 'DateTime', required: false }),
     },
-    resolve: (webhook, args, ctx) => listDeliveries(ctx, { ...toFilter(args), webhookId: webhook.id }, args),
+    resolve: (webhook, args, ctx) => listDeliveries(ctx, { ...args, webhookId: webhook.id }, args),
   }),
 );
 
@@ -137,7 +126,7 @@ builder.mutationField('sendTestEvent', (t) =>
     type: DeliveryRef,
     description: 'Sends a `webhook.test` event to one webhook now (trigger TEST).',
     args: { webhookId: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => sendTestEvent(ctx, ctx.boss, String(args.webhookId)),
+    resolve: (_root, args, ctx) => sendTestEvent(ctx, ctx.boss, args.webhookId),
   }),
 );
 
@@ -146,7 +135,7 @@ builder.mutationField('retryDelivery', (t) =>
     type: DeliveryRef,
     description: 'One new attempt now (trigger MANUAL), whatever the status.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => retryDelivery(ctx, ctx.boss, String(args.id)),
+    resolve: (_root, args, ctx) => retryDelivery(ctx, ctx.boss, args.id),
   }),
 );
 
@@ -164,7 +153,7 @@ builder.mutationField('replayFailedDeliveries', (t) =>
       until: t.arg({ type: 'DateTime', required: false }),
     },
     resolve: async (_root, args, ctx) => ({
-      count: await replayFailedDeliveries(ctx, ctx.boss, { webhookId: String(args.webhookId), since: args.since, until: args.until }),
+      count: await replayFailedDeliveries(ctx, ctx.boss, { webhookId: args.webhookId, since: args.since, until: args.until }),
     }),
   }),
 );

@@ -20,7 +20,7 @@ builder.queryField('eventTypes', (t) =>
     args: { tenantId: t.arg.id({ required: false }) },
     resolve: async (_root, args, ctx) => {
       const tenantId =
-        ctx.caller.kind === 'admin' && !args.tenantId ? null : await resolveTenantId(ctx.em, ctx.caller, args.tenantId == null ? null : String(args.tenantId));
+        ctx.caller.kind === 'admin' && !args.tenantId ? null : await resolveTenantId(ctx.em, ctx.caller, args.tenantId ?? null);
       return listEventTypes(ctx.em, tenantId);
     },
   }),
@@ -40,7 +40,7 @@ builder.mutationField('createEventType', (t) =>
     type: EventTypeRef,
     args: { input: t.arg({ type: CreateEventTypeInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId == null ? null : String(input.tenantId));
+      const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId ?? null);
       return createEventType(ctx.em, tenantId, input);
     },
   }),

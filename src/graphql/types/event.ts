@@ -35,7 +35,7 @@ builder.queryField('events', (t) =>
       tenantId: t.arg.id({ required: false }),
     },
     resolve: (_root, args, ctx) =>
-      listEvents(ctx, { type: args.type, tenantId: args.tenantId == null ? null : String(args.tenantId) }, args),
+      listEvents(ctx, { type: args.type, tenantId: args.tenantId ?? null }, args),
   }),
 );
 
@@ -44,7 +44,7 @@ builder.queryField('event', (t) =>
     type: EventRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => findEvent(ctx, String(args.id)),
+    resolve: (_root, args, ctx) => findEvent(ctx, args.id),
   }),
 );
 
@@ -65,11 +65,8 @@ const PublishEventPayload = builder.objectRef<{ event: IEvent; deliveryCount: nu
   }),
 });
 
-const toInput = (input: { type: string; data?: unknown; channel?: string | null; idempotencyKey?: string | null; tenantId?: string | number | null }): PublishInput => ({
-  ...input,
-  data: input.data,
-  tenantId: input.tenantId == null ? null : String(input.tenantId),
-});
+/** Pothos types a required JSON field as optional (`unknown` admits undefined); it is always there. */
+const toInput = (input: Omit<PublishInput, 'data'> & { data?: unknown }): PublishInput => ({ ...input, data: input.data });
 
 builder.mutationField('publishEvent', (t) =>
   t.field({

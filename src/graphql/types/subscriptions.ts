@@ -63,9 +63,9 @@ builder.subscriptionField('deliveryUpdated', (t) =>
       tenantId: t.arg.id({ required: false, description: 'Admin only: one tenant (default all).' }),
     },
     subscribe: (_root, args, ctx) => {
-      const visible = visibleTo(ctx.caller, args.tenantId == null ? null : String(args.tenantId));
-      const webhookId = args.webhookId == null ? null : String(args.webhookId);
-      const eventId = args.eventId == null ? null : String(args.eventId);
+      const visible = visibleTo(ctx.caller, args.tenantId ?? null);
+      const webhookId = args.webhookId ?? null;
+      const eventId = args.eventId ?? null;
       const messages = subscribeTo(
         ctx,
         (m): m is DeliveryMessage =>
@@ -165,8 +165,8 @@ builder.subscriptionField('webhookStatusChanged', (t) =>
       tenantId: t.arg.id({ required: false, description: 'Admin only: one tenant (default all).' }),
     },
     subscribe: (_root, args, ctx) => {
-      const visible = visibleTo(ctx.caller, args.tenantId == null ? null : String(args.tenantId));
-      const webhookId = args.webhookId == null ? null : String(args.webhookId);
+      const visible = visibleTo(ctx.caller, args.tenantId ?? null);
+      const webhookId = args.webhookId ?? null;
       return subscribeTo(
         ctx,
         (m): m is WebhookStatusMessage => m.kind === 'webhook' && visible(m) && (!webhookId || m.webhookId === webhookId),

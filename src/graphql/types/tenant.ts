@@ -44,7 +44,7 @@ builder.queryField('tenant', (t) =>
     args: { id: t.arg.id({ required: false }) },
     resolve: async (_root, args, ctx) => {
       if (ctx.caller.kind === 'admin' && !args.id) return null;
-      const id = ctx.caller.kind === 'tenant' ? ctx.caller.tenantId : String(args.id);
+      const id = ctx.caller.kind === 'tenant' ? ctx.caller.tenantId : args.id;
       if (ctx.caller.kind === 'tenant' && args.id && args.id !== id) return null;
       return ctx.em.findOne(Tenant, { id });
     },
@@ -94,7 +94,7 @@ builder.mutationField('createApiKey', (t) =>
     type: CreateApiKeyPayload,
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId == null ? null : String(input.tenantId));
+      const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId ?? null);
       return createApiKey(ctx.em, tenantId, input.name);
     },
   }),
@@ -105,8 +105,8 @@ builder.mutationField('revokeApiKey', (t) =>
     type: ApiKeyRef,
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const key = await revokeApiKey(ctx.em, ctx.caller, String(args.id));
-      if (!key) throw notFound('ApiKey', String(args.id));
+      const key = await revokeApiKey(ctx.em, ctx.caller, args.id);
+      if (!key) throw notFound('ApiKey', args.id);
       return key;
     },
   }),

@@ -91,7 +91,7 @@ builder.queryField('webhooks', (t) =>
       status: t.arg({ type: WebhookStatusEnum, required: false }),
       tenantId: t.arg.id({ required: false }),
     },
-    resolve: (_root, args, ctx) => listWebhooks(ctx, { ...args, tenantId: args.tenantId == null ? null : String(args.tenantId) }),
+    resolve: (_root, args, ctx) => listWebhooks(ctx, { ...args, tenantId: args.tenantId ?? null }),
   }),
 );
 
@@ -100,7 +100,7 @@ builder.queryField('webhook', (t) =>
     type: WebhookRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => findWebhook(ctx, String(args.id)),
+    resolve: (_root, args, ctx) => findWebhook(ctx, args.id),
   }),
 );
 
@@ -171,7 +171,7 @@ builder.mutationField('createWebhook', (t) =>
     type: CreateWebhookPayload,
     args: { input: t.arg({ type: CreateWebhookInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      createWebhook(ctx, { ...input, tenantId: input.tenantId == null ? null : String(input.tenantId) }),
+      createWebhook(ctx, { ...input, tenantId: input.tenantId ?? null }),
   }),
 );
 
@@ -180,7 +180,7 @@ builder.mutationField('updateWebhook', (t) =>
     type: WebhookRef,
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookInput, required: true }) },
     resolve: async (_root, args, ctx) => {
-      const { webhook, statusChange } = await updateWebhook(ctx, String(args.id), args.input);
+      const { webhook, statusChange } = await updateWebhook(ctx, args.id, args.input);
       if (statusChange) await ctx.onWebhookStatusChanged(webhook, statusChange.from);
       return webhook;
     },
@@ -192,7 +192,7 @@ builder.mutationField('deleteWebhook', (t) =>
     type: DeleteWebhookPayload,
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      const webhook = await deleteWebhook(ctx, String(args.id));
+      const webhook = await deleteWebhook(ctx, args.id);
       await ctx.onWebhookStatusChanged(webhook, webhook.status);
       return { id: webhook.id };
     },
@@ -206,6 +206,6 @@ builder.mutationField('rotateWebhookSecret', (t) =>
       id: t.arg.id({ required: true }),
       graceSeconds: t.arg.int({ required: false, description: 'How long the previous secret keeps signing (default 86400).' }),
     },
-    resolve: (_root, args, ctx) => rotateWebhookSecret(ctx, String(args.id), args.graceSeconds),
+    resolve: (_root, args, ctx) => rotateWebhookSecret(ctx, args.id, args.graceSeconds),
   }),
 );
