@@ -56,10 +56,6 @@ function encodeRandom(bytes: Buffer): string {
   return out;
 }
 
-export function hasPrefix(id: string, prefix: IdPrefix): boolean {
-  return id.startsWith(`${prefix}_`);
-}
-
 /** The smallest id that could be made at `ms`: a bound for time-range scans on primary keys. */
 export function lowestIdAt(prefix: IdPrefix, ms: number): string {
   return `${prefix}_${encodeTime(ms)}${'0'.repeat(16)}`;

@@ -5,11 +5,11 @@ import type { Job, PgBoss } from 'pg-boss';
 import type { Config } from '../config.ts';
 import { newId } from '../core/ids.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
-import { decryptSecret } from '../core/secrets.ts';
 import type { DeliveryStatus } from '../entities/Delivery.ts';
 import type { DeliveryMessage, DeliveryPhase } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
-import { authHeaders, type StoredAuth } from '../services/webhook-input.ts';
+import { authHeaders } from '../services/webhook-input.ts';
+import { readAuth, signingSecrets } from '../services/webhook-secrets.ts';
 import { createDeliveryClient, type DeliveryClient } from './http-client.ts';
 import { Lanes } from './lanes.ts';
 import { decideOutcome, type Outcome } from './outcome.ts';
@@ -366,10 +366,5 @@ function statusAfter(outcome: Outcome): DeliveryStatus {
 }
 
 function signingFor(webhook: WebhookForDelivery, key: Buffer): Task['signing'] {
-  const now = new Date();
-  const secrets = webhook.secrets
-    .filter((s) => s.expiresAt === null || new Date(s.expiresAt) > now)
-    .map((s) => decryptSecret(s.encrypted, key));
-  const auth: StoredAuth = webhook.authEncrypted ? JSON.parse(decryptSecret(webhook.authEncrypted, key)) : { type: 'NONE' };
-  return { secrets, auth: authHeaders(auth) };
+  return { secrets: signingSecrets(webhook, key), auth: authHeaders(readAuth(webhook, key)) };
 }

@@ -1,12 +1,13 @@
-import { HeraldError, FieldErrors, notFound, validationError } from '../core/errors.ts';
+import { FieldErrors, notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
-import { decryptSecret, encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
+import { encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
 import type { SignatureScheme } from '../core/signing.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { notifyLive } from '../live/messages.ts';
 import { Webhook, type CustomHeader, type IWebhook, type StoredSecret, type WebhookStatus } from '../entities/Webhook.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
+import { activeSecrets } from './webhook-secrets.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
 import { paginate, type Page, type PageArgs } from './pagination.ts';
@@ -68,18 +69,6 @@ async function validateFields(ctx: ServiceContext, tenantId: string, input: Webh
 
 function encryptAuth(ctx: ServiceContext, auth: StoredAuth): string | null {
   return auth.type === 'NONE' ? null : encryptSecret(JSON.stringify(auth), ctx.encryptionKey);
-}
-
-export function readAuth(webhook: IWebhook, encryptionKey: Buffer): StoredAuth {
-  if (!webhook.authEncrypted) return { type: 'NONE' };
-  return JSON.parse(decryptSecret(webhook.authEncrypted, encryptionKey)) as StoredAuth;
-}
-
-/** The secrets that sign right now, newest first. */
-export function signingSecrets(webhook: IWebhook, encryptionKey: Buffer, now = new Date()): string[] {
-  return webhook.secrets
-    .filter((s) => s.expiresAt === null || new Date(s.expiresAt) > now)
-    .map((s) => decryptSecret(s.encrypted, encryptionKey));
 }
 
 export function effectiveRetrySchedule(webhook: IWebhook): readonly number[] {
@@ -234,17 +223,15 @@ export async function rotateWebhookSecret(
   const webhook = await getWebhook(ctx, id);
   const now = new Date();
   const expiresAt = new Date(now.getTime() + grace * 1000).toISOString();
-  const old: StoredSecret[] = webhook.secrets
-    .filter((s) => s.expiresAt === null || new Date(s.expiresAt) > now)
-    .map((s) => ({ ...s, expiresAt: s.expiresAt === null || s.expiresAt > expiresAt ? expiresAt : s.expiresAt }))
-    .filter((s) => grace > 0)
-    .slice(0, MAX_OLD_SECRETS);
+  // The previous secrets sign until the grace period ends (or sooner, if theirs ends first).
+  const old: StoredSecret[] =
+    grace === 0
+      ? []
+      : activeSecrets(webhook.secrets, now)
+          .map((s) => ({ ...s, expiresAt: s.expiresAt === null || s.expiresAt > expiresAt ? expiresAt : s.expiresAt }))
+          .slice(0, MAX_OLD_SECRETS);
   const secret = generateWebhookSecret();
   webhook.secrets = [{ encrypted: encryptSecret(secret, ctx.encryptionKey), createdAt: now.toISOString(), expiresAt: null }, ...old];
   await ctx.em.flush();
   return { webhook, secret };
-}
-
-export function assertTenantWebhook(webhook: IWebhook | null, id: string): asserts webhook is IWebhook {
-  if (!webhook) throw new HeraldError('NOT_FOUND', `Webhook ${id} not found`);
 }

@@ -5,10 +5,10 @@ import {
   effectiveRetrySchedule,
   findWebhook,
   listWebhooks,
-  readAuth,
   rotateWebhookSecret,
   updateWebhook,
 } from '../../services/webhooks.ts';
+import { activeSecrets, readAuth } from '../../services/webhook-secrets.ts';
 import { builder } from '../builder.ts';
 import { connectionOf } from './connection.ts';
 
@@ -72,7 +72,7 @@ WebhookRef.implement({
     maxInFlight: t.exposeInt('maxInFlight'),
     secretCount: t.int({
       description: 'How many secrets sign deliveries now (more than 1 during a rotation grace period).',
-      resolve: (w) => w.secrets.filter((s) => s.expiresAt === null || new Date(s.expiresAt) > new Date()).length,
+      resolve: (w) => activeSecrets(w.secrets).length,
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
