@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger.ts';
-import { notifyLive, type LiveMessage } from '../live/messages.ts';
+import { deliveryMessage, notifyLive, type LiveMessage } from '../live/messages.ts';
 import { fromPgClient } from './pg-boss-types.ts';
 import { enqueueDeliveries } from './queue.ts';
 import {
@@ -130,10 +130,7 @@ export class Recorder {
         this.deps.logger.warn({ webhookId: w.id, reason: w.reason }, 'webhook disabled');
         messages.push({ kind: 'webhook', tenantId: w.tenantId, webhookId: w.id, status: 'DISABLED', deleted: false });
       }
-      for (const d of failed) {
-        const { tenantId, webhookId, eventId, id: deliveryId } = d;
-        messages.push({ kind: 'delivery', tenantId, webhookId, eventId, deliveryId, phase: 'FAILED', status: 'FAILED', attemptId: null, nextAttemptAt: null });
-      }
+      for (const d of failed) messages.push(deliveryMessage(d, 'FAILED'));
       await notifyLive((sql, params) => client.query(sql, params), messages);
       await client.query('commit');
     } catch (err) {

@@ -6,7 +6,7 @@ import type { Config } from '../config.ts';
 import { newId } from '../core/ids.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
 import type { DeliveryStatus } from '../entities/Delivery.ts';
-import type { DeliveryMessage, DeliveryPhase } from '../live/messages.ts';
+import { deliveryMessage, type DeliveryMessage, type DeliveryPhase } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 import { authHeaders } from '../services/webhook-input.ts';
 import { readAuth, signingSecrets } from '../services/webhook-secrets.ts';
@@ -243,17 +243,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   }
 
   function message(delivery: ClaimedDelivery, phase: DeliveryPhase, status: string, attemptId: string | null, next: Date | null): DeliveryMessage {
-    return {
-      kind: 'delivery',
-      tenantId: delivery.tenantId,
-      webhookId: delivery.webhookId,
-      eventId: delivery.eventId,
-      deliveryId: delivery.id,
-      phase,
-      status,
-      attemptId,
-      nextAttemptAt: next?.toISOString() ?? null,
-    };
+    return deliveryMessage(delivery, phase, { status, attemptId, nextAttemptAt: next });
   }
 
   // pg-boss NOTIFY wakes workers for new jobs only; a delayed retry would wait for the

@@ -110,19 +110,29 @@ export async function notifyLive(query: (sql: string, params: unknown[]) => Prom
   await query('select pg_notify($1, payload) from unnest($2::text[]) as payload', [LIVE_CHANNEL, packMessages(messages)]);
 }
 
-/** A QUEUED message for each new or re-queued delivery. */
-export function queuedMessages(
-  deliveries: { id: string; tenantId: string; webhookId: string; eventId: string; status?: string }[],
-): DeliveryMessage[] {
-  return deliveries.map((d) => ({
+/** The ids a delivery message carries. */
+export interface DeliveryIds {
+  id: string;
+  tenantId: string;
+  webhookId: string;
+  eventId: string;
+}
+
+/** The message announcing `phase` of one delivery (its status defaults to the phase's own). */
+export function deliveryMessage(
+  delivery: DeliveryIds,
+  phase: DeliveryPhase,
+  options: { status?: string; attemptId?: string | null; nextAttemptAt?: Date | null } = {},
+): DeliveryMessage {
+  return {
     kind: 'delivery',
-    tenantId: d.tenantId,
-    webhookId: d.webhookId,
-    eventId: d.eventId,
-    deliveryId: d.id,
-    phase: 'QUEUED',
-    status: d.status ?? 'PENDING',
-    attemptId: null,
-    nextAttemptAt: null,
-  }));
+    tenantId: delivery.tenantId,
+    webhookId: delivery.webhookId,
+    eventId: delivery.eventId,
+    deliveryId: delivery.id,
+    phase,
+    status: options.status ?? (phase === 'QUEUED' ? 'PENDING' : phase),
+    attemptId: options.attemptId ?? null,
+    nextAttemptAt: options.nextAttemptAt?.toISOString() ?? null,
+  };
 }

@@ -4,7 +4,7 @@ import { fromKysely, type PgBoss } from 'pg-boss';
 import { notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { enqueueDeliveries } from '../delivery/queue.ts';
-import { notifyLive, queuedMessages } from '../live/messages.ts';
+import { deliveryMessage, notifyLive } from '../live/messages.ts';
 import { buildPayload } from '../delivery/request.ts';
 import { Delivery, type IDelivery } from '../entities/Delivery.ts';
 import { Event } from '../entities/Event.ts';
@@ -15,7 +15,7 @@ import { getWebhook } from './webhooks.ts';
 /** Wake-up jobs and QUEUED live messages for re-queued deliveries, inside the caller's transaction. */
 async function requeue(tx: EntityManager, boss: PgBoss, rows: RequeuedRow[]): Promise<void> {
   await enqueueDeliveries(boss, rows.map((r) => r.id), { db: fromKysely(tx.getKysely()) });
-  await notifyLive((text, params) => rawQuery(tx, text, params), queuedMessages(rows));
+  await notifyLive((text, params) => rawQuery(tx, text, params), rows.map((r) => deliveryMessage(r, 'QUEUED', { status: r.status })));
 }
 
 interface RequeuedRow {

@@ -7,7 +7,7 @@ import { newId } from '../core/ids.ts';
 import { buildPayload } from '../delivery/request.ts';
 import { isBuiltInEventType } from '../core/event-types.ts';
 import { enqueueDeliveries } from '../delivery/queue.ts';
-import { LIVE_CHANNEL, packMessages, queuedMessages } from '../live/messages.ts';
+import { deliveryMessage, LIVE_CHANNEL, packMessages } from '../live/messages.ts';
 import { Event, type IEvent } from '../entities/Event.ts';
 import { resolveTenantId } from './caller.ts';
 import type { ServiceContext } from './context.ts';
@@ -212,7 +212,7 @@ async function insertEventsAndDeliveries(
     created_at: event.createdAt,
   }));
   const queued = packMessages(
-    queuedMessages(deliveries.map((d) => ({ id: d.id, tenantId: d.tenant_id, webhookId: d.webhook_id, eventId: d.event_id }))),
+    deliveries.map((d) => deliveryMessage({ id: d.id, tenantId: d.tenant_id, webhookId: d.webhook_id, eventId: d.event_id }, 'QUEUED')),
   );
   // Foreign keys are checked at the end of the statement, when both inserts are done.
   await rawQuery(

@@ -4,7 +4,7 @@ import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
 import { encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
 import type { SignatureScheme } from '../core/signing.ts';
 import { rawQuery } from '../db/raw-query.ts';
-import { notifyLive } from '../live/messages.ts';
+import { deliveryMessage, notifyLive, type DeliveryIds } from '../live/messages.ts';
 import { Webhook, type CustomHeader, type IWebhook, type StoredSecret, type WebhookStatus } from '../entities/Webhook.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
 import { activeSecrets } from './webhook-secrets.ts';
@@ -181,26 +181,16 @@ export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IW
     await tx.nativeUpdate(Webhook, { id: webhook.id }, { deletedAt: now, updatedAt: now });
     // One statement that also says which deliveries it cancelled, so each is announced live
     // (the NOTIFY is delivered only if this transaction commits).
-    const cancelled = await rawQuery<{ id: string; event_id: string }>(
+    const cancelled = await rawQuery<DeliveryIds>(
       tx,
       `update delivery set status = 'CANCELLED', completed_at = $2, next_attempt_at = null, updated_at = $2
         where webhook_id = $1 and status in ('PENDING', 'RETRYING')
-        returning id, event_id`,
+        returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId"`,
       [webhook.id, now],
     );
     await notifyLive(
       (sql, params) => rawQuery(tx, sql, params),
-      cancelled.map((d) => ({
-        kind: 'delivery' as const,
-        tenantId: webhook.tenant.id,
-        webhookId: webhook.id,
-        eventId: d.event_id,
-        deliveryId: d.id,
-        phase: 'CANCELLED' as const,
-        status: 'CANCELLED',
-        attemptId: null,
-        nextAttemptAt: null,
-      })),
+      cancelled.map((d) => deliveryMessage(d, 'CANCELLED')),
     );
   });
   webhook.deletedAt = new Date();

@@ -1,6 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { AttemptTrigger } from '../../entities/Attempt.ts';
 import type { DeliveryStatus } from '../../entities/Delivery.ts';
+import type { DeliveryIds } from '../../live/messages.ts';
 
 export interface AttemptRow {
   id: string;
@@ -168,7 +169,7 @@ export interface DisabledWebhook {
 export async function disableWebhooks(
   client: PoolClient,
   input: { gone: string[]; checked: string[]; disableAfterMs: number },
-): Promise<{ webhooks: DisabledWebhook[]; failed: FailedDelivery[] }> {
+): Promise<{ webhooks: DisabledWebhook[]; failed: DeliveryIds[] }> {
   const { rows } = await client.query<DisabledWebhook>(
     `update webhook set status = 'DISABLED', updated_at = now(),
             disabled_reason = case when id = any($1::text[])
@@ -181,7 +182,7 @@ export async function disableWebhooks(
     [input.gone, input.checked, humanDuration(input.disableAfterMs), input.disableAfterMs],
   );
   if (rows.length === 0) return { webhooks: rows, failed: [] };
-  const failed = await client.query<FailedDelivery>(
+  const failed = await client.query<DeliveryIds>(
     `update delivery set status = 'FAILED', completed_at = now(), next_attempt_at = null, last_error = 'WEBHOOK_DISABLED', updated_at = now()
       where webhook_id = any($1::text[]) and status in ('PENDING', 'RETRYING') and locked_by is null
       returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId"`,
@@ -190,12 +191,6 @@ export async function disableWebhooks(
   return { webhooks: rows, failed: failed.rows };
 }
 
-export interface FailedDelivery {
-  id: string;
-  tenantId: string;
-  webhookId: string;
-  eventId: string;
-}
 
 function humanDuration(ms: number): string {
   if (ms % 86_400_000 === 0) return `${ms / 86_400_000} d`;
