@@ -1,5 +1,4 @@
-import type { PgBoss } from 'pg-boss';
-import type { IDatabase } from '../delivery/pg-boss-types.ts';
+import type { Db, PgBoss } from 'pg-boss';
 
 /**
  * pg-boss only wakes workers; the delivery rows are the truth. A job names a chunk of
@@ -26,7 +25,7 @@ export async function createDeliveryQueue(boss: PgBoss): Promise<void> {
 }
 
 /** Inserts wake-up jobs for `ids` (due at `startAfter`, default now) through `db`, e.g. inside a transaction. */
-export async function enqueueDeliveries(boss: PgBoss, ids: readonly string[], options: { db?: IDatabase; startAfter?: Date } = {}): Promise<void> {
+export async function enqueueDeliveries(boss: PgBoss, ids: readonly string[], options: { db?: Db; startAfter?: Date } = {}): Promise<void> {
   if (ids.length === 0) return;
   const jobs = [];
   for (let i = 0; i < ids.length; i += DELIVERIES_PER_JOB) {

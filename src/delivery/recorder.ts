@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger.ts';
 import { deliveryMessage, notifyLive, type LiveMessage } from '../live/messages.ts';
-import { fromPgClient } from './pg-boss-types.ts';
+import { fromPgClient } from './pg-boss-db.ts';
 import { enqueueDeliveries } from './queue.ts';
 import {
   disableWebhooks,

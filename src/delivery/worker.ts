@@ -13,7 +13,7 @@ import { readAuth, signingSecrets } from '../services/webhook-secrets.ts';
 import { createDeliveryClient, type DeliveryClient } from './http-client.ts';
 import { Lanes } from './lanes.ts';
 import { decideOutcome, type Outcome } from './outcome.ts';
-import { fromPgClient } from './pg-boss-types.ts';
+import { fromPgClient } from './pg-boss-db.ts';
 import { DELIVERY_QUEUE, enqueueDeliveries, type DeliveryJobData } from './queue.ts';
 import { Recorder, type ResultRecord } from './recorder.ts';
 import { buildAttemptHeaders } from './request.ts';

@@ -8,7 +8,7 @@ import { deliveryMessage, notifyLive } from '../live/messages.ts';
 import { buildPayload } from '../delivery/request.ts';
 import { Delivery, type IDelivery } from '../entities/Delivery.ts';
 import { Event } from '../entities/Event.ts';
-import { tenantScope } from './caller.ts';
+import { findDelivery } from './history.ts';
 import type { ServiceContext } from './context.ts';
 import { getWebhook } from './webhooks.ts';
 
@@ -29,7 +29,7 @@ interface RequeuedRow {
 const RETURNING = `returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId", status`;
 
 export async function getDelivery(ctx: ServiceContext, id: string): Promise<IDelivery> {
-  const delivery = await ctx.em.findOne(Delivery, { id, ...tenantScope(ctx.caller) });
+  const delivery = await findDelivery(ctx, id);
   if (!delivery) throw notFound('Delivery', id);
   return delivery;
 }
