@@ -104,3 +104,20 @@ test('the statement count does not grow from 10 to 50 deliveries', async () => {
   const admin = await spy.record(() => h.ok(QUERY, { first: 50 }, h.adminKey));
   expect(heraldStatements(admin.queries).length).toBeLessThanOrEqual(fifty.statements.length);
 });
+
+test('a page of webhooks with their stats: one stats statement, however many webhooks', async () => {
+  const STATS_PAGE = `query($first: Int!) { webhooks(first: $first) { edges { node { id stats { deliveries24h succeeded24h latencyP50Ms } } } } }`;
+  const page = async (first: number) => {
+    const { result, queries } = await spy.record(() => h.ok(STATS_PAGE, { first }, tenant.key));
+    return { nodes: result.webhooks.edges.map((e: { node: { id: string; stats: { deliveries24h: number } } }) => e.node), statements: heraldStatements(queries) };
+  };
+  const one = await page(1);
+  const five = await page(5);
+  expect(five.nodes).toHaveLength(5);
+  // The seeded deliveries (60, one webhook in five each) are all from the last 24 h.
+  for (const node of five.nodes) expect(node.stats.deliveries24h).toBe(12);
+  const stats = (statements: { text: string }[]) => statements.filter((s) => /from "?attempt"?\b/i.test(s.text));
+  expect(stats(one.statements)).toHaveLength(1);
+  expect(stats(five.statements), five.statements.map((s) => s.text).join('\n')).toHaveLength(1);
+  expect(five.statements.length).toBe(one.statements.length);
+});

@@ -1,4 +1,7 @@
+import DataLoader from 'dataloader';
+import type { IWebhook } from '../../entities/Webhook.ts';
 import { webhookStats, type WebhookStats } from '../../services/webhook-stats.ts';
+import type { GraphQLContext } from '../context.ts';
 import { builder } from '../builder.ts';
 import { WebhookRef } from './webhook.ts';
 
@@ -17,6 +20,18 @@ const WebhookStatsRef = builder.objectRef<WebhookStats>('WebhookStats').implemen
   }),
 });
 
+/** One loader per request: a page of webhooks asking for stats is one statement, not one each. */
+const loaders = new WeakMap<GraphQLContext, DataLoader<IWebhook, WebhookStats>>();
+
+function statsLoader(ctx: GraphQLContext): DataLoader<IWebhook, WebhookStats> {
+  let loader = loaders.get(ctx);
+  if (!loader) {
+    loader = new DataLoader((webhooks) => webhookStats(ctx.em, webhooks), { cacheKeyFn: (w) => w.id });
+    loaders.set(ctx, loader);
+  }
+  return loader;
+}
+
 builder.objectField(WebhookRef, 'stats', (t) =>
-  t.field({ type: WebhookStatsRef, resolve: (webhook, _args, ctx) => webhookStats(ctx.em, webhook.id) }),
+  t.field({ type: WebhookStatsRef, resolve: (webhook, _args, ctx) => statsLoader(ctx).load(webhook) }),
 );
