@@ -26,11 +26,22 @@ export async function createDeliveryQueue(boss: PgBoss): Promise<void> {
 
 /** Inserts wake-up jobs for `ids` (due at `startAfter`, default now) through `db`, e.g. inside a transaction. */
 export async function enqueueDeliveries(boss: PgBoss, ids: readonly string[], options: { db?: Db; startAfter?: Date } = {}): Promise<void> {
-  if (ids.length === 0) return;
+  await enqueueDeliveriesAt(boss, [{ ids, startAfter: options.startAfter }], options);
+}
+
+/** Wake-up jobs for several groups of deliveries, each due at its own time, in one insert. */
+export async function enqueueDeliveriesAt(
+  boss: PgBoss,
+  groups: readonly { ids: readonly string[]; startAfter?: Date }[],
+  options: { db?: Db } = {},
+): Promise<void> {
   const jobs = [];
-  for (let i = 0; i < ids.length; i += DELIVERIES_PER_JOB) {
-    const data: DeliveryJobData = { d: ids.slice(i, i + DELIVERIES_PER_JOB) };
-    jobs.push(options.startAfter ? { data, startAfter: options.startAfter } : { data });
+  for (const { ids, startAfter } of groups) {
+    for (let i = 0; i < ids.length; i += DELIVERIES_PER_JOB) {
+      const data: DeliveryJobData = { d: ids.slice(i, i + DELIVERIES_PER_JOB) };
+      jobs.push(startAfter ? { data, startAfter } : { data });
+    }
   }
+  if (jobs.length === 0) return;
   await boss.insert(DELIVERY_QUEUE, jobs, options.db ? { db: options.db } : undefined);
 }

@@ -3,7 +3,7 @@ import type { PgBoss } from 'pg-boss';
 import type { Logger } from '../logger.ts';
 import { deliveryMessage, notifyLive, type LiveMessage } from '../live/messages.ts';
 import { fromPgClient } from './pg-boss-db.ts';
-import { enqueueDeliveries } from './queue.ts';
+import { enqueueDeliveries, enqueueDeliveriesAt } from './queue.ts';
 import {
   disableWebhooks,
   insertAttempts,
@@ -122,9 +122,11 @@ export class Recorder {
         }
       }
       wakeUps = groupByTime(retries);
-      for (const [at, ids] of wakeUps) {
-        await enqueueDeliveries(this.deps.boss, ids, { db: fromPgClient(client), startAfter: new Date(at) });
-      }
+      await enqueueDeliveriesAt(
+        this.deps.boss,
+        [...wakeUps].map(([at, ids]) => ({ ids, startAfter: new Date(at) })),
+        { db: fromPgClient(client) },
+      );
       const messages: LiveMessage[] = [...extra, ...records.flatMap((r) => r.messages)];
       for (const w of disabled) {
         this.deps.logger.warn({ webhookId: w.id, reason: w.reason }, 'webhook disabled');
@@ -156,7 +158,9 @@ function groupByTime(retries: { id: string; at: Date }[]): Map<number, string[]>
   const groups = new Map<number, string[]>();
   for (const { id, at } of retries) {
     const key = Math.ceil(at.getTime() / 50) * 50;
-    groups.set(key, [...(groups.get(key) ?? []), id]);
+    const group = groups.get(key);
+    if (group) group.push(id);
+    else groups.set(key, [id]);
   }
   return groups;
 }

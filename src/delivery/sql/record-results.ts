@@ -170,6 +170,7 @@ export async function disableWebhooks(
   client: PoolClient,
   input: { gone: string[]; checked: string[]; disableAfterMs: number },
 ): Promise<{ webhooks: DisabledWebhook[]; failed: DeliveryIds[] }> {
+  if (input.gone.length === 0 && input.checked.length === 0) return { webhooks: [], failed: [] };
   const { rows } = await client.query<DisabledWebhook>(
     `update webhook set status = 'DISABLED', updated_at = now(),
             disabled_reason = case when id = any($1::text[])
