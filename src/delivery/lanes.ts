@@ -5,6 +5,8 @@
 export class Lanes<T> {
   private readonly lanes = new Map<string, { active: number; limit: number; queue: T[] }>();
   private active = 0;
+  /** Items waiting in all lanes (kept as a count: pump runs after every task). */
+  private queued = 0;
   private readonly globalLimit: number;
   private readonly run: (item: T) => Promise<void>;
   private idleWaiters: (() => void)[] = [];
@@ -17,9 +19,7 @@ export class Lanes<T> {
 
   /** Tasks running now plus tasks waiting. */
   get held(): number {
-    let waiting = 0;
-    for (const lane of this.lanes.values()) waiting += lane.queue.length;
-    return this.active + waiting;
+    return this.active + this.queued;
   }
 
   /** Waiting tasks of one key. */
@@ -42,6 +42,7 @@ export class Lanes<T> {
     }
     lane.limit = limit;
     lane.queue.push(item);
+    this.queued++;
     this.pump();
   }
 
@@ -49,6 +50,7 @@ export class Lanes<T> {
   drainWaiting(): T[] {
     const items: T[] = [];
     for (const lane of this.lanes.values()) items.push(...lane.queue.splice(0));
+    this.queued = 0;
     return items;
   }
 
@@ -60,7 +62,7 @@ export class Lanes<T> {
 
   /** Resolves once nothing runs (waiting items are not started after drainWaiting). */
   async idle(): Promise<void> {
-    if (this.active === 0 && this.held === 0) return;
+    if (this.held === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -68,6 +70,7 @@ export class Lanes<T> {
     for (const [key, lane] of this.lanes) {
       while (lane.queue.length > 0 && lane.active < lane.limit && this.active < this.globalLimit) {
         const item = lane.queue.shift()!;
+        this.queued--;
         lane.active++;
         this.active++;
         this.run(item).finally(() => {
@@ -78,8 +81,10 @@ export class Lanes<T> {
         });
       }
     }
-    const startable = this.startable;
-    this.capacityWaiters = this.capacityWaiters.filter((w) => (startable < w.threshold ? (w.resolve(), false) : true));
-    if (this.active === 0 && this.held === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    if (this.capacityWaiters.length > 0) {
+      const startable = this.startable;
+      this.capacityWaiters = this.capacityWaiters.filter((w) => (startable < w.threshold ? (w.resolve(), false) : true));
+    }
+    if (this.held === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }
