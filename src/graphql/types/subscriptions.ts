@@ -150,12 +150,6 @@ function loadInBatches(ctx: GraphQLContext, source: LiveSubscription<DeliveryMes
   };
 }
 
-// webhookStatusChanged also announces deletes; the status of a deleted webhook is unchanged,
-// so this is how a subscriber tells a delete apart (null for a webhook that exists).
-builder.objectField(WebhookRef, 'deletedAt', (t) =>
-  t.expose('deletedAt', { type: 'DateTime', nullable: true, description: 'When the webhook was deleted (shown by webhookStatusChanged).' }),
-);
-
 builder.subscriptionField('webhookStatusChanged', (t) =>
   t.field({
     type: WebhookRef,

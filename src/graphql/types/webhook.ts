@@ -76,6 +76,9 @@ WebhookRef.implement({
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    // webhookStatusChanged also announces deletes; a delete leaves the status as it was, so this
+    // is how a subscriber tells it apart (null for a webhook that exists).
+    deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true, description: 'When the webhook was deleted (shown by webhookStatusChanged).' }),
   }),
 });
 
