@@ -85,6 +85,8 @@ class DeadlineError extends Error {
 
 export function createDeliveryClient(opts: DeliveryClientOptions = {}): DeliveryClient {
   const allowed = parseCidrs(opts.allowedCidrs ?? []);
+  // The URL checks depend only on the URL and this client's settings: done once per URL.
+  const targets = new Map<string, Target>();
   const maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const agent = new Agent({
     pipelining: 1,
@@ -114,7 +116,12 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
       durationMs: Math.round(performance.now() - started),
     });
 
-    const target = checkTarget(req.url, opts.allowHttp ?? false, allowed);
+    let target = targets.get(req.url);
+    if (!target) {
+      target = checkTarget(req.url, opts.allowHttp ?? false, allowed);
+      if (targets.size >= MAX_CACHED_TARGETS) targets.clear();
+      targets.set(req.url, target);
+    }
     if ('error' in target) return finish(target);
 
     const deadline = new AbortController();
@@ -153,6 +160,8 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
 
   return { send, close: () => agent.close() };
 }
+
+const MAX_CACHED_TARGETS = 10_000;
 
 type Target = { url: URL } | { error: AttemptError; errorMessage: string };
 

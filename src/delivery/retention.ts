@@ -9,7 +9,7 @@ const BATCH = 5000;
 /**
  * Deletes attempts and events older than the retention period, in batches so no statement
  * holds locks for long. An event still being retried is kept; deleting an event removes its
- * deliveries and their attempts (FAILED ones were replayable until now).
+ * deliveries (FAILED ones were replayable until now) and their attempts, recent ones too.
  */
 export async function applyRetention(pool: Pool, retentionMs: number, now = Date.now()): Promise<{ attempts: number; events: number }> {
   // Ids are time-ordered: "older than" is a primary-key range scan.
@@ -25,16 +25,28 @@ export async function applyRetention(pool: Pool, retentionMs: number, now = Date
     if ((rowCount ?? 0) < BATCH) break;
   }
   for (;;) {
-    const { rowCount } = await pool.query(
-      `delete from event where id in (
-         select e.id from event e
-          where e.id < $1
-            and not exists (select 1 from delivery d where d.event_id = e.id and (d.status in ('PENDING', 'RETRYING') or d.next_trigger <> 'SCHEDULED'))
-          order by e.id limit $2)`,
+    // No foreign keys cascade (see the Delivery entity): the event, its deliveries and their
+    // attempts (retried by hand since the cutoff) go in one statement.
+    const { rows } = await pool.query<{ events: string; attempts: string }>(
+      `with old_event as (
+         delete from event where id in (
+           select e.id from event e
+            where e.id < $1
+              and not exists (select 1 from delivery d where d.event_id = e.id and (d.status in ('PENDING', 'RETRYING') or d.next_trigger <> 'SCHEDULED'))
+            order by e.id limit $2)
+         returning id
+       ), old_delivery as (
+         delete from delivery where event_id in (select id from old_event) returning id
+       ), old_attempt as (
+         delete from attempt where delivery_id in (select id from old_delivery) returning id
+       )
+       select (select count(*) from old_event) as events, (select count(*) from old_attempt) as attempts`,
       [lowestIdAt('evt', cutoff), BATCH],
     );
-    events += rowCount ?? 0;
-    if ((rowCount ?? 0) < BATCH) break;
+    const deleted = Number(rows[0].events);
+    events += deleted;
+    attempts += Number(rows[0].attempts);
+    if (deleted < BATCH) break;
   }
   return { attempts, events };
 }

@@ -9,7 +9,7 @@ import type { DeliveryStatus } from '../entities/Delivery.ts';
 import { deliveryMessage, type DeliveryMessage, type DeliveryPhase } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 import { authHeaders } from '../services/webhook-input.ts';
-import { readAuth, signingSecrets } from '../services/webhook-secrets.ts';
+import { SigningCache } from '../services/webhook-secrets.ts';
 import { createDeliveryClient, type DeliveryClient } from './http-client.ts';
 import { Lanes } from './lanes.ts';
 import { decideOutcome, type Outcome } from './outcome.ts';
@@ -64,6 +64,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   pool.on('connect', (c) => c.on('error', (err) => log.warn({ err }, 'database connection failed')));
   const client: DeliveryClient = createDeliveryClient({ allowedCidrs: config.allowedCidrs, allowHttp: config.allowHttp, ca: options.ca });
   const held = new Set<string>();
+  const signingCache = new SigningCache(options.encryptionKey);
   let workId = '';
   let stopping = false;
 
@@ -118,7 +119,8 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       } else {
         let keys = signing.get(webhook.id);
         if (!keys) {
-          keys = signingFor(webhook, options.encryptionKey);
+          const { secrets, auth } = signingCache.get(webhook);
+          keys = { secrets, auth: authHeaders(auth) };
           signing.set(webhook.id, keys);
         }
         lanes.push(webhook.id, webhook.maxInFlight, { delivery, webhook, signing: keys });
@@ -355,6 +357,3 @@ function statusAfter(outcome: Outcome): DeliveryStatus {
   }
 }
 
-function signingFor(webhook: WebhookForDelivery, key: Buffer): Task['signing'] {
-  return { secrets: signingSecrets(webhook, key), auth: authHeaders(readAuth(webhook, key)) };
-}

@@ -11,7 +11,9 @@ export const Attempt = defineEntity({
   indexes: [{ properties: ['delivery', 'number'] }, { properties: ['webhookId', 'id'] }],
   properties: {
     id: p.string().primary(),
-    delivery: () => p.manyToOne(Delivery).ref().deleteRule('cascade'),
+    // No foreign key (see Delivery): attempts are written in batches as they happen, and
+    // retention deletes them with their deliveries.
+    delivery: () => p.manyToOne(Delivery).ref().createForeignKeyConstraint(false),
     tenantId: p.string(),
     webhookId: p.string(),
     number: p.integer(),

@@ -24,3 +24,8 @@ export const Event = defineEntity({
 });
 
 export type IEvent = InferEntity<typeof Event>;
+
+/** What is shown of an event: a loaded entity, or the plain record `publishEvents` builds (no entity to hydrate per event). */
+export type EventRecord = Pick<IEvent, 'id' | 'type' | 'channel' | 'payload' | 'idempotencyKey' | 'requestHash' | 'createdAt'> & {
+  tenant: { id: string };
+};

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { generateApiKey, hashApiKey, safeEqual } from '../core/secrets.ts';
+import { rawQuery } from '../db/raw-query.ts';
 import { ApiKey, type IApiKey } from '../entities/ApiKey.ts';
 import { tenantScope, type Caller } from './caller.ts';
 
@@ -42,11 +43,16 @@ export async function listApiKeys(em: EntityManager, tenantId: string): Promise<
 export async function authenticate(em: EntityManager, token: string, adminKey: string): Promise<Caller | null> {
   if (safeEqual(token, adminKey)) return { kind: 'admin' };
   if (!token.startsWith('hrld_')) return null;
-  const apiKey = await em.findOne(ApiKey, { keyHash: hashApiKey(token) });
-  if (!apiKey || apiKey.revokedAt) return null;
+  // Every request comes here: plain SQL, no entity to hydrate.
+  const [apiKey] = await rawQuery<{ id: string; tenant_id: string; last_used_at: Date | string | null }>(
+    em,
+    'select id, tenant_id, last_used_at from api_key where key_hash = $1 and revoked_at is null',
+    [hashApiKey(token)],
+  );
+  if (!apiKey) return null;
   const now = Date.now();
-  if (!apiKey.lastUsedAt || now - apiKey.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-    await em.nativeUpdate(ApiKey, { id: apiKey.id }, { lastUsedAt: new Date(now) });
+  if (!apiKey.last_used_at || now - new Date(apiKey.last_used_at).getTime() > LAST_USED_RESOLUTION_MS) {
+    await rawQuery(em, 'update api_key set last_used_at = $2 where id = $1', [apiKey.id, new Date(now)]);
   }
-  return { kind: 'tenant', tenantId: apiKey.tenant.id, apiKeyId: apiKey.id };
+  return { kind: 'tenant', tenantId: apiKey.tenant_id, apiKeyId: apiKey.id };
 }

@@ -8,7 +8,7 @@ import { buildPayload } from '../delivery/request.ts';
 import { isBuiltInEventType } from '../core/event-types.ts';
 import { enqueueDeliveries } from '../delivery/queue.ts';
 import { deliveryMessage, LIVE_CHANNEL, packMessages } from '../live/messages.ts';
-import { Event, type IEvent } from '../entities/Event.ts';
+import { Event, type EventRecord } from '../entities/Event.ts';
 import { resolveTenantId } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
@@ -27,7 +27,7 @@ export interface PublishInput {
 }
 
 export interface Published {
-  event: IEvent;
+  event: EventRecord;
   deliveryCount: number;
 }
 
@@ -113,7 +113,7 @@ async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]):
   return em.transactional(async (tx) => {
     const results = new Array<Published>(prepared.length);
     const existing = await findByIdempotencyKey(tx, prepared);
-    const fresh: { item: Prepared; event: IEvent }[] = [];
+    const fresh: { item: Prepared; event: EventRecord }[] = [];
     const firstWithKey = new Map<string, number>();
 
     for (const item of prepared) {
@@ -129,12 +129,17 @@ async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]):
       const id = newId('evt');
       const createdAt = new Date();
       const payload = buildPayload({ id, type: item.type, createdAt, tenantId: item.tenantId, channel: item.channel, data: item.data });
-      // Built here for the answer; written below with the deliveries in one statement.
-      const event = tx.create(
-        Event,
-        { id, tenant: item.tenantId, type: item.type, channel: item.channel, payload, idempotencyKey: item.idempotencyKey, requestHash: item.requestHash, createdAt },
-        { persist: false },
-      );
+      // The answer; written below with the deliveries in one statement.
+      const event: EventRecord = {
+        id,
+        tenant: { id: item.tenantId },
+        type: item.type,
+        channel: item.channel,
+        payload,
+        idempotencyKey: item.idempotencyKey,
+        requestHash: item.requestHash,
+        createdAt,
+      };
       fresh.push({ item, event });
     }
 
@@ -182,7 +187,7 @@ async function findByIdempotencyKey(em: EntityManager, prepared: Prepared[]): Pr
 async function insertEventsAndDeliveries(
   em: EntityManager,
   boss: PgBoss,
-  fresh: { event: IEvent; item: Prepared }[],
+  fresh: { event: EventRecord; item: Prepared }[],
   webhooksByTenant: Map<string, MatchableWebhook[]>,
 ): Promise<number[]> {
   const counts: number[] = [];

@@ -3,17 +3,53 @@ import type { StoredSecret } from '../entities/Webhook.ts';
 import type { StoredAuth } from './webhook-input.ts';
 
 /** The stored secrets still signing at `now`, newest first (old ones until their grace period ends). */
-export function activeSecrets(secrets: readonly StoredSecret[], now = new Date()): StoredSecret[] {
+export function activeSecrets<T extends { expiresAt: string | null }>(secrets: readonly T[], now = new Date()): T[] {
   return secrets.filter((s) => s.expiresAt === null || new Date(s.expiresAt) > now);
-}
-
-/** The decrypted `whsec_…` secrets that sign a delivery made now, newest first. */
-export function signingSecrets(webhook: { secrets: readonly StoredSecret[] }, encryptionKey: Buffer, now = new Date()): string[] {
-  return activeSecrets(webhook.secrets, now).map((s) => decryptSecret(s.encrypted, encryptionKey));
 }
 
 /** A webhook's outbound authentication, decrypted. */
 export function readAuth(webhook: { authEncrypted?: string | null }, encryptionKey: Buffer): StoredAuth {
   if (!webhook.authEncrypted) return { type: 'NONE' };
   return JSON.parse(decryptSecret(webhook.authEncrypted, encryptionKey)) as StoredAuth;
+}
+
+interface DecryptedSigning {
+  /** The ciphertexts this was decrypted from: a rotation or an auth change makes a new entry. */
+  stored: string;
+  secrets: { plain: string; expiresAt: string | null }[];
+  auth: StoredAuth;
+}
+
+const MAX_CACHED_WEBHOOKS = 10_000;
+
+/**
+ * Decrypted signing secrets and auth per webhook, for a worker that reads each webhook's stored
+ * settings with every claim: decrypted again only when the stored ciphertexts change. Secrets
+ * past their grace period (`activeSecrets`) are left out at each use.
+ */
+export class SigningCache {
+  private readonly entries = new Map<string, DecryptedSigning>();
+  private readonly encryptionKey: Buffer;
+
+  constructor(encryptionKey: Buffer) {
+    this.encryptionKey = encryptionKey;
+  }
+
+  get(
+    webhook: { id: string; secrets: readonly Pick<StoredSecret, 'encrypted' | 'expiresAt'>[]; authEncrypted?: string | null },
+    now = new Date(),
+  ): { secrets: string[]; auth: StoredAuth } {
+    const stored = `${webhook.secrets.map((s) => s.encrypted).join(',')}|${webhook.authEncrypted ?? ''}`;
+    let entry = this.entries.get(webhook.id);
+    if (entry?.stored !== stored) {
+      entry = {
+        stored,
+        secrets: webhook.secrets.map((s) => ({ plain: decryptSecret(s.encrypted, this.encryptionKey), expiresAt: s.expiresAt })),
+        auth: readAuth(webhook, this.encryptionKey),
+      };
+      if (this.entries.size >= MAX_CACHED_WEBHOOKS) this.entries.clear();
+      this.entries.set(webhook.id, entry);
+    }
+    return { secrets: activeSecrets(entry.secrets, now).map((s) => s.plain), auth: entry.auth };
+  }
 }

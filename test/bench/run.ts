@@ -2,7 +2,7 @@
 // HTTP ceiling and a bare pg-boss peer, against the same receiver. Not part of `npm test`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,10 @@ const { values: opts } = parseArgs({
     /** `all`: one `herald serve` process; `split`: one `--role api` and one `--role worker` process. */
     herald: { type: 'string', default: 'split' },
     out: { type: 'string', default: path.join(ROOT, 'test/bench/results.json') },
+    /** Print the SQL statements Herald ran per scenario (pg_stat_statements; embedded PostgreSQL only). */
+    'sql-stats': { type: 'boolean', default: false },
+    /** Write a V8 CPU profile of each Herald process into this directory (written when it stops). */
+    profile: { type: 'string' },
   },
 });
 const EVENTS = Number(opts.events);
@@ -53,6 +57,8 @@ interface Result {
   p95Ms: number;
   p99Ms: number;
   maxRssMb?: number;
+  /** CPU seconds used during the scenario by Herald's processes, PostgreSQL and the benchmark itself. */
+  cpuSeconds?: Record<string, number>;
   note?: string;
 }
 
@@ -81,6 +87,44 @@ function rssMb(pid: number): number {
   }
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** Every PostgreSQL server process on the machine (the benchmark's server is the only one). */
+function postgresPids(): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Where the CPU went during a scenario: Herald's processes, PostgreSQL, and the benchmark (publisher + receiver). */
+function cpuMeter(h: HeraldHandle): () => Record<string, number> {
+  const sample = (): Record<string, number> => ({
+    ...Object.fromEntries(h.roles.map((role, i) => [`herald ${role}`, cpuSeconds(h.pids[i])])),
+    postgres: postgresPids().reduce((t, pid) => t + cpuSeconds(pid), 0),
+    bench: cpuSeconds(process.pid),
+  });
+  const start = sample();
+  return () => {
+    const end = sample();
+    return Object.fromEntries(Object.entries(end).map(([name, seconds]) => [name, round(seconds - start[name])]));
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -98,12 +142,14 @@ async function main() {
       database: 'postgres',
       logger: createLogger('warn'),
       persistent: false,
+      settings: opts['sql-stats'] ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {},
     });
     baseUrl = db.url;
     stopDb = db.stop;
     log('embedded PostgreSQL started');
   }
   const databaseUrl = await freshDatabase(baseUrl, 'herald_bench');
+  if (opts['sql-stats']) sqlStats = await startSqlStats(databaseUrl);
   const receiver = await startBenchReceiver();
   const children: ChildProcess[] = [];
   try {
@@ -114,6 +160,7 @@ async function main() {
     if (scenarios.has(4)) results.push(await ceiling(receiver));
     if (scenarios.has(5)) results.push(await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver, children));
   } finally {
+    await sqlStats?.close();
     await Promise.all(children.map((child) => stopChild(child)));
     await receiver.close();
     await stopDb();
@@ -143,10 +190,43 @@ async function freshDatabase(baseUrl: string, name: string): Promise<string> {
   return url.toString();
 }
 
+/** pg_stat_statements of Herald's database: what each scenario cost PostgreSQL, statement by statement. */
+let sqlStats: { reset(): Promise<void>; report(label: string, deliveries: number): Promise<void>; close(): Promise<void> } | null = null;
+
+async function startSqlStats(databaseUrl: string): Promise<NonNullable<typeof sqlStats>> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  await client.query('create extension if not exists pg_stat_statements');
+  return {
+    reset: async () => void (await client.query('select pg_stat_statements_reset()')),
+    async report(label, deliveries) {
+      const { rows } = await client.query<{ calls: string; total: number; rows: string; query: string }>(
+        `select calls, total_exec_time as total, rows, query from pg_stat_statements
+          where dbid = (select oid from pg_database where datname = current_database()) and query not like '%pg_stat_statements%'
+          order by total_exec_time desc`,
+      );
+      const total = rows.reduce((t, r) => t + r.total, 0);
+      const calls = rows.reduce((t, r) => t + Number(r.calls), 0);
+      log(`${label}: PostgreSQL executed ${calls} statements (${round(calls / deliveries)} per delivery) in ${Math.round(total)} ms (${round((total * 1000) / deliveries)} µs per delivery); the top ones:`);
+      for (const r of rows.slice(0, 12)) {
+        const text = r.query.replace(/\s+/g, ' ').slice(0, 110);
+        console.log(`  ${String(Math.round(r.total)).padStart(6)} ms ${String(r.calls).padStart(7)} calls ${round(Number(r.calls) / deliveries).toString().padStart(6)}/delivery  ${text}`);
+      }
+      const tables = await client.query<{ relname: string; ins: string; upd: string; hot: string }>(
+        `select relname, n_tup_ins as ins, n_tup_upd as upd, n_tup_hot_upd as hot from pg_stat_user_tables where relname in ('delivery', 'attempt', 'event', 'webhook') order by relname`,
+      );
+      console.log('  rows (since start):', tables.rows.map((t) => `${t.relname} ${t.ins} inserted, ${t.upd} updated (${t.hot} HOT)`).join('; '));
+    },
+    close: () => client.end(),
+  };
+}
+
 interface HeraldHandle {
   url: string;
   /** Herald's processes (api and worker, or one doing both). */
   pids: number[];
+  /** The role of each process in `pids`. */
+  roles: string[];
   adminKey: string;
   gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string): Promise<T>;
 }
@@ -170,7 +250,8 @@ async function startHerald(databaseUrl: string, receiver: BenchReceiver, childre
   const roles = opts.herald === 'split' ? ['api', 'worker'] : ['all'];
   const pids: number[] = [];
   for (const role of roles) {
-    const child = spawn(NODE, [path.join(ROOT, 'src/cli.ts'), 'serve', '--role', role], {
+    const profile = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=herald-${role}.cpuprofile`] : [];
+    const child = spawn(NODE, [...profile, path.join(ROOT, 'src/cli.ts'), 'serve', '--role', role], {
       cwd: ROOT,
       env,
       stdio: ['ignore', process.env.BENCH_HERALD_LOG ? 'pipe' : 'ignore', 'inherit'],
@@ -203,7 +284,7 @@ async function startHerald(databaseUrl: string, receiver: BenchReceiver, childre
     }
   }
   log(`Herald started: ${roles.map((r, i) => `${r} (pid ${pids[i]})`).join(', ')}`);
-  return { url, pids, adminKey, gql };
+  return { url, pids, roles, adminKey, gql };
 }
 
 async function createTenant(h: HeraldHandle, name: string): Promise<string> {
@@ -263,18 +344,22 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
   const warmFast = warm - (withSlow ? WARMUP : 0);
   await waitUntil(() => receiver.uniqueCount(fast) >= warmFast, 120_000, 'warm-up deliveries');
   receiver.reset();
+  await sqlStats?.reset();
 
   log(`${name}: ${EVENTS} events × ${FANOUT} webhooks${withSlow ? ' + 1 hanging webhook' : ''}`);
   let maxRss = Math.max(...h.pids.map(rssMb));
   const sampler = setInterval(() => (maxRss = Math.max(maxRss, ...h.pids.map(rssMb))), 250);
+  const cpu = cpuMeter(h);
   const started = Date.now();
   const expected = await publishMany(h, key, EVENTS, groups, WARMUP);
   const fastExpected = expected - (withSlow ? EVENTS : 0);
   const publishSeconds = (Date.now() - started) / 1000;
   await waitUntil(() => receiver.uniqueCount(fast) >= fastExpected, 600_000, `${fastExpected} deliveries`);
   const seconds = (Date.now() - started) / 1000;
+  const cpuUsed = cpu();
   clearInterval(sampler);
   await sleep(500);
+  await sqlStats?.report(name, fastExpected);
   const got = receiver.uniqueCount(fast);
   if (got !== fastExpected) throw new Error(`${name}: expected ${fastExpected} unique deliveries, got ${got}`);
   if (receiver.signatureFailures > 0) throw new Error(`${name}: ${receiver.signatureFailures} signatures failed`);
@@ -286,6 +371,7 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
     deliveriesPerSecond: Math.round(fastExpected / seconds),
     ...lat,
     maxRssMb: Math.round(maxRss),
+    cpuSeconds: cpuUsed,
     note: `publish took ${round(publishSeconds)} s; ${receiver.verified} signatures verified; ${receiver.requests - got} duplicate requests`,
   };
   log(result);
@@ -319,12 +405,16 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
   const warm = await steady(5);
   await waitUntil(() => receiver.uniqueCount((p) => p.startsWith('/s2/')) >= warm * 5, 60_000, 'moderate-load warm-up');
   receiver.reset();
+  await sqlStats?.reset();
   log(`moderate load: ${rate} events/s to 5 webhooks for ${seconds} s`);
+  const cpu = cpuMeter(h);
   const sent = await steady(seconds);
   const expected = sent * 5;
   await waitUntil(() => receiver.uniqueCount((p) => p.startsWith('/s2/')) >= expected, 120_000, 'moderate-load deliveries');
+  const cpuUsed = cpu();
+  await sqlStats?.report('moderate load', expected);
   const lat = latencySummary(receiver.latencies);
-  const result: Result = { scenario: 'moderate load (200 ev/s × 5)', deliveries: expected, seconds, deliveriesPerSecond: Math.round(expected / seconds), ...lat };
+  const result: Result = { scenario: 'moderate load (200 ev/s × 5)', deliveries: expected, seconds, deliveriesPerSecond: Math.round(expected / seconds), ...lat, cpuSeconds: cpuUsed };
   log(result);
   return result;
 }

@@ -23,7 +23,7 @@ let tenant: { id: string; key: string };
 let webhookId: string;
 const now = Date.now();
 
-const seeds = {} as Record<'oldSucceeded' | 'oldFailed' | 'oldRetrying' | 'oldPending' | 'justTooOld' | 'justRecentEnough' | 'recent' | 'recentFailed', Seeded[]>;
+const seeds = {} as Record<'oldSucceeded' | 'oldRetriedByHand' | 'oldFailed' | 'oldRetrying' | 'oldPending' | 'justTooOld' | 'justRecentEnough' | 'recent' | 'recentFailed', Seeded[]>;
 
 async function seed(name: keyof typeof seeds, items: SeedItem[]) {
   seeds[name] = await seedHistory(pool, { tenantId: tenant.id, webhookId, url: `${receiver.url}/hook` }, items);
@@ -46,6 +46,8 @@ beforeAll(async () => {
   const old = now - 40 * DAY;
   const later = now + DAY; // due far in the future: the worker leaves these alone
   await seed('oldSucceeded', Array.from({ length: 20 }, (_, i) => ({ at: old + i * 1000, status: 'SUCCEEDED' as const, attempts: 2 })));
+  // Finished 40 days ago, then retried by hand 2 hours ago: its recent attempt goes with it.
+  await seed('oldRetriedByHand', [{ at: old + 50_000, status: 'SUCCEEDED', attempts: [{ at: old + 51_000 }, { at: now - 2 * 3600_000 }] }]);
   await seed('oldFailed', Array.from({ length: 5 }, (_, i) => ({ at: old + 100_000 + i * 1000, status: 'FAILED' as const, attempts: 1 })));
   // Still being delivered: one attempt 40 days ago, one 2 hours ago, the next one tomorrow.
   await seed('oldRetrying', [{ at: old, status: 'RETRYING', attempts: [{ at: old + 1000 }, { at: now - 2 * 3600_000 }], nextAttemptAt: new Date(later) }]);
@@ -65,7 +67,7 @@ afterAll(async () => {
 const ids = (names: (keyof typeof seeds)[], what: 'eventId' | 'deliveryId') => names.flatMap((n) => seeds[n].map((s) => s[what]));
 const attemptIds = (names: (keyof typeof seeds)[]) => names.flatMap((n) => seeds[n].flatMap((s) => s.attemptIds));
 
-const GONE = ['oldSucceeded', 'oldFailed', 'justTooOld'] as const;
+const GONE = ['oldSucceeded', 'oldRetriedByHand', 'oldFailed', 'justTooOld'] as const;
 const KEPT = ['oldRetrying', 'oldPending', 'justRecentEnough', 'recent', 'recentFailed'] as const;
 
 test('deletes exactly the attempts and events older than the retention, with their deliveries', async () => {
@@ -74,7 +76,7 @@ test('deletes exactly the attempts and events older than the retention, with the
   const result = await applyRetention(pool, RETENTION, now);
   expect(result).toEqual({ attempts: oldAttempts, events: ids([...GONE], 'eventId').length });
 
-  // Gone: old events, their deliveries (cascade), their attempts.
+  // Gone: old events, their deliveries, all their attempts (the hand-retried one's recent one too).
   expect(await exists('event', ids([...GONE], 'eventId'))).toBe(0);
   expect(await exists('delivery', ids([...GONE], 'deliveryId'))).toBe(0);
   expect(await exists('attempt', attemptIds([...GONE]))).toBe(0);
@@ -88,7 +90,7 @@ test('deletes exactly the attempts and events older than the retention, with the
   // Nothing else moved.
   expect(await count('event')).toBe(before.events - result.events);
   expect(await count('delivery')).toBe(before.deliveries - ids([...GONE], 'deliveryId').length);
-  // (old attempts all went in the attempt pass; the event pass found none left to cascade to)
+  // (counted: old attempts in the attempt pass, the hand-retried delivery's recent one with its event)
   expect(await count('attempt')).toBe(before.attempts - result.attempts);
 
   // The retrying delivery still reads fine through the API, with what is left of its log.
@@ -126,9 +128,9 @@ test('deletes in batches of 5 000: more than 5 000 old events and attempts all g
   try {
     const result = await applyRetention(pool, RETENTION, now);
     expect(result).toEqual({ attempts: 11_000, events: 5500 });
-    const deletes = spy.mock.calls.map((c) => String(c[0])).filter((sql) => /^\s*delete/i.test(sql));
+    const deletes = spy.mock.calls.map((c) => String(c[0])).filter((sql) => /delete from/i.test(sql));
     // 5 000 + 5 000 + 1 000 attempts, then 5 000 + 500 events: one statement per batch.
-    expect(deletes.filter((sql) => /delete from attempt/i.test(sql))).toHaveLength(3);
+    expect(deletes.filter((sql) => /^\s*delete from attempt/i.test(sql))).toHaveLength(3);
     expect(deletes.filter((sql) => /delete from event/i.test(sql))).toHaveLength(2);
   } finally {
     spy.mockRestore();

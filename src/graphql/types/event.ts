@@ -1,13 +1,13 @@
-import type { IEvent } from '../../entities/Event.ts';
+import type { EventRecord } from '../../entities/Event.ts';
 import { publishEvents, type PublishInput } from '../../services/events.ts';
 import { findEvent, listDeliveries, listEvents } from '../../services/history.ts';
 import { builder } from '../builder.ts';
 import { connectionOf } from './connection.ts';
 
-export const EventRef = builder.objectRef<IEvent>('Event');
+export const EventRef = builder.objectRef<EventRecord>('Event');
 
 /** The data as published: parsed back out of the stored body. */
-const dataOf = (event: IEvent) => (JSON.parse(event.payload) as { data: unknown }).data;
+const dataOf = (event: EventRecord) => (JSON.parse(event.payload) as { data: unknown }).data;
 
 EventRef.implement({
   description: 'A published event.',
@@ -58,7 +58,7 @@ const PublishEventInput = builder.inputType('PublishEventInput', {
   }),
 });
 
-const PublishEventPayload = builder.objectRef<{ event: IEvent; deliveryCount: number }>('PublishEventPayload').implement({
+const PublishEventPayload = builder.objectRef<{ event: EventRecord; deliveryCount: number }>('PublishEventPayload').implement({
   fields: (t) => ({
     event: t.expose('event', { type: EventRef }),
     deliveryCount: t.exposeInt('deliveryCount', { description: 'Deliveries created: one per matching webhook.' }),
