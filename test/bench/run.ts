@@ -35,6 +35,8 @@ const { values: opts } = parseArgs({
     /** `all`: one `herald serve` process; `split`: one `--role api` and one `--role worker` process. */
     herald: { type: 'string', default: 'split' },
     out: { type: 'string', default: path.join(ROOT, 'test/bench/results.json') },
+    /** Log PostgreSQL's lock waits over 40 ms, statements over 80 ms and autovacuum runs (embedded PostgreSQL only). */
+    'pg-log': { type: 'boolean', default: false },
     /** Print the SQL statements Herald ran per scenario (pg_stat_statements; embedded PostgreSQL only). */
     'sql-stats': { type: 'boolean', default: false },
     /** Node.js options for Herald's processes besides NODE_FLAGS, e.g. "--max-semi-space-size=32" (a later one wins). */
@@ -145,9 +147,13 @@ async function main() {
       port: await freePort(),
       password: 'bench',
       database: 'postgres',
-      logger: createLogger('warn'),
+      logger: createLogger(opts['pg-log'] ? 'debug' : 'warn'),
       persistent: false,
-      settings: opts['sql-stats'] ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {},
+      settings: {
+        ...(opts['sql-stats'] ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}),
+        // Where the latency tail comes from: lock waits over 40 ms and statements over 80 ms, in the log.
+        ...(opts['pg-log'] ? { log_lock_waits: 'on', deadlock_timeout: '40ms', log_min_duration_statement: '80', log_autovacuum_min_duration: '0' } : {}),
+      },
     });
     baseUrl = db.url;
     stopDb = db.stop;
@@ -224,6 +230,10 @@ async function startSqlStats(databaseUrl: string): Promise<NonNullable<typeof sq
       const tables = await client.query<{ relname: string; ins: string; upd: string; hot: string }>(
         `select relname, n_tup_ins as ins, n_tup_upd as upd, n_tup_hot_upd as hot from pg_stat_user_tables where relname in ('delivery', 'attempt', 'event', 'webhook') order by relname`,
       );
+      const checkpoints = await client.query<{ timed: string; requested: string; done: string; write_time: number; sync_time: number }>(
+        'select num_timed as timed, num_requested as requested, num_done as done, write_time, sync_time from pg_stat_checkpointer',
+      );
+      console.log('  checkpoints (since start):', checkpoints.rows[0]);
       console.log('  rows (since start):', tables.rows.map((t) => `${t.relname} ${t.ins} inserted, ${t.upd} updated (${t.hot} HOT)`).join('; '));
     },
     close: () => client.end(),
