@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import { authHeaders } from '../services/webhook-input.ts';
 import { SigningCache } from '../services/webhook-secrets.ts';
 import { createDeliveryClient, type DeliveryClient } from './http-client.ts';
+import { deferDelayMs, Pace } from './backlog.ts';
 import { Lanes } from './lanes.ts';
 import { decideOutcome, type Outcome } from './outcome.ts';
 import { fromPgClient } from './pg-boss-db.ts';
@@ -44,7 +45,6 @@ interface Task {
 
 /** How many claimed deliveries may wait per webhook beyond its maxInFlight before new ones are deferred. */
 const LANE_BACKLOG_FACTOR = 20;
-const DEFER_MS = 2000;
 const SHUTDOWN_GRACE_MS = 35_000;
 
 /**
@@ -79,6 +79,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   });
 
   const lanes = new Lanes<Task>(config.workerConcurrency, attempt);
+  const pace = new Pace();
 
   async function handle(jobs: Job<DeliveryJobData>[]): Promise<void> {
     const ids = [...new Set(jobs.flatMap((job) => job.data?.d ?? []))];
@@ -113,9 +114,10 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       } else if (delivery.trigger === 'SCHEDULED' && webhook.status === 'DISABLED') {
         recorder.add(noAttempt(delivery, 'FAILED', null, 'FAILED'));
       } else if (lanes.waiting(webhook.id) >= webhook.maxInFlight * LANE_BACKLOG_FACTOR) {
-        // This endpoint is far behind: leave the delivery in the table for a little later
-        // rather than holding it in memory.
-        recorder.add(noAttempt(delivery, delivery.status, new Date(Date.now() + DEFER_MS), null));
+        // This endpoint is far behind: leave the delivery in the table for later rather than
+        // holding it in memory.
+        const deferMs = deferDelayMs(lanes.waiting(webhook.id), webhook.maxInFlight, pace.of(webhook.id));
+        recorder.add(noAttempt(delivery, delivery.status, new Date(Date.now() + deferMs), null));
       } else {
         let keys = signing.get(webhook.id);
         if (!keys) {
@@ -150,6 +152,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
         now: startedAt,
       });
       const result = await client.send({ url: webhook.url, headers, body: delivery.payload, timeoutMs: webhook.timeoutMs });
+      pace.record(webhook.id, result.durationMs);
       const outcome = decideOutcome({
         result,
         attemptNumber: number,

@@ -120,15 +120,18 @@ function postgresPids(): number[] {
 
 /** Where the CPU went during a scenario: Herald's processes, PostgreSQL, and the benchmark (publisher + receiver). */
 function cpuMeter(h: Pick<HeraldHandle, 'roles' | 'pids'>): () => Record<string, number> {
-  const sample = (): Record<string, number> => ({
-    ...Object.fromEntries(h.roles.map((role, i) => [role === 'peer' ? role : `herald ${role}`, cpuSeconds(h.pids[i])])),
-    postgres: postgresPids().reduce((t, pid) => t + cpuSeconds(pid), 0),
-    bench: cpuSeconds(process.pid),
-  });
-  const start = sample();
+  const pids: Record<string, number> = {
+    ...Object.fromEntries(h.roles.map((role, i) => [role === 'peer' ? role : `herald ${role}`, h.pids[i]])),
+    bench: process.pid,
+  };
+  // PostgreSQL's backends come and go: each one's own difference, a new one counted whole.
+  const postgres = () => new Map(postgresPids().map((pid) => [pid, cpuSeconds(pid)]));
+  const start = { named: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)])), postgres: postgres() };
   return () => {
-    const end = sample();
-    return Object.fromEntries(Object.entries(end).map(([name, seconds]) => [name, round(seconds - start[name])]));
+    const used = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round(cpuSeconds(pid) - start.named[name])]));
+    let pg = 0;
+    for (const [pid, seconds] of postgres()) pg += seconds - (start.postgres.get(pid) ?? 0);
+    return { ...used, postgres: round(pg) };
   };
 }
 
