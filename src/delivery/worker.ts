@@ -11,7 +11,7 @@ import type { Logger } from '../logger.ts';
 import { authHeaders } from '../services/webhook-input.ts';
 import { SigningCache } from '../services/webhook-secrets.ts';
 import { createDeliveryClient, type DeliveryClient } from './http-client.ts';
-import { deferDelayMs, Pace } from './backlog.ts';
+import { deferDelayMs, MIN_DEFER_MS, Pace } from '../core/backlog.ts';
 import { Lanes } from './lanes.ts';
 import { decideOutcome, type Outcome } from './outcome.ts';
 import { fromPgClient } from './pg-boss-db.ts';
@@ -116,7 +116,9 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       } else if (lanes.waiting(webhook.id) >= webhook.maxInFlight * LANE_BACKLOG_FACTOR) {
         // This endpoint is far behind: leave the delivery in the table for later rather than
         // holding it in memory.
-        const deferMs = deferDelayMs(lanes.waiting(webhook.id), webhook.maxInFlight, pace.of(webhook.id));
+        // A retry or test asked for by hand is meant to run now: it waits the least.
+        const deferMs =
+          delivery.trigger === 'SCHEDULED' ? deferDelayMs(lanes.waiting(webhook.id), webhook.maxInFlight, pace.of(webhook.id)) : MIN_DEFER_MS;
         recorder.add(noAttempt(delivery, delivery.status, new Date(Date.now() + deferMs), null));
       } else {
         let keys = signing.get(webhook.id);

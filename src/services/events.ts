@@ -219,7 +219,6 @@ async function insertEventsAndDeliveries(
   const queued = packMessages(
     deliveries.map((d) => deliveryMessage({ id: d.id, tenantId: d.tenant_id, webhookId: d.webhook_id, eventId: d.event_id }, 'QUEUED')),
   );
-  // Foreign keys are checked at the end of the statement, when both inserts are done.
   await rawQuery(
     em,
     `with new_event as (

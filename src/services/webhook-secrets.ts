@@ -14,7 +14,7 @@ export function readAuth(webhook: { authEncrypted?: string | null }, encryptionK
 }
 
 interface DecryptedSigning {
-  /** The ciphertexts this was decrypted from: a rotation or an auth change makes a new entry. */
+  /** The stored secrets (ciphertext and expiry) and auth this was made from: any change makes a new entry. */
   stored: string;
   secrets: { plain: string; expiresAt: string | null }[];
   auth: StoredAuth;
@@ -24,8 +24,9 @@ const MAX_CACHED_WEBHOOKS = 10_000;
 
 /**
  * Decrypted signing secrets and auth per webhook, for a worker that reads each webhook's stored
- * settings with every claim: decrypted again only when the stored ciphertexts change. Secrets
- * past their grace period (`activeSecrets`) are left out at each use.
+ * settings with every claim: decrypted again only when the stored secrets or auth change. Secrets
+ * past their grace period (`activeSecrets`) are left out at each use. It holds the secrets of
+ * up to 10 000 webhooks this worker has delivered to, for the life of the process.
  */
 export class SigningCache {
   private readonly entries = new Map<string, DecryptedSigning>();
@@ -39,7 +40,7 @@ export class SigningCache {
     webhook: { id: string; secrets: readonly Pick<StoredSecret, 'encrypted' | 'expiresAt'>[]; authEncrypted?: string | null },
     now = new Date(),
   ): { secrets: string[]; auth: StoredAuth } {
-    const stored = `${webhook.secrets.map((s) => s.encrypted).join(',')}|${webhook.authEncrypted ?? ''}`;
+    const stored = `${webhook.secrets.map((s) => `${s.encrypted}@${s.expiresAt ?? ''}`).join(',')}|${webhook.authEncrypted ?? ''}`;
     let entry = this.entries.get(webhook.id);
     if (entry?.stored !== stored) {
       entry = {

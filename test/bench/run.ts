@@ -104,18 +104,24 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** Every PostgreSQL server process on the machine (the benchmark's server is the only one). */
+/** The embedded PostgreSQL's postmaster (null with DATABASE_URL: its CPU is not measured). */
+let postmasterPid: number | null = null;
+
+/** The embedded PostgreSQL server's processes: the postmaster and its children. */
 function postgresPids(): number[] {
-  return readdirSync('/proc')
+  if (postmasterPid === null) return [];
+  const children = readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number)
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmasterPid;
       } catch {
         return false;
       }
     });
+  return [postmasterPid, ...children];
 }
 
 /** Where the CPU went during a scenario: Herald's processes, PostgreSQL, and the benchmark (publisher + receiver). */
@@ -131,7 +137,7 @@ function cpuMeter(h: Pick<HeraldHandle, 'roles' | 'pids'>): () => Record<string,
     const used = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round(cpuSeconds(pid) - start.named[name])]));
     let pg = 0;
     for (const [pid, seconds] of postgres()) pg += seconds - (start.postgres.get(pid) ?? 0);
-    return { ...used, postgres: round(pg) };
+    return postmasterPid === null ? used : { ...used, postgres: round(pg) };
   };
 }
 
@@ -160,6 +166,7 @@ async function main() {
     });
     baseUrl = db.url;
     stopDb = db.stop;
+    postmasterPid = Number(readFileSync(path.join(tmp, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
     log('embedded PostgreSQL started');
   }
   const databaseUrl = await freshDatabase(baseUrl, 'herald_bench');

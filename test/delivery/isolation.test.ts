@@ -55,3 +55,24 @@ test('a hanging endpoint holds at most maxInFlight requests and never holds back
     .toEqual(['TIMEOUT', 'TIMEOUT']);
   expect(slow.requests).toHaveLength(4);
 });
+
+test('an endpoint far behind: deliveries beyond its lane wait in the table, then all arrive, once each', async () => {
+  // One request at a time, 150 ms each: the lane holds 1 + 20 (maxInFlight × 20); the other 9
+  // of the 30 are left in the table for later and must still be delivered, exactly once.
+  const steady = await startReceiver({ handler: (_req, res) => void setTimeout(() => res.writeHead(200).end('ok'), 150) });
+  try {
+    const hook = await createWebhook(h, tenant.key, { url: `${steady.url}/steady`, maxInFlight: 1, channels: ['steady'], retrySchedule: [] });
+    const inputs = Array.from({ length: 30 }, (_, i) => ({ type: 'message.sent', channel: 'steady', data: { messageId: `s${i}` } }));
+    await h.ok('mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { deliveryCount } }', { inputs }, tenant.key);
+
+    await expect
+      .poll(async () => (await listDeliveries(h, tenant.key, { webhookId: hook.id, status: 'SUCCEEDED' })).length, { timeout: 25_000, interval: 250 })
+      .toBe(30);
+    const deliveries = await listDeliveries(h, tenant.key, { webhookId: hook.id });
+    expect(deliveries.every((d) => d.attempts.length === 1)).toBe(true);
+    expect(steady.requests).toHaveLength(30);
+    expect(new Set(steady.requests.map((r) => r.headers['webhook-id'])).size).toBe(30);
+  } finally {
+    await steady.close();
+  }
+});

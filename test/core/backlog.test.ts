@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deferDelayMs, MAX_DEFER_MS, MIN_DEFER_MS, Pace } from '../../src/delivery/backlog.ts';
+import { deferDelayMs, MAX_DEFER_MS, MIN_DEFER_MS, Pace } from '../../src/core/backlog.ts';
 
 describe('deferDelayMs: how long a delivery waits in the table when its webhook is far behind', () => {
   it('is the time the endpoint needs for what waits, at its recent pace', () => {
