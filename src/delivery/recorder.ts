@@ -32,8 +32,9 @@ const FLUSH_SIZE = 500;
 
 /**
  * Buffers attempt results and writes them in batches: one transaction inserts the attempts,
- * updates the deliveries and webhooks, queues retries and notifies live subscribers. Batching
- * keeps the database cost per delivery low; a failed write is kept and tried again.
+ * updates the deliveries and webhooks and queues retries; live subscribers are notified right
+ * after it commits. Batching keeps the database cost per delivery low; a failed write is kept
+ * and tried again.
  */
 export class Recorder {
   private buffer: ResultRecord[] = [];
@@ -133,8 +134,13 @@ export class Recorder {
         messages.push({ kind: 'webhook', tenantId: w.tenantId, webhookId: w.id, status: 'DISABLED', deleted: false });
       }
       for (const d of failed) messages.push(deliveryMessage(d, 'FAILED'));
-      await notifyLive((sql, params) => client.query(sql, params), messages);
       await client.query('commit');
+      // Announced once the rows are committed, in a statement of its own: a transaction that
+      // notifies holds PostgreSQL's one NOTIFY lock through its whole commit, and every other
+      // notifying commit (publishing, other workers) waits for it. This one's commit is small.
+      await notifyLive((sql, params) => client.query(sql, params), messages).catch((err) =>
+        this.deps.logger.warn({ err, count: messages.length }, 'live status updates not sent'),
+      );
     } catch (err) {
       await client.query('rollback').catch(() => {});
       throw err;
