@@ -6,6 +6,8 @@ import type { Logger } from '../logger.ts';
 
 export interface EmbeddedDatabase {
   url: string;
+  /** The postmaster's process id (null when another Herald process runs this database). */
+  pid: number | null;
   stop(): Promise<void>;
 }
 
@@ -75,7 +77,7 @@ export async function startEmbeddedPostgres(options: {
     // runs this database: use it and leave it running.
     log.debug({ pid: running.pid }, 'using the embedded PostgreSQL of another Herald process');
     await ensureDatabase(url, database);
-    return { url, stop: async () => {} };
+    return { url, pid: null, stop: async () => {} };
   }
   if (running) stopOrphan(running.pid, log);
 
@@ -101,6 +103,7 @@ export async function startEmbeddedPostgres(options: {
   options.logger.info({ port: options.port }, 'embedded PostgreSQL started');
   return {
     url,
+    pid: postmaster ?? null,
     stop: async () => {
       process.removeListener('exit', stopOnExit);
       await server.stop();
@@ -119,14 +122,8 @@ function runningPostmaster(databaseDir: string): { pid: number; owned: boolean }
   if (!existsSync(pidFile)) return null;
   const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0], 10);
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
-  let parent = 0;
-  try {
-    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may contain spaces, so split after ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    parent = Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1], 10);
-  } catch {
-    return { pid, owned: true }; // no /proc: assume it is in use rather than kill it
-  }
+  const parent = parentPid(pid);
+  if (parent === null) return { pid, owned: true }; // no /proc: assume it is in use rather than kill it
   return { pid, owned: parent > 1 && parent !== process.pid && isAlive(parent) && !isInit(parent) };
 }
 
@@ -140,7 +137,18 @@ function isInit(pid: number): boolean {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** The parent of a process, from /proc (null where there is no /proc or no such process). */
+export function parentPid(pid: number): number | null {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may contain spaces, so split after ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1], 10);
+  } catch {
+    return null;
+  }
+}
+
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

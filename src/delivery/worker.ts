@@ -115,8 +115,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
         recorder.add(noAttempt(delivery, 'FAILED', null, 'FAILED'));
       } else if (lanes.waiting(webhook.id) >= webhook.maxInFlight * LANE_BACKLOG_FACTOR) {
         // This endpoint is far behind: leave the delivery in the table for later rather than
-        // holding it in memory.
-        // A retry or test asked for by hand is meant to run now: it waits the least.
+        // holding it in memory. A retry or test asked for by hand is meant to run now: it waits the least.
         const deferMs =
           delivery.trigger === 'SCHEDULED' ? deferDelayMs(lanes.waiting(webhook.id), webhook.maxInFlight, pace.of(webhook.id)) : MIN_DEFER_MS;
         recorder.add(noAttempt(delivery, delivery.status, new Date(Date.now() + deferMs), null));

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { request } from 'undici';
-import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { parentPid, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { freePort } from '../helpers/process.ts';
@@ -113,14 +113,7 @@ function postgresPids(): number[] {
   const children = readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number)
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmasterPid;
-      } catch {
-        return false;
-      }
-    });
+    .filter((pid) => parentPid(pid) === postmasterPid);
   return [postmasterPid, ...children];
 }
 
@@ -166,7 +159,7 @@ async function main() {
     });
     baseUrl = db.url;
     stopDb = db.stop;
-    postmasterPid = Number(readFileSync(path.join(tmp, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    postmasterPid = db.pid;
     log('embedded PostgreSQL started');
   }
   const databaseUrl = await freshDatabase(baseUrl, 'herald_bench');

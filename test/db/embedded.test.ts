@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
+import { isAlive } from '../../src/db/embedded.ts';
 import { freePort } from '../helpers/process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -31,26 +32,16 @@ test('a process that exits without stopping its embedded PostgreSQL does not lea
     const script = `
       const { startEmbeddedPostgres } = await import(${JSON.stringify(path.join(ROOT, 'src/db/embedded.ts'))});
       const { createLogger } = await import(${JSON.stringify(path.join(ROOT, 'src/logger.ts'))});
-      const { readFileSync } = await import('node:fs');
-      await startEmbeddedPostgres({ dir: ${JSON.stringify(path.join(dir, 'pg'))}, port: ${await freePort()}, password: 'x', logger: createLogger('silent') });
-      process.stdout.write(readFileSync(${JSON.stringify(path.join(dir, 'pg', 'postmaster.pid'))}, 'utf8').split('\\n')[0]);
+      const db = await startEmbeddedPostgres({ dir: ${JSON.stringify(path.join(dir, 'pg'))}, port: ${await freePort()}, password: 'x', logger: createLogger('silent') });
+      process.stdout.write(String(db.pid));
       process.exit(1); // as after a second Ctrl-C: no stop()
     `;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
     expect(child.status).toBe(1);
     const postmaster = Number(child.stdout);
     expect(postmaster).toBeGreaterThan(0);
-    await expect.poll(() => isRunning(postmaster), { timeout: 10_000, interval: 100 }).toBe(false);
+    await expect.poll(() => isAlive(postmaster), { timeout: 10_000, interval: 100 }).toBe(false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
