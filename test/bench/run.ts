@@ -66,6 +66,11 @@ interface Result {
   maxRssMbByRole?: Record<string, number>;
   /** CPU seconds used during the scenario by Herald's processes, PostgreSQL and the benchmark itself. */
   cpuSeconds?: Record<string, number>;
+  /**
+   * The most written data Linux held in its page cache, not yet on disk, during the scenario
+   * (Dirty in /proc/meminfo). Written out in bursts, it makes commits wait (README, Performance).
+   */
+  maxDirtyMb?: number;
   note?: string;
 }
 
@@ -92,6 +97,23 @@ function rssMb(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** Samples Linux's dirty page cache until the returned function is called; that returns the peak in MB. */
+function dirtyMeter(): () => number | undefined {
+  const dirtyMb = () => {
+    try {
+      return Number(/^Dirty:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1024;
+    } catch {
+      return NaN;
+    }
+  };
+  let peak = dirtyMb();
+  const sampler = setInterval(() => (peak = Math.max(peak, dirtyMb())), 250);
+  return () => {
+    clearInterval(sampler);
+    return Number.isNaN(peak) ? undefined : Math.round(peak);
+  };
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
@@ -373,6 +395,7 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
   const maxRss = h.pids.map(rssMb);
   const sampler = setInterval(() => h.pids.forEach((pid, i) => (maxRss[i] = Math.max(maxRss[i], rssMb(pid)))), 250);
   const cpu = cpuMeter(h);
+  const dirty = dirtyMeter();
   const started = Date.now();
   const expected = await publishMany(h, key, EVENTS, groups, WARMUP);
   const fastExpected = expected - (withSlow ? EVENTS : 0);
@@ -380,6 +403,7 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
   await waitUntil(() => receiver.uniqueCount(fast) >= fastExpected, 600_000, `${fastExpected} deliveries`);
   const seconds = (Date.now() - started) / 1000;
   const cpuUsed = cpu();
+  const maxDirtyMb = dirty();
   clearInterval(sampler);
   await sleep(500);
   await sqlStats?.report(name, fastExpected);
@@ -396,6 +420,7 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
     maxRssMb: Math.round(Math.max(...maxRss)),
     maxRssMbByRole: Object.fromEntries(h.roles.map((role, i) => [role, Math.round(maxRss[i])])),
     cpuSeconds: cpuUsed,
+    maxDirtyMb,
     note: `publish took ${round(publishSeconds)} s; ${receiver.verified} signatures verified; ${receiver.requests - got} duplicate requests`,
   };
   log(result);
@@ -432,13 +457,15 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
   await sqlStats?.reset();
   log(`moderate load: ${rate} events/s to 5 webhooks for ${seconds} s`);
   const cpu = cpuMeter(h);
+  const dirty = dirtyMeter();
   const sent = await steady(seconds);
   const expected = sent * 5;
   await waitUntil(() => receiver.uniqueCount((p) => p.startsWith('/s2/')) >= expected, 120_000, 'moderate-load deliveries');
   const cpuUsed = cpu();
+  const maxDirtyMb = dirty();
   await sqlStats?.report('moderate load', expected);
   const lat = latencySummary(receiver.latencies);
-  const result: Result = { scenario: 'moderate load (200 ev/s × 5)', deliveries: expected, seconds, deliveriesPerSecond: Math.round(expected / seconds), ...lat, cpuSeconds: cpuUsed };
+  const result: Result = { scenario: 'moderate load (200 ev/s × 5)', deliveries: expected, seconds, deliveriesPerSecond: Math.round(expected / seconds), ...lat, cpuSeconds: cpuUsed, maxDirtyMb };
   log(result);
   return result;
 }
