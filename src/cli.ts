@@ -4,6 +4,9 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import type { MikroORM } from './db/orm.ts';
 import type { Logger } from './logger.ts';
+import { applyRuntimeV8Flags } from './node-flags.ts';
+
+applyRuntimeV8Flags();
 
 // Everything else is imported after the configuration is checked: loading the server, ORM
 // and job modules takes seconds, and a bad environment value must stop the process at once.

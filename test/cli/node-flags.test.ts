@@ -6,6 +6,7 @@ import { expect, test } from 'vitest';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NODE = path.join(ROOT, 'node_modules/.bin/node');
 
 /** `npm start` and `npm run herald` must run Herald with the V8 options of NODE_FLAGS. */
 test('the npm scripts that start Herald pass NODE_FLAGS to node', () => {
@@ -26,4 +27,35 @@ test('src/cli.ts runs as a program, and with NODE_FLAGS in NODE_OPTIONS', () => 
     });
     expect(out).toContain('herald serve');
   }
+});
+
+/**
+ * Herald sets --heap-growing-percent itself (NODE_OPTIONS refuses it): a process that keeps
+ * ~120 MB alive and churns through old-generation garbage must not let its heap grow to four
+ * times that and more, as V8 does by default (measured here: 518–530 MB without, ~404 MB with it).
+ */
+test('Herald caps how far the heap grows past its live data', () => {
+  const script = `
+    import v8 from 'node:v8';
+    const { applyRuntimeV8Flags } = await import(${JSON.stringify(path.join(ROOT, 'src/node-flags.ts'))});
+    applyRuntimeV8Flags();
+    const live = Array.from({ length: 400_000 }, (_, i) => ({ i, s: 'x'.repeat(64) + i }));
+    const window = [];
+    let peak = 0;
+    for (let round = 0; round < 300; round++) {
+      // garbage that lives long enough to reach the old generation, then dies
+      window.push(Array.from({ length: 20_000 }, (_, i) => ({ round, i, s: 'y'.repeat(32) + i })));
+      if (window.length > 8) window.shift();
+      peak = Math.max(peak, v8.getHeapStatistics().total_heap_size);
+    }
+    globalThis.gc();
+    process.stdout.write(JSON.stringify({ peak, live: v8.getHeapStatistics().used_heap_size, kept: live.length + window.length }));
+  `;
+  const out = execFileSync(NODE, [...NODE_FLAGS, '--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  const { peak, live } = JSON.parse(out) as { peak: number; live: number };
+  expect(live).toBeGreaterThan(100 * 2 ** 20);
+  expect(peak / live).toBeLessThan(3.9);
+  // and the CLI applies them before anything else runs
+  const cli = readFileSync(path.join(ROOT, 'src/cli.ts'), 'utf8');
+  expect(cli).toMatch(/^applyRuntimeV8Flags\(\);$/m);
 });
