@@ -66,7 +66,7 @@ export async function startEmbeddedPostgres(options: {
       // the disk as it goes: otherwise Linux keeps up to ~200 MB of written pages dirty in its page
       // cache and writes each file's out at once after 30 s (vm.dirty_expire_centisecs), and every
       // commit's WAL flush waits 200–500 ms behind that burst (the benchmark's moderate-load p99
-      // went from 206–507 ms to 67–78 ms). Idle, PostgreSQL skips checkpoints.
+      // over five full runs went from 206–507 ms to 56–89 ms). Idle, PostgreSQL skips checkpoints.
       ...['-c', 'checkpoint_timeout=30s'],
       ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ],
