@@ -1,3 +1,5 @@
+import { BoundedMap } from './bounded-map.ts';
+
 /**
  * When a webhook's lane already holds `maxInFlight × 20` claimed deliveries, the worker leaves
  * further ones in the table for later instead of holding them in memory. How much later: about
@@ -13,17 +15,15 @@ export function deferDelayMs(waiting: number, maxInFlight: number, recentDuratio
   return Math.min(MAX_DEFER_MS, Math.max(MIN_DEFER_MS, Math.round(drainMs)));
 }
 
-const MAX_TRACKED = 10_000;
 /** Weight of the newest attempt in the moving average. */
 const ALPHA = 0.2;
 
 /** A moving average of each webhook's attempt durations (timeouts count at their full length). */
 export class Pace {
-  private readonly averages = new Map<string, number>();
+  private readonly averages = new BoundedMap<string, number>(10_000);
 
   record(webhookId: string, durationMs: number): void {
     const previous = this.averages.get(webhookId);
-    if (previous === undefined && this.averages.size >= MAX_TRACKED) this.averages.clear();
     this.averages.set(webhookId, previous === undefined ? durationMs : previous + ALPHA * (durationMs - previous));
   }
 

@@ -2,6 +2,7 @@
 // (DESIGN.md, "What an endpoint receives"). Pure: only node:crypto.
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { webhookSecretKey } from './secrets.ts';
+import { BoundedMap } from './bounded-map.ts';
 
 export type SignatureScheme = 'STANDARD' | 'STRIPE' | 'HMAC_SHA256';
 
@@ -71,14 +72,12 @@ export function signatureHeaders(input: SignatureInput): Record<string, string> 
  * HMAC keys by secret and scheme. Turning raw bytes into a key on every call is the costliest
  * part of signing; a worker signs with the same few secrets thousands of times a second.
  */
-const keys = new Map<string, KeyObject>();
-const MAX_CACHED_KEYS = 10_000;
+const keys = new BoundedMap<string, KeyObject>(10_000);
 
 function hmacKey(secret: string, standard: boolean): KeyObject {
   const cacheKey = (standard ? 's:' : 'r:') + secret;
   let key = keys.get(cacheKey);
   if (!key) {
-    if (keys.size >= MAX_CACHED_KEYS) keys.clear();
     key = createSecretKey(standard ? webhookSecretKey(secret) : Buffer.from(secret, 'utf8'));
     keys.set(cacheKey, key);
   }

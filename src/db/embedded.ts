@@ -143,15 +143,24 @@ function isInit(pid: number): boolean {
   }
 }
 
-/** The parent of a process, from /proc (null where there is no /proc or no such process). */
-export function parentPid(pid: number): number | null {
+/**
+ * The fields of /proc/<pid>/stat after the command name — state, ppid, … (proc(5), from its
+ * third field on) — or null where there is no /proc or no such process.
+ */
+export function procStat(pid: number): string[] | null {
   try {
-    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may contain spaces, so split after ')'.
+    // "pid (comm) state ppid …"; comm may contain spaces, so split after the last ')'.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1], 10);
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** The parent of a process (null where there is no /proc or no such process). */
+export function parentPid(pid: number): number | null {
+  const fields = procStat(pid);
+  return fields ? Number.parseInt(fields[1], 10) : null;
 }
 
 export function isAlive(pid: number): boolean {

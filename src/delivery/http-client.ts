@@ -6,6 +6,7 @@ import { getCACertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import { isBlockedAddress, parseCidrs } from '../core/address.ts';
+import { BoundedMap } from '../core/bounded-map.ts';
 import type { ParsedCidr } from '../core/address.ts';
 
 /** Why an attempt failed, when the status alone does not tell (DESIGN.md, Attempt `error`). */
@@ -86,7 +87,7 @@ class DeadlineError extends Error {
 export function createDeliveryClient(opts: DeliveryClientOptions = {}): DeliveryClient {
   const allowed = parseCidrs(opts.allowedCidrs ?? []);
   // The URL checks depend only on the URL and this client's settings: done once per URL.
-  const targets = new Map<string, Target>();
+  const targets = new BoundedMap<string, Target>(10_000);
   const maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const agent = new Agent({
     pipelining: 1,
@@ -119,7 +120,6 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
     let target = targets.get(req.url);
     if (!target) {
       target = checkTarget(req.url, opts.allowHttp ?? false, allowed);
-      if (targets.size >= MAX_CACHED_TARGETS) targets.clear();
       targets.set(req.url, target);
     }
     if ('error' in target) return finish(target);
@@ -160,8 +160,6 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
 
   return { send, close: () => agent.close() };
 }
-
-const MAX_CACHED_TARGETS = 10_000;
 
 type Target = { url: URL } | { error: AttemptError; errorMessage: string };
 

@@ -1,3 +1,4 @@
+import { BoundedMap } from '../core/bounded-map.ts';
 import { decryptSecret } from '../core/secrets.ts';
 import type { StoredSecret } from '../entities/Webhook.ts';
 import type { StoredAuth } from './webhook-input.ts';
@@ -20,8 +21,6 @@ interface DecryptedSigning {
   auth: StoredAuth;
 }
 
-const MAX_CACHED_WEBHOOKS = 10_000;
-
 /**
  * Decrypted signing secrets and auth per webhook, for a worker that reads each webhook's stored
  * settings with every claim: decrypted again only when the stored secrets or auth change. Secrets
@@ -29,7 +28,7 @@ const MAX_CACHED_WEBHOOKS = 10_000;
  * up to 10 000 webhooks this worker has delivered to, for the life of the process.
  */
 export class SigningCache {
-  private readonly entries = new Map<string, DecryptedSigning>();
+  private readonly entries = new BoundedMap<string, DecryptedSigning>(10_000);
   private readonly encryptionKey: Buffer;
 
   constructor(encryptionKey: Buffer) {
@@ -48,7 +47,6 @@ export class SigningCache {
         secrets: webhook.secrets.map((s) => ({ plain: decryptSecret(s.encrypted, this.encryptionKey), expiresAt: s.expiresAt })),
         auth: readAuth(webhook, this.encryptionKey),
       };
-      if (this.entries.size >= MAX_CACHED_WEBHOOKS) this.entries.clear();
       this.entries.set(webhook.id, entry);
     }
     return { secrets: activeSecrets(entry.secrets, now).map((s) => s.plain), auth: entry.auth };

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { request } from 'undici';
-import { parentPid, startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { parentPid, procStat, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { freePort } from '../helpers/process.ts';
@@ -99,31 +99,19 @@ function rssMb(pid: number): number {
   }
 }
 
-/** Samples Linux's dirty page cache until the returned function is called; that returns the peak in MB. */
-function dirtyMeter(): () => number | undefined {
-  const dirtyMb = () => {
-    try {
-      return Number(/^Dirty:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1024;
-    } catch {
-      return NaN;
-    }
-  };
-  let peak = dirtyMb();
-  const sampler = setInterval(() => (peak = Math.max(peak, dirtyMb())), 250);
-  return () => {
-    clearInterval(sampler);
-    return Number.isNaN(peak) ? undefined : Math.round(peak);
-  };
+/** Written data Linux holds in its page cache, not yet on disk, in MB (NaN without /proc). */
+function dirtyMb(): number {
+  try {
+    return Number(/^Dirty:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1024;
+  } catch {
+    return NaN;
+  }
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return 0;
-  }
+  const fields = procStat(pid);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / 100 : 0; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 /** The embedded PostgreSQL's postmaster (null with DATABASE_URL: its CPU is not measured). */
@@ -139,8 +127,14 @@ function postgresPids(): number[] {
   return [postmasterPid, ...children];
 }
 
-/** Where the CPU went during a scenario: Herald's processes, PostgreSQL, and the benchmark (publisher + receiver). */
-function cpuMeter(h: Pick<HeraldHandle, 'roles' | 'pids'>): () => Record<string, number> {
+type Measured = Required<Pick<Result, 'cpuSeconds' | 'maxRssMb' | 'maxRssMbByRole'>> & Pick<Result, 'maxDirtyMb'>;
+
+/**
+ * Measures a scenario from now until the returned function is called: where the CPU went
+ * (Herald's processes, PostgreSQL, the benchmark's publisher and receiver), the peak RSS of each
+ * process in `h`, and the peak of Linux's dirty page cache.
+ */
+function meter(h: Pick<HeraldHandle, 'roles' | 'pids'>): () => Measured {
   const pids: Record<string, number> = {
     ...Object.fromEntries(h.roles.map((role, i) => [role === 'peer' ? role : `herald ${role}`, h.pids[i]])),
     bench: process.pid,
@@ -148,11 +142,23 @@ function cpuMeter(h: Pick<HeraldHandle, 'roles' | 'pids'>): () => Record<string,
   // PostgreSQL's backends come and go: each one's own difference, a new one counted whole.
   const postgres = () => new Map(postgresPids().map((pid) => [pid, cpuSeconds(pid)]));
   const start = { named: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)])), postgres: postgres() };
+  const maxRss = h.pids.map(rssMb);
+  let maxDirty = dirtyMb();
+  const sampler = setInterval(() => {
+    h.pids.forEach((pid, i) => (maxRss[i] = Math.max(maxRss[i], rssMb(pid))));
+    maxDirty = Math.max(maxDirty, dirtyMb());
+  }, 250);
   return () => {
+    clearInterval(sampler);
     const used = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round(cpuSeconds(pid) - start.named[name])]));
     let pg = 0;
     for (const [pid, seconds] of postgres()) pg += seconds - (start.postgres.get(pid) ?? 0);
-    return postmasterPid === null ? used : { ...used, postgres: round(pg) };
+    return {
+      cpuSeconds: postmasterPid === null ? used : { ...used, postgres: round(pg) },
+      maxRssMb: Math.round(Math.max(...maxRss)),
+      maxRssMbByRole: Object.fromEntries(h.roles.map((role, i) => [role, Math.round(maxRss[i])])),
+      maxDirtyMb: Number.isNaN(maxDirty) ? undefined : Math.round(maxDirty),
+    };
   };
 }
 
@@ -392,19 +398,14 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
   await sqlStats?.reset();
 
   log(`${name}: ${EVENTS} events × ${FANOUT} webhooks${withSlow ? ' + 1 hanging webhook' : ''}`);
-  const maxRss = h.pids.map(rssMb);
-  const sampler = setInterval(() => h.pids.forEach((pid, i) => (maxRss[i] = Math.max(maxRss[i], rssMb(pid)))), 250);
-  const cpu = cpuMeter(h);
-  const dirty = dirtyMeter();
+  const measure = meter(h);
   const started = Date.now();
   const expected = await publishMany(h, key, EVENTS, groups, WARMUP);
   const fastExpected = expected - (withSlow ? EVENTS : 0);
   const publishSeconds = (Date.now() - started) / 1000;
   await waitUntil(() => receiver.uniqueCount(fast) >= fastExpected, 600_000, `${fastExpected} deliveries`);
   const seconds = (Date.now() - started) / 1000;
-  const cpuUsed = cpu();
-  const maxDirtyMb = dirty();
-  clearInterval(sampler);
+  const measured = measure();
   await sleep(500);
   await sqlStats?.report(name, fastExpected);
   const got = receiver.uniqueCount(fast);
@@ -417,10 +418,7 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
     seconds: round(seconds),
     deliveriesPerSecond: Math.round(fastExpected / seconds),
     ...lat,
-    maxRssMb: Math.round(Math.max(...maxRss)),
-    maxRssMbByRole: Object.fromEntries(h.roles.map((role, i) => [role, Math.round(maxRss[i])])),
-    cpuSeconds: cpuUsed,
-    maxDirtyMb,
+    ...measured,
     note: `publish took ${round(publishSeconds)} s; ${receiver.verified} signatures verified; ${receiver.requests - got} duplicate requests`,
   };
   log(result);
@@ -456,16 +454,14 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
   receiver.reset();
   await sqlStats?.reset();
   log(`moderate load: ${rate} events/s to 5 webhooks for ${seconds} s`);
-  const cpu = cpuMeter(h);
-  const dirty = dirtyMeter();
+  const measure = meter(h);
   const sent = await steady(seconds);
   const expected = sent * 5;
   await waitUntil(() => receiver.uniqueCount((p) => p.startsWith('/s2/')) >= expected, 120_000, 'moderate-load deliveries');
-  const cpuUsed = cpu();
-  const maxDirtyMb = dirty();
+  const measured = measure();
   await sqlStats?.report('moderate load', expected);
   const lat = latencySummary(receiver.latencies);
-  const result: Result = { scenario: 'moderate load (200 ev/s × 5)', deliveries: expected, seconds, deliveriesPerSecond: Math.round(expected / seconds), ...lat, cpuSeconds: cpuUsed, maxDirtyMb };
+  const result: Result = { scenario: 'moderate load (200 ev/s × 5)', deliveries: expected, seconds, deliveriesPerSecond: Math.round(expected / seconds), ...lat, ...measured };
   log(result);
   return result;
 }
@@ -525,13 +521,13 @@ async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pid: nu
   await waitUntil(() => receiver.uniqueCount(isPeer) >= WARMUP * FANOUT, 120_000, 'peer warm-up');
   receiver.reset();
   log(`peer: ${EVENTS} events × ${FANOUT} through bare pg-boss + undici`);
-  const cpu = cpuMeter({ roles: ['peer'], pids: [pid] });
+  const measure = meter({ roles: ['peer'], pids: [pid] });
   const started = Date.now();
   await publish(EVENTS, WARMUP);
   const expected = EVENTS * FANOUT;
   await waitUntil(() => receiver.uniqueCount(isPeer) >= expected, 600_000, 'peer deliveries');
   const seconds = (Date.now() - started) / 1000;
-  const cpuUsed = cpu();
+  const { cpuSeconds: cpuUsed } = measure();
   await boss.stop({ graceful: false });
   const result: Result = {
     scenario: 'peer (bare pg-boss)',

@@ -59,17 +59,13 @@ test('the embedded PostgreSQL checkpoints every 30 s, and a setting passed to it
   const start = async (settings?: Record<string, string>) =>
     startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port: await freePort(), password: 'x', database: 'postgres', logger: createLogger('silent'), settings });
   try {
-    let db = await start();
-    try {
-      expect(await withPgClient(db.url, async (c) => (await c.query('show checkpoint_timeout')).rows[0].checkpoint_timeout)).toBe('30s');
-    } finally {
-      await db.stop();
-    }
-    db = await start({ checkpoint_timeout: '2min' });
-    try {
-      expect(await withPgClient(db.url, async (c) => (await c.query('show checkpoint_timeout')).rows[0].checkpoint_timeout)).toBe('2min');
-    } finally {
-      await db.stop();
+    for (const [settings, expected] of [[undefined, '30s'], [{ checkpoint_timeout: '2min' }, '2min']] as const) {
+      const db = await start(settings);
+      try {
+        expect(await withPgClient(db.url, async (c) => (await c.query('show checkpoint_timeout')).rows[0].checkpoint_timeout)).toBe(expected);
+      } finally {
+        await db.stop();
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
