@@ -31,14 +31,15 @@ test('src/cli.ts runs as a program, and with NODE_FLAGS in NODE_OPTIONS', () => 
 
 /**
  * Herald sets --heap-growing-percent itself (NODE_OPTIONS refuses it): a process that keeps
- * ~120 MB alive and churns through old-generation garbage must not let its heap grow to four
- * times that and more, as V8 does by default (measured here: 518–530 MB without, ~404 MB with it).
+ * ~120 MB alive and churns through old-generation garbage must not let its heap grow as far past
+ * that as V8 does by default. The peak-to-live ratio moves with GC timing (3.4–4.0 with the flag,
+ * 4.5–5.3 without, on one quiet machine), so the two are measured side by side, best of two each.
  */
 test('Herald caps how far the heap grows past its live data', () => {
-  const script = `
+  const script = (applyFlags: boolean) => `
     import v8 from 'node:v8';
     const { applyRuntimeV8Flags } = await import(${JSON.stringify(path.join(ROOT, 'src/node-flags.ts'))});
-    applyRuntimeV8Flags();
+    if (${applyFlags}) applyRuntimeV8Flags();
     const live = Array.from({ length: 400_000 }, (_, i) => ({ i, s: 'x'.repeat(64) + i }));
     const window = [];
     let peak = 0;
@@ -51,10 +52,20 @@ test('Herald caps how far the heap grows past its live data', () => {
     globalThis.gc();
     process.stdout.write(JSON.stringify({ peak, live: v8.getHeapStatistics().used_heap_size, kept: live.length + window.length }));
   `;
-  const out = execFileSync(NODE, [...NODE_FLAGS, '--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
-  const { peak, live } = JSON.parse(out) as { peak: number; live: number };
-  expect(live).toBeGreaterThan(100 * 2 ** 20);
-  expect(peak / live).toBeLessThan(3.9);
+  const ratio = (applyFlags: boolean) => {
+    const out = execFileSync(NODE, [...NODE_FLAGS, '--expose-gc', '--input-type=module', '-e', script(applyFlags)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const { peak, live } = JSON.parse(out) as { peak: number; live: number };
+    expect(live).toBeGreaterThan(100 * 2 ** 20);
+    return peak / live;
+  };
+  const withFlags = Math.min(ratio(true), ratio(true));
+  const without = Math.min(ratio(false), ratio(false));
+  console.log(`heap peak / live data: ${withFlags.toFixed(2)} with RUNTIME_V8_FLAGS, ${without.toFixed(2)} without`);
+  expect(withFlags).toBeLessThan(4.2);
+  expect(withFlags).toBeLessThan(without * 0.95);
   // and the CLI applies them before anything else runs
   const cli = readFileSync(path.join(ROOT, 'src/cli.ts'), 'utf8');
   expect(cli).toMatch(/^applyRuntimeV8Flags\(\);$/m);
