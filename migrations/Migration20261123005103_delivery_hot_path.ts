@@ -1,7 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
 export class Migration20261123005103_delivery_hot_path extends Migration {
-
   override name = 'Migration20261123005103_delivery_hot_path';
 
   override up(): void | Promise<void> {
@@ -21,11 +20,18 @@ export class Migration20261123005103_delivery_hot_path extends Migration {
   override down(): void | Promise<void> {
     this.addSql(`alter table "delivery" reset (fillfactor);`);
 
-    this.addSql(`alter table "attempt" add constraint "attempt_delivery_id_foreign" foreign key ("delivery_id") references "delivery" ("id") on delete cascade;`);
+    this.addSql(
+      `alter table "attempt" add constraint "attempt_delivery_id_foreign" foreign key ("delivery_id") references "delivery" ("id") on delete cascade;`,
+    );
 
-    this.addSql(`alter table "delivery" add constraint "delivery_event_id_foreign" foreign key ("event_id") references "event" ("id") on delete cascade;`);
-    this.addSql(`alter table "delivery" add constraint "delivery_tenant_id_foreign" foreign key ("tenant_id") references "tenant" ("id") on delete cascade;`);
-    this.addSql(`alter table "delivery" add constraint "delivery_webhook_id_foreign" foreign key ("webhook_id") references "webhook" ("id") on delete cascade;`);
+    this.addSql(
+      `alter table "delivery" add constraint "delivery_event_id_foreign" foreign key ("event_id") references "event" ("id") on delete cascade;`,
+    );
+    this.addSql(
+      `alter table "delivery" add constraint "delivery_tenant_id_foreign" foreign key ("tenant_id") references "tenant" ("id") on delete cascade;`,
+    );
+    this.addSql(
+      `alter table "delivery" add constraint "delivery_webhook_id_foreign" foreign key ("webhook_id") references "webhook" ("id") on delete cascade;`,
+    );
   }
-
 }

@@ -1,9 +1,9 @@
-import { rawQuery } from './db/raw-query.ts';
 import { PgBoss } from 'pg-boss';
 import type { Config, Role } from './config.ts';
 import { openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { initORM } from './db/orm.ts';
+import { rawQuery } from './db/raw-query.ts';
 import { createDeliveryQueue } from './delivery/queue.ts';
 import { startDeliveryWorker } from './delivery/worker.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
@@ -81,13 +81,31 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
           const woken = await wakeParkedDeliveries(em, boss, webhook.id);
           if (woken) logger.info({ webhookId: webhook.id, count: woken }, 'resumed webhook: deliveries due now');
         }
-        await notifyLive((sql, params) => rawQuery(em, sql, params as unknown[]), [
-          { kind: 'webhook', tenantId: webhook.tenant.id, webhookId: webhook.id, status: webhook.status, deleted: webhook.deletedAt != null },
-        ]);
+        await notifyLive(
+          (sql, params) => rawQuery(em, sql, params as unknown[]),
+          [
+            {
+              kind: 'webhook',
+              tenantId: webhook.tenant.id,
+              webhookId: webhook.id,
+              status: webhook.status,
+              deleted: webhook.deletedAt != null,
+            },
+          ],
+        );
       };
       // Loaded only where the API runs: it brings GraphiQL's inlined bundle (tens of MB of heap).
       const { buildServer } = await import('./server.ts');
-      const server = buildServer({ orm, config, adminKey: db.adminKey, encryptionKey: db.encryptionKey, logger, live, boss, onWebhookStatusChanged });
+      const server = buildServer({
+        orm,
+        config,
+        adminKey: db.adminKey,
+        encryptionKey: db.encryptionKey,
+        logger,
+        live,
+        boss,
+        onWebhookStatusChanged,
+      });
       await server.start();
       stack.push(() => server.stop());
       url = server.url();
@@ -95,7 +113,16 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     // Memory figures for operators (debug level), e.g. to size a container.
     const memoryTimer = setInterval(() => {
       const m = process.memoryUsage();
-      logger.debug({ rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers) }, 'memory');
+      logger.debug(
+        {
+          rssMb: mb(m.rss),
+          heapUsedMb: mb(m.heapUsed),
+          heapTotalMb: mb(m.heapTotal),
+          externalMb: mb(m.external),
+          arrayBuffersMb: mb(m.arrayBuffers),
+        },
+        'memory',
+      );
     }, 5000);
     memoryTimer.unref();
     stack.push(async () => clearInterval(memoryTimer));

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // herald serve | migrate | tenant create <name> | api-key create --tenant <id>
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import type { MikroORM } from './db/orm.ts';
 import type { Logger } from './logger.ts';
 import { applyRuntimeV8Flags } from './node-flags.ts';
@@ -93,11 +93,7 @@ async function serve(config: Readonly<Config>): Promise<number> {
   return 0;
 }
 
-async function withDatabase(
-  config: Readonly<Config>,
-  logger: Logger,
-  run: (orm: MikroORM) => Promise<number>,
-): Promise<number> {
+async function withDatabase(config: Readonly<Config>, logger: Logger, run: (orm: MikroORM) => Promise<number>): Promise<number> {
   const { openDatabase } = await import('./db/database.ts');
   const { initORM } = await import('./db/orm.ts');
   const { migrate } = await import('./db/migrate.ts');

@@ -39,7 +39,10 @@ const encryptionKey = z.string().transform((v, ctx) => {
 });
 
 const cidrs = z.string().transform((v, ctx) => {
-  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   try {
     parseCidrs(list);
   } catch (error) {
@@ -110,9 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   const v = parsed.data;
   if (v.DATABASE_URL && !v.HERALD_ENCRYPTION_KEY) {
-    throw new ConfigError(
-      'HERALD_ENCRYPTION_KEY is required when DATABASE_URL is set (32 bytes base64, e.g. `openssl rand -base64 32`)',
-    );
+    throw new ConfigError('HERALD_ENCRYPTION_KEY is required when DATABASE_URL is set (32 bytes base64, e.g. `openssl rand -base64 32`)');
   }
   return Object.freeze({
     databaseUrl: v.DATABASE_URL,

@@ -1,18 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import type { PgBoss } from 'pg-boss';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { useServer } from 'graphql-ws/use/ws';
+import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ExecutionArgs } from 'graphql';
+import type { OperationResult } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
+import type { PgBoss } from 'pg-boss';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { HeraldError, isDatabaseUnavailable } from './core/errors.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
 import type { GraphQLContext } from './graphql/context.ts';
-import type { LiveBus } from './live/bus.ts';
 import { schema } from './graphql/schema.ts';
+import type { LiveBus } from './live/bus.ts';
 import type { Logger } from './logger.ts';
 import { authenticate } from './services/api-keys.ts';
 import type { Caller } from './services/caller.ts';
@@ -50,6 +51,9 @@ function headerOf(extensions: Record<string, unknown> | undefined | null, name: 
   const entry = Object.entries(headers).find(([key]) => key.toLowerCase() === name);
   return entry?.[1];
 }
+
+/** The execute and subscribe of yoga's envelop, as graphql-ws calls them. */
+type Enveloped = { execute(args: ExecutionArgs): OperationResult; subscribe(args: ExecutionArgs): OperationResult };
 
 /** GraphQL over HTTP (yoga, with GraphiQL) and over WebSocket (graphql-ws) on one port and path. */
 export function buildServer(deps: ServerDeps): HeraldServer {
@@ -120,8 +124,9 @@ export function buildServer(deps: ServerDeps): HeraldServer {
 
   useServer<Record<string, unknown>, { socket: WebSocket }>(
     {
-      execute: (args: any) => args.rootValue.execute(args),
-      subscribe: (args: any) => args.rootValue.subscribe(args),
+      // onSubscribe below puts yoga's enveloped execute/subscribe in rootValue.
+      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
       onConnect: async (ctx) => {
         // A key in connection_init (graphql-ws clients) authenticates the whole connection.
         // GraphiQL cannot send one: it sends its headers tab with each subscribe instead, so a
@@ -181,7 +186,9 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       httpServer.closeIdleConnections();
       // Give in-flight requests a moment, then cut what is left.
-      const timer = setTimeout(() => sockets.forEach((s) => s.destroy()), 5000);
+      const timer = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, 5000);
       await closed;
       clearTimeout(timer);
     },

@@ -59,8 +59,21 @@ export class FieldErrors {
 }
 
 /** PostgreSQL error codes of a lost or refused connection (class 08, and shutdown/startup). */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
-const UNAVAILABLE_MESSAGE = /Connection terminated|terminating connection|Connection ended|timeout exceeded when trying to connect|database system is (starting up|shutting down)|Client has encountered a connection error/i;
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|terminating connection|Connection ended|timeout exceeded when trying to connect|database system is (starting up|shutting down)|Client has encountered a connection error/i;
 
 /** Whether an error (or one it wraps) means the database could not be reached. */
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -6,9 +6,7 @@
  * 14 h, 20 h, 24 h. With the first try that is 10 attempts; the last comes
  * about 3.1 days (272 105 s, before jitter) after the first.
  */
-export const DEFAULT_RETRY_SCHEDULE: readonly number[] = Object.freeze([
-  5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400,
-]);
+export const DEFAULT_RETRY_SCHEDULE: readonly number[] = Object.freeze([5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]);
 
 /** Each delay varies by up to this fraction either way, so endpoints that fail together don't get retried in lockstep. */
 export const RETRY_JITTER = 0.2;
@@ -26,11 +24,7 @@ export function totalAttempts(schedule: readonly number[]): number {
  * by ±20 %; `null` once the schedule is exhausted (the delivery has failed).
  * `random` returns a number in [0, 1), like `Math.random`.
  */
-export function nextRetryDelayMs(
-  schedule: readonly number[],
-  attemptsMade: number,
-  random: () => number = Math.random,
-): number | null {
+export function nextRetryDelayMs(schedule: readonly number[], attemptsMade: number, random: () => number = Math.random): number | null {
   if (!Number.isSafeInteger(attemptsMade) || attemptsMade < 1) {
     throw new RangeError(`attemptsMade must be a positive integer, got ${attemptsMade}`);
   }
@@ -46,11 +40,7 @@ export function nextRetryDelayMs(
  * schedule gives, up to 24 h, but never for less: a busy endpoint must not be
  * able to make Herald retry faster. Missing or unreadable → `scheduledMs`.
  */
-export function retryAfterDelayMs(
-  header: string | undefined,
-  scheduledMs: number,
-  now: number = Date.now(),
-): number {
+export function retryAfterDelayMs(header: string | undefined, scheduledMs: number, now: number = Date.now()): number {
   const requestedMs = parseRetryAfterMs(header, now);
   if (requestedMs === null) return scheduledMs;
   return Math.max(scheduledMs, Math.min(requestedMs, MAX_RETRY_AFTER_MS));

@@ -1,11 +1,5 @@
 // Secrets Herald creates, hashes and keeps at rest. Pure: only node:crypto.
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const WEBHOOK_SECRET_PREFIX = 'whsec_';
 const API_KEY_PREFIX = 'hrld_';
@@ -29,9 +23,7 @@ export function generateWebhookSecret(): string {
  * The prefix is optional, as in the `standardwebhooks` library.
  */
 export function webhookSecretKey(secret: string): Buffer {
-  const encoded = secret.startsWith(WEBHOOK_SECRET_PREFIX)
-    ? secret.slice(WEBHOOK_SECRET_PREFIX.length)
-    : secret;
+  const encoded = secret.startsWith(WEBHOOK_SECRET_PREFIX) ? secret.slice(WEBHOOK_SECRET_PREFIX.length) : secret;
   const key = Buffer.from(encoded, 'base64');
   if (key.length === 0) throw new Error('Webhook secret is empty or not base64');
   return key;
@@ -81,12 +73,7 @@ export function encryptSecret(plain: string, key: Buffer): string {
   const cipher = createCipheriv(CIPHER, key, iv, { authTagLength: TAG_BYTES });
   const ciphertext = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
   const tag = cipher.getAuthTag();
-  return [
-    ENCRYPTED_FORMAT_VERSION,
-    iv.toString('base64url'),
-    tag.toString('base64url'),
-    ciphertext.toString('base64url'),
-  ].join('.');
+  return [ENCRYPTED_FORMAT_VERSION, iv.toString('base64url'), tag.toString('base64url'), ciphertext.toString('base64url')].join('.');
 }
 
 /** Reverses `encryptSecret`; throws if the value was altered or the key is wrong. */
@@ -114,8 +101,6 @@ export function decryptSecret(stored: string, key: Buffer): string {
 
 function assertEncryptionKey(key: Buffer): void {
   if (key.length !== ENCRYPTION_KEY_BYTES) {
-    throw new Error(
-      `Encryption key must be exactly ${ENCRYPTION_KEY_BYTES} bytes, got ${key.length}`,
-    );
+    throw new Error(`Encryption key must be exactly ${ENCRYPTION_KEY_BYTES} bytes, got ${key.length}`);
   }
 }

@@ -1,16 +1,12 @@
 // Signature headers for an outgoing delivery, one scheme per webhook
 // (DESIGN.md, "What an endpoint receives"). Pure: only node:crypto.
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
-import { webhookSecretKey } from './secrets.ts';
 import { BoundedMap } from './bounded-map.ts';
+import { webhookSecretKey } from './secrets.ts';
 
 export type SignatureScheme = 'STANDARD' | 'STRIPE' | 'HMAC_SHA256';
 
-export const SIGNATURE_SCHEMES: readonly SignatureScheme[] = Object.freeze([
-  'STANDARD',
-  'STRIPE',
-  'HMAC_SHA256',
-]);
+export const SIGNATURE_SCHEMES: readonly SignatureScheme[] = Object.freeze(['STANDARD', 'STRIPE', 'HMAC_SHA256']);
 
 export const STANDARD_SIGNATURE_HEADER = 'webhook-signature';
 export const STRIPE_SIGNATURE_HEADER = 'herald-signature';
@@ -47,17 +43,13 @@ export function signatureHeaders(input: SignatureInput): Record<string, string> 
   }
   switch (scheme) {
     case 'STANDARD': {
-      const signatures = secrets.map(
-        (secret) => `v1,${standardSignature(secret, msgId, timestamp, body)}`,
-      );
+      const signatures = secrets.map((secret) => `v1,${standardSignature(secret, msgId, timestamp, body)}`);
       // Receivers accept the message if any listed signature matches, so old
       // and new secrets both work during rotation.
       return { [STANDARD_SIGNATURE_HEADER]: signatures.join(' ') };
     }
     case 'STRIPE': {
-      const signatures = secrets.map(
-        (secret) => `v1=${stripeSignature(secret, timestamp, body)}`,
-      );
+      const signatures = secrets.map((secret) => `v1=${stripeSignature(secret, timestamp, body)}`);
       return { [STRIPE_SIGNATURE_HEADER]: [`t=${timestamp}`, ...signatures].join(',') };
     }
     case 'HMAC_SHA256':
@@ -85,28 +77,13 @@ function hmacKey(secret: string, standard: boolean): KeyObject {
 }
 
 /** Standard Webhooks: base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` under the decoded key. */
-export function standardSignature(
-  secret: string,
-  msgId: string,
-  timestamp: number,
-  body: string | Uint8Array,
-): string {
-  return createHmac('sha256', hmacKey(secret, true))
-    .update(`${msgId}.${timestamp}.`, 'utf8')
-    .update(body)
-    .digest('base64');
+export function standardSignature(secret: string, msgId: string, timestamp: number, body: string | Uint8Array): string {
+  return createHmac('sha256', hmacKey(secret, true)).update(`${msgId}.${timestamp}.`, 'utf8').update(body).digest('base64');
 }
 
 /** Stripe style: hex HMAC-SHA256 of `{t}.{body}`, keyed by the whole secret string. */
-export function stripeSignature(
-  secret: string,
-  timestamp: number,
-  body: string | Uint8Array,
-): string {
-  return createHmac('sha256', hmacKey(secret, false))
-    .update(`${timestamp}.`, 'utf8')
-    .update(body)
-    .digest('hex');
+export function stripeSignature(secret: string, timestamp: number, body: string | Uint8Array): string {
+  return createHmac('sha256', hmacKey(secret, false)).update(`${timestamp}.`, 'utf8').update(body).digest('hex');
 }
 
 /** Plain: hex HMAC-SHA256 of the body, keyed by the whole secret string. */

@@ -1,15 +1,15 @@
 // Herald's receiver helper (package export `herald/verify`): checks a delivery's
 // signature and freshness, then returns the parsed body. Pure: only node:crypto.
 import { safeEqual } from './secrets.ts';
+import type { SignatureScheme } from './signing.ts';
 import {
   HMAC_SIGNATURE_HEADER,
+  hmacSignature,
   STANDARD_SIGNATURE_HEADER,
   STRIPE_SIGNATURE_HEADER,
-  hmacSignature,
   standardSignature,
   stripeSignature,
 } from './signing.ts';
-import type { SignatureScheme } from './signing.ts';
 
 export type { SignatureScheme };
 
@@ -36,14 +36,7 @@ export interface VerifyWebhookOptions {
 
 /** Verifies a delivery and returns its parsed JSON body; throws `WebhookVerificationError`. */
 export function verifyWebhook(options: VerifyWebhookOptions): unknown {
-  const {
-    secret,
-    headers,
-    body,
-    scheme = 'STANDARD',
-    toleranceSeconds = 300,
-    now = new Date(),
-  } = options;
+  const { secret, headers, body, scheme = 'STANDARD', toleranceSeconds = 300, now = new Date() } = options;
   const nowSeconds = Math.floor(now.getTime() / 1000);
 
   switch (scheme) {

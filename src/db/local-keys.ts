@@ -26,7 +26,7 @@ export function loadLocalKeys(dataDir: string): { keys: LocalKeys; created: (key
   if (created.length > 0) {
     // 711: the unprivileged postgres user must reach pg/ inside; keys.json itself is 600.
     mkdirSync(dataDir, { recursive: true, mode: 0o711 });
-    writeFileSync(file, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(file, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
   }
   return { keys, created };
 

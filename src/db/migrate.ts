@@ -1,5 +1,5 @@
-import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import pg from 'pg';
 
 /** An arbitrary constant: the advisory lock that serialises migrations across processes. */
 const MIGRATION_LOCK = 7_310_442_915;

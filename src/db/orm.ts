@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
+import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import type { Pool, PoolClient } from 'pg';
-import type { Logger } from '../logger.ts';
 import { entities } from '../entities/index.ts';
+import type { Logger } from '../logger.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 

@@ -1,13 +1,13 @@
-import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
-import { isIP } from 'node:net';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupFunction } from 'node:net';
-import { getCACertificates } from 'node:tls';
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
-import { Agent } from 'undici';
+import { getCACertificates } from 'node:tls';
+import { Agent, type Dispatcher } from 'undici';
+import type { ParsedCidr } from '../core/address.ts';
 import { isBlockedAddress, parseCidrs } from '../core/address.ts';
 import { BoundedMap } from '../core/bounded-map.ts';
-import type { ParsedCidr } from '../core/address.ts';
 
 /** Why an attempt failed, when the status alone does not tell (DESIGN.md, Attempt `error`). */
 export type AttemptError =
@@ -127,11 +127,9 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new DeadlineError('deadline')), req.timeoutMs);
     const failure = (err: unknown): Partial<OutboundResult> =>
-      deadline.signal.aborted
-        ? { error: 'TIMEOUT', errorMessage: `no complete response within ${req.timeoutMs} ms` }
-        : classifyError(err);
+      deadline.signal.aborted ? { error: 'TIMEOUT', errorMessage: `no complete response within ${req.timeoutMs} ms` } : classifyError(err);
     try {
-      let response;
+      let response: Dispatcher.ResponseData;
       try {
         response = await agent.request({
           origin: target.url.origin,
@@ -211,10 +209,7 @@ function guardedLookup(allowed: ParsedCidr[], resolve: ResolveHost): LookupFunct
 }
 
 /** Reads at most `limit` bytes (plus the chunk that crossed it), then drops the connection. */
-async function readCapped(
-  body: Readable,
-  limit: number,
-): Promise<{ text: string; truncated: boolean; error?: unknown }> {
+async function readCapped(body: Readable, limit: number): Promise<{ text: string; truncated: boolean; error?: unknown }> {
   const chunks: Buffer[] = [];
   let size = 0;
   let truncated = false;

@@ -83,7 +83,9 @@ export class Lanes<T> {
     }
     if (this.capacityWaiters.length > 0) {
       const startable = this.startable;
-      this.capacityWaiters = this.capacityWaiters.filter((w) => (startable < w.threshold ? (w.resolve(), false) : true));
+      const ready = this.capacityWaiters.filter((w) => startable < w.threshold);
+      this.capacityWaiters = this.capacityWaiters.filter((w) => startable >= w.threshold);
+      for (const w of ready) w.resolve();
     }
     if (this.held === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }

@@ -1,16 +1,16 @@
 import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
+import { deliveryMessage, type LiveMessage, notifyLive } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
-import { deliveryMessage, notifyLive, type LiveMessage } from '../live/messages.ts';
 import { fromPgClient } from './pg-boss-db.ts';
 import { enqueueDeliveries, enqueueDeliveriesAt } from './queue.ts';
 import {
+  type AttemptRow,
+  type DeliveryChange,
   disableWebhooks,
   insertAttempts,
   updateDeliveries,
   updateWebhookHealth,
-  type AttemptRow,
-  type DeliveryChange,
   type WebhookHealth,
 } from './sql/record-results.ts';
 
@@ -108,8 +108,15 @@ export class Recorder {
     let wakeUps = new Map<number, string[]>();
     try {
       await client.query('begin');
-      await insertAttempts(client, records.flatMap((r) => (r.attempt ? [r.attempt] : [])));
-      const requested = await updateDeliveries(client, records.map((r) => r.change), this.deps.workerId);
+      await insertAttempts(
+        client,
+        records.flatMap((r) => (r.attempt ? [r.attempt] : [])),
+      );
+      const requested = await updateDeliveries(
+        client,
+        records.map((r) => r.change),
+        this.deps.workerId,
+      );
       await enqueueDeliveries(this.deps.boss, requested, { db: fromPgClient(client) });
       await updateWebhookHealth(client, foldHealth(records));
       const { webhooks: disabled, failed } = await disableWebhooks(client, {
@@ -179,7 +186,14 @@ function foldHealth(records: ResultRecord[]): WebhookHealth[] {
     const at = new Date(r.attempt.startedAt.getTime() + r.attempt.durationMs);
     let h = byWebhook.get(r.webhookId);
     if (!h) {
-      h = { webhookId: r.webhookId, lastSuccessAt: null, lastFailureAt: null, hadSuccess: false, trailingFailures: 0, firstTrailingFailureAt: null };
+      h = {
+        webhookId: r.webhookId,
+        lastSuccessAt: null,
+        lastFailureAt: null,
+        hadSuccess: false,
+        trailingFailures: 0,
+        firstTrailingFailureAt: null,
+      };
       byWebhook.set(r.webhookId, h);
     }
     if (r.health === 'success') {

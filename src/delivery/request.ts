@@ -1,6 +1,6 @@
-import { signatureHeaders, type SignatureScheme } from '../core/signing.ts';
-import { VERSION } from '../version.ts';
+import { type SignatureScheme, signatureHeaders } from '../core/signing.ts';
 import type { CustomHeader } from '../entities/Webhook.ts';
+import { VERSION } from '../version.ts';
 
 const USER_AGENT = `Herald/${VERSION}`;
 

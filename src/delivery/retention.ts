@@ -17,10 +17,10 @@ export async function applyRetention(pool: Pool, retentionMs: number, now = Date
   let attempts = 0;
   let events = 0;
   for (;;) {
-    const { rowCount } = await pool.query(
-      `delete from attempt where id in (select id from attempt where id < $1 order by id limit $2)`,
-      [lowestIdAt('att', cutoff), BATCH],
-    );
+    const { rowCount } = await pool.query(`delete from attempt where id in (select id from attempt where id < $1 order by id limit $2)`, [
+      lowestIdAt('att', cutoff),
+      BATCH,
+    ]);
     attempts += rowCount ?? 0;
     if ((rowCount ?? 0) < BATCH) break;
   }

@@ -7,7 +7,7 @@ import { deferDelayMs, MIN_DEFER_MS, Pace } from '../core/backlog.ts';
 import { newId } from '../core/ids.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
 import type { DeliveryStatus } from '../entities/Delivery.ts';
-import { deliveryMessage, type DeliveryMessage, type DeliveryPhase } from '../live/messages.ts';
+import { type DeliveryMessage, type DeliveryPhase, deliveryMessage } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 import { authHeaders } from '../services/webhook-input.ts';
 import { SigningCache } from '../services/webhook-secrets.ts';
@@ -15,12 +15,12 @@ import { createDeliveryClient, type DeliveryClient } from './http-client.ts';
 import { Lanes } from './lanes.ts';
 import { decideOutcome, type Outcome } from './outcome.ts';
 import { fromPgClient } from './pg-boss-db.ts';
-import { DELIVERY_QUEUE, enqueueDeliveries, type DeliveryJobData } from './queue.ts';
+import { DELIVERY_QUEUE, type DeliveryJobData, enqueueDeliveries } from './queue.ts';
 import { Recorder, type ResultRecord } from './recorder.ts';
 import { buildAttemptHeaders } from './request.ts';
-import { claimDeliveries, releaseLeases, renewLeases, type ClaimedDelivery, type WebhookForDelivery } from './sql/claim-deliveries.ts';
-import { sweepOverdue } from './sql/sweep.ts';
 import { RETENTION_QUEUE, scheduleRetention } from './retention.ts';
+import { type ClaimedDelivery, claimDeliveries, releaseLeases, renewLeases, type WebhookForDelivery } from './sql/claim-deliveries.ts';
+import { sweepOverdue } from './sql/sweep.ts';
 
 export interface DeliveryWorkerOptions {
   databaseUrl: string;
@@ -75,7 +75,9 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     disableAfterMs: config.disableAfterMs,
     logger: log,
     onRetryScheduled: (at) => wakeAt(at),
-    onRecorded: (ids) => ids.forEach((id) => held.delete(id)),
+    onRecorded: (ids) => {
+      for (const id of ids) held.delete(id);
+    },
   });
 
   const lanes = new Lanes<Task>(config.workerConcurrency, attempt);
@@ -94,7 +96,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     try {
       place(claimed, webhooks, unplaced);
     } catch (err) {
-      unplaced.forEach((id) => held.delete(id));
+      for (const id of unplaced) held.delete(id);
       throw err;
     }
     // Backpressure: take no more jobs while the lanes have plenty ready to run.
@@ -117,7 +119,9 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
         // This endpoint is far behind: leave the delivery in the table for later rather than
         // holding it in memory. A retry or test asked for by hand is meant to run now: it waits the least.
         const deferMs =
-          delivery.trigger === 'SCHEDULED' ? deferDelayMs(lanes.waiting(webhook.id), webhook.maxInFlight, pace.of(webhook.id)) : MIN_DEFER_MS;
+          delivery.trigger === 'SCHEDULED'
+            ? deferDelayMs(lanes.waiting(webhook.id), webhook.maxInFlight, pace.of(webhook.id))
+            : MIN_DEFER_MS;
         recorder.add(noAttempt(delivery, delivery.status, new Date(Date.now() + deferMs), null));
       } else {
         let keys = signing.get(webhook.id);
@@ -224,7 +228,12 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     recorder.add(record);
   }
 
-  function noAttempt(delivery: ClaimedDelivery, status: DeliveryStatus, nextAttemptAt: Date | null, phase: DeliveryPhase | null): ResultRecord {
+  function noAttempt(
+    delivery: ClaimedDelivery,
+    status: DeliveryStatus,
+    nextAttemptAt: Date | null,
+    phase: DeliveryPhase | null,
+  ): ResultRecord {
     const final = status === 'SUCCEEDED' || status === 'FAILED' || status === 'CANCELLED';
     return {
       change: {
@@ -248,7 +257,13 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     };
   }
 
-  function message(delivery: ClaimedDelivery, phase: DeliveryPhase, status: string, attemptId: string | null, next: Date | null): DeliveryMessage {
+  function message(
+    delivery: ClaimedDelivery,
+    phase: DeliveryPhase,
+    status: string,
+    attemptId: string | null,
+    next: Date | null,
+  ): DeliveryMessage {
     return deliveryMessage(delivery, phase, { status, attemptId, nextAttemptAt: next });
   }
 
@@ -274,18 +289,24 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     if (wakeTimer) clearTimeout(wakeTimer);
     wakeTimer = null;
     if (wakeTimes.length === 0 || stopping) return;
-    wakeTimer = setTimeout(() => {
-      wakeTimer = null;
-      const now = Date.now();
-      while (wakeTimes.length > 0 && wakeTimes[0] <= now) wakeTimes.shift();
-      if (workId && !stopping) boss.notifyWorker(workId);
-      armWakeTimer();
-    }, Math.max(0, wakeTimes[0] - Date.now()) + 5);
+    wakeTimer = setTimeout(
+      () => {
+        wakeTimer = null;
+        const now = Date.now();
+        while (wakeTimes.length > 0 && wakeTimes[0] <= now) wakeTimes.shift();
+        if (workId && !stopping) boss.notifyWorker(workId);
+        armWakeTimer();
+      },
+      Math.max(0, wakeTimes[0] - Date.now()) + 5,
+    );
   }
 
-  const renewTimer = setInterval(() => {
-    renewLeases(pool, [...held], workerId, leaseMs).catch((err) => log.warn({ err }, 'lease renewal failed'));
-  }, Math.max(250, leaseMs / 3));
+  const renewTimer = setInterval(
+    () => {
+      renewLeases(pool, [...held], workerId, leaseMs).catch((err) => log.warn({ err }, 'lease renewal failed'));
+    },
+    Math.max(250, leaseMs / 3),
+  );
 
   const sweepIntervalMs = Math.min(5000, Math.max(500, leaseMs / 2));
   const sweepTimer = setInterval(() => {
@@ -337,7 +358,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       await releaseLeases(pool, waiting, workerId)
         .then(() => enqueueDeliveries(boss, waiting))
         .catch((err) => log.warn({ err }, 'releasing leases failed'));
-      waiting.forEach((id) => held.delete(id));
+      for (const id of waiting) held.delete(id);
       await Promise.race([lanes.idle(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS))]);
       await recorder.flush();
       recorder.stop();
@@ -360,4 +381,3 @@ function statusAfter(outcome: Outcome): DeliveryStatus {
       return 'FAILED';
   }
 }
-

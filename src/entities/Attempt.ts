@@ -1,4 +1,4 @@
-import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { Delivery } from './Delivery.ts';
 
 export const ATTEMPT_TRIGGERS = ['SCHEDULED', 'MANUAL', 'TEST'] as const;

@@ -1,8 +1,8 @@
-import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
-import { Tenant } from './Tenant.ts';
-import { Event } from './Event.ts';
-import { Webhook } from './Webhook.ts';
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { Attempt } from './Attempt.ts';
+import { Event } from './Event.ts';
+import { Tenant } from './Tenant.ts';
+import { Webhook } from './Webhook.ts';
 
 export const DELIVERY_STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -44,7 +44,10 @@ export const Delivery = defineEntity({
     lockedBy: p.string().nullable(),
     attempts: () => p.oneToMany(Attempt).mappedBy('delivery'),
     createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+    updatedAt: p
+      .datetime()
+      .onCreate(() => new Date())
+      .onUpdate(() => new Date()),
   },
 });
 

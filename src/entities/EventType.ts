@@ -1,4 +1,4 @@
-import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { Tenant } from './Tenant.ts';
 
 /** A tenant's own event type; the built-in catalog lives in code (core/event-types.ts). */

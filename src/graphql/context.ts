@@ -1,7 +1,7 @@
-import type { IWebhook, WebhookStatus } from '../entities/Webhook.ts';
-import type { ServiceContext } from '../services/context.ts';
 import type { PgBoss } from 'pg-boss';
+import type { IWebhook, WebhookStatus } from '../entities/Webhook.ts';
 import type { LiveBus } from '../live/bus.ts';
+import type { ServiceContext } from '../services/context.ts';
 
 /** The context of one GraphQL operation (HTTP request or WebSocket subscription). */
 export interface GraphQLContext extends ServiceContext {

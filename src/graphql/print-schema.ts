@@ -7,7 +7,7 @@ import { schema } from './schema.ts';
 export const SCHEMA_FILE = fileURLToPath(new URL('../../schema.graphql', import.meta.url));
 
 export function printedSchema(): string {
-  return printSchema(lexicographicSortSchema(schema)) + '\n';
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
 }
 
 if (import.meta.main) {

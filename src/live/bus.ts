@@ -75,10 +75,13 @@ export class LiveBus {
       if (done || queue.length <= options.limit) return;
       if (stalled()) return overflow();
       if (!stallTimer) {
-        stallTimer = setTimeout(() => {
-          stallTimer = null;
-          checkStall();
-        }, Math.max(1, lastAsked + stallMs - Date.now()));
+        stallTimer = setTimeout(
+          () => {
+            stallTimer = null;
+            checkStall();
+          },
+          Math.max(1, lastAsked + stallMs - Date.now()),
+        );
         stallTimer.unref?.();
       }
     };

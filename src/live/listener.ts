@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
-import { LIVE_CHANNEL, unpackMessages, type LiveMessage } from './messages.ts';
+import { LIVE_CHANNEL, type LiveMessage, unpackMessages } from './messages.ts';
 
 /** Shown in pg_stat_activity.application_name for the LISTEN connection (for operators and tests). */
 export const LISTENER_APPLICATION_NAME = 'herald-live-listener';
@@ -26,7 +26,7 @@ export function startLiveListener(options: {
   let client: pg.Client | null = null;
   let stopped = false;
   let retryMs = 250;
-  let readyWaiters: (() => void)[] = [];
+  const readyWaiters: (() => void)[] = [];
   let isReady = false;
 
   async function connect(): Promise<void> {

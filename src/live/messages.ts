@@ -36,9 +36,7 @@ export type LiveMessage = WebhookStatusMessage | DeliveryMessage;
  * delivery, so bytes matter), and consecutive phases of one delivery with the same state share
  * an entry (`ATTEMPT_FINISHED+SUCCEEDED`).
  */
-type WireMessage =
-  | ['w', string, string, string, 0 | 1]
-  | ['d', string, string, string, string, string, string, string | 0, string | 0];
+type WireMessage = ['w', string, string, string, 0 | 1] | ['d', string, string, string, string, string, string, string | 0, string | 0];
 
 function toWire(m: LiveMessage): WireMessage {
   return m.kind === 'webhook'

@@ -4,16 +4,12 @@ import { newId } from '../core/ids.ts';
 import { generateApiKey, hashApiKey, safeEqual } from '../core/secrets.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { ApiKey, type IApiKey } from '../entities/ApiKey.ts';
-import { tenantScope, type Caller } from './caller.ts';
+import { type Caller, tenantScope } from './caller.ts';
 
 /** Refresh `lastUsedAt` at most this often, so authenticating is not a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-export async function createApiKey(
-  em: EntityManager,
-  tenantId: string,
-  name: string,
-): Promise<{ apiKey: IApiKey; secret: string }> {
+export async function createApiKey(em: EntityManager, tenantId: string, name: string): Promise<{ apiKey: IApiKey; secret: string }> {
   const trimmed = name.trim();
   if (!trimmed || trimmed.length > 200) {
     throw validationError([{ field: 'name', message: 'must be 1 to 200 characters' }]);

@@ -1,21 +1,28 @@
-import { rawQuery } from '../db/raw-query.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { rawQuery } from '../db/raw-query.ts';
 import { enqueueDeliveries } from '../delivery/queue.ts';
-import { deliveryMessage, notifyLive } from '../live/messages.ts';
 import { buildPayload } from '../delivery/request.ts';
 import { Delivery, type IDelivery } from '../entities/Delivery.ts';
 import { Event } from '../entities/Event.ts';
-import { findDelivery } from './history.ts';
+import { deliveryMessage, notifyLive } from '../live/messages.ts';
 import type { ServiceContext } from './context.ts';
+import { findDelivery } from './history.ts';
 import { getWebhook } from './webhooks.ts';
 
 /** Wake-up jobs and QUEUED live messages for re-queued deliveries, inside the caller's transaction. */
 async function requeue(tx: EntityManager, boss: PgBoss, rows: RequeuedRow[]): Promise<void> {
-  await enqueueDeliveries(boss, rows.map((r) => r.id), { db: fromKysely(tx.getKysely()) });
-  await notifyLive((text, params) => rawQuery(tx, text, params), rows.map((r) => deliveryMessage(r, 'QUEUED', { status: r.status })));
+  await enqueueDeliveries(
+    boss,
+    rows.map((r) => r.id),
+    { db: fromKysely(tx.getKysely()) },
+  );
+  await notifyLive(
+    (text, params) => rawQuery(tx, text, params),
+    rows.map((r) => deliveryMessage(r, 'QUEUED', { status: r.status })),
+  );
 }
 
 interface RequeuedRow {

@@ -17,7 +17,13 @@ export async function listEventTypes(em: EntityManager, tenantId: string | null)
   const own = await em.find(EventType, tenantId ? { tenant: tenantId } : {}, { orderBy: { name: 'asc' } });
   return [
     ...BUILT_IN_EVENT_TYPES.map((t) => ({ ...t, example: null, archived: false, builtIn: true })),
-    ...own.map((t) => ({ name: t.name, description: t.description ?? null, example: t.example ?? null, archived: t.archived, builtIn: false })),
+    ...own.map((t) => ({
+      name: t.name,
+      description: t.description ?? null,
+      example: t.example ?? null,
+      archived: t.archived,
+      builtIn: false,
+    })),
   ];
 }
 

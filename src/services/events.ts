@@ -1,18 +1,18 @@
 import { createHash } from 'node:crypto';
-import { rawQuery } from '../db/raw-query.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { FieldErrors, HeraldError, validationError } from '../core/errors.ts';
-import { newId } from '../core/ids.ts';
-import { buildPayload } from '../delivery/request.ts';
 import { isBuiltInEventType } from '../core/event-types.ts';
+import { newId } from '../core/ids.ts';
+import { rawQuery } from '../db/raw-query.ts';
 import { enqueueDeliveries } from '../delivery/queue.ts';
-import { deliveryMessage, LIVE_CHANNEL, packMessages } from '../live/messages.ts';
+import { buildPayload } from '../delivery/request.ts';
 import { Event, type EventRecord } from '../entities/Event.ts';
+import { deliveryMessage, LIVE_CHANNEL, packMessages } from '../live/messages.ts';
 import { resolveTenantId } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
-import { matchingWebhooks, type MatchableWebhook } from './matching.ts';
+import { type MatchableWebhook, matchingWebhooks } from './matching.ts';
 
 export const MAX_EVENT_DATA_BYTES = 256 * 1024;
 export const MAX_EVENTS_PER_CALL = 1000;
@@ -81,7 +81,8 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
       if (!known.has(tenantId)) known.set(tenantId, await knownEventTypeNames(ctx.em, tenantId));
       if (!known.get(tenantId)!.has(input.type)) errors.add(field(index, 'type'), `unknown event type "${input.type}"`);
     }
-    if (input.channel != null && !CHANNEL.test(input.channel)) errors.add(field(index, 'channel'), 'must be a short lowercase name like "sms"');
+    if (input.channel != null && !CHANNEL.test(input.channel))
+      errors.add(field(index, 'channel'), 'must be a short lowercase name like "sms"');
     if (input.idempotencyKey != null && (input.idempotencyKey.length === 0 || input.idempotencyKey.length > 255)) {
       errors.add(field(index, 'idempotencyKey'), 'must be 1 to 255 characters');
     }
@@ -99,7 +100,9 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
       channel: input.channel ?? null,
       data: input.data ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
-      requestHash: createHash('sha256').update(JSON.stringify([input.type, input.channel ?? null, serialized])).digest('hex'),
+      requestHash: createHash('sha256')
+        .update(JSON.stringify([input.type, input.channel ?? null, serialized]))
+        .digest('hex'),
     });
   }
   errors.throwIfAny();
@@ -168,7 +171,7 @@ async function findByIdempotencyKey(em: EntityManager, prepared: Prepared[]): Pr
   });
   if (events.length === 0) return found;
   const counts = await rawQuery<{ event_id: string; count: string }>(
-      em,
+    em,
     'select event_id, count(*) as count from delivery where event_id = any($1) group by event_id',
     [events.map((e) => e.id)],
   );
@@ -199,7 +202,14 @@ async function insertEventsAndDeliveries(
     for (const webhook of webhooksByTenant.get(item.tenantId) ?? []) {
       if (!webhook.matches(item.type, item.channel)) continue;
       const id = newId('dlv');
-      deliveries.push({ id, tenant_id: item.tenantId, event_id: event.id, webhook_id: webhook.id, event_type: item.type, due: webhook.paused ? null : now });
+      deliveries.push({
+        id,
+        tenant_id: item.tenantId,
+        event_id: event.id,
+        webhook_id: webhook.id,
+        event_type: item.type,
+        due: webhook.paused ? null : now,
+      });
       if (!webhook.paused) dueIds.push(id);
       count++;
     }

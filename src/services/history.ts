@@ -4,7 +4,7 @@ import { Delivery } from '../entities/Delivery.ts';
 import { Event, type IEvent } from '../entities/Event.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
 import type { ServiceContext } from './context.ts';
-import { paginate, type Page, type PageArgs } from './pagination.ts';
+import { type Page, type PageArgs, paginate } from './pagination.ts';
 
 export interface DeliveryFilter {
   webhookId?: string | null;
@@ -16,7 +16,11 @@ export interface DeliveryFilter {
 }
 
 /** Deliveries newest first, filtered; a tenant sees only its own. */
-export async function listDeliveries(ctx: ServiceContext, filter: DeliveryFilter & { tenantId?: string | null }, args: PageArgs): Promise<Page<IDelivery>> {
+export async function listDeliveries(
+  ctx: ServiceContext,
+  filter: DeliveryFilter & { tenantId?: string | null },
+  args: PageArgs,
+): Promise<Page<IDelivery>> {
   const where: FilterQuery<IDelivery> = { ...tenantScope(ctx.caller) };
   // A tenant naming another tenant is NOT_FOUND (as in `events`), never silently its own list.
   if (filter.tenantId) where.tenant = await resolveTenantId(ctx.em, ctx.caller, filter.tenantId);
@@ -30,8 +34,13 @@ export async function listDeliveries(ctx: ServiceContext, filter: DeliveryFilter
   return paginate(ctx.em, Delivery, where, args);
 }
 
-export async function listEvents(ctx: ServiceContext, filter: { type?: string | null; tenantId?: string | null }, args: PageArgs): Promise<Page<IEvent>> {
-  const scope = ctx.caller.kind === 'admin' && !filter.tenantId ? {} : { tenant: await resolveTenantId(ctx.em, ctx.caller, filter.tenantId) };
+export async function listEvents(
+  ctx: ServiceContext,
+  filter: { type?: string | null; tenantId?: string | null },
+  args: PageArgs,
+): Promise<Page<IEvent>> {
+  const scope =
+    ctx.caller.kind === 'admin' && !filter.tenantId ? {} : { tenant: await resolveTenantId(ctx.em, ctx.caller, filter.tenantId) };
   return paginate(ctx.em, Event, { ...scope, ...(filter.type ? { type: filter.type } : {}) }, args);
 }
 

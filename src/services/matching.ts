@@ -1,5 +1,5 @@
-import { rawQuery } from '../db/raw-query.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { rawQuery } from '../db/raw-query.ts';
 
 export interface MatchableWebhook {
   id: string;
@@ -13,7 +13,7 @@ export interface MatchableWebhook {
  */
 export async function matchingWebhooks(em: EntityManager, tenantId: string): Promise<MatchableWebhook[]> {
   const rows = await rawQuery<{ id: string; status: string; events: string[]; channels: string[] | null }>(
-      em,
+    em,
     `select id, status, events, channels from webhook where tenant_id = $1 and deleted_at is null and status <> 'DISABLED'`,
     [tenantId],
   );

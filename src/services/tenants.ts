@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { Tenant, type ITenant } from '../entities/Tenant.ts';
+import { type ITenant, Tenant } from '../entities/Tenant.ts';
 import { createApiKey } from './api-keys.ts';
 
 /** Creates a tenant with its first API key, in one transaction. */

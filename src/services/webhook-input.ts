@@ -1,4 +1,4 @@
-import { FieldErrors } from '../core/errors.ts';
+import type { FieldErrors } from '../core/errors.ts';
 import { SIGNATURE_HEADER_NAMES } from '../core/signing.ts';
 import type { CustomHeader, WebhookAuthType } from '../entities/Webhook.ts';
 

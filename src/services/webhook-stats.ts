@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { rawQuery } from '../db/raw-query.ts';
 import { lowestIdAt } from '../core/ids.ts';
+import { rawQuery } from '../db/raw-query.ts';
 import type { IWebhook } from '../entities/Webhook.ts';
 
 export interface WebhookStats {
@@ -27,7 +27,14 @@ export const LATENCY_SAMPLE = 100;
  */
 export async function webhookStats(em: EntityManager, webhooks: readonly IWebhook[], now = new Date()): Promise<WebhookStats[]> {
   const since = lowestIdAt('dlv', now.getTime() - 24 * 3600 * 1000);
-  const rows = await rawQuery<{ id: string; deliveries: string; succeeded: string; failed: string; p50: number | null; p95: number | null }>(
+  const rows = await rawQuery<{
+    id: string;
+    deliveries: string;
+    succeeded: string;
+    failed: string;
+    p50: number | null;
+    p95: number | null;
+  }>(
     em,
     `select w.id, d.deliveries, d.succeeded, d.failed, l.p50, l.p95
        from unnest($1::text[]) as w(id),

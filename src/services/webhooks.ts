@@ -4,15 +4,15 @@ import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
 import { encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
 import type { SignatureScheme } from '../core/signing.ts';
 import { rawQuery } from '../db/raw-query.ts';
-import { deliveryMessage, notifyLive, type DeliveryIds } from '../live/messages.ts';
-import { Webhook, type CustomHeader, type IWebhook, type StoredSecret, type WebhookStatus } from '../entities/Webhook.ts';
+import { type CustomHeader, type IWebhook, type StoredSecret, Webhook, type WebhookStatus } from '../entities/Webhook.ts';
+import { type DeliveryIds, deliveryMessage, notifyLive } from '../live/messages.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
-import { activeSecrets } from './webhook-secrets.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
-import { paginate, type Page, type PageArgs } from './pagination.ts';
+import { type Page, type PageArgs, paginate } from './pagination.ts';
 import {
   MAX_IN_FLIGHT,
+  type StoredAuth,
   TIMEOUT_MS,
   validateAuth,
   validateChannels,
@@ -22,9 +22,9 @@ import {
   validateRetrySchedule,
   validateTimeout,
   validateUrl,
-  type StoredAuth,
   type WebhookAuthInput,
 } from './webhook-input.ts';
+import { activeSecrets } from './webhook-secrets.ts';
 
 export const DEFAULT_GRACE_SECONDS = 24 * 3600;
 const MAX_GRACE_SECONDS = 7 * 24 * 3600;
@@ -75,10 +75,7 @@ export function effectiveRetrySchedule(webhook: IWebhook): readonly number[] {
   return webhook.retrySchedule ?? DEFAULT_RETRY_SCHEDULE;
 }
 
-export async function createWebhook(
-  ctx: ServiceContext,
-  input: CreateWebhookInput,
-): Promise<{ webhook: IWebhook; secret: string }> {
+export async function createWebhook(ctx: ServiceContext, input: CreateWebhookInput): Promise<{ webhook: IWebhook; secret: string }> {
   const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
   const errors = new FieldErrors();
   const { auth } = await validateFields(ctx, tenantId, input, errors);
@@ -131,7 +128,11 @@ export interface StatusChange {
   from: WebhookStatus;
 }
 
-export async function updateWebhook(ctx: ServiceContext, id: string, input: UpdateWebhookInput): Promise<{ webhook: IWebhook; statusChange: StatusChange | null }> {
+export async function updateWebhook(
+  ctx: ServiceContext,
+  id: string,
+  input: UpdateWebhookInput,
+): Promise<{ webhook: IWebhook; statusChange: StatusChange | null }> {
   const webhook = await getWebhook(ctx, id);
   const errors = new FieldErrors();
   if (input.url === null) errors.add('url', 'cannot be null');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createTenant, expectError, startTestHerald, type GqlResult, type TestHerald } from '../helpers/herald.ts';
+import { createTenant, expectError, type GqlResult, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 
 let h: TestHerald;
 let tenant: { id: string; key: string };

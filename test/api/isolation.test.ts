@@ -80,8 +80,16 @@ test.each([
     'mutation($tenantId: ID) { createWebhook(input: { url: "https://b.example.com/x", events: ["*"], tenantId: $tenantId }) { webhook { id } } }',
     () => ({ tenantId: a.id }),
   ],
-  ['createApiKey', 'mutation($tenantId: ID) { createApiKey(input: { name: "x", tenantId: $tenantId }) { secret } }', () => ({ tenantId: a.id })],
-  ['createEventType', 'mutation($tenantId: ID) { createEventType(input: { name: "b.sneaky", tenantId: $tenantId }) { name } }', () => ({ tenantId: a.id })],
+  [
+    'createApiKey',
+    'mutation($tenantId: ID) { createApiKey(input: { name: "x", tenantId: $tenantId }) { secret } }',
+    () => ({ tenantId: a.id }),
+  ],
+  [
+    'createEventType',
+    'mutation($tenantId: ID) { createEventType(input: { name: "b.sneaky", tenantId: $tenantId }) { name } }',
+    () => ({ tenantId: a.id }),
+  ],
 ])('%s with another tenant’s tenantId is NOT_FOUND', async (_name, operation, variables) => {
   expectError(await h.gql(operation, variables(), b.key), 'NOT_FOUND');
 });

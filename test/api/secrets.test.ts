@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { buildClientSchema, getIntrospectionQuery, getNamedType, isNonNullType, isObjectType, type GraphQLObjectType } from 'graphql';
+import { buildClientSchema, type GraphQLObjectType, getIntrospectionQuery, getNamedType, isNonNullType, isObjectType } from 'graphql';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { decryptSecret } from '../../src/core/secrets.ts';
 import { withPgClient } from '../helpers/db.ts';
@@ -65,7 +65,10 @@ test('after a rotation both secrets are stored encrypted, newest first', async (
   const rotated = await h.ok('mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }', { id }, tenant.key);
   const row = await webhookRow(id);
   expect(row.raw).not.toContain('whsec_');
-  expect(row.secrets.map((s: { encrypted: string }) => decryptSecret(s.encrypted, key))).toEqual([rotated.rotateWebhookSecret.secret, secret]);
+  expect(row.secrets.map((s: { encrypted: string }) => decryptSecret(s.encrypted, key))).toEqual([
+    rotated.rotateWebhookSecret.secret,
+    secret,
+  ]);
   expect(row.secrets[1].expiresAt).not.toBeNull();
 });
 
@@ -84,9 +87,14 @@ test.each<{ auth: Record<string, string>; plain: string }>([
 });
 
 test('api_key rows hold the SHA-256 hex of the secret and never the secret', async () => {
-  const { createApiKey } = await h.ok('mutation { createApiKey(input: { name: "hashed" }) { apiKey { id prefix } secret } }', {}, tenant.key);
-  const rows = await withPgClient(h.databaseUrl, async (client) =>
-    (await client.query('select k.*, row_to_json(k)::text as raw from api_key k where tenant_id = $1', [tenant.id])).rows,
+  const { createApiKey } = await h.ok(
+    'mutation { createApiKey(input: { name: "hashed" }) { apiKey { id prefix } secret } }',
+    {},
+    tenant.key,
+  );
+  const rows = await withPgClient(
+    h.databaseUrl,
+    async (client) => (await client.query('select k.*, row_to_json(k)::text as raw from api_key k where tenant_id = $1', [tenant.id])).rows,
   );
   expect(rows).toHaveLength(2);
   for (const [row, secret] of [

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient, type Client } from 'graphql-ws';
+import { type Client, createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
@@ -57,11 +57,11 @@ function subscribe(client: Client, query: string, variables: Record<string, unkn
     {
       next: (result) => {
         received.push(result);
-        waiters.splice(0).forEach((w) => w());
+        for (const w of waiters.splice(0)) w();
       },
       error: (error) => {
         received.push({ error });
-        waiters.splice(0).forEach((w) => w());
+        for (const w of waiters.splice(0)) w();
       },
       complete: () => {},
     },
@@ -85,7 +85,11 @@ function subscribe(client: Client, query: string, variables: Record<string, unkn
 }
 
 async function createWebhook(key: string): Promise<string> {
-  const data = await h.ok('mutation { createWebhook(input: { url: "https://example.com/hook", events: ["*"] }) { webhook { id } } }', {}, key);
+  const data = await h.ok(
+    'mutation { createWebhook(input: { url: "https://example.com/hook", events: ["*"] }) { webhook { id } } }',
+    {},
+    key,
+  );
   return data.createWebhook.webhook.id;
 }
 
@@ -203,14 +207,11 @@ async function connectWithoutKey(): Promise<{ client: Client; closed: Promise<{ 
 function subscribeWith(client: Client, query: string, variables: Record<string, unknown>, extensions?: Record<string, unknown>) {
   const received: any[] = [];
   const errors: unknown[] = [];
-  client.subscribe(
-    extensions === undefined ? { query, variables } : { query, variables, extensions },
-    {
-      next: (result) => received.push(result),
-      error: (error) => errors.push(error),
-      complete: () => {},
-    },
-  );
+  client.subscribe(extensions === undefined ? { query, variables } : { query, variables, extensions }, {
+    next: (result) => received.push(result),
+    error: (error) => errors.push(error),
+    complete: () => {},
+  });
   return { received, errors };
 }
 

@@ -8,7 +8,8 @@ beforeAll(async () => {
 afterAll(() => h?.stop());
 
 const OWN_TENANT = '{ tenant { id name } }';
-const CREATE_KEY = 'mutation($name: String!, $tenantId: ID) { createApiKey(input: { name: $name, tenantId: $tenantId }) { apiKey { id name prefix tenantId revokedAt } secret } }';
+const CREATE_KEY =
+  'mutation($name: String!, $tenantId: ID) { createApiKey(input: { name: $name, tenantId: $tenantId }) { apiKey { id name prefix tenantId revokedAt } secret } }';
 const REVOKE_KEY = 'mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }';
 
 test('createTenant as admin returns the tenant and a working hrld_ key', async () => {

@@ -9,7 +9,8 @@ const CREATE = `mutation($input: CreateWebhookInput!) { createWebhook(input: $in
 const READ = `query($id: ID!) { webhook(id: $id) { ${FIELDS} } }`;
 const UPDATE = `mutation($id: ID!, $input: UpdateWebhookInput!) { updateWebhook(id: $id, input: $input) { ${FIELDS} } }`;
 const DELETE = 'mutation($id: ID!) { deleteWebhook(id: $id) { id } }';
-const ROTATE = 'mutation($id: ID!, $grace: Int) { rotateWebhookSecret(id: $id, graceSeconds: $grace) { webhook { id secretCount } secret } }';
+const ROTATE =
+  'mutation($id: ID!, $grace: Int) { rotateWebhookSecret(id: $id, graceSeconds: $grace) { webhook { id secretCount } secret } }';
 const LIST = `query($first: Int, $after: String, $status: WebhookStatus) {
   webhooks(first: $first, after: $after, status: $status) { edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }`;
 
@@ -77,10 +78,22 @@ describe('create and read', () => {
 
   test.each([
     [{ type: 'NONE' }, { type: 'NONE', username: null, headerName: null }],
-    [{ type: 'BEARER', token: 'tok-123' }, { type: 'BEARER', username: null, headerName: null }],
-    [{ type: 'BASIC', username: 'u', password: 'p' }, { type: 'BASIC', username: 'u', headerName: null }],
-    [{ type: 'API_KEY', token: 'k-123' }, { type: 'API_KEY', username: null, headerName: 'x-api-key' }],
-    [{ type: 'CUSTOM_HEADER', headerName: 'X-Signature-Key', headerValue: 'v' }, { type: 'CUSTOM_HEADER', username: null, headerName: 'X-Signature-Key' }],
+    [
+      { type: 'BEARER', token: 'tok-123' },
+      { type: 'BEARER', username: null, headerName: null },
+    ],
+    [
+      { type: 'BASIC', username: 'u', password: 'p' },
+      { type: 'BASIC', username: 'u', headerName: null },
+    ],
+    [
+      { type: 'API_KEY', token: 'k-123' },
+      { type: 'API_KEY', username: null, headerName: 'x-api-key' },
+    ],
+    [
+      { type: 'CUSTOM_HEADER', headerName: 'X-Signature-Key', headerValue: 'v' },
+      { type: 'CUSTOM_HEADER', username: null, headerName: 'X-Signature-Key' },
+    ],
   ])('auth %j is stored and shown as %j', async (auth, shown) => {
     const { webhook } = await create({ auth });
     expect(webhook.auth).toEqual(shown);
@@ -168,7 +181,8 @@ describe('list', () => {
 describe('update', () => {
   let id: string;
   beforeAll(async () => {
-    id = (await create({ description: 'before', channels: ['sms'], retrySchedule: [1, 2], headers: [{ name: 'X-A', value: '1' }] })).webhook.id;
+    id = (await create({ description: 'before', channels: ['sms'], retrySchedule: [1, 2], headers: [{ name: 'X-A', value: '1' }] })).webhook
+      .id;
   });
 
   test.each([
@@ -178,7 +192,17 @@ describe('update', () => {
     ['channels', ['rcs'], ['rcs']],
     ['signatureScheme', 'HMAC_SHA256', 'HMAC_SHA256'],
     ['auth', { type: 'BEARER', token: 't' }, { type: 'BEARER', username: null, headerName: null }],
-    ['headers', [{ name: 'X-B', value: '2' }, { name: 'X-C', value: '3' }], [{ name: 'X-B', value: '2' }, { name: 'X-C', value: '3' }]],
+    [
+      'headers',
+      [
+        { name: 'X-B', value: '2' },
+        { name: 'X-C', value: '3' },
+      ],
+      [
+        { name: 'X-B', value: '2' },
+        { name: 'X-C', value: '3' },
+      ],
+    ],
     ['retrySchedule', [30, 3600], [30, 3600]],
     ['timeoutMs', 30000, 30000],
     ['maxInFlight', 100, 100],
@@ -317,7 +341,10 @@ describe('validation: bad input is refused and nothing is stored', () => {
 
   test('the limits themselves are accepted', async () => {
     const before = await countWebhookRows(h, v.id);
-    await create({ url: `https://example.com/${'a'.repeat(2028)}`, timeoutMs: 1000, maxInFlight: 1, retrySchedule: Array(20).fill(604800) }, v.key);
+    await create(
+      { url: `https://example.com/${'a'.repeat(2028)}`, timeoutMs: 1000, maxInFlight: 1, retrySchedule: Array(20).fill(604800) },
+      v.key,
+    );
     await create({ timeoutMs: 30000, maxInFlight: 100, retrySchedule: [1] }, v.key);
     expect(await countWebhookRows(h, v.id)).toBe(before + 2);
   });
@@ -348,7 +375,8 @@ describe('validation: bad input is refused and nothing is stored', () => {
 });
 
 describe('event types', () => {
-  const CREATE_TYPE = 'mutation($input: CreateEventTypeInput!) { createEventType(input: $input) { name description example archived builtIn } }';
+  const CREATE_TYPE =
+    'mutation($input: CreateEventTypeInput!) { createEventType(input: $input) { name description example archived builtIn } }';
   const LIST_TYPES = '{ eventTypes { name builtIn } }';
   let owner: { id: string; key: string };
   let other: { id: string; key: string };
@@ -388,7 +416,9 @@ describe('event types', () => {
   test('eventTypes lists the built-ins, webhook.test included, and only the tenant’s own types', async () => {
     const { eventTypes } = await h.ok('{ eventTypes { name description example archived builtIn } }', {}, owner.key);
     const builtIns = eventTypes.filter((t: { builtIn: boolean }) => t.builtIn).map((t: { name: string }) => t.name);
-    expect(builtIns).toEqual(expect.arrayContaining(['message.delivered', 'message.inbound', 'message.optout', 'campaign.completed', 'webhook.test']));
+    expect(builtIns).toEqual(
+      expect.arrayContaining(['message.delivered', 'message.inbound', 'message.optout', 'campaign.completed', 'webhook.test']),
+    );
     expect(builtIns).toHaveLength(17);
     const own = eventTypes.filter((t: { builtIn: boolean }) => !t.builtIn);
     expect(own).toEqual([

@@ -30,7 +30,12 @@ async function worker(): Promise<void> {
     const res = await request(`${receiverUrl}/s4/w${i % webhooks}`, {
       method: 'POST',
       dispatcher: agent,
-      headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${signature}` },
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': id,
+        'webhook-timestamp': String(ts),
+        'webhook-signature': `v1,${signature}`,
+      },
       body,
     });
     await res.body.dump();

@@ -2,7 +2,7 @@
 // LISTEN/NOTIFY and batched workers that sign and POST with undici, recording nothing.
 // Run as a child process by run.ts: node test/bench/peer.ts <databaseUrl> <concurrency>
 import { createHmac } from 'node:crypto';
-import { PgBoss, type Job } from 'pg-boss';
+import { type Job, PgBoss } from 'pg-boss';
 import { Agent, request } from 'undici';
 
 export const PEER_SCHEMA = 'peer_boss';
@@ -26,7 +26,10 @@ async function main(): Promise<void> {
 
   const send = async (job: PeerJob) => {
     let key = keys.get(job.secret);
-    if (!key) keys.set(job.secret, (key = Buffer.from(job.secret.slice(6), 'base64')));
+    if (!key) {
+      key = Buffer.from(job.secret.slice(6), 'base64');
+      keys.set(job.secret, key);
+    }
     const timestamp = Math.floor(Date.now() / 1000);
     const signature = createHmac('sha256', key).update(`${job.id}.${timestamp}.${job.body}`).digest('base64');
     const res = await request(job.url, {

@@ -62,7 +62,10 @@ export async function startBenchReceiver(): Promise<BenchReceiver> {
       state.requests++;
       const id = String(req.headers['webhook-id']);
       let ids = state.received.get(path);
-      if (!ids) state.received.set(path, (ids = new Set()));
+      if (!ids) {
+        ids = new Set();
+        state.received.set(path, ids);
+      }
       const first = !ids.has(id);
       ids.add(id);
       if (first) {
@@ -72,7 +75,10 @@ export async function startBenchReceiver(): Promise<BenchReceiver> {
       const secret = state.secrets.get(path);
       if (secret && state.requests % 50 === 0) {
         let verifier = verifiers.get(secret);
-        if (!verifier) verifiers.set(secret, (verifier = new Webhook(secret)));
+        if (!verifier) {
+          verifier = new Webhook(secret);
+          verifiers.set(secret, verifier);
+        }
         try {
           verifier.verify(body, req.headers as Record<string, string>);
           state.verified++;

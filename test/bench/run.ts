@@ -1,8 +1,8 @@
 // npm run bench — Herald's throughput, latency and isolation on this machine, next to the bare
 // HTTP ceiling and a bare pg-boss peer, against the same receiver. Not part of `npm test`.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +14,8 @@ import { parentPid, procStat, startEmbeddedPostgres } from '../../src/db/embedde
 import { createLogger } from '../../src/logger.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { freePort } from '../helpers/process.ts';
-import { latencySummary, startBenchReceiver, type BenchReceiver } from './receiver.ts';
 import { PEER_QUEUE, PEER_SCHEMA, type PeerJob } from './peer.ts';
+import { type BenchReceiver, latencySummary, startBenchReceiver } from './receiver.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
@@ -145,7 +145,7 @@ function meter(h: Pick<HeraldHandle, 'roles' | 'pids'>): () => Measured {
   const maxRss = h.pids.map(rssMb);
   let maxDirty = dirtyMb();
   const sampler = setInterval(() => {
-    h.pids.forEach((pid, i) => (maxRss[i] = Math.max(maxRss[i], rssMb(pid))));
+    for (const [i, pid] of h.pids.entries()) maxRss[i] = Math.max(maxRss[i], rssMb(pid));
     maxDirty = Math.max(maxDirty, dirtyMb());
   }, 250);
   return () => {
@@ -182,7 +182,9 @@ async function main() {
       settings: {
         ...(opts['sql-stats'] ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}),
         // Where the latency tail comes from: lock waits over 40 ms and statements over 80 ms, in the log.
-        ...(opts['pg-log'] ? { log_lock_waits: 'on', deadlock_timeout: '40ms', log_min_duration_statement: '80', log_autovacuum_min_duration: '0' } : {}),
+        ...(opts['pg-log']
+          ? { log_lock_waits: 'on', deadlock_timeout: '40ms', log_min_duration_statement: '80', log_autovacuum_min_duration: '0' }
+          : {}),
       },
     });
     baseUrl = db.url;
@@ -253,10 +255,16 @@ async function startSqlStats(databaseUrl: string): Promise<NonNullable<typeof sq
       );
       const total = rows.reduce((t, r) => t + r.total, 0);
       const calls = rows.reduce((t, r) => t + Number(r.calls), 0);
-      log(`${label}: PostgreSQL executed ${calls} statements (${round(calls / deliveries)} per delivery) in ${Math.round(total)} ms (${round((total * 1000) / deliveries)} µs per delivery); the top ones:`);
+      log(
+        `${label}: PostgreSQL executed ${calls} statements (${round(calls / deliveries)} per delivery) in ${Math.round(total)} ms (${round((total * 1000) / deliveries)} µs per delivery); the top ones:`,
+      );
       for (const r of rows.slice(0, 12)) {
         const text = r.query.replace(/\s+/g, ' ').slice(0, 110);
-        console.log(`  ${String(Math.round(r.total)).padStart(6)} ms ${String(r.calls).padStart(7)} calls ${round(Number(r.calls) / deliveries).toString().padStart(6)}/delivery  ${text}`);
+        console.log(
+          `  ${String(Math.round(r.total)).padStart(6)} ms ${String(r.calls).padStart(7)} calls ${round(Number(r.calls) / deliveries)
+            .toString()
+            .padStart(6)}/delivery  ${text}`,
+        );
       }
       const tables = await client.query<{ relname: string; ins: string; upd: string; hot: string }>(
         `select relname, n_tup_ins as ins, n_tup_upd as upd, n_tup_hot_upd as hot from pg_stat_user_tables where relname in ('delivery', 'attempt', 'event', 'webhook') order by relname`,
@@ -265,7 +273,10 @@ async function startSqlStats(databaseUrl: string): Promise<NonNullable<typeof sq
         'select num_timed as timed, num_requested as requested, num_done as done, write_time, sync_time from pg_stat_checkpointer',
       );
       console.log('  checkpoints (since start):', checkpoints.rows[0]);
-      console.log('  rows (since start):', tables.rows.map((t) => `${t.relname} ${t.ins} inserted, ${t.upd} updated (${t.hot} HOT)`).join('; '));
+      console.log(
+        '  rows (since start):',
+        tables.rows.map((t) => `${t.relname} ${t.ins} inserted, ${t.upd} updated (${t.hot} HOT)`).join('; '),
+      );
     },
     close: () => client.end(),
   };
@@ -281,7 +292,7 @@ interface HeraldHandle {
   gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string): Promise<T>;
 }
 
-async function startHerald(databaseUrl: string, receiver: BenchReceiver, children: ChildProcess[]): Promise<HeraldHandle> {
+async function startHerald(databaseUrl: string, _receiver: BenchReceiver, children: ChildProcess[]): Promise<HeraldHandle> {
   const port = await freePort();
   const adminKey = `hrld_admin_${randomBytes(16).toString('hex')}`;
   const env = {
@@ -300,21 +311,24 @@ async function startHerald(databaseUrl: string, receiver: BenchReceiver, childre
   const roles = opts.herald === 'split' ? ['api', 'worker'] : ['all'];
   const pids: number[] = [];
   for (const role of roles) {
-    const profile = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=herald-${role}.cpuprofile`] : [];
+    const profile = opts.profile
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=herald-${role}.cpuprofile`]
+      : [];
     const nodeArgs = opts['node-args'].split(' ').filter(Boolean);
     const child = spawn(NODE, [...NODE_FLAGS, ...nodeArgs, ...profile, path.join(ROOT, 'src/cli.ts'), 'serve', '--role', role], {
       cwd: ROOT,
       env,
       stdio: ['ignore', process.env.BENCH_HERALD_LOG ? 'pipe' : 'ignore', 'inherit'],
     });
-    if (process.env.BENCH_HERALD_LOG) child.stdout!.pipe((await import('node:fs')).createWriteStream(`${process.env.BENCH_HERALD_LOG}.${role}`));
+    if (process.env.BENCH_HERALD_LOG)
+      child.stdout!.pipe((await import('node:fs')).createWriteStream(`${process.env.BENCH_HERALD_LOG}.${role}`));
     children.push(child);
     pids.push(child.pid!);
     // Migrations run at start; let the first process apply them before the next one starts.
     if (roles.length > 1) await sleep(role === 'api' ? 4000 : 0);
   }
   const url = `http://127.0.0.1:${port}/graphql`;
-  const gql = async <T,>(query: string, variables: Record<string, unknown> = {}, key = adminKey): Promise<T> => {
+  const gql = async <T>(query: string, variables: Record<string, unknown> = {}, key = adminKey): Promise<T> => {
     const res = await request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
@@ -339,10 +353,9 @@ async function startHerald(databaseUrl: string, receiver: BenchReceiver, childre
 }
 
 async function createTenant(h: HeraldHandle, name: string): Promise<string> {
-  const data = await h.gql<{ createTenant: { apiKey: string } }>(
-    'mutation($n: String!) { createTenant(input: { name: $n }) { apiKey } }',
-    { n: name },
-  );
+  const data = await h.gql<{ createTenant: { apiKey: string } }>('mutation($n: String!) { createTenant(input: { name: $n }) { apiKey } }', {
+    n: name,
+  });
   return data.createTenant.apiKey;
 }
 
@@ -368,7 +381,11 @@ async function publishMany(h: HeraldHandle, key: string, count: number, groups: 
       next = Math.min(count, next + BATCH);
       const inputs = [];
       for (let i = start; i < next; i++) {
-        inputs.push({ type: 'message.delivered', channel: `g${(offset + i) % groups}`, data: { seq: offset + i, sentAt: Date.now(), to: '+15550100', status: 'delivered' } });
+        inputs.push({
+          type: 'message.delivered',
+          channel: `g${(offset + i) % groups}`,
+          data: { seq: offset + i, sentAt: Date.now(), to: '+15550100', status: 'delivered' },
+        });
       }
       const data = await h.gql<{ publishEvents: { deliveryCount: number }[] }>(PUBLISH, { inputs }, key);
       deliveries += data.publishEvents.reduce((n, p) => n + p.deliveryCount, 0);
@@ -439,7 +456,11 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
     while (Date.now() - started < forSeconds * 1000) {
       const due = Math.floor(((Date.now() - started) / 1000) * rate) - sent;
       if (due > 0) {
-        const inputs = Array.from({ length: due }, () => ({ type: 'message.sent', channel: 'lat', data: { seq: seq++, sentAt: Date.now() } }));
+        const inputs = Array.from({ length: due }, () => ({
+          type: 'message.sent',
+          channel: 'lat',
+          data: { seq: seq++, sentAt: Date.now() },
+        }));
         sent += due;
         inflight.push(h.gql(PUBLISH, { inputs }, key));
       }
@@ -461,7 +482,14 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
   const measured = measure();
   await sqlStats?.report('moderate load', expected);
   const lat = latencySummary(receiver.latencies);
-  const result: Result = { scenario: 'moderate load (200 ev/s × 5)', deliveries: expected, seconds, deliveriesPerSecond: Math.round(expected / seconds), ...lat, ...measured };
+  const result: Result = {
+    scenario: 'moderate load (200 ev/s × 5)',
+    deliveries: expected,
+    seconds,
+    deliveriesPerSecond: Math.round(expected / seconds),
+    ...lat,
+    ...measured,
+  };
   log(result);
   return result;
 }
@@ -471,23 +499,36 @@ async function ceiling(receiver: BenchReceiver): Promise<Result> {
   const total = EVENTS * FANOUT;
   receiver.reset();
   log(`ceiling: ${total} signed POSTs with undici, concurrency ${CONCURRENCY}`);
-  const child = spawn(NODE, [path.join(ROOT, 'test/bench/ceiling.ts'), receiver.url, String(total), String(CONCURRENCY), String(WEBHOOKS)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    NODE,
+    [path.join(ROOT, 'test/bench/ceiling.ts'), receiver.url, String(total), String(CONCURRENCY), String(WEBHOOKS)],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   await new Promise((resolve) => child.once('exit', resolve));
   const seconds = Number(output.trim());
   if (receiver.uniqueCount((p) => p.startsWith('/s4/')) !== total) throw new Error('ceiling: requests lost');
-  const result: Result = { scenario: 'ceiling (bare undici)', deliveries: total, seconds: round(seconds), deliveriesPerSecond: Math.round(total / seconds), ...latencySummary(receiver.latencies) };
+  const result: Result = {
+    scenario: 'ceiling (bare undici)',
+    deliveries: total,
+    seconds: round(seconds),
+    deliveriesPerSecond: Math.round(total / seconds),
+    ...latencySummary(receiver.latencies),
+  };
   log(result);
   return result;
 }
 
 /** A bare pg-boss queue (separate process) with the same load: what a team would write in an afternoon. */
 async function peer(databaseUrl: string, receiver: BenchReceiver): Promise<Result> {
-  const child = spawn(NODE, [path.join(ROOT, 'test/bench/peer.ts'), databaseUrl, String(CONCURRENCY)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(NODE, [path.join(ROOT, 'test/bench/peer.ts'), databaseUrl, String(CONCURRENCY)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('peer ready') && resolve());
     child.once('exit', () => reject(new Error('peer exited')));
@@ -510,8 +551,16 @@ async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pid: nu
       for (let i = start; i < Math.min(count, start + BATCH); i++) {
         const seq = offset + i;
         const id = `evt_${seq}`;
-        const body = JSON.stringify({ id, type: 'message.delivered', timestamp: new Date().toISOString(), tenantId: 'ten_x', channel: `g${seq % groups}`, data: { seq, sentAt: Date.now(), to: '+15550100', status: 'delivered' } });
-        for (let w = 0; w < FANOUT; w++) jobs.push({ data: { url: `${receiver.url}/s5/w${(seq % groups) + w * groups}`, id, body, secret } });
+        const body = JSON.stringify({
+          id,
+          type: 'message.delivered',
+          timestamp: new Date().toISOString(),
+          tenantId: 'ten_x',
+          channel: `g${seq % groups}`,
+          data: { seq, sentAt: Date.now(), to: '+15550100', status: 'delivered' },
+        });
+        for (let w = 0; w < FANOUT; w++)
+          jobs.push({ data: { url: `${receiver.url}/s5/w${(seq % groups) + w * groups}`, id, body, secret } });
       }
       await boss.insert(PEER_QUEUE, jobs);
     }
@@ -553,7 +602,9 @@ function report() {
   console.log('\n| scenario | deliveries | seconds | deliveries/s | p50 ms | p95 ms | p99 ms | max RSS MB |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    console.log(`| ${r.scenario} | ${r.deliveries} | ${r.seconds} | ${r.deliveriesPerSecond} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${r.maxRssMb ?? ''} |`);
+    console.log(
+      `| ${r.scenario} | ${r.deliveries} | ${r.seconds} | ${r.deliveriesPerSecond} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${r.maxRssMb ?? ''} |`,
+    );
   }
   const ratios: Record<string, number> = {};
   if (herald && ceilingResult) ratios.heraldOverCeiling = round(herald.deliveriesPerSecond / ceilingResult.deliveriesPerSecond);
@@ -564,9 +615,29 @@ function report() {
     ratios.slowScenarioP99Ratio = round(slow.p99Ms / herald.p99Ms);
   }
   console.log('\n', ratios);
-  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` };
-  const out = { date: new Date().toISOString(), machine, options: { events: EVENTS, fanout: FANOUT, webhooks: WEBHOOKS, concurrency: CONCURRENCY, batch: BATCH, logLevel: opts['log-level'], heraldProcesses: opts.herald }, ratios, results: results.map((r) => ({ ...r, machine, date: new Date().toISOString() })) };
-  writeFileSync(opts.out, JSON.stringify(out, null, 2) + '\n');
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.type()} ${os.release()}`,
+  };
+  const out = {
+    date: new Date().toISOString(),
+    machine,
+    options: {
+      events: EVENTS,
+      fanout: FANOUT,
+      webhooks: WEBHOOKS,
+      concurrency: CONCURRENCY,
+      batch: BATCH,
+      logLevel: opts['log-level'],
+      heraldProcesses: opts.herald,
+    },
+    ratios,
+    results: results.map((r) => ({ ...r, machine, date: new Date().toISOString() })),
+  };
+  writeFileSync(opts.out, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`wrote ${opts.out}`);
 }
 

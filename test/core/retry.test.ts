@@ -119,12 +119,8 @@ describe('retryAfterDelayMs', () => {
   it('reads an HTTP-date', () => {
     const inOneHour = new Date(now + 3_600_000).toUTCString(); // "Sun, 22 Nov 2026 11:00:00 GMT"
     expect(retryAfterDelayMs(inOneHour, scheduledMs, now)).toBe(3_600_000);
-    expect(retryAfterDelayMs(new Date(now - 60_000).toUTCString(), scheduledMs, now)).toBe(
-      scheduledMs,
-    );
-    expect(retryAfterDelayMs(new Date(now + 3 * 86_400_000).toUTCString(), scheduledMs, now)).toBe(
-      MAX_RETRY_AFTER_MS,
-    );
+    expect(retryAfterDelayMs(new Date(now - 60_000).toUTCString(), scheduledMs, now)).toBe(scheduledMs);
+    expect(retryAfterDelayMs(new Date(now + 3 * 86_400_000).toUTCString(), scheduledMs, now)).toBe(MAX_RETRY_AFTER_MS);
   });
 });
 

@@ -40,9 +40,7 @@ describe('API keys', () => {
   });
 
   it('hash to the known SHA-256 value', () => {
-    expect(hashApiKey('abc')).toBe(
-      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
-    );
+    expect(hashApiKey('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });
 
   it('admin keys are hrld_admin_ + base64url', () => {
@@ -97,17 +95,13 @@ describe('encryptSecret / decryptSecret', () => {
       [version, iv, flip(tag), ciphertext],
       [version, flip(iv), tag, ciphertext],
     ]) {
-      expect(() => decryptSecret(tampered.join('.'), key)).toThrow(
-        /wrong encryption key or tampered/,
-      );
+      expect(() => decryptSecret(tampered.join('.'), key)).toThrow(/wrong encryption key or tampered/);
     }
   });
 
   it('throws with the wrong key', () => {
     const stored = encryptSecret(plain, key);
-    expect(() => decryptSecret(stored, randomBytes(32))).toThrow(
-      /wrong encryption key or tampered/,
-    );
+    expect(() => decryptSecret(stored, randomBytes(32))).toThrow(/wrong encryption key or tampered/);
   });
 
   it('throws on a value that is not in the v1 format', () => {

@@ -105,9 +105,7 @@ describe('STRIPE scheme', () => {
 
   it("fails Stripe's constructEvent for a tampered body", () => {
     const header = stripeHeader([secret]);
-    expect(() =>
-      stripe.webhooks.constructEvent(body.replace('sms', 'rcs'), header, secret),
-    ).toThrow(/No signatures found matching/);
+    expect(() => stripe.webhooks.constructEvent(body.replace('sms', 'rcs'), header, secret)).toThrow(/No signatures found matching/);
   });
 
   it('during rotation both secrets verify and an unrelated one does not', () => {
@@ -119,9 +117,7 @@ describe('STRIPE scheme', () => {
     for (const s of [newSecret, oldSecret]) {
       expect(stripe.webhooks.constructEvent(body, header, s)).toEqual(JSON.parse(body));
     }
-    expect(() =>
-      stripe.webhooks.constructEvent(body, header, generateWebhookSecret()),
-    ).toThrow(/No signatures found matching/);
+    expect(() => stripe.webhooks.constructEvent(body, header, generateWebhookSecret())).toThrow(/No signatures found matching/);
   });
 });
 
@@ -157,9 +153,7 @@ describe('HMAC_SHA256 scheme', () => {
 
 describe('signatureHeaders input checks', () => {
   it('refuses an empty secret list', () => {
-    expect(() =>
-      signatureHeaders({ scheme: 'STANDARD', secrets: [], msgId, timestamp: 1, body }),
-    ).toThrow(/secret/);
+    expect(() => signatureHeaders({ scheme: 'STANDARD', secrets: [], msgId, timestamp: 1, body })).toThrow(/secret/);
   });
 
   it('refuses a fractional timestamp', () => {

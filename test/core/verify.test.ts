@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { generateWebhookSecret } from '../../src/core/secrets.ts';
 import { signatureHeaders } from '../../src/core/signing.ts';
 import type { SignatureScheme } from '../../src/core/verify.ts';
-import { WebhookVerificationError, verifyWebhook } from '../../src/core/verify.ts';
+import { verifyWebhook, WebhookVerificationError } from '../../src/core/verify.ts';
 
 const msgId = 'evt_01verify';
 const payload = { id: msgId, type: 'message.inbound', data: { text: 'hi ✓' } };
@@ -12,12 +12,7 @@ const nowSeconds = Math.floor(now.getTime() / 1000);
 const schemes: SignatureScheme[] = ['STANDARD', 'STRIPE', 'HMAC_SHA256'];
 
 /** The headers Herald sends for one attempt, as the worker builds them. */
-function deliveryHeaders(
-  scheme: SignatureScheme,
-  secrets: string[],
-  timestamp = nowSeconds,
-  signedBody = body,
-): Record<string, string> {
+function deliveryHeaders(scheme: SignatureScheme, secrets: string[], timestamp = nowSeconds, signedBody = body): Record<string, string> {
   return {
     'content-type': 'application/json',
     'webhook-id': msgId,
@@ -47,31 +42,23 @@ describe.each(schemes)('verifyWebhook with %s', (scheme) => {
 
   it('accepts the body as a Buffer and the headers as a Headers instance', () => {
     const headers = new Headers(deliveryHeaders(scheme, [secret]));
-    expect(verifyWebhook({ secret, headers, body: Buffer.from(body), scheme, now })).toEqual(
-      payload,
-    );
+    expect(verifyWebhook({ secret, headers, body: Buffer.from(body), scheme, now })).toEqual(payload);
   });
 
   it('looks headers up case-insensitively in a plain object', () => {
-    const upper = Object.fromEntries(
-      Object.entries(deliveryHeaders(scheme, [secret])).map(([k, v]) => [k.toUpperCase(), v]),
-    );
+    const upper = Object.fromEntries(Object.entries(deliveryHeaders(scheme, [secret])).map(([k, v]) => [k.toUpperCase(), v]));
     expect(verifyWebhook({ secret, headers: upper, body, scheme, now })).toEqual(payload);
   });
 
   it('rejects a tampered body', () => {
     const headers = deliveryHeaders(scheme, [secret]);
-    const error = verificationError(() =>
-      verifyWebhook({ secret, headers, body: body.replace('hi', 'ho'), scheme, now }),
-    );
+    const error = verificationError(() => verifyWebhook({ secret, headers, body: body.replace('hi', 'ho'), scheme, now }));
     expect(error.message).toMatch(/signature/i);
   });
 
   it('rejects the wrong secret', () => {
     const headers = deliveryHeaders(scheme, [secret]);
-    verificationError(() =>
-      verifyWebhook({ secret: generateWebhookSecret(), headers, body, scheme, now }),
-    );
+    verificationError(() => verifyWebhook({ secret: generateWebhookSecret(), headers, body, scheme, now }));
   });
 
   it('rejects a stale timestamp', () => {
@@ -88,19 +75,21 @@ describe.each(schemes)('verifyWebhook with %s', (scheme) => {
 
   it('accepts a timestamp at the edge of a custom tolerance', () => {
     const headers = deliveryHeaders(scheme, [secret], nowSeconds - 60);
-    expect(verifyWebhook({ secret, headers, body, scheme, now, toleranceSeconds: 60 })).toEqual(
-      payload,
-    );
-    verificationError(() =>
-      verifyWebhook({ secret, headers, body, scheme, now, toleranceSeconds: 59 }),
-    );
+    expect(verifyWebhook({ secret, headers, body, scheme, now, toleranceSeconds: 60 })).toEqual(payload);
+    verificationError(() => verifyWebhook({ secret, headers, body, scheme, now, toleranceSeconds: 59 }));
   });
 
   it('names the missing signature header', () => {
     const headers = deliveryHeaders(scheme, [secret]);
-    const signatureHeader = Object.keys(signatureHeaders({
-      scheme, secrets: [secret], msgId, timestamp: nowSeconds, body,
-    }))[0];
+    const signatureHeader = Object.keys(
+      signatureHeaders({
+        scheme,
+        secrets: [secret],
+        msgId,
+        timestamp: nowSeconds,
+        body,
+      }),
+    )[0];
     delete headers[signatureHeader];
     const error = verificationError(() => verifyWebhook({ secret, headers, body, scheme, now }));
     expect(error.message).toContain(signatureHeader);
@@ -123,9 +112,7 @@ describe('verifyWebhook details', () => {
       for (const s of [secret, oldSecret]) {
         expect(verifyWebhook({ secret: s, headers, body, scheme, now })).toEqual(payload);
       }
-      verificationError(() =>
-        verifyWebhook({ secret: generateWebhookSecret(), headers, body, scheme, now }),
-      );
+      verificationError(() => verifyWebhook({ secret: generateWebhookSecret(), headers, body, scheme, now }));
     }
   });
 
@@ -144,18 +131,13 @@ describe('verifyWebhook details', () => {
   it('uses t= for STRIPE, not webhook-timestamp', () => {
     const headers = deliveryHeaders('STRIPE', [secret], nowSeconds - 1000);
     headers['webhook-timestamp'] = String(nowSeconds);
-    const error = verificationError(() =>
-      verifyWebhook({ secret, headers, body, scheme: 'STRIPE', now }),
-    );
+    const error = verificationError(() => verifyWebhook({ secret, headers, body, scheme: 'STRIPE', now }));
     expect(error.message).toMatch(/too old/);
   });
 
   it('rejects a STRIPE header whose t= was moved forward', () => {
     const headers = deliveryHeaders('STRIPE', [secret], nowSeconds - 1000);
-    headers['herald-signature'] = headers['herald-signature'].replace(
-      `t=${nowSeconds - 1000}`,
-      `t=${nowSeconds}`,
-    );
+    headers['herald-signature'] = headers['herald-signature'].replace(`t=${nowSeconds - 1000}`, `t=${nowSeconds}`);
     verificationError(() => verifyWebhook({ secret, headers, body, scheme: 'STRIPE', now }));
   });
 
@@ -174,9 +156,7 @@ describe('verifyWebhook details', () => {
   it('rejects a correctly signed body that is not JSON', () => {
     const text = 'not json';
     const headers = deliveryHeaders('HMAC_SHA256', [secret], nowSeconds, text);
-    const error = verificationError(() =>
-      verifyWebhook({ secret, headers, body: text, scheme: 'HMAC_SHA256', now }),
-    );
+    const error = verificationError(() => verifyWebhook({ secret, headers, body: text, scheme: 'HMAC_SHA256', now }));
     expect(error.message).toMatch(/JSON/);
   });
 

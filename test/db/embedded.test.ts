@@ -57,12 +57,24 @@ test('the embedded PostgreSQL checkpoints every 30 s, and a setting passed to it
   const dir = mkdtempSync(path.join(os.tmpdir(), 'herald-embedded-settings-'));
   chmodSync(dir, 0o755);
   const start = async (settings?: Record<string, string>) =>
-    startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port: await freePort(), password: 'x', database: 'postgres', logger: createLogger('silent'), settings });
+    startEmbeddedPostgres({
+      dir: path.join(dir, 'pg'),
+      port: await freePort(),
+      password: 'x',
+      database: 'postgres',
+      logger: createLogger('silent'),
+      settings,
+    });
   try {
-    for (const [settings, expected] of [[undefined, '30s'], [{ checkpoint_timeout: '2min' }, '2min']] as const) {
+    for (const [settings, expected] of [
+      [undefined, '30s'],
+      [{ checkpoint_timeout: '2min' }, '2min'],
+    ] as const) {
       const db = await start(settings);
       try {
-        expect(await withPgClient(db.url, async (c) => (await c.query('show checkpoint_timeout')).rows[0].checkpoint_timeout)).toBe(expected);
+        expect(await withPgClient(db.url, async (c) => (await c.query('show checkpoint_timeout')).rows[0].checkpoint_timeout)).toBe(
+          expected,
+        );
       } finally {
         await db.stop();
       }

@@ -4,10 +4,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createDeliveryClient } from '../../src/delivery/http-client.ts';
 import type { DeliveryClient, DeliveryClientOptions, OutboundRequest } from '../../src/delivery/http-client.ts';
-import { startReceiver } from '../helpers/receiver.ts';
+import { createDeliveryClient } from '../../src/delivery/http-client.ts';
 import type { Receiver } from '../helpers/receiver.ts';
+import { startReceiver } from '../helpers/receiver.ts';
 import { createTestCa } from '../helpers/tls.ts';
 
 const ca = createTestCa();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createWebhook, listDeliveries } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
 let slow: Receiver;
@@ -35,7 +35,10 @@ test('a hanging endpoint holds at most maxInFlight requests and never holds back
   expect(publishEvents.map((p: { deliveryCount: number }) => p.deliveryCount)).toEqual(Array(20).fill(2));
 
   await expect
-    .poll(async () => (await listDeliveries(h, tenant.key, { webhookId: fastHook.id, status: 'SUCCEEDED' })).length, { timeout: 3000, interval: 100 })
+    .poll(async () => (await listDeliveries(h, tenant.key, { webhookId: fastHook.id, status: 'SUCCEEDED' })).length, {
+      timeout: 3000,
+      interval: 100,
+    })
     .toBe(20);
   const elapsed = Date.now() - started;
   console.log(`[isolation] 20 fast deliveries succeeded ${elapsed} ms after publishing, beside a hanging endpoint`);
@@ -61,12 +64,20 @@ test('an endpoint far behind: deliveries beyond its lane wait in the table, then
   // of the 30 are left in the table for later and must still be delivered, exactly once.
   const steady = await startReceiver({ handler: (_req, res) => void setTimeout(() => res.writeHead(200).end('ok'), 150) });
   try {
-    const hook = await createWebhook(h, tenant.key, { url: `${steady.url}/steady`, maxInFlight: 1, channels: ['steady'], retrySchedule: [] });
+    const hook = await createWebhook(h, tenant.key, {
+      url: `${steady.url}/steady`,
+      maxInFlight: 1,
+      channels: ['steady'],
+      retrySchedule: [],
+    });
     const inputs = Array.from({ length: 30 }, (_, i) => ({ type: 'message.sent', channel: 'steady', data: { messageId: `s${i}` } }));
     await h.ok('mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { deliveryCount } }', { inputs }, tenant.key);
 
     await expect
-      .poll(async () => (await listDeliveries(h, tenant.key, { webhookId: hook.id, status: 'SUCCEEDED' })).length, { timeout: 25_000, interval: 250 })
+      .poll(async () => (await listDeliveries(h, tenant.key, { webhookId: hook.id, status: 'SUCCEEDED' })).length, {
+        timeout: 25_000,
+        interval: 250,
+      })
       .toBe(30);
     const deliveries = await listDeliveries(h, tenant.key, { webhookId: hook.id });
     expect(deliveries.every((d) => d.attempts.length === 1)).toBe(true);

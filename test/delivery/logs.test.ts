@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase } from '../helpers/db.ts';
 import { waitUntil } from '../helpers/deliveries.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 // Herald as operators run it: `herald serve` in its own process, logging JSON to stdout.
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -39,7 +39,10 @@ beforeAll(async () => {
   });
   child.stdout!.on('data', (chunk) => (stdout += chunk));
   child.stderr!.on('data', (chunk) => (stderr += chunk));
-  await waitUntil(() => logLines().some((l) => l.msg === 'Herald started') || child.exitCode !== null, { timeout: 30_000, message: 'Herald to start' });
+  await waitUntil(() => logLines().some((l) => l.msg === 'Herald started') || child.exitCode !== null, {
+    timeout: 30_000,
+    message: 'Herald to start',
+  });
   if (child.exitCode !== null) throw new Error(`herald exited ${child.exitCode}: ${stderr}`);
 });
 afterAll(async () => {
@@ -110,10 +113,17 @@ test('each attempt is one JSON log line with delivery id, webhook id, status and
   const attemptLines = () => logLines().filter((l) => l.msg === 'delivery attempt' && l.eventId === eventId);
   await expect.poll(() => attemptLines().length, { timeout: 10_000 }).toBe(2);
 
-  const { deliveries } = await gql('query($id: ID!) { deliveries(filter: { eventId: $id }) { edges { node { id } } } }', { id: eventId }, tenantKey);
+  const { deliveries } = await gql(
+    'query($id: ID!) { deliveries(filter: { eventId: $id }) { edges { node { id } } } }',
+    { id: eventId },
+    tenantKey,
+  );
   const deliveryId: string = deliveries.edges[0].node.id;
   const [first, second] = attemptLines();
-  for (const [line, status, attempt] of [[first, 500, 1], [second, 200, 2]] as const) {
+  for (const [line, status, attempt] of [
+    [first, 500, 1],
+    [second, 200, 2],
+  ] as const) {
     expect(line).toMatchObject({ level: 30, deliveryId, webhookId, eventId, status, attempt, trigger: 'SCHEDULED' });
     expect(typeof line.durationMs).toBe('number');
     expect(typeof line.time).toBe('number');

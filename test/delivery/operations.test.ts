@@ -1,17 +1,17 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
-  DELIVERY_FIELDS,
   createWebhook,
+  DELIVERY_FIELDS,
+  type DeliveryView,
   deliveryOf,
   getWebhookStatus,
   listDeliveries,
   publish,
   sleep,
   waitForDelivery,
-  type DeliveryView,
 } from '../helpers/deliveries.ts';
 import { createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.writeHead(200).end('ok');
 const fail = (_req: unknown, res: import('node:http').ServerResponse) => res.writeHead(500).end('down');
@@ -57,7 +57,11 @@ describe('operating deliveries', () => {
 
   test('a failed test event is one try, FAILED, not retried on the schedule', async () => {
     receiver.setHandler(fail);
-    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/test-fail`, events: ['campaign.started'], retrySchedule: [1] });
+    const webhook = await createWebhook(h, tenant.key, {
+      url: `${receiver.url}/test-fail`,
+      events: ['campaign.started'],
+      retrySchedule: [1],
+    });
     const { sendTestEvent } = await h.ok('mutation($id: ID!) { sendTestEvent(webhookId: $id) { id } }', { id: webhook.id }, tenant.key);
     const delivery = await waitForDelivery(h, tenant.key, sendTestEvent.id);
     expect(delivery).toMatchObject({ status: 'FAILED', attemptCount: 1 });
@@ -136,7 +140,11 @@ describe('operating deliveries', () => {
     // Events whose data says { ok: true } succeed; the rest fail.
     receiver.setHandler((_req, res, received) => (JSON.parse(received.body).data.ok ? ok(_req, res) : fail(_req, res)));
     const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/replay`, events: ['message.blocked'], retrySchedule: [] });
-    const other = await createWebhook(h, tenant.key, { url: `${receiver.url}/replay-other`, events: ['message.blocked'], retrySchedule: [] });
+    const other = await createWebhook(h, tenant.key, {
+      url: `${receiver.url}/replay-other`,
+      events: ['message.blocked'],
+      retrySchedule: [],
+    });
     const send = async (ok: boolean) => (await publish(h, tenant.key, { type: 'message.blocked', data: { ok } })).eventId;
 
     const before = await send(false);
@@ -191,10 +199,14 @@ describe('operating deliveries', () => {
     expectError(await retry(id, intruder.key), 'NOT_FOUND');
     expectError(await h.gql('mutation($id: ID!) { sendTestEvent(webhookId: $id) { id } }', { id: webhook.id }, intruder.key), 'NOT_FOUND');
     expectError(
-      await h.gql('mutation($id: ID!, $since: DateTime!) { replayFailedDeliveries(webhookId: $id, since: $since) { count } }', {
-        id: webhook.id,
-        since: new Date(0).toISOString(),
-      }, intruder.key),
+      await h.gql(
+        'mutation($id: ID!, $since: DateTime!) { replayFailedDeliveries(webhookId: $id, since: $since) { count } }',
+        {
+          id: webhook.id,
+          since: new Date(0).toISOString(),
+        },
+        intruder.key,
+      ),
       'NOT_FOUND',
     );
     expect((await h.ok('query($id: ID!) { delivery(id: $id) { id } }', { id }, intruder.key)).delivery).toBeNull();

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { createTestCa } from '../helpers/tls.ts';
 
 let h: TestHerald;
@@ -38,6 +38,15 @@ test('a published event reaches a subscribed HTTPS endpoint, signed per Standard
   expect(payload.id).toBe(data.publishEvent.event.id);
   expect(payload.data).toEqual({ messageId: 'm1' });
   await expect
-    .poll(async () => (await h.ok(`query($id: ID!) { event(id: $id) { deliveries { edges { node { status attempts { responseStatus } } } } } }`, { id: payload.id }, tenant.key)).event.deliveries.edges[0].node.status)
+    .poll(
+      async () =>
+        (
+          await h.ok(
+            `query($id: ID!) { event(id: $id) { deliveries { edges { node { status attempts { responseStatus } } } } } }`,
+            { id: payload.id },
+            tenant.key,
+          )
+        ).event.deliveries.edges[0].node.status,
+    )
     .toBe('SUCCEEDED');
 });

@@ -8,7 +8,7 @@ import { publishEvents } from '../../src/services/events.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createWebhook, deliveryOf, listDeliveries, publish, sleep, updateWebhook, waitForDelivery } from '../helpers/deliveries.ts';
 import { createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
 let receiver: Receiver;
@@ -22,7 +22,8 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-const PUBLISH_MANY = 'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id type channel } deliveryCount } }';
+const PUBLISH_MANY =
+  'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id type channel } deliveryCount } }';
 const PUBLISH_ONE = 'mutation($input: PublishEventInput!) { publishEvent(input: $input) { event { id } deliveryCount } }';
 
 /** Rows of `table` belonging to a tenant. */
@@ -36,14 +37,17 @@ async function countRows(table: 'event' | 'delivery', tenantId: string): Promise
 describe('fan-out', () => {
   test('publishEvents creates one delivery per matching webhook: events list, "*", channels; none for DISABLED or deleted', async () => {
     const tenant = await createTenant(h, 'fan-out');
-    const hook = (name: string, input: Record<string, unknown>) => createWebhook(h, tenant.key, { url: `${receiver.url}/${name}`, ...input });
+    const hook = (name: string, input: Record<string, unknown>) =>
+      createWebhook(h, tenant.key, { url: `${receiver.url}/${name}`, ...input });
     const delivered = await hook('delivered', { events: ['message.delivered'] });
     const all = await hook('all', { events: ['*'] });
     const smsOnly = await hook('sms-only', { events: ['message.delivered', 'message.sent'], channels: ['sms'] });
     const disabled = await hook('disabled', { events: ['*'] });
     const deleted = await hook('deleted', { events: ['*'] });
     // Only Herald disables a webhook (410, auto-disable); the row is set directly here.
-    await withPgClient(h.databaseUrl, (c) => c.query(`update webhook set status = 'DISABLED', disabled_reason = 'test' where id = $1`, [disabled.id]));
+    await withPgClient(h.databaseUrl, (c) =>
+      c.query(`update webhook set status = 'DISABLED', disabled_reason = 'test' where id = $1`, [disabled.id]),
+    );
     await h.ok('mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: deleted.id }, tenant.key);
 
     const inputs = [
@@ -69,9 +73,7 @@ describe('fan-out', () => {
     }
     expect(await countRows('delivery', tenant.id)).toBe(9);
     // And they all go out.
-    await expect
-      .poll(async () => (await listDeliveries(h, tenant.key, { status: 'SUCCEEDED' })).length, { timeout: 10_000 })
-      .toBe(9);
+    await expect.poll(async () => (await listDeliveries(h, tenant.key, { status: 'SUCCEEDED' })).length, { timeout: 10_000 }).toBe(9);
     expect(receiver.requests.filter((r) => r.url === '/disabled' || r.url === '/deleted')).toHaveLength(0);
   });
 
@@ -110,7 +112,16 @@ describe('idempotency keys', () => {
       expectError(result, 'CONFLICT');
     }
     // A conflict inside a batch rolls the whole batch back.
-    const mixed = await h.gql(PUBLISH_MANY, { inputs: [{ type: 'message.sent', data: {} }, { ...input, data: { messageId: 'other' } }] }, tenant.key);
+    const mixed = await h.gql(
+      PUBLISH_MANY,
+      {
+        inputs: [
+          { type: 'message.sent', data: {} },
+          { ...input, data: { messageId: 'other' } },
+        ],
+      },
+      tenant.key,
+    );
     expectError(mixed, 'CONFLICT');
     expect(await countRows('event', tenant.id)).toBe(1);
     expect(await countRows('delivery', tenant.id)).toBe(1);
@@ -136,7 +147,16 @@ describe('validation', () => {
     await createWebhook(h, tenant.key, { url: `${receiver.url}/too-large` });
     const big = { blob: 'x'.repeat(256 * 1024) };
     expectError(await h.gql(PUBLISH_ONE, { input: { type: 'message.inbound', data: big } }, tenant.key), 'PAYLOAD_TOO_LARGE');
-    const batch = await h.gql(PUBLISH_MANY, { inputs: [{ type: 'message.inbound', data: { ok: true } }, { type: 'message.inbound', data: big }] }, tenant.key);
+    const batch = await h.gql(
+      PUBLISH_MANY,
+      {
+        inputs: [
+          { type: 'message.inbound', data: { ok: true } },
+          { type: 'message.inbound', data: big },
+        ],
+      },
+      tenant.key,
+    );
     expectError(batch, 'PAYLOAD_TOO_LARGE');
     expect(await countRows('event', tenant.id)).toBe(0);
     expect(await countRows('delivery', tenant.id)).toBe(0);
@@ -149,7 +169,16 @@ describe('validation', () => {
   test('an unknown event type → VALIDATION_ERROR on type, nothing stored', async () => {
     const tenant = await createTenant(h, 'unknown-type');
     expectError(await h.gql(PUBLISH_ONE, { input: { type: 'message.teleported', data: {} } }, tenant.key), 'VALIDATION_ERROR', 'type');
-    const batch = await h.gql(PUBLISH_MANY, { inputs: [{ type: 'message.sent', data: {} }, { type: 'nope', data: {} }] }, tenant.key);
+    const batch = await h.gql(
+      PUBLISH_MANY,
+      {
+        inputs: [
+          { type: 'message.sent', data: {} },
+          { type: 'nope', data: {} },
+        ],
+      },
+      tenant.key,
+    );
     expectError(batch, 'VALIDATION_ERROR', 'inputs[1].type');
     expect(await countRows('event', tenant.id)).toBe(0);
   });
@@ -166,7 +195,11 @@ describe('paused webhooks', () => {
     await sleep(2000);
     expect(receiver.requests.filter((r) => r.url === '/paused')).toHaveLength(0);
     for (const { eventId } of events) {
-      expect(await deliveryOf(h, tenant.key, eventId, webhook.id)).toMatchObject({ status: 'PENDING', attemptCount: 0, nextAttemptAt: null });
+      expect(await deliveryOf(h, tenant.key, eventId, webhook.id)).toMatchObject({
+        status: 'PENDING',
+        attemptCount: 0,
+        nextAttemptAt: null,
+      });
     }
 
     expect((await updateWebhook(h, tenant.key, webhook.id, { status: 'ACTIVE' })).status).toBe('ACTIVE');

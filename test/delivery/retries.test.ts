@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import { createWebhook, getWebhookStatus, publish, waitForDelivery, deliveryOf, type DeliveryView } from '../helpers/deliveries.ts';
+import { createWebhook, type DeliveryView, deliveryOf, getWebhookStatus, publish, waitForDelivery } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver, type ReceiverHandler } from '../helpers/receiver.ts';
+import { type Receiver, type ReceiverHandler, startReceiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
 let tenant: { id: string; key: string };
@@ -26,11 +26,16 @@ async function receiverAnswering(...answers: ((res: ServerResponse) => void)[]):
   return receiver;
 }
 
-const status = (code: number, body = `status ${code}`, headers: Record<string, string> = {}) => (res: ServerResponse) =>
-  res.writeHead(code, { 'content-type': 'text/plain', ...headers }).end(body);
+const status =
+  (code: number, body = `status ${code}`, headers: Record<string, string> = {}) =>
+  (res: ServerResponse) =>
+    res.writeHead(code, { 'content-type': 'text/plain', ...headers }).end(body);
 
 /** A webhook on `receiver` with `input`, one event published to it; returns the delivery. */
-async function deliverOne(receiver: Receiver, input: Record<string, unknown>): Promise<{ webhookId: string; eventId: string; deliveryId: string }> {
+async function deliverOne(
+  receiver: Receiver,
+  input: Record<string, unknown>,
+): Promise<{ webhookId: string; eventId: string; deliveryId: string }> {
   const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/hook`, ...input });
   const { eventId, deliveryCount } = await publish(h, tenant.key, { data: { messageId: 'retry-test' } });
   // Every earlier test's webhook is subscribed too; only this one's delivery matters here.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createWebhook, deliveryOf, publish, waitForDelivery } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 // No HERALD_ALLOWED_CIDRS: the SSRF guard is fully on. Every URL below must be refused before a
 // socket opens. They point at a live receiver's port where a port applies, so a guard that let
@@ -37,7 +37,8 @@ const forms = (port: number) => [
 test('loopback, private, link-local, unspecified, mapped, decimal and octal forms → BLOCKED_ADDRESS, no connection made', async () => {
   const urls = forms(receiver.port);
   const webhooks = [];
-  for (const url of urls) webhooks.push({ url, ...(await createWebhook(h, tenant.key, { url, events: ['message.queued'], retrySchedule: [] })) });
+  for (const url of urls)
+    webhooks.push({ url, ...(await createWebhook(h, tenant.key, { url, events: ['message.queued'], retrySchedule: [] })) });
   const { eventId, deliveryCount } = await publish(h, tenant.key, { type: 'message.queued' });
   expect(deliveryCount).toBe(urls.length);
 

@@ -4,7 +4,7 @@ import { DELIVERY_QUEUE } from '../../src/delivery/queue.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createWebhook, listDeliveries, publish } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 // Our tables are the truth; pg-boss jobs only wake workers. A delivery that is due but whose
 // job is gone (pg-boss retention, a lost insert) is found by the worker's periodic sweep.
@@ -29,7 +29,10 @@ test('due deliveries without a pg-boss job are re-queued by the sweep and delive
   for (let i = 0; i < 3; i++) expect((await publish(api, tenant.key, { data: { i } })).deliveryCount).toBe(1);
 
   // No worker has run yet: drop every wake-up job.
-  const dropped = await withPgClient(api.databaseUrl, async (c) => (await c.query(`delete from ${PGBOSS_SCHEMA}.job where name = $1`, [DELIVERY_QUEUE])).rowCount);
+  const dropped = await withPgClient(
+    api.databaseUrl,
+    async (c) => (await c.query(`delete from ${PGBOSS_SCHEMA}.job where name = $1`, [DELIVERY_QUEUE])).rowCount,
+  );
   expect(dropped).toBeGreaterThanOrEqual(1);
 
   worker = await startTestHerald({
@@ -42,7 +45,5 @@ test('due deliveries without a pg-boss job are re-queued by the sweep and delive
     HERALD_LEASE: '2s',
   });
   await receiver.waitFor(3, 10_000);
-  await expect
-    .poll(async () => (await listDeliveries(api, tenant.key, { status: 'SUCCEEDED' })).length, { timeout: 5000 })
-    .toBe(3);
+  await expect.poll(async () => (await listDeliveries(api, tenant.key, { status: 'SUCCEEDED' })).length, { timeout: 5000 }).toBe(3);
 });

@@ -142,7 +142,10 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * Polls `check` until it returns a truthy value, and returns that value. For hooks, where
  * `expect.poll` is not available; tests use `expect.poll`.
  */
-export async function waitUntil<T>(check: () => T | Promise<T>, options: { timeout?: number; interval?: number; message?: string } = {}): Promise<NonNullable<T>> {
+export async function waitUntil<T>(
+  check: () => T | Promise<T>,
+  options: { timeout?: number; interval?: number; message?: string } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (options.timeout ?? 10_000);
   for (;;) {
     const value = await check();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import { startHerald, type RunningHerald } from '../../src/app.ts';
+import { type RunningHerald, startHerald } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestDatabase, withPgClient } from './db.ts';
@@ -48,7 +48,10 @@ export async function startTestHerald(env: Record<string, string> = {}, options:
   const url = herald.url ?? '';
 
   async function gql<T>(query: string, variables?: Record<string, unknown>, key: string | null = adminKey): Promise<GqlResult<T>> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json, application/json',
+    };
     if (key) headers.authorization = `Bearer ${key}`;
     const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
     const body = (await res.json()) as { data?: T; errors?: GqlResult<T>['errors'] };
@@ -97,7 +100,10 @@ const STATUS: Record<string, number> = {
  * for VALIDATION_ERROR, that `extensions.fields` names `field`. Returns the error.
  */
 export function expectError(result: Pick<GqlResult<unknown>, 'status' | 'errors'>, code: string, field?: string) {
-  expect(result.errors?.map((e) => e.extensions?.code), JSON.stringify(result.errors)).toEqual([code]);
+  expect(
+    result.errors?.map((e) => e.extensions?.code),
+    JSON.stringify(result.errors),
+  ).toEqual([code]);
   expect(result.status).toBe(STATUS[code]);
   const [error] = result.errors!;
   if (field !== undefined) expect(error.extensions?.fields?.map((f) => f.field)).toContain(field);

@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
   createWebhook,
+  type DeliveryView,
+  getDelivery,
   listDeliveries,
   publish,
   sleep,
-  getDelivery,
   updateWebhook,
   waitForDelivery,
   waitUntil,
-  type DeliveryView,
 } from '../helpers/deliveries.ts';
 import { createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 /**
  * The delivery log through GraphQL, after real deliveries to a real receiver:
@@ -44,7 +44,10 @@ const PAGE = `query($first: Int, $after: String, $filter: DeliveryFilter) {
   }
 }`;
 
-type Page = { edges: { cursor: string; node: Pick<DeliveryView, 'id' | 'status' | 'eventId' | 'eventType' | 'webhookId' | 'createdAt'> }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+type Page = {
+  edges: { cursor: string; node: Pick<DeliveryView, 'id' | 'status' | 'eventId' | 'eventType' | 'webhookId' | 'createdAt'> }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+};
 
 async function page(variables: Record<string, unknown>, key = a.key): Promise<Page> {
   return (await h.ok<{ deliveries: Page }>(PAGE, variables, key)).deliveries;
@@ -71,7 +74,10 @@ async function settle(eventIds: string[]): Promise<void> {
     for (const d of await listDeliveries(h, a.key, { eventId })) {
       // (waitUntil, not waitForDelivery: this also runs in beforeAll, where expect.poll is not allowed)
       if (d.webhookId !== hooks.paused) {
-        await waitUntil(async () => FINAL.has((await getDelivery(h, a.key, d.id)).status), { timeout: 10_000, message: `delivery ${d.id}` });
+        await waitUntil(async () => FINAL.has((await getDelivery(h, a.key, d.id)).status), {
+          timeout: 10_000,
+          message: `delivery ${d.id}`,
+        });
       }
     }
   }
@@ -102,10 +108,16 @@ beforeAll(async () => {
   ev.e5 = (await publish(h, a.key, { type: 'message.inbound' })).eventId;
   await settle([ev.e4, ev.e5]);
   ev.eB = (await publish(h, b.key, { type: 'message.delivered' })).eventId;
-  await waitUntil(async () => (await listDeliveries(h, b.key, {}))[0]?.status === 'SUCCEEDED', { timeout: 10_000, message: 'B’s delivery' });
+  await waitUntil(async () => (await listDeliveries(h, b.key, {}))[0]?.status === 'SUCCEEDED', {
+    timeout: 10_000,
+    message: 'B’s delivery',
+  });
 
   all = await listDeliveries(h, a.key, {});
-  batch2Start = all.filter((d) => d.eventId === ev.e4 || d.eventId === ev.e5).map((d) => d.createdAt).sort()[0];
+  batch2Start = all
+    .filter((d) => d.eventId === ev.e4 || d.eventId === ev.e5)
+    .map((d) => d.createdAt)
+    .sort()[0];
 }, 60_000);
 
 afterAll(async () => {
@@ -114,7 +126,11 @@ afterAll(async () => {
 });
 
 test('the setup produced the deliveries described above', () => {
-  const summary = all.map((d) => [Object.entries(ev).find(([, id]) => id === d.eventId)![0], Object.entries(hooks).find(([, id]) => id === d.webhookId)![0], d.status]);
+  const summary = all.map((d) => [
+    Object.entries(ev).find(([, id]) => id === d.eventId)![0],
+    Object.entries(hooks).find(([, id]) => id === d.webhookId)![0],
+    d.status,
+  ]);
   expect(summary.sort()).toEqual(
     [
       ['e1', 'ok', 'SUCCEEDED'],
@@ -135,7 +151,12 @@ test('deliveries come newest first, with cursors that walk every page exactly on
   const created = all.map((d) => Date.parse(d.createdAt));
   expect(created).toEqual([...created].sort((x, y) => y - x));
   // Batch 2 before batch 1.
-  expect(all.slice(0, 3).map((d) => d.eventId).sort()).toEqual([ev.e4, ev.e5, ev.e5].sort());
+  expect(
+    all
+      .slice(0, 3)
+      .map((d) => d.eventId)
+      .sort(),
+  ).toEqual([ev.e4, ev.e5, ev.e5].sort());
 
   // Small pages give the same sequence.
   expect(await idsOf({}, a.key, 3)).toEqual(ids);
@@ -163,7 +184,11 @@ test('every DeliveryFilter field narrows the list, alone and combined', async ()
     ['since + until', { since: all.at(-1)!.createdAt, until: batch2Start }, idsWhere((d) => d.createdAt < batch2Start)],
     ['empty window', { since: batch2Start, until: batch2Start }, []],
     ['webhookId + status', { webhookId: hooks.ok, status: 'SUCCEEDED' }, idsWhere((d) => d.webhookId === hooks.ok)],
-    ['webhookId + eventType + since', { webhookId: hooks.ok, eventType: 'message.delivered', since: batch2Start }, idsWhere((d) => d.eventId === ev.e4)],
+    [
+      'webhookId + eventType + since',
+      { webhookId: hooks.ok, eventType: 'message.delivered', since: batch2Start },
+      idsWhere((d) => d.eventId === ev.e4),
+    ],
     ['eventId + webhookId', { eventId: ev.e5, webhookId: hooks.fail }, idsWhere((d) => d.eventId === ev.e5 && d.webhookId === hooks.fail)],
   ];
   for (const [name, filter, expected] of cases) {
@@ -204,7 +229,10 @@ test('cursors stay stable while new deliveries arrive', async () => {
   expect(first.edges.map((e) => e.node.id)).toEqual(original.slice(0, 3));
 
   // New deliveries arrive between page 1 and page 2.
-  const fresh = [(await publish(h, a.key, { type: 'message.delivered' })).eventId, (await publish(h, a.key, { type: 'message.inbound' })).eventId];
+  const fresh = [
+    (await publish(h, a.key, { type: 'message.delivered' })).eventId,
+    (await publish(h, a.key, { type: 'message.inbound' })).eventId,
+  ];
 
   const rest: string[] = [];
   let after = first.pageInfo.endCursor;
@@ -298,7 +326,10 @@ test('delivery(id) { attempts } shows every field of a real attempt', async () =
   await h.ok('mutation($id: ID!) { retryDelivery(id: $id) { id } }', { id: listed.id }, a.key);
   await expect.poll(async () => (await h.ok(DELIVERY, { id: listed.id }, a.key)).delivery.attempts.length, { timeout: 10_000 }).toBe(2);
   const again = (await h.ok(DELIVERY, { id: listed.id }, a.key)).delivery;
-  expect(again.attempts.map((x: { number: number; trigger: string }) => [x.number, x.trigger])).toEqual([[1, 'SCHEDULED'], [2, 'MANUAL']]);
+  expect(again.attempts.map((x: { number: number; trigger: string }) => [x.number, x.trigger])).toEqual([
+    [1, 'SCHEDULED'],
+    [2, 'MANUAL'],
+  ]);
   expect(again.attempts[1].startedAt > again.attempts[0].startedAt).toBe(true);
 });
 
@@ -307,7 +338,13 @@ test('a failed attempt records the response, and a connection failure records th
   const { delivery } = await h.ok(DELIVERY, { id: failed.id }, a.key);
   expect(delivery.status).toBe('FAILED');
   expect(delivery.attempts).toHaveLength(1);
-  expect(delivery.attempts[0]).toMatchObject({ number: 1, trigger: 'SCHEDULED', responseStatus: 500, responseBody: 'nope', requestUrl: `${receiver.url}/fail` });
+  expect(delivery.attempts[0]).toMatchObject({
+    number: 1,
+    trigger: 'SCHEDULED',
+    responseStatus: 500,
+    responseBody: 'nope',
+    requestUrl: `${receiver.url}/fail`,
+  });
 
   // An endpoint that refuses connections: no response at all.
   const closed = await startReceiver();
@@ -319,7 +356,14 @@ test('a failed attempt records the response, and a connection failure records th
   const done = await waitForDelivery(h, a.key, listed.id);
   expect(done.status).toBe('FAILED');
   expect(done.attempts).toHaveLength(1);
-  expect(done.attempts[0]).toMatchObject({ number: 1, responseStatus: null, responseHeaders: null, responseBody: null, error: 'CONNECTION', requestUrl: deadUrl });
+  expect(done.attempts[0]).toMatchObject({
+    number: 1,
+    responseStatus: null,
+    responseHeaders: null,
+    responseBody: null,
+    error: 'CONNECTION',
+    requestUrl: deadUrl,
+  });
   expect(done.attempts[0].errorMessage).toEqual(expect.any(String));
   expect(done.lastError).toBe('CONNECTION');
 });
@@ -333,7 +377,9 @@ test('event(id) { deliveries } lists the deliveries of that event, newest first,
   const { event } = await h.ok(EVENT_DELIVERIES, { id: ev.e2 }, a.key);
   expect(event.type).toBe('message.inbound');
   expect(event.deliveries.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual(expected);
-  expect(event.deliveries.edges.map((e: { node: { webhookId: string } }) => e.node.webhookId).sort()).toEqual([hooks.ok, hooks.fail].sort());
+  expect(event.deliveries.edges.map((e: { node: { webhookId: string } }) => e.node.webhookId).sort()).toEqual(
+    [hooks.ok, hooks.fail].sort(),
+  );
   const one = (await h.ok(EVENT_DELIVERIES, { id: ev.e2, first: 1 }, a.key)).event.deliveries;
   expect(one.pageInfo.hasNextPage).toBe(true);
   const two = (await h.ok(EVENT_DELIVERIES, { id: ev.e2, first: 1, after: one.pageInfo.endCursor }, a.key)).event.deliveries;
@@ -359,7 +405,9 @@ test('webhook(id) { deliveries(…) } lists that webhook’s deliveries, filtere
   expect(failed.map((d: DeliveryView) => d.id)).toEqual(idsNow((d) => d.webhookId === hooks.fail));
   expect(failed.every((d: DeliveryView) => d.webhookId === hooks.fail && d.status === 'FAILED')).toBe(true);
   expect(await run({ id: hooks.fail, status: 'SUCCEEDED' })).toEqual([]);
-  expect((await run({ id: hooks.paused, status: 'PENDING' })).map((d: DeliveryView) => d.id)).toEqual(idsNow((d) => d.webhookId === hooks.paused));
+  expect((await run({ id: hooks.paused, status: 'PENDING' })).map((d: DeliveryView) => d.id)).toEqual(
+    idsNow((d) => d.webhookId === hooks.paused),
+  );
   expect(idsNow((d) => d.webhookId === hooks.fail)).toHaveLength(3);
   // Status is per webhook: the ok hook's deliveries of e2/e5 succeeded although the fail hook's failed.
   const inbound = await run({ id: hooks.ok, eventType: 'message.inbound' });

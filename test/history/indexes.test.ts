@@ -2,7 +2,18 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { DAY, describePlan, explain, INDEX_NODES, planNodes, seedHistory, spyOnSql, type CapturedQuery, type Seeded, type SqlSpy } from './support.ts';
+import {
+  type CapturedQuery,
+  DAY,
+  describePlan,
+  explain,
+  INDEX_NODES,
+  planNodes,
+  type Seeded,
+  type SqlSpy,
+  seedHistory,
+  spyOnSql,
+} from './support.ts';
 
 /**
  * History reads must stay index-backed at volume. 10 000 attempts (5 000 deliveries and
@@ -37,15 +48,27 @@ beforeAll(async () => {
   const now = Date.now();
   const spread = (i: number, n: number) => now - 60_000 - Math.floor((i * 10 * DAY) / n); // over the last 10 days
   // The busy webhook: 5 000 deliveries × 2 attempts = 10 000 attempts; 1 in 10 FAILED.
-  seeded = await seedHistory(db, { tenantId: a.id, webhookId }, Array.from({ length: 5000 }, (_, i) => ({
-    at: spread(i, 5000),
-    status: i % 10 === 3 ? ('FAILED' as const) : ('SUCCEEDED' as const),
-    attempts: 2,
-    eventType: TYPES[i % TYPES.length],
-  })));
+  seeded = await seedHistory(
+    db,
+    { tenantId: a.id, webhookId },
+    Array.from({ length: 5000 }, (_, i) => ({
+      at: spread(i, 5000),
+      status: i % 10 === 3 ? ('FAILED' as const) : ('SUCCEEDED' as const),
+      attempts: 2,
+      eventType: TYPES[i % TYPES.length],
+    })),
+  );
   // Neighbours: another webhook of the same tenant, and another tenant.
-  await seedHistory(db, { tenantId: a.id, webhookId: otherA }, Array.from({ length: 3000 }, (_, i) => ({ at: spread(i, 3000), status: 'SUCCEEDED' as const, attempts: 1 })));
-  await seedHistory(db, { tenantId: b.id, webhookId: otherB }, Array.from({ length: 3000 }, (_, i) => ({ at: spread(i, 3000), status: 'SUCCEEDED' as const, attempts: 1 })));
+  await seedHistory(
+    db,
+    { tenantId: a.id, webhookId: otherA },
+    Array.from({ length: 3000 }, (_, i) => ({ at: spread(i, 3000), status: 'SUCCEEDED' as const, attempts: 1 })),
+  );
+  await seedHistory(
+    db,
+    { tenantId: b.id, webhookId: otherB },
+    Array.from({ length: 3000 }, (_, i) => ({ at: spread(i, 3000), status: 'SUCCEEDED' as const, attempts: 1 })),
+  );
   await db.query('analyze');
   const { rows } = await db.query(`select count(*)::int as n from attempt where webhook_id = $1`, [webhookId]);
   expect(rows[0].n).toBe(10_000);
@@ -76,7 +99,9 @@ async function expectIndexBacked(read: string, statement: CapturedQuery) {
   const message = `${read}\n${statement.text}\n${described.join('\n')}`;
   const seqScans = nodes.filter((n) => n['Node Type'] === 'Seq Scan' && ['delivery', 'attempt'].includes(n['Relation Name'] ?? ''));
   expect(seqScans, message).toEqual([]);
-  const indexed = nodes.filter((n) => INDEX_NODES.has(n['Node Type']) && /^(delivery|attempt)/.test(n['Index Name'] ?? n['Relation Name'] ?? ''));
+  const indexed = nodes.filter(
+    (n) => INDEX_NODES.has(n['Node Type']) && /^(delivery|attempt)/.test(n['Index Name'] ?? n['Relation Name'] ?? ''),
+  );
   expect(indexed.length, message).toBeGreaterThan(0);
 }
 
@@ -86,9 +111,7 @@ const PAGE = `query($first: Int, $after: String, $filter: DeliveryFilter) {
 
 test('a webhook’s deliveries page (first page and a later one, after a cursor) is an index scan', async () => {
   const first = await statementsOf(PAGE, { first: 20, filter: { webhookId } }, 'delivery');
-  expect(first.data.deliveries.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual(
-    seeded.slice(0, 20).map((s) => s.deliveryId),
-  );
+  expect(first.data.deliveries.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual(seeded.slice(0, 20).map((s) => s.deliveryId));
   await expectIndexBacked('deliveries(filter: {webhookId}) page 1', first.reads[0]);
 
   // Deep in the history: the cursor of the 2 500th delivery.
@@ -101,9 +124,9 @@ test('a webhook’s deliveries page (first page and a later one, after a cursor)
   // (MikroORM inlines the values into the statement; either form is accepted.)
   const value = String.raw`(\$\d+|'[^']*')`;
   const sql = later.reads[0].text;
-  expect(sql).toMatch(new RegExp(String.raw`"?tenant_id"? = ${value}`));
-  expect(sql).toMatch(new RegExp(String.raw`"?webhook_id"? = ${value}`));
-  expect(sql).toMatch(new RegExp(String.raw`"?id"? < ${value}`));
+  expect(sql).toMatch(new RegExp(`"?tenant_id"? = ${value}`));
+  expect(sql).toMatch(new RegExp(`"?webhook_id"? = ${value}`));
+  expect(sql).toMatch(new RegExp(`"?id"? < ${value}`));
   expect(sql).toMatch(/order by "?\w+"?\."?id"? desc limit (21|\$\d+)$/i);
   await expectIndexBacked('deliveries(filter: {webhookId}, after)', later.reads[0]);
 });
@@ -117,7 +140,10 @@ test('the tenant-wide page, and pages filtered by status, event type, event or t
     ['deliveries(filter: {webhookId, status: FAILED}, after)', { first: 20, after, filter: { webhookId, status: 'FAILED' } }],
     ['deliveries(filter: {eventType})', { first: 20, filter: { eventType: 'message.read' } }],
     ['deliveries(filter: {eventId})', { first: 20, filter: { eventId: seeded[1234].eventId } }],
-    ['deliveries(filter: {since, until})', { first: 20, filter: { since: new Date(Date.now() - 3 * DAY), until: new Date(Date.now() - 2 * DAY) } }],
+    [
+      'deliveries(filter: {since, until})',
+      { first: 20, filter: { since: new Date(Date.now() - 3 * DAY), until: new Date(Date.now() - 2 * DAY) } },
+    ],
   ];
   for (const [read, variables] of reads) {
     const { reads: statements } = await statementsOf(PAGE, variables, 'delivery');

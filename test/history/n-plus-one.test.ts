@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { heraldStatements, seedHistory, spyOnSql, type Seeded, type SqlSpy } from './support.ts';
+import { heraldStatements, type Seeded, type SqlSpy, seedHistory, spyOnSql } from './support.ts';
 
 /**
  * A page of deliveries with their webhook, event and attempts is read with a fixed number of
@@ -55,7 +55,11 @@ beforeAll(async () => {
 afterAll(async () => {
   spy?.restore();
   await h?.stop();
-  console.log(`SQL statements per deliveries page: ${Object.entries(counts).map(([n, c]) => `first ${n} → ${c}`).join(', ')}\n${fiftyListing}`);
+  console.log(
+    `SQL statements per deliveries page: ${Object.entries(counts)
+      .map(([n, c]) => `first ${n} → ${c}`)
+      .join(', ')}\n${fiftyListing}`,
+  );
 });
 
 async function readPage(first: number) {
@@ -65,7 +69,12 @@ async function readPage(first: number) {
   return { data: result, statements };
 }
 
-type Node = { id: string; webhook: { id: string; url: string }; event: { id: string; type: string }; attempts: { id: string; number: number }[] };
+type Node = {
+  id: string;
+  webhook: { id: string; url: string };
+  event: { id: string; type: string };
+  attempts: { id: string; number: number }[];
+};
 
 test('50 deliveries with webhook, event and attempts: a bounded number of statements, each relation loaded once', async () => {
   const { data, statements } = await readPage(50);
@@ -109,7 +118,10 @@ test('a page of webhooks with their stats: one stats statement, however many web
   const STATS_PAGE = `query($first: Int!) { webhooks(first: $first) { edges { node { id stats { deliveries24h succeeded24h latencyP50Ms } } } } }`;
   const page = async (first: number) => {
     const { result, queries } = await spy.record(() => h.ok(STATS_PAGE, { first }, tenant.key));
-    return { nodes: result.webhooks.edges.map((e: { node: { id: string; stats: { deliveries24h: number } } }) => e.node), statements: heraldStatements(queries) };
+    return {
+      nodes: result.webhooks.edges.map((e: { node: { id: string; stats: { deliveries24h: number } } }) => e.node),
+      statements: heraldStatements(queries),
+    };
   };
   const one = await page(1);
   const five = await page(5);

@@ -5,8 +5,8 @@ import { PGBOSS_SCHEMA } from '../../src/app.ts';
 import { applyRetention, RETENTION_QUEUE } from '../../src/delivery/retention.ts';
 import { createWebhook, getDelivery, waitForDelivery } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { DAY, seedHistory, type Seeded, type SeedItem } from './support.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { DAY, type Seeded, type SeedItem, seedHistory } from './support.ts';
 
 /**
  * Retention: attempts and events older than HERALD_RETENTION are deleted in batches (events
@@ -23,7 +23,18 @@ let tenant: { id: string; key: string };
 let webhookId: string;
 const now = Date.now();
 
-const seeds = {} as Record<'oldSucceeded' | 'oldRetriedByHand' | 'oldFailed' | 'oldRetrying' | 'oldPending' | 'justTooOld' | 'justRecentEnough' | 'recent' | 'recentFailed', Seeded[]>;
+const seeds = {} as Record<
+  | 'oldSucceeded'
+  | 'oldRetriedByHand'
+  | 'oldFailed'
+  | 'oldRetrying'
+  | 'oldPending'
+  | 'justTooOld'
+  | 'justRecentEnough'
+  | 'recent'
+  | 'recentFailed',
+  Seeded[]
+>;
 
 async function seed(name: keyof typeof seeds, items: SeedItem[]) {
   seeds[name] = await seedHistory(pool, { tenantId: tenant.id, webhookId, url: `${receiver.url}/hook` }, items);
@@ -45,17 +56,30 @@ beforeAll(async () => {
 
   const old = now - 40 * DAY;
   const later = now + DAY; // due far in the future: the worker leaves these alone
-  await seed('oldSucceeded', Array.from({ length: 20 }, (_, i) => ({ at: old + i * 1000, status: 'SUCCEEDED' as const, attempts: 2 })));
+  await seed(
+    'oldSucceeded',
+    Array.from({ length: 20 }, (_, i) => ({ at: old + i * 1000, status: 'SUCCEEDED' as const, attempts: 2 })),
+  );
   // Finished 40 days ago, then retried by hand 2 hours ago: its recent attempt goes with it.
   await seed('oldRetriedByHand', [{ at: old + 50_000, status: 'SUCCEEDED', attempts: [{ at: old + 51_000 }, { at: now - 2 * 3600_000 }] }]);
-  await seed('oldFailed', Array.from({ length: 5 }, (_, i) => ({ at: old + 100_000 + i * 1000, status: 'FAILED' as const, attempts: 1 })));
+  await seed(
+    'oldFailed',
+    Array.from({ length: 5 }, (_, i) => ({ at: old + 100_000 + i * 1000, status: 'FAILED' as const, attempts: 1 })),
+  );
   // Still being delivered: one attempt 40 days ago, one 2 hours ago, the next one tomorrow.
-  await seed('oldRetrying', [{ at: old, status: 'RETRYING', attempts: [{ at: old + 1000 }, { at: now - 2 * 3600_000 }], nextAttemptAt: new Date(later) }]);
+  await seed('oldRetrying', [
+    { at: old, status: 'RETRYING', attempts: [{ at: old + 1000 }, { at: now - 2 * 3600_000 }], nextAttemptAt: new Date(later) },
+  ]);
   await seed('oldPending', [{ at: old, status: 'PENDING', attempts: 0, nextAttemptAt: new Date(later) }]);
   await seed('justTooOld', [{ at: now - RETENTION - 60_000, status: 'SUCCEEDED', attempts: [{ at: now - RETENTION - 59_000 }] }]);
   await seed('justRecentEnough', [{ at: now - RETENTION + 60_000, status: 'SUCCEEDED', attempts: [{ at: now - RETENTION + 61_000 }] }]);
-  await seed('recent', Array.from({ length: 10 }, (_, i) => ({ at: now - 3600_000 + i * 1000, status: 'SUCCEEDED' as const, attempts: 1 })));
-  await seed('recentFailed', [{ at: now - 3600_000 + 60_000, status: 'FAILED', attempts: [{ at: now - 3600_000 + 61_000, responseStatus: 500 }] }]);
+  await seed(
+    'recent',
+    Array.from({ length: 10 }, (_, i) => ({ at: now - 3600_000 + i * 1000, status: 'SUCCEEDED' as const, attempts: 1 })),
+  );
+  await seed('recentFailed', [
+    { at: now - 3600_000 + 60_000, status: 'FAILED', attempts: [{ at: now - 3600_000 + 61_000, responseStatus: 500 }] },
+  ]);
 });
 
 afterAll(async () => {
@@ -86,7 +110,9 @@ test('deletes exactly the attempts and events older than the retention, with the
   const [oldAttempt, recentAttempt] = seeds.oldRetrying[0].attemptIds;
   expect(await exists('attempt', [oldAttempt])).toBe(0); // attempts age out on their own
   expect(await exists('attempt', [recentAttempt])).toBe(1);
-  expect(await exists('attempt', attemptIds(['justRecentEnough', 'recent', 'recentFailed']))).toBe(attemptIds(['justRecentEnough', 'recent', 'recentFailed']).length);
+  expect(await exists('attempt', attemptIds(['justRecentEnough', 'recent', 'recentFailed']))).toBe(
+    attemptIds(['justRecentEnough', 'recent', 'recentFailed']).length,
+  );
   // Nothing else moved.
   expect(await count('event')).toBe(before.events - result.events);
   expect(await count('delivery')).toBe(before.deliveries - ids([...GONE], 'deliveryId').length);
@@ -122,7 +148,11 @@ test('a recent FAILED delivery stays replayable', async () => {
 
 test('deletes in batches of 5 000: more than 5 000 old events and attempts all go', async () => {
   const base = now - 45 * DAY;
-  const bulk = await seedHistory(pool, { tenantId: tenant.id, webhookId }, Array.from({ length: 5500 }, (_, i) => ({ at: base + i * 100, status: 'SUCCEEDED' as const, attempts: 2 })));
+  const bulk = await seedHistory(
+    pool,
+    { tenantId: tenant.id, webhookId },
+    Array.from({ length: 5500 }, (_, i) => ({ at: base + i * 100, status: 'SUCCEEDED' as const, attempts: 2 })),
+  );
   const recentBefore = { events: await count('event'), attempts: await count('attempt') };
   const spy = vi.spyOn(pool, 'query');
   try {
@@ -135,9 +165,24 @@ test('deletes in batches of 5 000: more than 5 000 old events and attempts all g
   } finally {
     spy.mockRestore();
   }
-  expect(await exists('event', bulk.map((s) => s.eventId))).toBe(0);
-  expect(await exists('delivery', bulk.map((s) => s.deliveryId))).toBe(0);
-  expect(await exists('attempt', bulk.flatMap((s) => s.attemptIds))).toBe(0);
+  expect(
+    await exists(
+      'event',
+      bulk.map((s) => s.eventId),
+    ),
+  ).toBe(0);
+  expect(
+    await exists(
+      'delivery',
+      bulk.map((s) => s.deliveryId),
+    ),
+  ).toBe(0);
+  expect(
+    await exists(
+      'attempt',
+      bulk.flatMap((s) => s.attemptIds),
+    ),
+  ).toBe(0);
   expect(await count('event')).toBe(recentBefore.events - 5500);
   expect(await count('attempt')).toBe(recentBefore.attempts - 11_000);
 });
@@ -151,7 +196,9 @@ test('the retention job is scheduled with pg-boss', async () => {
 
 test('a retention job run by the worker applies HERALD_RETENTION', async () => {
   // Herald runs with HERALD_RETENTION=3650d: a 4 000-day-old event goes, a 40-day-old one stays.
-  const [ancient] = await seedHistory(pool, { tenantId: tenant.id, webhookId }, [{ at: now - 4000 * DAY, status: 'SUCCEEDED', attempts: 1 }]);
+  const [ancient] = await seedHistory(pool, { tenantId: tenant.id, webhookId }, [
+    { at: now - 4000 * DAY, status: 'SUCCEEDED', attempts: 1 },
+  ]);
   const [old] = await seedHistory(pool, { tenantId: tenant.id, webhookId }, [{ at: now - 40 * DAY, status: 'SUCCEEDED', attempts: 1 }]);
   const boss = new PgBoss({ connectionString: h.databaseUrl, schema: PGBOSS_SCHEMA, supervise: false, schedule: false, migrate: false });
   boss.on('error', () => {});

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createWebhook, listDeliveries, publish, sleep, waitForDelivery, type DeliveryView } from '../helpers/deliveries.ts';
+import { createWebhook, type DeliveryView, listDeliveries, publish, sleep, waitForDelivery } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 /**
  * Webhook.stats after real deliveries: a receiver that answers after ~100 ms, succeeding or
@@ -39,7 +39,8 @@ beforeAll(async () => {
   receiver = await startReceiver({
     handler: async (req, res) => {
       await sleep(RECEIVER_DELAY_MS);
-      const fail = req.url?.startsWith('/always-fail') || mode === 'fail' || (mode === 'fail-first-attempt' && req.headers['herald-attempt'] === '1');
+      const fail =
+        req.url?.startsWith('/always-fail') || mode === 'fail' || (mode === 'fail-first-attempt' && req.headers['herald-attempt'] === '1');
       if (fail) res.writeHead(500).end('down');
       else res.writeHead(200).end('ok');
     },
@@ -47,7 +48,9 @@ beforeAll(async () => {
   h = await startTestHerald({ HERALD_ALLOWED_CIDRS: '127.0.0.0/8', HERALD_ALLOW_HTTP: 'true' });
   tenant = await createTenant(h, 'stats');
   webhookId = (await createWebhook(h, tenant.key, { url: `${receiver.url}/hook`, events: ['message.delivered'], retrySchedule: [1] })).id;
-  slowRetryWebhookId = (await createWebhook(h, tenant.key, { url: `${receiver.url}/always-fail`, events: ['message.failed'], retrySchedule: [600] })).id;
+  slowRetryWebhookId = (
+    await createWebhook(h, tenant.key, { url: `${receiver.url}/always-fail`, events: ['message.failed'], retrySchedule: [600] })
+  ).id;
 });
 
 afterAll(async () => {
@@ -98,7 +101,14 @@ test('successes, then failures with retries: counts, rate, last times, failure s
   mode = 'ok';
   await deliver(3, 'SUCCEEDED');
   let s = await stats();
-  expect(s).toMatchObject({ deliveries24h: 3, succeeded24h: 3, failed24h: 0, successRate24h: 1, lastFailureAt: null, consecutiveFailures: 0 });
+  expect(s).toMatchObject({
+    deliveries24h: 3,
+    succeeded24h: 3,
+    failed24h: 0,
+    successRate24h: 1,
+    lastFailureAt: null,
+    consecutiveFailures: 0,
+  });
   const successes = (await attemptsOf(webhookId)).filter((a) => a.responseStatus === 200);
   expect(successes).toHaveLength(3);
   const lastSuccess = successes.map(finishedAt).sort().at(-1);

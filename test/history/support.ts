@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { lowestIdAt, type IdPrefix } from '../../src/core/ids.ts';
+import { type IdPrefix, lowestIdAt } from '../../src/core/ids.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Ids at chosen times. `newId` is monotonic per process (it never goes back in time, and Herald
@@ -53,13 +53,27 @@ export async function seedHistory(
 ): Promise<Seeded[]> {
   const ev = { id: [] as string[], type: [] as string[], payload: [] as string[], at: [] as Date[] };
   const dl = {
-    id: [] as string[], event: [] as string[], webhook: [] as string[], type: [] as string[], status: [] as string[],
-    count: [] as number[], next: [] as (Date | null)[], last: [] as (Date | null)[], completed: [] as (Date | null)[],
-    lastStatus: [] as (number | null)[], at: [] as Date[],
+    id: [] as string[],
+    event: [] as string[],
+    webhook: [] as string[],
+    type: [] as string[],
+    status: [] as string[],
+    count: [] as number[],
+    next: [] as (Date | null)[],
+    last: [] as (Date | null)[],
+    completed: [] as (Date | null)[],
+    lastStatus: [] as (number | null)[],
+    at: [] as Date[],
   };
   const at = {
-    id: [] as string[], delivery: [] as string[], webhook: [] as string[], number: [] as number[], started: [] as Date[],
-    duration: [] as number[], status: [] as (number | null)[], error: [] as (string | null)[],
+    id: [] as string[],
+    delivery: [] as string[],
+    webhook: [] as string[],
+    number: [] as number[],
+    started: [] as Date[],
+    duration: [] as number[],
+    status: [] as (number | null)[],
+    error: [] as (string | null)[],
   };
   const seeded: Seeded[] = [];
   for (const item of items) {
@@ -70,10 +84,13 @@ export async function seedHistory(
     ev.id.push(eventId);
     ev.type.push(type);
     ev.at.push(new Date(item.at));
-    ev.payload.push(JSON.stringify({ id: eventId, type, timestamp: new Date(item.at).toISOString(), tenantId: options.tenantId, data: { seeded: true } }));
-    const attempts: SeedAttempt[] = typeof item.attempts === 'number'
-      ? Array.from({ length: item.attempts }, (_, i) => ({ at: item.at + (i + 1) * 1000 }))
-      : item.attempts;
+    ev.payload.push(
+      JSON.stringify({ id: eventId, type, timestamp: new Date(item.at).toISOString(), tenantId: options.tenantId, data: { seeded: true } }),
+    );
+    const attempts: SeedAttempt[] =
+      typeof item.attempts === 'number'
+        ? Array.from({ length: item.attempts }, (_, i) => ({ at: item.at + (i + 1) * 1000 }))
+        : item.attempts;
     const attemptIds: string[] = [];
     attempts.forEach((a, i) => {
       const id = idAt('att', a.at);
@@ -124,7 +141,18 @@ export async function seedHistory(
             case when status is null then null else '{}'::jsonb end, case when status is null then null else 'seeded' end, error
        from unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::timestamptz[], $8::int[], $9::int[], $10::text[])
             as t(id, delivery_id, webhook_id, number, started, duration, status, error)`,
-    [options.tenantId, options.url ?? 'https://example.com/hook', at.id, at.delivery, at.webhook, at.number, at.started, at.duration, at.status, at.error],
+    [
+      options.tenantId,
+      options.url ?? 'https://example.com/hook',
+      at.id,
+      at.delivery,
+      at.webhook,
+      at.number,
+      at.started,
+      at.duration,
+      at.status,
+      at.error,
+    ],
   );
   return seeded;
 }
@@ -157,7 +185,10 @@ export function spyOnSql(): SqlSpy {
       const [config, values] = args as [string | { text?: string; values?: unknown[] } | undefined, unknown];
       const text = typeof config === 'string' ? config : config?.text;
       if (typeof text === 'string') {
-        sink.push({ text, values: Array.isArray(values) ? values : typeof config === 'object' && Array.isArray(config?.values) ? config.values : [] });
+        sink.push({
+          text,
+          values: Array.isArray(values) ? values : typeof config === 'object' && Array.isArray(config?.values) ? config.values : [],
+        });
       }
     }
     return original.apply(this, args);
@@ -181,7 +212,9 @@ export function spyOnSql(): SqlSpy {
 
 /** Statements that touch Herald's tables (not LISTEN/NOTIFY, transaction control or pg-boss). */
 export function heraldStatements(queries: CapturedQuery[]): CapturedQuery[] {
-  return queries.filter((q) => !/^\s*(listen|unlisten|begin|commit|rollback|set\b)/i.test(q.text) && !/pgboss\./i.test(q.text) && !/pg_notify/i.test(q.text));
+  return queries.filter(
+    (q) => !/^\s*(listen|unlisten|begin|commit|rollback|set\b)/i.test(q.text) && !/pgboss\./i.test(q.text) && !/pg_notify/i.test(q.text),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,6 +245,8 @@ export const INDEX_NODES = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Ind
 /** "Index Scan using delivery_webhook_id_id_index on delivery" style one-liners, for messages and reports. */
 export function describePlan(plan: PlanNode): string[] {
   return planNodes(plan).map((n) =>
-    [n['Node Type'], n['Index Name'] ? `using ${n['Index Name']}` : '', n['Relation Name'] ? `on ${n['Relation Name']}` : ''].filter(Boolean).join(' '),
+    [n['Node Type'], n['Index Name'] ? `using ${n['Index Name']}` : '', n['Relation Name'] ? `on ${n['Relation Name']}` : '']
+      .filter(Boolean)
+      .join(' '),
   );
 }

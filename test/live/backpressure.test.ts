@@ -1,15 +1,16 @@
 // A WebSocket client that stops reading cannot make the server hold its updates without bound:
 // past 1 000 waiting updates the server closes it with 4429, while a client that keeps up
 // stays connected and receives everything.
-import type { Client } from 'graphql-ws';
+
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { SLOW_SUBSCRIBER_CLOSE_CODE, SUBSCRIBER_QUEUE_LIMIT } from '../../src/graphql/types/subscriptions.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { collect, connectLive, CREATE_WEBHOOK, PUBLISH_MANY, settle, wsUrlOf } from './helpers.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { CREATE_WEBHOOK, collect, connectLive, PUBLISH_MANY, settle, wsUrlOf } from './helpers.ts';
 
 const EVENTS = 1000;
 const WEBHOOKS = 2;
@@ -41,10 +42,15 @@ afterAll(async () => {
 });
 
 /** A raw graphql-transport-ws client: connection_init with the key, wait for the ack, subscribe. */
-async function rawSubscriber(key: string, query: string): Promise<{ ws: WebSocket; received: () => number; closed: Promise<{ code: number; reason: string }> }> {
+async function rawSubscriber(
+  key: string,
+  query: string,
+): Promise<{ ws: WebSocket; received: () => number; closed: Promise<{ code: number; reason: string }> }> {
   const ws = new WebSocket(wsUrlOf(h.url), 'graphql-transport-ws');
   let count = 0;
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   const acked = new Promise<void>((resolve, reject) => {
     ws.on('message', (raw) => {
       const message = JSON.parse(raw.toString());

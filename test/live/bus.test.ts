@@ -83,7 +83,10 @@ test('no subscriber may have more than hardLimit waiting, even one that reads', 
 
 test('takeQueued takes what waits now without waiting, and only what this subscriber accepts', async () => {
   const bus = new LiveBus();
-  const onlyB = bus.subscribe((m): m is DeliveryMessage => m.kind === 'delivery' && m.tenantId === 'ten_b', { limit: 100, onOverflow: () => {} });
+  const onlyB = bus.subscribe((m): m is DeliveryMessage => m.kind === 'delivery' && m.tenantId === 'ten_b', {
+    limit: 100,
+    onOverflow: () => {},
+  });
   expect(onlyB.takeQueued(10)).toEqual([]);
   bus.publish([message(1), message(2, 'ten_b'), message(3), message(4, 'ten_b'), message(5, 'ten_b')]);
   expect(onlyB.takeQueued(2).map((m) => m.eventId)).toEqual(['evt_2', 'evt_4']);

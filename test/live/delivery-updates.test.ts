@@ -4,16 +4,8 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import {
-  collect,
-  connectLive,
-  CREATE_WEBHOOK,
-  DELIVERY_UPDATED,
-  PUBLISH,
-  settle,
-  type DeliveryUpdate,
-} from './helpers.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { CREATE_WEBHOOK, collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, PUBLISH, settle } from './helpers.ts';
 
 const STATUS_CHANGED = `subscription($webhookId: ID, $tenantId: ID) {
   webhookStatusChanged(webhookId: $webhookId, tenantId: $tenantId) { id tenantId status disabledReason deletedAt }
@@ -77,7 +69,8 @@ async function publish(key: string, data: unknown = { messageId: 'm1' }): Promis
 }
 
 const phasesOf = (items: DeliveryUpdate[], eventId: string) => items.filter((u) => u.delivery.eventId === eventId).map((u) => u.phase);
-const phaseOf = (eventId: string, phase: DeliveryUpdate['phase']) => (u: DeliveryUpdate) => u.delivery.eventId === eventId && u.phase === phase;
+const phaseOf = (eventId: string, phase: DeliveryUpdate['phase']) => (u: DeliveryUpdate) =>
+  u.delivery.eventId === eventId && u.phase === phase;
 
 describe('deliveryUpdated', () => {
   test('a successful delivery: QUEUED, ATTEMPT_STARTED, ATTEMPT_FINISHED with status and duration, SUCCEEDED', async () => {
@@ -146,7 +139,11 @@ describe('deliveryUpdated', () => {
 
     const failed = await sub.waitFor(phaseOf(eventId, 'FAILED'), 15_000, 'FAILED');
     expect(phasesOf(sub.items, eventId)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'FAILED']);
-    expect(failed).toMatchObject({ delivery: { status: 'FAILED', attemptCount: 1 }, attempt: { number: 1, responseStatus: 500 }, nextAttemptAt: null });
+    expect(failed).toMatchObject({
+      delivery: { status: 'FAILED', attemptCount: 1 },
+      attempt: { number: 1, responseStatus: 500 },
+      nextAttemptAt: null,
+    });
   });
 
   test('deleting a webhook with waiting deliveries announces each as CANCELLED', async () => {
@@ -196,7 +193,11 @@ describe('deliveryUpdated', () => {
     const all = collect<DeliveryUpdate>(client, DELIVERY_UPDATED);
     await settle();
     const target = await publish(t.key, { n: 'target' });
-    await all.waitUntil((items) => items.filter((u) => u.delivery.eventId === target && u.phase === 'SUCCEEDED').length === 2, 15_000, 'target done');
+    await all.waitUntil(
+      (items) => items.filter((u) => u.delivery.eventId === target && u.phase === 'SUCCEEDED').length === 2,
+      15_000,
+      'target done',
+    );
 
     // Event ids exist only once published: subscribe to the target now, then cause updates of
     // both the target (manual retries on both webhooks) and a new event.
@@ -207,14 +208,23 @@ describe('deliveryUpdated', () => {
       await h.ok('mutation($id: ID!) { retryDelivery(id: $id) { id } }', { id: u.delivery.id }, t.key);
     }
     await byEvent.waitUntil((items) => items.filter((u) => u.phase === 'SUCCEEDED').length === 2, 15_000, 'both manual retries to succeed');
-    await all.waitUntil((items) => items.filter((u) => u.delivery.eventId === other && u.phase === 'SUCCEEDED').length === 2, 15_000, 'other done');
+    await all.waitUntil(
+      (items) => items.filter((u) => u.delivery.eventId === other && u.phase === 'SUCCEEDED').length === 2,
+      15_000,
+      'other done',
+    );
     await settle(300);
 
     expect(new Set(byEvent.items.map((u) => u.delivery.eventId))).toEqual(new Set([target]));
     expect(new Set(byEvent.items.map((u) => u.delivery.webhookId))).toEqual(new Set([x, y]));
     expect(byEvent.items.filter((u) => u.phase === 'ATTEMPT_FINISHED').map((u) => u.attempt?.number)).toEqual([2, 2]);
     const key = (u: DeliveryUpdate) => `${u.phase} ${u.delivery.id} ${u.attempt?.id ?? ''}`;
-    expect(byEvent.items.map(key)).toEqual(all.items.filter((u) => u.delivery.eventId === target).slice(-byEvent.items.length).map(key));
+    expect(byEvent.items.map(key)).toEqual(
+      all.items
+        .filter((u) => u.delivery.eventId === target)
+        .slice(-byEvent.items.length)
+        .map(key),
+    );
   });
 });
 

@@ -7,15 +7,16 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { CREATE_WEBHOOK, wsUrlOf } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
-const SUBSCRIPTION = 'subscription Live {\n  deliveryUpdated {\n    phase\n    delivery { id eventId status attemptCount }\n    attempt { number responseStatus durationMs }\n  }\n}';
+const SUBSCRIPTION =
+  'subscription Live {\n  deliveryUpdated {\n    phase\n    delivery { id eventId status attemptCount }\n    attempt { number responseStatus durationMs }\n  }\n}';
 
 let h: TestHerald;
 let receiver: Receiver;
@@ -92,7 +93,9 @@ async function openBrowser(): Promise<{ context: BrowserContext; outside: string
 }
 
 /** Opens /graphql as a browser does (accept: text/html) and records the WebSocket frames. */
-async function openGraphiQL(context: BrowserContext): Promise<{ page: Page; frames: Frame[]; sockets: { url: string; closed: boolean }[] }> {
+async function openGraphiQL(
+  context: BrowserContext,
+): Promise<{ page: Page; frames: Frame[]; sockets: { url: string; closed: boolean }[] }> {
   const page = context.pages()[0] ?? (await context.newPage());
   const frames: Frame[] = [];
   const sockets: { url: string; closed: boolean }[] = [];
@@ -166,7 +169,9 @@ async function publishFromPage(page: Page, key: string): Promise<string> {
     const res = await fetch('/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query: 'mutation { publishEvent(input: { type: "message.delivered", data: { from: "graphiql" } }) { event { id } } }' }),
+      body: JSON.stringify({
+        query: 'mutation { publishEvent(input: { type: "message.delivered", data: { from: "graphiql" } }) { event { id } } }',
+      }),
     });
     const body = await res.json();
     return body.data.publishEvent.event.id as string;
@@ -185,7 +190,9 @@ describe.skipIf(!existsSync(CHROMIUM))('GraphiQL at /graphql in headless Chromiu
       const { page, frames, sockets } = await openGraphiQL(browser.context);
       await runSubscription(page, { authorization: `Bearer ${tenant.key}` });
       // GraphiQL's graphql-ws client connects with no key (it has no way to send one)…
-      await expect.poll(() => frames.some((f) => f.dir === 'received' && f.message.type === 'connection_ack'), { timeout: 10_000 }).toBe(true);
+      await expect
+        .poll(() => frames.some((f) => f.dir === 'received' && f.message.type === 'connection_ack'), { timeout: 10_000 })
+        .toBe(true);
       expect(sockets.map((s) => s.url)).toEqual([wsUrlOf(h.url)]);
       expect(frames.slice(0, 2)).toEqual([
         { dir: 'sent', message: { type: 'connection_init', payload: {} } },
@@ -249,7 +256,9 @@ describe.skipIf(!existsSync(CHROMIUM))('GraphiQL at /graphql in headless Chromiu
       ]);
       expect(frames[2].message.payload).toMatchObject({ operationName: 'Live', query: expect.stringContaining('deliveryUpdated') });
       expect(JSON.stringify(frames[2].message.payload.extensions ?? {})).not.toMatch(/authorization/i);
-      expect(await wsCloses(page)).toEqual([{ url: wsUrlOf(h.url), code: 4401, reason: expect.stringMatching(/^Unauthorized: Missing authorization/) }]);
+      expect(await wsCloses(page)).toEqual([
+        { url: wsUrlOf(h.url), code: 4401, reason: expect.stringMatching(/^Unauthorized: Missing authorization/) },
+      ]);
       // GraphiQL shows the failure (the close event, as `errors`) instead of a result, and does not reconnect.
       await expect.poll(() => resultText(page), { timeout: 10_000 }).toContain('"errors"');
       const shown = await resultText(page);

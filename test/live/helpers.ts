@@ -1,4 +1,4 @@
-import { createClient, type Client } from 'graphql-ws';
+import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
 /** The WebSocket URL of a GraphQL HTTP URL (same host, port and path). */
@@ -48,7 +48,9 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
   const items: T[] = [];
   const errors: unknown[] = [];
   const watchers = new Set<() => void>();
-  const wake = () => watchers.forEach((w) => w());
+  const wake = () => {
+    for (const w of watchers) w();
+  };
   const state = { completed: false };
   const unsubscribe = client.subscribe<Record<string, T>>(
     { query, variables },
@@ -78,7 +80,9 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${items.length} items, errors ${JSON.stringify(errors)}`));
+        reject(
+          new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${items.length} items, errors ${JSON.stringify(errors)}`),
+        );
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { packMessages, unpackMessages, type LiveMessage } from '../../src/live/messages.ts';
+import { type LiveMessage, packMessages, unpackMessages } from '../../src/live/messages.ts';
 
 const delivery = (phase: string, status: string, attemptId: string | null = 'att_1'): LiveMessage => ({
   kind: 'delivery',

@@ -5,9 +5,19 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
-import { startHeraldProcess, type HeraldProcess } from '../helpers/process.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { collect, connectLive, CREATE_TENANT, CREATE_WEBHOOK, DELIVERY_UPDATED, gqlOk, PUBLISH, settle, type DeliveryUpdate } from './helpers.ts';
+import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import {
+  CREATE_TENANT,
+  CREATE_WEBHOOK,
+  collect,
+  connectLive,
+  DELIVERY_UPDATED,
+  type DeliveryUpdate,
+  gqlOk,
+  PUBLISH,
+  settle,
+} from './helpers.ts';
 
 const EVENTS = 100;
 
@@ -81,7 +91,11 @@ test('one API and two workers: every delivery’s updates reach the API’s subs
   }
 
   const expected = EVENTS * webhooks.length;
-  await sub.waitUntil((items) => new Set(items.filter((u) => u.phase === 'SUCCEEDED').map((u) => u.delivery.id)).size === expected, 60_000, `${expected} SUCCEEDED updates`);
+  await sub.waitUntil(
+    (items) => new Set(items.filter((u) => u.phase === 'SUCCEEDED').map((u) => u.delivery.id)).size === expected,
+    60_000,
+    `${expected} SUCCEEDED updates`,
+  );
   await settle(500);
 
   // Every update of every delivery, once each and in order, at the API process's subscriber.

@@ -7,8 +7,8 @@ import { LISTENER_APPLICATION_NAME } from '../../src/live/listener.ts';
 import { LIVE_CHANNEL } from '../../src/live/messages.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { collect, connectLive, CREATE_WEBHOOK, DELIVERY_UPDATED, PUBLISH, settle, type DeliveryUpdate } from './helpers.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { CREATE_WEBHOOK, collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, PUBLISH, settle } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;
@@ -50,7 +50,13 @@ async function liveListener(): Promise<Backend | undefined> {
 async function waitForNewListener(oldPid: number): Promise<Backend> {
   let found: Backend | undefined;
   await expect
-    .poll(async () => (found = await liveListener()) && found.pid !== oldPid, { timeout: 15_000, interval: 100 })
+    .poll(
+      async () => {
+        found = await liveListener();
+        return found && found.pid !== oldPid;
+      },
+      { timeout: 15_000, interval: 100 },
+    )
     .toBe(true);
   return found!;
 }
@@ -64,7 +70,8 @@ test('after its LISTEN connection is terminated by the database, the API listens
   client.on('closed', (event) => (closed = event));
   const sub = collect<DeliveryUpdate>(client, DELIVERY_UPDATED, { webhookId });
   await settle();
-  const publish = async () => (await h.ok(PUBLISH, { input: { type: 'message.delivered', data: {} } }, tenant.key)).publishEvent.event.id as string;
+  const publish = async () =>
+    (await h.ok(PUBLISH, { input: { type: 'message.delivered', data: {} } }, tenant.key)).publishEvent.event.id as string;
   const lifecycle = (eventId: string) => sub.items.filter((u) => u.delivery.eventId === eventId).map((u) => u.phase);
 
   const before = await publish();

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startHeraldProcess, type HeraldProcess } from '../helpers/process.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { childEnv, countByStatus, createWebhook, deliveryRows, problems, publishMany, waitAllSucceeded, webhookIds } from './helpers.ts';
 
 const EVENTS = 20;
@@ -27,7 +27,9 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-test('SIGTERM: the worker finishes its requests, hands back the rest and exits 0; a new worker delivers the rest', { timeout: 60_000 }, async () => {
+test('SIGTERM: the worker finishes its requests, hands back the rest and exits 0; a new worker delivers the rest', {
+  timeout: 60_000,
+}, async () => {
   const tenant = await createTenant(api, 'graceful');
   // maxInFlight 5: 5 requests in flight when the signal comes, 15 claimed but waiting.
   await createWebhook(api, tenant.key, `${receiver.url}/hook`, { maxInFlight: 5 });

@@ -28,7 +28,11 @@ export async function createWebhook(h: TestHerald, key: string, url: string, inp
 
 /** Publishes `count` message.delivered events in one call; returns their ids. */
 export async function publishMany(h: TestHerald, key: string, count: number, tag = 'm'): Promise<string[]> {
-  const inputs = Array.from({ length: count }, (_, i) => ({ type: 'message.delivered', channel: 'sms', data: { messageId: `${tag}-${i}` } }));
+  const inputs = Array.from({ length: count }, (_, i) => ({
+    type: 'message.delivered',
+    channel: 'sms',
+    data: { messageId: `${tag}-${i}` },
+  }));
   const data = await h.ok<{ publishEvents: { event: { id: string } }[] }>(
     'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id } } }',
     { inputs },
@@ -60,7 +64,12 @@ export function countByStatus(rows: DeliveryRow[]): Record<string, number> {
 }
 
 /** Polls until all `expected` deliveries are SUCCEEDED; returns the milliseconds it took. On timeout, throws with the counts and a few unfinished rows. */
-export async function waitAllSucceeded(databaseUrl: string, expected: number, timeoutMs: number, context: () => string = () => ''): Promise<number> {
+export async function waitAllSucceeded(
+  databaseUrl: string,
+  expected: number,
+  timeoutMs: number,
+  context: () => string = () => '',
+): Promise<number> {
   const start = Date.now();
   let counts: Record<string, number> = {};
   let rows: DeliveryRow[] = [];
@@ -70,12 +79,17 @@ export async function waitAllSucceeded(databaseUrl: string, expected: number, ti
     if (rows.length === expected && counts.SUCCEEDED === expected) return Date.now() - start;
     await sleep(200);
   }
-  throw new Error(`not every delivery SUCCEEDED within ${timeoutMs} ms: ${JSON.stringify(counts)}\n${JSON.stringify(rows.filter((r) => r.status !== 'SUCCEEDED').slice(0, 5))}\n${context()}`);
+  throw new Error(
+    `not every delivery SUCCEEDED within ${timeoutMs} ms: ${JSON.stringify(counts)}\n${JSON.stringify(rows.filter((r) => r.status !== 'SUCCEEDED').slice(0, 5))}\n${context()}`,
+  );
 }
 
 /** Warnings and errors among a child process's log lines (for failure messages). */
 export function problems(lines: string[]): string {
-  return lines.filter((l) => /"level":(4|5|6)0/.test(l)).slice(-20).join('\n');
+  return lines
+    .filter((l) => /"level":(4|5|6)0/.test(l))
+    .slice(-20)
+    .join('\n');
 }
 
 /** The distinct `webhook-id` headers a receiver got. */

@@ -2,14 +2,14 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient, type Client } from 'graphql-ws';
+import { type Client, createClient } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.ts';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { freePort } from '../helpers/process.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { countByStatus, createWebhook, deliveryRows, publishMany, waitAllSucceeded, webhookIds } from './helpers.ts';
 
 const OUTAGE_MS = 3000;
@@ -28,7 +28,14 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'herald-pg-restart-'));
   await chmod(dir, 0o755); // PostgreSQL runs as its own unprivileged user when tests run as root
   // Stopped and started again on the same files: persistent, and removed by afterAll.
-  pgOptions = { dir: path.join(dir, 'pg'), port: await freePort(), password: 'herald-restart', database: 'herald', logger: createLogger('warn'), persistent: true };
+  pgOptions = {
+    dir: path.join(dir, 'pg'),
+    port: await freePort(),
+    password: 'herald-restart',
+    database: 'herald',
+    logger: createLogger('warn'),
+    persistent: true,
+  };
   pg = await startEmbeddedPostgres(pgOptions);
   receiver = await startReceiver();
   h = await startTestHerald({ DATABASE_URL: pg.url, HERALD_LEASE: '3s', HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
@@ -49,7 +56,9 @@ interface Publish {
   error: string | null;
 }
 
-test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald reconnects by itself, nothing published is lost', { timeout: 60_000 }, async () => {
+test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald reconnects by itself, nothing published is lost', {
+  timeout: 60_000,
+}, async () => {
   const herald = h!;
   const tenant = await createTenant(herald, 'restart');
   const webhookId = await createWebhook(herald, tenant.key, `${receiver.url}/hook`);
@@ -105,7 +114,9 @@ test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald rec
   const rows = await deliveryRows(herald.databaseUrl);
   expect(rows.length).toBeGreaterThanOrEqual(published.length);
   const waitedMs = await waitAllSucceeded(herald.databaseUrl, rows.length, 30_000);
-  console.log(`postgres restart: ${rows.length} deliveries all SUCCEEDED ${Date.now() - upAt} ms after PostgreSQL was back (waited ${waitedMs} ms after the load)`);
+  console.log(
+    `postgres restart: ${rows.length} deliveries all SUCCEEDED ${Date.now() - upAt} ms after PostgreSQL was back (waited ${waitedMs} ms after the load)`,
+  );
   const received = webhookIds(receiver);
   expect(published.filter((id) => !received.has(id))).toEqual([]);
   expect(countByStatus(await deliveryRows(herald.databaseUrl))).toEqual({ SUCCEEDED: rows.length });
@@ -140,14 +151,25 @@ async function publish(h: TestHerald, key: string, i: number): Promise<Publish> 
     const res = await fetch(h.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query: 'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id } } }', variables: { inputs } }),
+      body: JSON.stringify({
+        query: 'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id } } }',
+        variables: { inputs },
+      }),
       signal: AbortSignal.timeout(15_000),
     });
-    const body = (await res.json().catch(() => ({}))) as { data?: { publishEvents: { event: { id: string } }[] }; errors?: { message: string; extensions?: { code?: string } }[] };
+    const body = (await res.json().catch(() => ({}))) as {
+      data?: { publishEvents: { event: { id: string } }[] };
+      errors?: { message: string; extensions?: { code?: string } }[];
+    };
     const ms = Date.now() - startedAt;
     if (body.data?.publishEvents) return { startedAt, ms, eventIds: body.data.publishEvents.map((p) => p.event.id), error: null };
     const error = body.errors?.[0];
-    return { startedAt, ms, eventIds: null, error: error ? `${error.extensions?.code}: ${error.message} (HTTP ${res.status})` : `HTTP ${res.status}: no errors in the answer` };
+    return {
+      startedAt,
+      ms,
+      eventIds: null,
+      error: error ? `${error.extensions?.code}: ${error.message} (HTTP ${res.status})` : `HTTP ${res.status}: no errors in the answer`,
+    };
   } catch (err) {
     return { startedAt, ms: Date.now() - startedAt, eventIds: null, error: `no answer: ${(err as Error).message}` };
   }
@@ -156,7 +178,12 @@ async function publish(h: TestHerald, key: string, i: number): Promise<Publish> 
 /** Collects deliveryUpdated messages of one webhook over graphql-ws. */
 function subscribeToDeliveries(h: TestHerald, key: string, webhookId: string): { eventId: string; phase: string; errors?: unknown }[] {
   const updates: { eventId: string; phase: string; errors?: unknown }[] = [];
-  ws = createClient({ url: h.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+  ws = createClient({
+    url: h.url.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${key}` },
+    retryAttempts: 0,
+  });
   ws.subscribe<{ deliveryUpdated: { phase: string; delivery: { eventId: string } } }>(
     { query: 'subscription($id: ID) { deliveryUpdated(webhookId: $id) { phase delivery { eventId } } }', variables: { id: webhookId } },
     {

@@ -1,8 +1,18 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { startHeraldProcess, type HeraldProcess } from '../helpers/process.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { childEnv, countByStatus, createWebhook, deliveryRows, holdingHandler, problems, publishMany, waitAllSucceeded, webhookIds } from './helpers.ts';
+import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import {
+  childEnv,
+  countByStatus,
+  createWebhook,
+  deliveryRows,
+  holdingHandler,
+  problems,
+  publishMany,
+  waitAllSucceeded,
+  webhookIds,
+} from './helpers.ts';
 
 const EVENTS = 50;
 const LEASE = '3s';
@@ -20,7 +30,9 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-test('a worker killed with SIGKILL mid-delivery: after a restart every event arrives and every delivery succeeds', { timeout: 60_000 }, async () => {
+test('a worker killed with SIGKILL mid-delivery: after a restart every event arrives and every delivery succeeds', {
+  timeout: 60_000,
+}, async () => {
   const hold = holdingHandler();
   receiver = await startReceiver({ handler: hold.handler });
   const tenant = await createTenant(api, 'crash');
@@ -35,7 +47,10 @@ test('a worker killed with SIGKILL mid-delivery: after a restart every event arr
   await receiver.waitFor(5, 15_000);
   const before = await deliveryRows(api.databaseUrl);
   expect(countByStatus(before)).toEqual({ PENDING: EVENTS });
-  expect(before.filter((r) => r.locked_by === null), 'every delivery leased by the first worker').toEqual([]);
+  expect(
+    before.filter((r) => r.locked_by === null),
+    'every delivery leased by the first worker',
+  ).toEqual([]);
   expect(hold.held).toBeGreaterThan(0);
 
   first.kill('SIGKILL');
@@ -47,7 +62,9 @@ test('a worker killed with SIGKILL mid-delivery: after a restart every event arr
   workers.push(second);
   await waitAllSucceeded(api.databaseUrl, EVENTS, 40_000, () => problems(second.lines));
   const recoveryMs = Date.now() - killedAt;
-  console.log(`worker crash: all ${EVENTS} deliveries SUCCEEDED ${recoveryMs} ms after the kill (lease ${LEASE}); ${receiver.requests.length} requests for ${EVENTS} events`);
+  console.log(
+    `worker crash: all ${EVENTS} deliveries SUCCEEDED ${recoveryMs} ms after the kill (lease ${LEASE}); ${receiver.requests.length} requests for ${EVENTS} events`,
+  );
 
   expect(webhookIds(receiver)).toEqual(new Set(eventIds));
   const rows = await deliveryRows(api.databaseUrl);

@@ -8,13 +8,20 @@ import { SigningCache } from '../../src/services/webhook-secrets.ts';
  * signed with exactly the secrets the webhook's stored row says are active at that moment.
  */
 const key = randomBytes(32);
-const stored = (plain: string, expiresAt: Date | null = null) => ({ encrypted: encryptSecret(plain, key), expiresAt: expiresAt?.toISOString() ?? null });
+const stored = (plain: string, expiresAt: Date | null = null) => ({
+  encrypted: encryptSecret(plain, key),
+  expiresAt: expiresAt?.toISOString() ?? null,
+});
 
 describe('SigningCache', () => {
   it('answers with the decrypted secrets and auth of the stored row', () => {
     const secret = generateWebhookSecret();
     const cache = new SigningCache(key);
-    const webhook = { id: 'wh_1', secrets: [stored(secret)], authEncrypted: encryptSecret(JSON.stringify({ type: 'BEARER', token: 't0k' }), key) };
+    const webhook = {
+      id: 'wh_1',
+      secrets: [stored(secret)],
+      authEncrypted: encryptSecret(JSON.stringify({ type: 'BEARER', token: 't0k' }), key),
+    };
     expect(cache.get(webhook)).toEqual({ secrets: [secret], auth: { type: 'BEARER', token: 't0k' } });
     expect(cache.get(webhook)).toEqual({ secrets: [secret], auth: { type: 'BEARER', token: 't0k' } });
     expect(cache.get({ id: 'wh_2', secrets: [stored(secret)] }).auth).toEqual({ type: 'NONE' });

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
+import type { SignatureScheme } from '../../core/signing.ts';
 import type { AttemptTrigger } from '../../entities/Attempt.ts';
 import type { DeliveryStatus } from '../../entities/Delivery.ts';
-import type { SignatureScheme } from '../../core/signing.ts';
 import type { CustomHeader, StoredSecret, WebhookStatus } from '../../entities/Webhook.ts';
 
 export interface ClaimedDelivery {

@@ -192,7 +192,6 @@ export async function disableWebhooks(
   return { webhooks: rows, failed: failed.rows };
 }
 
-
 function humanDuration(ms: number): string {
   if (ms % 86_400_000 === 0) return `${ms / 86_400_000} d`;
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;

@@ -1,5 +1,5 @@
 import { resolveTenantId } from '../../services/caller.ts';
-import { createEventType, listEventTypes, type EventTypeView } from '../../services/event-types.ts';
+import { createEventType, type EventTypeView, listEventTypes } from '../../services/event-types.ts';
 import { builder } from '../builder.ts';
 
 export const EventTypeRef = builder.objectRef<EventTypeView>('EventType').implement({

@@ -1,5 +1,5 @@
 import type { EventRecord } from '../../entities/Event.ts';
-import { publishEvents, type PublishInput } from '../../services/events.ts';
+import { type PublishInput, publishEvents } from '../../services/events.ts';
 import { findEvent, listDeliveries, listEvents } from '../../services/history.ts';
 import { builder } from '../builder.ts';
 import { connectionOf } from './connection.ts';
@@ -34,8 +34,7 @@ builder.queryField('events', (t) =>
       type: t.arg.string({ required: false }),
       tenantId: t.arg.id({ required: false }),
     },
-    resolve: (_root, args, ctx) =>
-      listEvents(ctx, { type: args.type, tenantId: args.tenantId ?? null }, args),
+    resolve: (_root, args, ctx) => listEvents(ctx, { type: args.type, tenantId: args.tenantId ?? null }, args),
   }),
 );
 

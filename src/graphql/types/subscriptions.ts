@@ -1,8 +1,8 @@
-import { Attempt } from '../../entities/Attempt.ts';
-import { Delivery } from '../../entities/Delivery.ts';
-import { Webhook, type IWebhook } from '../../entities/Webhook.ts';
 import type { IAttempt } from '../../entities/Attempt.ts';
+import { Attempt } from '../../entities/Attempt.ts';
 import type { IDelivery } from '../../entities/Delivery.ts';
+import { Delivery } from '../../entities/Delivery.ts';
+import { type IWebhook, Webhook } from '../../entities/Webhook.ts';
 import type { LiveSubscription } from '../../live/bus.ts';
 import type { DeliveryMessage, LiveMessage, WebhookStatusMessage } from '../../live/messages.ts';
 import type { Caller } from '../../services/caller.ts';

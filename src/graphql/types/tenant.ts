@@ -1,9 +1,9 @@
-import { Tenant, type ITenant } from '../../entities/Tenant.ts';
+import { notFound } from '../../core/errors.ts';
 import type { IApiKey } from '../../entities/ApiKey.ts';
+import { type ITenant, Tenant } from '../../entities/Tenant.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../services/api-keys.ts';
 import { requireAdmin, resolveTenantId } from '../../services/caller.ts';
 import { createTenant } from '../../services/tenants.ts';
-import { notFound } from '../../core/errors.ts';
 import { builder } from '../builder.ts';
 
 export const TenantRef = builder.objectRef<ITenant>('Tenant');

@@ -1,8 +1,8 @@
 import DataLoader from 'dataloader';
 import type { IWebhook } from '../../entities/Webhook.ts';
-import { webhookStats, type WebhookStats } from '../../services/webhook-stats.ts';
-import type { GraphQLContext } from '../context.ts';
+import { type WebhookStats, webhookStats } from '../../services/webhook-stats.ts';
 import { builder } from '../builder.ts';
+import type { GraphQLContext } from '../context.ts';
 import { WebhookRef } from './webhook.ts';
 
 const WebhookStatsRef = builder.objectRef<WebhookStats>('WebhookStats').implement({

@@ -1,4 +1,5 @@
-import { SIGNATURE_SCHEMES, AUTH_TYPES, type IWebhook, WEBHOOK_STATUSES } from '../../entities/Webhook.ts';
+import { AUTH_TYPES, type IWebhook, SIGNATURE_SCHEMES, WEBHOOK_STATUSES } from '../../entities/Webhook.ts';
+import { activeSecrets, readAuth } from '../../services/webhook-secrets.ts';
 import {
   createWebhook,
   deleteWebhook,
@@ -8,7 +9,6 @@ import {
   rotateWebhookSecret,
   updateWebhook,
 } from '../../services/webhooks.ts';
-import { activeSecrets, readAuth } from '../../services/webhook-secrets.ts';
 import { builder } from '../builder.ts';
 import { connectionOf } from './connection.ts';
 
@@ -78,7 +78,11 @@ WebhookRef.implement({
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     // webhookStatusChanged also announces deletes; a delete leaves the status as it was, so this
     // is how a subscriber tells it apart (null for a webhook that exists).
-    deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true, description: 'When the webhook was deleted (shown by webhookStatusChanged).' }),
+    deletedAt: t.expose('deletedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the webhook was deleted (shown by webhookStatusChanged).',
+    }),
   }),
 });
 
@@ -173,8 +177,7 @@ builder.mutationField('createWebhook', (t) =>
   t.field({
     type: CreateWebhookPayload,
     args: { input: t.arg({ type: CreateWebhookInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      createWebhook(ctx, { ...input, tenantId: input.tenantId ?? null }),
+    resolve: (_root, { input }, ctx) => createWebhook(ctx, { ...input, tenantId: input.tenantId ?? null }),
   }),
 );
 
