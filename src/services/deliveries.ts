@@ -59,7 +59,12 @@ export async function retryDelivery(ctx: ServiceContext, boss: PgBoss, id: strin
   return delivery;
 }
 
-/** Re-queues every FAILED delivery of a webhook created in [since, until): one new attempt each. */
+/**
+ * Re-queues every FAILED delivery of a webhook created in [since, until): one new attempt each.
+ * Returns how many this call re-queued: a FAILED delivery whose one-off attempt is already
+ * queued or in flight (an earlier replay or retryDelivery; `next_trigger` is not SCHEDULED until
+ * that attempt is recorded) is left as it is and not counted.
+ */
 export async function replayFailedDeliveries(
   ctx: ServiceContext,
   boss: PgBoss,
@@ -72,7 +77,7 @@ export async function replayFailedDeliveries(
     const rows = await rawQuery<RequeuedRow>(
       tx,
       `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now()
-        where webhook_id = $1 and status = 'FAILED' and created_at >= $2 and created_at < $3
+        where webhook_id = $1 and status = 'FAILED' and next_trigger = 'SCHEDULED' and created_at >= $2 and created_at < $3
         ${RETURNING}`,
       [webhook.id, input.since, until],
     );

@@ -189,6 +189,49 @@ describe('operating deliveries', () => {
     expect(await waitForDelivery(h, tenant.key, stillFailingId)).toMatchObject({ status: 'FAILED', attemptCount: 1 });
   });
 
+  test('replayFailedDeliveries counts only what this call re-queued: a second call while the attempt is in flight counts 0', async () => {
+    receiver.setHandler(fail);
+    const webhook = await createWebhook(h, tenant.key, {
+      url: `${receiver.url}/replay-twice`,
+      events: ['campaign.sent'],
+      retrySchedule: [],
+    });
+    const since = new Date(Date.now() - 1000).toISOString();
+    const { eventId } = await publish(h, tenant.key, { type: 'campaign.sent' });
+    const { id } = await deliveryOf(h, tenant.key, eventId, webhook.id);
+    expect(await waitForDelivery(h, tenant.key, id)).toMatchObject({ status: 'FAILED', attemptCount: 1 });
+
+    // The endpoint is now slow: the replayed attempt is still in flight when the second call comes.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    receiver.setHandler(async (_req, res) => {
+      await held;
+      res.writeHead(500).end('still down');
+    });
+    const replay = async () =>
+      (
+        await h.ok<{ replayFailedDeliveries: { count: number } }>(
+          'mutation($id: ID!, $since: DateTime!) { replayFailedDeliveries(webhookId: $id, since: $since) { count } }',
+          { id: webhook.id, since },
+          tenant.key,
+        )
+      ).replayFailedDeliveries.count;
+    expect(await replay()).toBe(1);
+    expect(await replay()).toBe(0); // queued already, not re-queued by this call
+    await expect.poll(() => on('/replay-twice').length).toBe(2);
+    expect(await replay()).toBe(0); // in flight
+    release();
+    await expect.poll(async () => (await waitForDelivery(h, tenant.key, id)).attemptCount).toBe(2);
+    await sleep(500);
+    expect(on('/replay-twice')).toHaveLength(2);
+
+    // FAILED again and no longer queued: the next replay re-queues it.
+    receiver.setHandler(ok);
+    expect(await replay()).toBe(1);
+    await expect.poll(async () => (await waitForDelivery(h, tenant.key, id)).status).toBe('SUCCEEDED');
+    expect(on('/replay-twice')).toHaveLength(3);
+  });
+
   test('a tenant cannot retry, replay or test another tenant’s deliveries and webhooks (NOT_FOUND)', async () => {
     const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/private`, events: ['template.approved'] });
     const { eventId } = await publish(h, tenant.key, { type: 'template.approved' });

@@ -140,13 +140,18 @@ builder.mutationField('retryDelivery', (t) =>
 );
 
 const ReplayPayload = builder.objectRef<{ count: number }>('ReplayPayload').implement({
-  fields: (t) => ({ count: t.exposeInt('count', { description: 'FAILED deliveries re-queued.' }) }),
+  fields: (t) => ({
+    count: t.exposeInt('count', {
+      description: 'FAILED deliveries this call re-queued (not those already queued for a replayed or retried attempt).',
+    }),
+  }),
 });
 
 builder.mutationField('replayFailedDeliveries', (t) =>
   t.field({
     type: ReplayPayload,
-    description: 'Re-queues every FAILED delivery of a webhook created in [since, until).',
+    description:
+      'Re-queues every FAILED delivery of a webhook created in [since, until), except those whose replayed or retried attempt is already queued or in flight.',
     args: {
       webhookId: t.arg.id({ required: true }),
       since: t.arg({ type: 'DateTime', required: true }),
