@@ -34,7 +34,11 @@ export interface OutboundResult {
   status: number | null;
   /** Response headers, lowercase names, repeated ones joined with ', '. */
   headers: Record<string, string>;
-  /** The first maxResponseBytes of the body, decoded as UTF-8 (lossy). */
+  /**
+   * The start of the body decoded as UTF-8 (lossy: a byte that is not UTF-8 becomes U+FFFD, as
+   * does NUL, which PostgreSQL cannot store), at most maxResponseBytes of UTF-8, cut between
+   * characters.
+   */
   body: string;
   bodyTruncated: boolean;
   durationMs: number;
@@ -230,8 +234,20 @@ async function readCapped(body: Readable, limit: number): Promise<{ text: string
   }
   const bytes = Buffer.concat(chunks).subarray(0, limit);
   // stream: true holds back a character cut in half at the cap instead of mangling it.
-  const text = new TextDecoder().decode(bytes, { stream: truncated || error !== undefined });
-  return { text, truncated, error };
+  const decoded = new TextDecoder().decode(bytes, { stream: truncated || error !== undefined }).replaceAll('\u0000', '\uFFFD');
+  // Each U+FFFD takes three bytes where the byte it replaced took one: cut again, in bytes.
+  const text = utf8Prefix(decoded, limit);
+  return { text, truncated: truncated || text.length < decoded.length, error };
+}
+
+const encoder = new TextEncoder();
+
+/** The longest prefix of `text` whose UTF-8 fits in `maxBytes`, cut between characters. */
+function utf8Prefix(text: string, maxBytes: number): string {
+  if (text.length * 3 <= maxBytes) return text; // no UTF-16 unit takes more than 3 bytes
+  // encodeInto writes whole characters only; `read` counts the UTF-16 units it took.
+  const { read } = encoder.encodeInto(text, new Uint8Array(maxBytes));
+  return text.slice(0, read);
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

@@ -136,6 +136,30 @@ describe('limits', () => {
     expect(result.body).toBe('x'.repeat(16 * 1024));
   });
 
+  // Bytes that are not UTF-8 decode to U+FFFD, three bytes each, and PostgreSQL cannot store
+  // NUL (replaced by U+FFFD too): the 16 KiB bound is on the bytes of the text kept.
+  it.each([
+    ['bytes that are not UTF-8', Buffer.alloc(20_000, 0xe9), '\uFFFD'],
+    ['NUL bytes', Buffer.alloc(20_000, 0), '\uFFFD'],
+    ['four-byte characters', Buffer.from('😀'.repeat(5_000)), '😀'],
+  ])('keeps at most 16 KiB of UTF-8, cut between characters, of a body of %s', async (_case, body, char) => {
+    const hook = await receiver({ tls: ca, handler: (_req, res) => res.writeHead(200).end(body) });
+    const result = await client({ allowedCidrs: LOOPBACK, ca: ca.caPem }).send(post(hook.url));
+
+    expect(result).toMatchObject({ status: 200, bodyTruncated: true, error: null });
+    const bytes = Buffer.byteLength(result.body);
+    expect(bytes).toBeLessThanOrEqual(16 * 1024);
+    expect(bytes).toBeGreaterThan(16 * 1024 - Buffer.byteLength(char));
+    expect(result.body).toBe(char.repeat(result.body.length / char.length));
+  });
+
+  it('a short body that is not UTF-8 is kept whole, NUL replaced, and not marked truncated', async () => {
+    const body = Buffer.concat([Buffer.from('ok '), Buffer.from([0xe9, 0x00]), Buffer.from(' é')]);
+    const hook = await receiver({ tls: ca, handler: (_req, res) => res.writeHead(200).end(body) });
+    const result = await client({ allowedCidrs: LOOPBACK, ca: ca.caPem }).send(post(hook.url));
+    expect(result).toMatchObject({ status: 200, body: 'ok \uFFFD\uFFFD é', bodyTruncated: false });
+  });
+
   it('stops reading a huge slow body once the cap is reached', async () => {
     let written = 0;
     let closed = false;

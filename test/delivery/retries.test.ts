@@ -198,3 +198,16 @@ test('timeoutMs 1000 and a receiver that never answers → TIMEOUT after about 1
   expect(attempt.durationMs).toBeLessThan(1500);
   expect(receiver.requests).toHaveLength(1);
 });
+
+test('a response body that is not UTF-8 is stored as at most 16 KiB of bytes (the DESIGN cap), not 16 Ki characters', async () => {
+  // 20 000 bytes of Latin-1 "é" and NUL: each decodes to the 3-byte U+FFFD.
+  const body = Buffer.alloc(20_000, 0xe9).fill(0, 10_000);
+  const receiver = await receiverAnswering((res) => res.writeHead(500, { 'content-type': 'text/plain; charset=latin1' }).end(body));
+  const { webhookId, deliveryId } = await deliverOne(receiver, { retrySchedule: [] });
+  finished.push(webhookId);
+  const delivery = await waitForDelivery(h, tenant.key, deliveryId);
+  const [attempt] = delivery.attempts;
+  expect(attempt.responseStatus).toBe(500);
+  expect(Buffer.byteLength(attempt.responseBody!)).toBeLessThanOrEqual(16 * 1024);
+  expect(attempt.responseBody).toMatch(/^\uFFFD{5000,}$/);
+});
