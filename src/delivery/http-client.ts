@@ -8,6 +8,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { ParsedCidr } from '../core/address.ts';
 import { isBlockedAddress, parseCidrs } from '../core/address.ts';
 import { BoundedMap } from '../core/bounded-map.ts';
+import { parseWebhookUrl } from '../core/webhook-url.ts';
 
 /** Why an attempt failed, when the status alone does not tell (DESIGN.md, Attempt `error`). */
 export type AttemptError =
@@ -77,7 +78,6 @@ export interface DeliveryClient {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024;
-const MAX_URL_LENGTH = 2_048;
 
 /** Raised inside the connection's lookup so undici reports it like any connect error. */
 class BlockedAddressError extends Error {
@@ -165,19 +165,14 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
 
 type Target = { url: URL } | { error: AttemptError; errorMessage: string };
 
-/** URL rules checked before any socket opens; IP literals never reach the lookup, so here too. */
+/**
+ * URL rules checked before any socket opens (the same as when the URL was stored); IP
+ * literals never reach the lookup, so they are checked here too.
+ */
 function checkTarget(raw: string, allowHttp: boolean, allowed: ParsedCidr[]): Target {
-  const invalid = (errorMessage: string): Target => ({ error: 'INVALID_URL', errorMessage });
-  if (raw.length > MAX_URL_LENGTH) return invalid(`URL is longer than ${MAX_URL_LENGTH} characters`);
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return invalid('URL is not valid');
-  }
-  if (url.protocol === 'http:' && !allowHttp) return invalid('http:// URLs are not allowed; use https://');
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return invalid('only https:// URLs are allowed');
-  if (url.username || url.password) return invalid('URLs with user-info are not allowed');
+  const checked = parseWebhookUrl(raw, allowHttp);
+  if ('problem' in checked) return { error: 'INVALID_URL', errorMessage: `The URL ${checked.problem}` };
+  const { url } = checked;
   // WHATWG URL has already normalised 2130706433, 0x7f.1 and 0177.0.0.1 to 127.0.0.1.
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (isIP(host) && isBlockedAddress(host, allowed)) {

@@ -1,8 +1,8 @@
 import type { FieldErrors } from '../core/errors.ts';
 import { SIGNATURE_HEADER_NAMES } from '../core/signing.ts';
+import { parseWebhookUrl } from '../core/webhook-url.ts';
 import type { CustomHeader, WebhookAuthType } from '../entities/Webhook.ts';
 
-export const URL_MAX_LENGTH = 2048;
 export const TIMEOUT_MS = { min: 1000, max: 30000, default: 15000 };
 export const MAX_IN_FLIGHT = { min: 1, max: 100, default: 10 };
 export const RETRY_SCHEDULE = { maxEntries: 20, minSeconds: 1, maxSeconds: 7 * 24 * 3600 };
@@ -45,19 +45,14 @@ export type StoredAuth =
   | { type: 'API_KEY'; token: string }
   | { type: 'CUSTOM_HEADER'; headerName: string; headerValue: string };
 
-export function validateUrl(errors: FieldErrors, value: string, allowHttp: boolean): void {
-  if (value.length > URL_MAX_LENGTH) return errors.add('url', `must be at most ${URL_MAX_LENGTH} characters`);
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return errors.add('url', 'is not a valid URL');
+/** Checks a webhook URL; returns it normalised (what is stored and requested), or undefined after adding the error. */
+export function validateUrl(errors: FieldErrors, value: string, allowHttp: boolean): string | undefined {
+  const checked = parseWebhookUrl(value, allowHttp);
+  if ('problem' in checked) {
+    errors.add('url', checked.problem);
+    return undefined;
   }
-  if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
-    return errors.add('url', allowHttp ? 'must be an http:// or https:// URL' : 'must be an https:// URL');
-  }
-  if (url.username || url.password) return errors.add('url', 'must not contain user-info (use auth instead)');
-  if (!url.hostname) errors.add('url', 'must have a host');
+  return checked.href;
 }
 
 export function validateEvents(errors: FieldErrors, events: string[], known: Set<string>): void {

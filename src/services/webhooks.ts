@@ -55,7 +55,7 @@ export interface UpdateWebhookInput extends WebhookFields {
 
 /** Validates every given field at once, so a client sees all its mistakes in one answer. */
 async function validateFields(ctx: ServiceContext, tenantId: string, input: WebhookFields, errors: FieldErrors) {
-  if (input.url != null) validateUrl(errors, input.url, ctx.config.allowHttp);
+  const url = input.url != null ? validateUrl(errors, input.url, ctx.config.allowHttp) : undefined;
   if (input.events != null) validateEvents(errors, input.events, await knownEventTypeNames(ctx.em, tenantId));
   if (input.channels != null) validateChannels(errors, input.channels);
   if (input.description != null && input.description.length > 1000) errors.add('description', 'must be at most 1000 characters');
@@ -64,7 +64,7 @@ async function validateFields(ctx: ServiceContext, tenantId: string, input: Webh
   if (input.retrySchedule != null) validateRetrySchedule(errors, input.retrySchedule);
   if (input.headers != null) validateHeaders(errors, input.headers);
   const auth = input.auth != null ? validateAuth(errors, input.auth) : undefined;
-  return { auth };
+  return { auth, url };
 }
 
 function encryptAuth(ctx: ServiceContext, auth: StoredAuth): string | null {
@@ -78,7 +78,7 @@ export function effectiveRetrySchedule(webhook: IWebhook): readonly number[] {
 export async function createWebhook(ctx: ServiceContext, input: CreateWebhookInput): Promise<{ webhook: IWebhook; secret: string }> {
   const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
   const errors = new FieldErrors();
-  const { auth } = await validateFields(ctx, tenantId, input, errors);
+  const { auth, url } = await validateFields(ctx, tenantId, input, errors);
   errors.throwIfAny();
   const count = await ctx.em.count(Webhook, { tenant: tenantId, deletedAt: null });
   if (count >= ctx.config.maxWebhooksPerTenant) {
@@ -88,7 +88,7 @@ export async function createWebhook(ctx: ServiceContext, input: CreateWebhookInp
   const webhook = ctx.em.create(Webhook, {
     id: newId('wh'),
     tenant: tenantId,
-    url: input.url,
+    url: url!, // the normalised input.url (required): validateFields reported any problem above
     description: input.description ?? null,
     events: input.events,
     channels: input.channels ?? null,
@@ -138,10 +138,10 @@ export async function updateWebhook(
   if (input.url === null) errors.add('url', 'cannot be null');
   if (input.events === null) errors.add('events', 'cannot be null');
   if (input.status === 'DISABLED') errors.add('status', 'can be set to ACTIVE or PAUSED; Herald disables webhooks itself');
-  const { auth } = await validateFields(ctx, webhook.tenant.id, input, errors);
+  const { auth, url } = await validateFields(ctx, webhook.tenant.id, input, errors);
   errors.throwIfAny();
 
-  if (input.url != null) webhook.url = input.url;
+  if (url != null) webhook.url = url;
   if (input.events != null) webhook.events = input.events;
   if (input.description !== undefined) webhook.description = input.description;
   // An explicit null clears the channel filter; an absent field keeps it.

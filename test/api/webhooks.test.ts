@@ -109,6 +109,14 @@ describe('create and read', () => {
     expectError(await h.gql(CREATE, { input: { ...MINIMAL, auth } }, tenant.key), 'VALIDATION_ERROR', field);
   });
 
+  test('the URL is stored and shown in its normalised (WHATWG) form, on create and on update', async () => {
+    const { webhook } = await create({ url: 'HTTPS://Hooks.Example.COM:443/a/./b/../c?q=ü' });
+    expect(webhook.url).toBe('https://hooks.example.com/a/c?q=%C3%BC');
+    expect((await h.ok(READ, { id: webhook.id }, tenant.key)).webhook.url).toBe('https://hooks.example.com/a/c?q=%C3%BC');
+    const updated = (await h.ok(UPDATE, { id: webhook.id, input: { url: 'https://EXAMPLE.com' } }, tenant.key)).updateWebhook;
+    expect(updated.url).toBe('https://example.com/');
+  });
+
   test('webhook(id) of an unknown id is null', async () => {
     expect((await h.ok(READ, { id: 'wh_00000000000000000000000000' }, tenant.key)).webhook).toBeNull();
   });
@@ -306,6 +314,11 @@ describe('validation: bad input is refused and nothing is stored', () => {
     ['url', 'over 2048 characters', { url: `https://example.com/${'a'.repeat(2029)}` }],
     ['url', 'user-info', { url: 'https://user:secret@example.com/hook' }],
     ['url', 'user name only', { url: 'https://user@example.com/hook' }],
+    ['url', 'a tab (dropped by URL parsing, so another URL would be requested)', { url: 'https://example.com/a\tb' }],
+    ['url', 'CR LF', { url: 'https://example.com/hook\r\nX-Injected: 1' }],
+    ['url', 'a leading space', { url: ' https://example.com/hook' }],
+    ['url', 'a trailing newline', { url: 'https://example.com/hook\n' }],
+    ['url', 'a fragment (never sent)', { url: 'https://example.com/hook#part' }],
     ['events', 'an unknown event name', { events: ['message.delivered', 'message.teleported'] }],
     ['events', 'empty events', { events: [] }],
     ['events', '* mixed with names', { events: ['*', 'message.sent'] }],

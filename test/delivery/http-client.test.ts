@@ -85,10 +85,17 @@ describe('delivering', () => {
     expect(hook.requests).toHaveLength(1);
   });
 
-  it('refuses URLs with user-info, other schemes and garbage as INVALID_URL', async () => {
+  it('refuses URLs with user-info, other schemes, control characters and garbage as INVALID_URL', async () => {
     const hook = await receiver();
     const sender = client({ allowedCidrs: LOOPBACK, ca: ca.caPem, allowHttp: true });
-    for (const url of [`https://user:secret@127.0.0.1:${hook.port}/`, `ftp://127.0.0.1:${hook.port}/`, 'not a url']) {
+    for (const url of [
+      `https://user:secret@127.0.0.1:${hook.port}/`,
+      `ftp://127.0.0.1:${hook.port}/`,
+      'not a url',
+      // Stored before URLs were checked for these: never requested as another URL than the one shown.
+      `https://127.0.0.1:${hook.port}/a\tb`,
+      `https://127.0.0.1:${hook.port}/hook\r\n`,
+    ]) {
       const result = await sender.send(post(url));
       expect(result.error, url).toBe('INVALID_URL');
       expect(result.errorMessage, url).not.toContain('secret');

@@ -48,7 +48,11 @@ test('loopback, private, link-local, unspecified, mapped, decimal and octal form
     expect(delivery.status, webhook.url).toBe('FAILED');
     expect(delivery.lastError, webhook.url).toBe('BLOCKED_ADDRESS');
     expect(delivery.attempts, webhook.url).toHaveLength(1);
-    expect(delivery.attempts[0], webhook.url).toMatchObject({ error: 'BLOCKED_ADDRESS', responseStatus: null, requestUrl: webhook.url });
+    expect(delivery.attempts[0], webhook.url).toMatchObject({
+      error: 'BLOCKED_ADDRESS',
+      responseStatus: null,
+      requestUrl: new URL(webhook.url).href,
+    });
     expect(delivery.attempts[0].errorMessage, webhook.url).toMatch(/not allowed/);
   }
   expect(receiver.requests).toHaveLength(0);
