@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from 'graphql-ws';
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 
@@ -108,6 +108,7 @@ test('tenant B’s subscribers receive nothing of tenant A’s webhooks', async 
   const bWebhook = await createWebhook(b.key);
   const bClient = await connect(b.key);
   const bAll = subscribe(bClient, STATUS_CHANGED);
+  // Naming A's webhook is NOT_FOUND, as it is over HTTP: nothing of A's is streamed.
   const bOnA = subscribe(bClient, STATUS_CHANGED, { id: aWebhook });
   const aAll = subscribe(await connect(a.key), STATUS_CHANGED);
   await settle();
@@ -116,12 +117,12 @@ test('tenant B’s subscribers receive nothing of tenant A’s webhooks', async 
   expect((await aAll.next()).data.webhookStatusChanged.id).toBe(aWebhook);
   await sleep(300);
   expect(bAll.received).toEqual([]);
-  expect(bOnA.received).toEqual([]);
+  expect(bOnA.received.map((r) => r.errors?.map((e: any) => e.extensions.code))).toEqual([['NOT_FOUND']]);
 
   // B's subscription is live: its own webhook's change is the first thing it gets.
   await h.ok(SET_STATUS, { id: bWebhook, status: 'PAUSED' }, b.key);
   expect(await bAll.next()).toEqual({ data: { webhookStatusChanged: { id: bWebhook, tenantId: b.id, status: 'PAUSED' } } });
-  expect(bOnA.received).toEqual([]);
+  expect(bOnA.received).toHaveLength(1);
 });
 
 test('webhookId narrows the subscription to one webhook', async () => {
@@ -293,4 +294,103 @@ test('a connection with a revoked key is closed with 4401 Unauthorized', async (
   await h.ok('mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { id: createApiKey.apiKey.id }, a.key);
   const event = await refusedConnection({ authorization: `Bearer ${createApiKey.secret}` });
   expect(event).toMatchObject({ code: 4401, reason: expect.stringMatching(/^Unauthorized/) });
+});
+
+/**
+ * A subscription over HTTP (GraphQL over SSE, as yoga serves it): every `next` payload until
+ * `complete`, or until `untilEvents` of them arrived (the stream is then cancelled).
+ */
+async function overSse(query: string, variables: Record<string, unknown>, key: string, untilEvents = Infinity) {
+  const res = await fetch(h.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const payloads: any[] = [];
+  let completed = false;
+  let text = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body!) {
+    text += decoder.decode(chunk, { stream: true });
+    for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
+      const block = text.slice(0, end);
+      text = text.slice(end + 2);
+      const event = /^event: (\w+)/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event === 'next' && data) payloads.push(JSON.parse(data));
+      if (event === 'complete') completed = true;
+    }
+    if (completed || payloads.length >= untilEvents) break;
+  }
+  return { status: res.status, payloads, completed };
+}
+
+/** A subscription over graphql-ws: its results until it completes or errs. */
+async function overWs(query: string, variables: Record<string, unknown>, key: string) {
+  const client = await connect(key);
+  const results: any[] = [];
+  const ended = new Promise<string>((resolve) =>
+    client.subscribe(
+      { query, variables },
+      { next: (r) => results.push(r), error: (e) => resolve(`error ${JSON.stringify(e)}`), complete: () => resolve('complete') },
+    ),
+  );
+  return { results, end: await ended };
+}
+
+const codes = (errors: { extensions?: { code?: string } }[] | undefined) => errors?.map((e) => e.extensions?.code);
+
+describe('every subscription argument is checked as a query checks it, with the same answer on every transport', () => {
+  const DELIVERY_UPDATED =
+    'subscription($tenantId: ID, $webhookId: ID, $eventId: ID) { deliveryUpdated(tenantId: $tenantId, webhookId: $webhookId, eventId: $eventId) { phase } }';
+  const WEBHOOK_STATUS =
+    'subscription($tenantId: ID, $webhookId: ID) { webhookStatusChanged(tenantId: $tenantId, webhookId: $webhookId) { id } }';
+  let aWebhook: string;
+  let aEvent: string;
+  beforeAll(async () => {
+    aWebhook = await createWebhook(a.key);
+    aEvent = (await h.ok('mutation { publishEvent(input: { type: "message.sent", data: {} }) { event { id } } }', {}, a.key)).publishEvent
+      .event.id;
+  });
+
+  test('over HTTP, a tenant naming another tenant is NOT_FOUND', async () => {
+    const result = await h.gql('query($t: ID) { deliveries(filter: { tenantId: $t }) { edges { cursor } } }', { t: a.id }, b.key);
+    expect(codes(result.errors)).toEqual(['NOT_FOUND']);
+  });
+
+  test.each([
+    ['deliveryUpdated', 'another tenant', () => ({ query: DELIVERY_UPDATED, variables: { tenantId: a.id } })],
+    ['deliveryUpdated', 'another tenant’s webhook', () => ({ query: DELIVERY_UPDATED, variables: { webhookId: aWebhook } })],
+    ['deliveryUpdated', 'another tenant’s event', () => ({ query: DELIVERY_UPDATED, variables: { eventId: aEvent } })],
+    ['webhookStatusChanged', 'another tenant', () => ({ query: WEBHOOK_STATUS, variables: { tenantId: a.id } })],
+    ['webhookStatusChanged', 'another tenant’s webhook', () => ({ query: WEBHOOK_STATUS, variables: { webhookId: aWebhook } })],
+  ])('%s naming %s with B’s key is NOT_FOUND over graphql-ws and over SSE, and streams nothing', async (_field, _case, operation) => {
+    const { query, variables } = operation();
+    const ws = await overWs(query, variables, b.key);
+    expect(ws.results.map((r) => codes(r.errors))).toEqual([['NOT_FOUND']]);
+    expect(ws.results[0].data ?? null).toBeNull();
+    expect(ws.end).toBe('complete');
+
+    const sse = await overSse(query, variables, b.key);
+    expect(sse.payloads.map((p) => codes(p.errors))).toEqual([['NOT_FOUND']]);
+    expect(sse.completed).toBe(true);
+  });
+
+  test.each([
+    ['a tenant that does not exist', () => ({ tenantId: 'ten_00000000000000000000000000' })],
+    ['a webhook outside the tenant it names', () => ({ tenantId: b.id, webhookId: aWebhook })],
+    ['an event outside the tenant it names', () => ({ tenantId: b.id, eventId: aEvent })],
+    ['a webhook that does not exist', () => ({ webhookId: 'wh_00000000000000000000000000' })],
+  ])('the admin key naming %s is NOT_FOUND', async (_case, variables) => {
+    const ws = await overWs(DELIVERY_UPDATED, variables(), h.adminKey);
+    expect(ws.results.map((r) => codes(r.errors))).toEqual([['NOT_FOUND']]);
+  });
+
+  test('a tenant naming its own tenant, webhook and event gets its stream', async () => {
+    const webhook = await createWebhook(b.key);
+    const sub = subscribe(await connect(b.key), WEBHOOK_STATUS, { tenantId: b.id, webhookId: webhook });
+    await settle();
+    await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, b.key);
+    expect(await sub.next()).toEqual({ data: { webhookStatusChanged: { id: webhook } } });
+  });
 });

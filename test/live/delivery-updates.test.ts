@@ -236,7 +236,7 @@ describe('tenant scope', () => {
     const bHook = await webhook(b.key, { url: `${ok.url}/scope-b` });
     const bClient = await live(b.key);
     const bAll = collect<DeliveryUpdate>(bClient, DELIVERY_UPDATED);
-    // Naming another tenant's webhook (or tenant) must not widen what B sees.
+    // Naming another tenant's webhook (or tenant) is NOT_FOUND, as over HTTP: it never widens what B sees.
     const bOnAHook = collect<DeliveryUpdate>(bClient, DELIVERY_UPDATED, { webhookId: aHook });
     const bOnATenant = collect<DeliveryUpdate>(bClient, DELIVERY_UPDATED, { tenantId: a.id });
     const bStatus = collect<WebhookChange>(bClient, STATUS_CHANGED);
@@ -255,9 +255,11 @@ describe('tenant scope', () => {
 
     expect(new Set(bAll.items.map((u) => u.delivery.eventId))).toEqual(new Set([marker]));
     expect(bAll.items.every((u) => u.delivery.tenantId === b.id && u.delivery.webhookId === bHook)).toBe(true);
-    expect(bOnAHook.items).toEqual([]);
-    // tenantId is for admins: a tenant key always sees its own tenant, whatever it names.
-    expect(bOnATenant.items.every((u) => u.delivery.tenantId === b.id)).toBe(true);
+    for (const refused of [bOnAHook, bOnATenant]) {
+      expect(refused.items).toEqual([]);
+      expect(refused.errors).toEqual([[expect.objectContaining({ extensions: expect.objectContaining({ code: 'NOT_FOUND' }) })]]);
+      expect(refused.completed).toBe(true);
+    }
     expect(bStatus.items).toEqual([]);
 
     expect(phasesOf(adminA.items, aEvent)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'SUCCEEDED']);

@@ -5,7 +5,7 @@ import { Delivery } from '../../entities/Delivery.ts';
 import { type IWebhook, Webhook } from '../../entities/Webhook.ts';
 import type { LiveSubscription } from '../../live/bus.ts';
 import type { DeliveryMessage, LiveMessage, WebhookStatusMessage } from '../../live/messages.ts';
-import type { Caller } from '../../services/caller.ts';
+import { type LiveScope, resolveLiveScope } from '../../services/live-scope.ts';
 import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
 import { AttemptRef, DeliveryRef } from './delivery.ts';
@@ -40,10 +40,13 @@ const DeliveryUpdateRef = builder.objectRef<DeliveryUpdate>('DeliveryUpdate').im
   }),
 });
 
-/** Which tenant's messages a subscriber sees: its own, or (admin) one named tenant or all. */
-function visibleTo(caller: Caller, tenantId: string | null): (m: LiveMessage) => boolean {
-  if (caller.kind === 'tenant') return (m) => m.tenantId === caller.tenantId;
-  return tenantId ? (m) => m.tenantId === tenantId : () => true;
+/** Whether a message is within what a subscriber watches. */
+function inScope(scope: LiveScope, m: DeliveryMessage | WebhookStatusMessage): boolean {
+  return (
+    (!scope.tenantId || m.tenantId === scope.tenantId) &&
+    (!scope.webhookId || m.webhookId === scope.webhookId) &&
+    (m.kind !== 'delivery' || !scope.eventId || m.eventId === scope.eventId)
+  );
 }
 
 function subscribeTo<T extends LiveMessage>(ctx: GraphQLContext, accept: (m: LiveMessage) => m is T) {
@@ -58,19 +61,17 @@ builder.subscriptionField('deliveryUpdated', (t) =>
     type: DeliveryUpdateRef,
     description: 'Every change of the caller’s deliveries: queued, attempt started/finished, retry scheduled, final status.',
     args: {
-      webhookId: t.arg.id({ required: false }),
-      eventId: t.arg.id({ required: false }),
-      tenantId: t.arg.id({ required: false, description: 'Admin only: one tenant (default all).' }),
+      webhookId: t.arg.id({ required: false, description: 'One webhook of the caller’s (another is NOT_FOUND).' }),
+      eventId: t.arg.id({ required: false, description: 'One event of the caller’s (another is NOT_FOUND).' }),
+      tenantId: t.arg.id({
+        required: false,
+        description:
+          'One tenant: the admin key watches every tenant without it; a tenant key may name only its own (another is NOT_FOUND).',
+      }),
     },
-    subscribe: (_root, args, ctx) => {
-      const visible = visibleTo(ctx.caller, args.tenantId ?? null);
-      const webhookId = args.webhookId ?? null;
-      const eventId = args.eventId ?? null;
-      const messages = subscribeTo(
-        ctx,
-        (m): m is DeliveryMessage =>
-          m.kind === 'delivery' && visible(m) && (!webhookId || m.webhookId === webhookId) && (!eventId || m.eventId === eventId),
-      );
+    subscribe: async (_root, args, ctx) => {
+      const scope = await resolveLiveScope(ctx, args);
+      const messages = subscribeTo(ctx, (m): m is DeliveryMessage => m.kind === 'delivery' && inScope(scope, m));
       return loadInBatches(ctx, messages);
     },
     resolve: (update: LoadedUpdate | LoadFailure) => {
@@ -155,16 +156,16 @@ builder.subscriptionField('webhookStatusChanged', (t) =>
     type: WebhookRef,
     description: 'Pause, resume, auto-disable (with reason) and delete of the caller’s webhooks.',
     args: {
-      webhookId: t.arg.id({ required: false }),
-      tenantId: t.arg.id({ required: false, description: 'Admin only: one tenant (default all).' }),
+      webhookId: t.arg.id({ required: false, description: 'One webhook of the caller’s (another is NOT_FOUND).' }),
+      tenantId: t.arg.id({
+        required: false,
+        description:
+          'One tenant: the admin key watches every tenant without it; a tenant key may name only its own (another is NOT_FOUND).',
+      }),
     },
-    subscribe: (_root, args, ctx) => {
-      const visible = visibleTo(ctx.caller, args.tenantId ?? null);
-      const webhookId = args.webhookId ?? null;
-      return subscribeTo(
-        ctx,
-        (m): m is WebhookStatusMessage => m.kind === 'webhook' && visible(m) && (!webhookId || m.webhookId === webhookId),
-      );
+    subscribe: async (_root, args, ctx) => {
+      const scope = await resolveLiveScope(ctx, args);
+      return subscribeTo(ctx, (m): m is WebhookStatusMessage => m.kind === 'webhook' && inScope(scope, m));
     },
     resolve: async (message: WebhookStatusMessage, _args, ctx): Promise<IWebhook> =>
       // Deleted webhooks are soft-deleted, so the final state can still be shown.
