@@ -12,6 +12,7 @@ import type { Config } from './config.ts';
 import { HeraldError, isDatabaseUnavailable } from './core/errors.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
 import type { GraphQLContext } from './graphql/context.ts';
+import { useInputErrors, variableInputError } from './graphql/input-errors.ts';
 import { schema } from './graphql/schema.ts';
 import type { LiveBus } from './live/bus.ts';
 import type { Logger } from './logger.ts';
@@ -110,6 +111,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       error: (...args) => log.error({ err: args.find((a) => a instanceof Error) }, args.map(String).join(' ')),
     },
     context: async ({ request }) => contextFor(await callerFor(request.headers.get('authorization'))),
+    plugins: [useInputErrors()],
   });
 
   const httpServer: Server = createServer(yoga);
@@ -155,6 +157,8 @@ export function buildServer(deps: ServerDeps): HeraldServer {
         const document = enveloped.parse(params.query);
         const errors = enveloped.validate(enveloped.schema, document);
         if (errors.length) return errors;
+        const inputError = variableInputError(enveloped.schema, document, params.operationName, params.variables);
+        if (inputError) return [inputError];
         const args: ExecutionArgs = {
           schema: enveloped.schema,
           operationName: params.operationName,
