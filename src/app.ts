@@ -8,9 +8,11 @@ import { createDeliveryQueue } from './delivery/queue.ts';
 import { startDeliveryWorker } from './delivery/worker.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
 import { LiveBus } from './live/bus.ts';
+import { CredentialWatch } from './live/credentials.ts';
 import { startLiveListener } from './live/listener.ts';
 import { notifyLive } from './live/messages.ts';
 import type { Logger } from './logger.ts';
+import { validCredentialIds } from './services/credentials.ts';
 import { wakeParkedDeliveries } from './services/deliveries.ts';
 
 export const PGBOSS_SCHEMA = 'pgboss';
@@ -66,11 +68,17 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     let url: string | null = null;
     if (config.role !== 'worker') {
       const live = new LiveBus();
+      const credentials = new CredentialWatch({ valid: (ids) => validCredentialIds(orm.em.fork(), ids), logger });
+      credentials.start();
+      stack.push(async () => credentials.stop());
       const listener = startLiveListener({
         databaseUrl: db.url,
         logger,
-        onMessages: (messages) => live.publish(messages),
-        wanted: () => live.subscriberCount > 0,
+        onMessages: (messages) => {
+          credentials.receive(messages);
+          live.publish(messages);
+        },
+        wanted: () => live.subscriberCount > 0 || credentials.watching > 0,
       });
       stack.push(() => listener.stop());
       await listener.ready();
@@ -103,6 +111,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
         encryptionKey: db.encryptionKey,
         logger,
         live,
+        credentials,
         boss,
         onWebhookStatusChanged,
       });

@@ -13,8 +13,10 @@ import { HeraldError, isDatabaseUnavailable } from './core/errors.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { useInputErrors, variableInputError } from './graphql/input-errors.ts';
+import { closeWithCredential, useCredentialWatch } from './graphql/revocation.ts';
 import { schema } from './graphql/schema.ts';
 import type { LiveBus } from './live/bus.ts';
+import type { CredentialWatch } from './live/credentials.ts';
 import type { Logger } from './logger.ts';
 import { authenticate } from './services/api-keys.ts';
 import type { Caller } from './services/caller.ts';
@@ -26,6 +28,8 @@ export interface ServerDeps {
   encryptionKey: Buffer;
   logger: Logger;
   live: LiveBus;
+  /** Ends the subscriptions and connections of revoked or expired credentials. */
+  credentials: CredentialWatch;
   boss: PgBoss;
   onWebhookStatusChanged(webhook: IWebhook, from: WebhookStatus): Promise<void>;
 }
@@ -111,7 +115,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       error: (...args) => log.error({ err: args.find((a) => a instanceof Error) }, args.map(String).join(' ')),
     },
     context: async ({ request }) => contextFor(await callerFor(request.headers.get('authorization'))),
-    plugins: [useInputErrors()],
+    plugins: [useInputErrors(), useCredentialWatch(deps.credentials)],
   });
 
   const httpServer: Server = createServer(yoga);
@@ -136,7 +140,9 @@ export function buildServer(deps: ServerDeps): HeraldServer {
         const authorization = ctx.connectionParams?.authorization;
         if (authorization === undefined) return true;
         try {
-          callers.set(ctx.extra.socket, await callerFor(authorization));
+          const caller = await callerFor(authorization);
+          callers.set(ctx.extra.socket, caller);
+          closeWithCredential(deps.credentials, caller, ctx, (error) => refuse(ctx.extra.socket, error));
           return true;
         } catch (error) {
           refuse(ctx.extra.socket, error);

@@ -29,19 +29,36 @@ export interface DeliveryMessage {
   nextAttemptAt: string | null;
 }
 
-export type LiveMessage = WebhookStatusMessage | DeliveryMessage;
+/**
+ * A credential (an API key, or any other kind a caller authenticates with) was revoked: every
+ * API process ends the subscriptions and connections it authenticated.
+ */
+export interface RevokedMessage {
+  kind: 'revoked';
+  credentialId: string;
+}
+
+export type LiveMessage = WebhookStatusMessage | DeliveryMessage | RevokedMessage;
 
 /**
  * The wire form: one JSON array per message instead of an object (a worker sends several per
  * delivery, so bytes matter), and consecutive phases of one delivery with the same state share
  * an entry (`ATTEMPT_FINISHED+SUCCEEDED`).
  */
-type WireMessage = ['w', string, string, string, 0 | 1] | ['d', string, string, string, string, string, string, string | 0, string | 0];
+type WireMessage =
+  | ['w', string, string, string, 0 | 1]
+  | ['d', string, string, string, string, string, string, string | 0, string | 0]
+  | ['r', string];
 
 function toWire(m: LiveMessage): WireMessage {
-  return m.kind === 'webhook'
-    ? ['w', m.tenantId, m.webhookId, m.status, m.deleted ? 1 : 0]
-    : ['d', m.tenantId, m.webhookId, m.eventId, m.deliveryId, m.phase, m.status, m.attemptId ?? 0, m.nextAttemptAt ?? 0];
+  switch (m.kind) {
+    case 'webhook':
+      return ['w', m.tenantId, m.webhookId, m.status, m.deleted ? 1 : 0];
+    case 'delivery':
+      return ['d', m.tenantId, m.webhookId, m.eventId, m.deliveryId, m.phase, m.status, m.attemptId ?? 0, m.nextAttemptAt ?? 0];
+    case 'revoked':
+      return ['r', m.credentialId];
+  }
 }
 
 function sameState(a: WireMessage, b: WireMessage): boolean {
@@ -54,7 +71,7 @@ export function packMessages(messages: LiveMessage[]): string[] {
   for (const message of messages) {
     const wire = toWire(message);
     const last = entries.at(-1);
-    if (last && sameState(last, wire)) last[5] = `${last[5]}+${wire[5]}`;
+    if (last?.[0] === 'd' && wire[0] === 'd' && sameState(last, wire)) last[5] = `${last[5]}+${wire[5]}`;
     else entries.push(wire);
   }
   const payloads: string[] = [];
@@ -79,6 +96,10 @@ export function unpackMessages(payload: string): LiveMessage[] {
   for (const entry of JSON.parse(payload) as WireMessage[]) {
     if (entry[0] === 'w') {
       messages.push({ kind: 'webhook', tenantId: entry[1], webhookId: entry[2], status: entry[3], deleted: entry[4] === 1 });
+      continue;
+    }
+    if (entry[0] === 'r') {
+      messages.push({ kind: 'revoked', credentialId: entry[1] });
       continue;
     }
     const [, tenantId, webhookId, eventId, deliveryId, phases, status, attemptId, nextAttemptAt] = entry;

@@ -4,6 +4,7 @@ import { newId } from '../core/ids.ts';
 import { generateApiKey, hashApiKey, safeEqual } from '../core/secrets.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { ApiKey, type IApiKey } from '../entities/ApiKey.ts';
+import { notifyLive } from '../live/messages.ts';
 import { type Caller, tenantScope } from './caller.ts';
 
 /** Refresh `lastUsedAt` at most this often, so authenticating is not a write per request. */
@@ -20,11 +21,19 @@ export async function createApiKey(em: EntityManager, tenantId: string, name: st
   return { apiKey, secret };
 }
 
+/**
+ * Revokes an API key: requests with it are refused from now on, and every API process ends the
+ * subscriptions and connections it opened (announced with NOTIFY when this commits; see
+ * live/credentials.ts). Revoking a revoked key changes nothing and announces it again.
+ */
 export async function revokeApiKey(em: EntityManager, caller: Caller, id: string): Promise<IApiKey> {
   const apiKey = await em.findOne(ApiKey, { id, ...tenantScope(caller) });
   if (!apiKey) throw notFound('ApiKey', id);
-  apiKey.revokedAt ??= new Date();
-  await em.flush();
+  await em.transactional(async (tx) => {
+    apiKey.revokedAt ??= new Date();
+    await tx.flush();
+    await notifyLive((sql, params) => rawQuery(tx, sql, params), [{ kind: 'revoked', credentialId: apiKey.id }]);
+  });
   return apiKey;
 }
 

@@ -20,10 +20,11 @@ test('messages survive packing unchanged and in order, phases of one state shari
     delivery('ATTEMPT_FINISHED', 'SUCCEEDED'),
     delivery('SUCCEEDED', 'SUCCEEDED'),
     { kind: 'webhook', tenantId: 'ten_1', webhookId: 'wh_1', status: 'PAUSED', deleted: true },
+    { kind: 'revoked', credentialId: 'key_1' },
   ];
   const payloads = packMessages(messages);
   expect(payloads).toHaveLength(1);
-  expect(JSON.parse(payloads[0])).toHaveLength(4); // FINISHED and SUCCEEDED merged
+  expect(JSON.parse(payloads[0])).toHaveLength(5); // FINISHED and SUCCEEDED merged
   expect(unpackMessages(payloads[0])).toEqual(messages);
 });
 

@@ -1,0 +1,236 @@
+// Revoking an API key ends, within 5 s and on every API process, everything it opened: a
+// graphql-ws connection authenticated in connection_init (an `error` with UNAUTHORIZED for each
+// of its subscriptions, then close 4401), a subscription authenticated by the key in its own
+// subscribe message (an `error`; the connection stays), and a subscription over HTTP (SSE).
+// Two `--role api` processes against one database; the key is revoked through the first.
+import { randomBytes } from 'node:crypto';
+import { type Client, createClient } from 'graphql-ws';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { createTestDatabase, withPgClient } from '../helpers/db.ts';
+import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
+import { CREATE_TENANT, CREATE_WEBHOOK, gqlOk, PUBLISH, settle, wsUrlOf } from './helpers.ts';
+
+const SUBSCRIPTION = 'subscription { deliveryUpdated { phase delivery { eventId } } }';
+const CREATE_KEY = 'mutation($name: String!) { createApiKey(input: { name: $name }) { apiKey { id } secret } }';
+const REVOKE = 'mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }';
+
+const apis: HeraldProcess[] = [];
+let adminKey: string;
+let databaseUrl: string;
+let tenantKey: string;
+const clients: Client[] = [];
+const aborts: AbortController[] = [];
+
+beforeAll(async () => {
+  databaseUrl = await createTestDatabase();
+  adminKey = `hrld_admin_test_${randomBytes(12).toString('hex')}`;
+  const env = {
+    DATABASE_URL: databaseUrl,
+    HERALD_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    HERALD_ADMIN_KEY: adminKey,
+  };
+  // The first applies the migrations; then the second.
+  apis.push(await startHeraldProcess({ env, role: 'api', readyTimeoutMs: 60_000 }));
+  apis.push(await startHeraldProcess({ env, role: 'api', readyTimeoutMs: 60_000 }));
+  const { createTenant } = await gqlOk(apis[0].url!, adminKey, CREATE_TENANT, { name: 'revocation' });
+  tenantKey = createTenant.apiKey;
+  // A webhook, so every publish is a QUEUED update on every subscription that still streams.
+  await gqlOk(apis[0].url!, tenantKey, CREATE_WEBHOOK, { input: { url: 'https://example.com/hook', events: ['*'] } });
+}, 150_000);
+
+afterEach(async () => {
+  for (const abort of aborts.splice(0)) abort.abort();
+  await Promise.all(clients.splice(0).map((c) => c.dispose()));
+});
+
+afterAll(async () => {
+  for (const p of apis) p.kill('SIGTERM');
+  await Promise.all(apis.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 20_000))]).then(() => p.dispose())));
+}, 60_000);
+
+async function newKey(name: string): Promise<{ id: string; secret: string }> {
+  const { createApiKey } = await gqlOk(apis[0].url!, tenantKey, CREATE_KEY, { name });
+  return { id: createApiKey.apiKey.id, secret: createApiKey.secret };
+}
+
+async function publish(): Promise<string> {
+  const { publishEvent } = await gqlOk(apis[0].url!, tenantKey, PUBLISH, { input: { type: 'message.sent', data: {} } });
+  return publishEvent.event.id;
+}
+
+interface Watched {
+  /** Event ids of the updates received. */
+  events: string[];
+  /** The error that ended the subscription: graphql-ws errors, or the SSE stream's last result's errors. */
+  error: unknown;
+  /** When it ended (Date.now()), or null while it runs. */
+  endedAt: number | null;
+}
+
+/** A graphql-ws connection; `connectionKey` goes in connection_init. Records its close event. */
+async function connect(url: string, connectionKey?: string) {
+  const state: { closed: { code: number; reason: string; at: number } | null } = { closed: null };
+  let acked!: () => void;
+  const ready = new Promise<void>((resolve) => (acked = resolve));
+  const client = createClient({
+    url: wsUrlOf(url),
+    webSocketImpl: WebSocket,
+    ...(connectionKey ? { connectionParams: { authorization: `Bearer ${connectionKey}` } } : {}),
+    lazy: false,
+    retryAttempts: 0,
+    onNonLazyError: () => {},
+    on: {
+      connected: () => acked(),
+      closed: (event) => {
+        const { code, reason } = event as { code: number; reason: string };
+        state.closed = { code, reason, at: Date.now() };
+      },
+    },
+  });
+  clients.push(client);
+  await ready;
+  return { client, state };
+}
+
+/** Subscribes over graphql-ws; `key` (if any) goes in the subscribe message, as GraphiQL sends it. */
+function watchWs(client: Client, key?: string): Watched {
+  const watched: Watched = { events: [], error: null, endedAt: null };
+  client.subscribe(
+    { query: SUBSCRIPTION, ...(key ? { extensions: { headers: { authorization: `Bearer ${key}` } } } : {}) },
+    {
+      next: (result) => {
+        const update = result.data?.deliveryUpdated as { delivery: { eventId: string } } | undefined;
+        if (update) watched.events.push(update.delivery.eventId);
+      },
+      error: (error) => {
+        watched.error = error;
+        watched.endedAt = Date.now();
+      },
+      complete: () => {
+        watched.endedAt ??= Date.now();
+      },
+    },
+  );
+  return watched;
+}
+
+/** Subscribes over HTTP (GraphQL over SSE) with `key` in the authorization header. */
+function watchSse(url: string, key: string): Watched {
+  const watched: Watched = { events: [], error: null, endedAt: null };
+  const abort = new AbortController();
+  aborts.push(abort);
+  void (async () => {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query: SUBSCRIPTION }),
+      signal: abort.signal,
+    });
+    let text = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body!) {
+      text += decoder.decode(chunk, { stream: true });
+      for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
+        const block = text.slice(0, end);
+        text = text.slice(end + 2);
+        const data = /^data: (.+)$/m.exec(block)?.[1];
+        if (/^event: next/m.test(block) && data) {
+          const result = JSON.parse(data);
+          if (result.errors) watched.error = result.errors;
+          else watched.events.push(result.data.deliveryUpdated.delivery.eventId);
+        }
+        if (/^event: complete/m.test(block)) watched.endedAt = Date.now();
+      }
+    }
+  })().catch(() => {});
+  return watched;
+}
+
+const codes = (error: unknown) => (error as { extensions?: { code?: string } }[]).map((e) => e.extensions?.code);
+
+test('revoking a key ends, within 5 s on both API processes, every subscription and connection it opened; other keys stream on', async () => {
+  const doomed = await newKey('doomed');
+  const other = await newKey('other');
+
+  const perProcess = await Promise.all(
+    apis.map(async (api) => {
+      const initConnection = await connect(api.url!, doomed.secret);
+      const idleConnection = await connect(api.url!, doomed.secret);
+      const keylessConnection = await connect(api.url!);
+      const otherConnection = await connect(api.url!, other.secret);
+      return {
+        initConnection,
+        idleConnection,
+        keylessConnection,
+        byConnectionInit: [watchWs(initConnection.client), watchWs(initConnection.client)],
+        bySubscribeMessage: watchWs(keylessConnection.client, doomed.secret),
+        otherOnSameConnection: watchWs(keylessConnection.client, other.secret),
+        overSse: watchSse(api.url!, doomed.secret),
+        otherKey: watchWs(otherConnection.client),
+      };
+    }),
+  );
+  await settle(500);
+
+  // Every subscription streams before the revocation.
+  const before = await publish();
+  for (const p of perProcess) {
+    const all = [...p.byConnectionInit, p.bySubscribeMessage, p.otherOnSameConnection, p.overSse, p.otherKey];
+    await expect.poll(() => all.every((w) => w.events.includes(before)), { timeout: 10_000 }).toBe(true);
+  }
+
+  const revokedAt = Date.now();
+  await gqlOk(apis[0].url!, tenantKey, REVOKE, { id: doomed.id });
+
+  for (const [i, p] of perProcess.entries()) {
+    const doomedOnes = [...p.byConnectionInit, p.bySubscribeMessage, p.overSse];
+    await expect
+      .poll(() => doomedOnes.every((w) => w.endedAt !== null) && p.idleConnection.state.closed !== null, { timeout: 5000 })
+      .toBe(true);
+    for (const w of doomedOnes) {
+      expect(codes(w.error), `process ${i}`).toEqual(['UNAUTHORIZED']);
+      expect(w.endedAt! - revokedAt, `process ${i}`).toBeLessThan(5000);
+    }
+    // connection_init: each subscription had its error, then the connection closed with 4401.
+    expect(p.initConnection.state.closed).toMatchObject({ code: 4401, reason: expect.stringMatching(/^Unauthorized/) });
+    expect(p.idleConnection.state.closed).toMatchObject({ code: 4401 });
+    // Authenticated per subscription: only that subscription ended.
+    expect(p.keylessConnection.state.closed).toBeNull();
+  }
+
+  const after = await publish();
+  for (const p of perProcess) {
+    await expect.poll(() => p.otherKey.events.includes(after) && p.otherOnSameConnection.events.includes(after)).toBe(true);
+    for (const w of [...p.byConnectionInit, p.bySubscribeMessage, p.overSse]) expect(w.events).toEqual([before]);
+  }
+
+  // Each process learnt it from the notification, not from its periodic check.
+  for (const api of apis) {
+    const line = JSON.parse(await api.waitForLog(new RegExp(`"credentialId":"${doomed.id}"`)));
+    expect(line).toMatchObject({ msg: 'credential ended: closing what it opened', why: 'revoked', via: 'notification' });
+  }
+
+  // The revoked key cannot open anything again.
+  const again = await connect(apis[1].url!).then(({ client }) => watchWs(client, doomed.secret));
+  await expect.poll(() => again.endedAt !== null).toBe(true);
+}, 60_000);
+
+test('a revocation whose notification never came (written behind Herald’s back) still ends the subscriptions within 5 s', async () => {
+  const key = await newKey('quiet');
+  const connections = await Promise.all(apis.map((api) => connect(api.url!, key.secret)));
+  const watched = connections.map(({ client }) => watchWs(client));
+  await settle(500);
+
+  // No NOTIFY: only the periodic check can see this.
+  const revokedAt = Date.now();
+  await withPgClient(databaseUrl, (db) => db.query('update api_key set revoked_at = now() where id = $1', [key.id]));
+
+  await expect.poll(() => watched.every((w) => w.endedAt !== null), { timeout: 5000 }).toBe(true);
+  for (const [i, w] of watched.entries()) {
+    expect(codes(w.error), `process ${i}`).toEqual(['UNAUTHORIZED']);
+    expect(w.endedAt! - revokedAt).toBeLessThan(5000);
+    expect(connections[i].state.closed).toMatchObject({ code: 4401 });
+    expect(JSON.parse(await apis[i].waitForLog(new RegExp(`"credentialId":"${key.id}"`)))).toMatchObject({ via: 'check' });
+  }
+}, 30_000);
