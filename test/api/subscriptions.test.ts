@@ -3,6 +3,7 @@ import { type Client, createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { subscribeOverSse } from '../live/helpers.ts';
 
 const STATUS_CHANGED = 'subscription($id: ID) { webhookStatusChanged(webhookId: $id) { id tenantId status } }';
 const SET_STATUS = 'mutation($id: ID!, $status: WebhookStatus!) { updateWebhook(id: $id, input: { status: $status }) { id } }';
@@ -296,33 +297,13 @@ test('a connection with a revoked key is closed with 4401 Unauthorized', async (
   expect(event).toMatchObject({ code: 4401, reason: expect.stringMatching(/^Unauthorized/) });
 });
 
-/**
- * A subscription over HTTP (GraphQL over SSE, as yoga serves it): every `next` payload until
- * `complete`, or until `untilEvents` of them arrived (the stream is then cancelled).
- */
-async function overSse(query: string, variables: Record<string, unknown>, key: string, untilEvents = Infinity) {
-  const res = await fetch(h.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query, variables }),
-  });
+/** A subscription over HTTP (GraphQL over SSE): every `next` payload, and whether it completed. */
+async function overSse(query: string, variables: Record<string, unknown>, key: string) {
   const payloads: any[] = [];
-  let completed = false;
-  let text = '';
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body!) {
-    text += decoder.decode(chunk, { stream: true });
-    for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
-      const block = text.slice(0, end);
-      text = text.slice(end + 2);
-      const event = /^event: (\w+)/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (event === 'next' && data) payloads.push(JSON.parse(data));
-      if (event === 'complete') completed = true;
-    }
-    if (completed || payloads.length >= untilEvents) break;
-  }
-  return { status: res.status, payloads, completed };
+  const completed = await subscribeOverSse(h.url, key, { query, variables }, (payload) => {
+    payloads.push(payload);
+  });
+  return { payloads, completed };
 }
 
 /** A subscription over graphql-ws: its results until it completes or errs. */

@@ -145,3 +145,35 @@ export interface DeliveryUpdate {
   delivery: { id: string; status: string; eventId: string; webhookId: string; tenantId: string; attemptCount: number };
   attempt: { id: string; number: number; responseStatus: number | null; durationMs: number; error: string | null } | null;
 }
+
+/**
+ * Subscribes over HTTP (GraphQL over SSE, as yoga serves it) with `key` as bearer token, and
+ * hands each `next` payload to `onNext`; resolves true on `complete`, false if the stream just ends.
+ */
+export async function subscribeOverSse(
+  httpUrl: string,
+  key: string,
+  operation: { query: string; variables?: Record<string, unknown> },
+  onNext: (payload: any) => void,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const res = await fetch(httpUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
+    body: JSON.stringify(operation),
+    signal,
+  });
+  let text = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body!) {
+    text += decoder.decode(chunk, { stream: true });
+    for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
+      const block = text.slice(0, end);
+      text = text.slice(end + 2);
+      const data = /^data: (.+)$/m.exec(block)?.[1];
+      if (/^event: next$/m.test(block) && data) onNext(JSON.parse(data));
+      if (/^event: complete$/m.test(block)) return true;
+    }
+  }
+  return false;
+}

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
-import { CREATE_TENANT, CREATE_WEBHOOK, gqlOk, PUBLISH, settle, wsUrlOf } from './helpers.ts';
+import { CREATE_TENANT, CREATE_WEBHOOK, gqlOk, PUBLISH, settle, subscribeOverSse, wsUrlOf } from './helpers.ts';
 
 const SUBSCRIPTION = 'subscription { deliveryUpdated { phase delivery { eventId } } }';
 const CREATE_KEY = 'mutation($name: String!) { createApiKey(input: { name: $name }) { apiKey { id } secret } }';
@@ -120,30 +120,20 @@ function watchSse(url: string, key: string): Watched {
   const watched: Watched = { events: [], error: null, endedAt: null };
   const abort = new AbortController();
   aborts.push(abort);
-  void (async () => {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query: SUBSCRIPTION }),
-      signal: abort.signal,
-    });
-    let text = '';
-    const decoder = new TextDecoder();
-    for await (const chunk of res.body!) {
-      text += decoder.decode(chunk, { stream: true });
-      for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
-        const block = text.slice(0, end);
-        text = text.slice(end + 2);
-        const data = /^data: (.+)$/m.exec(block)?.[1];
-        if (/^event: next/m.test(block) && data) {
-          const result = JSON.parse(data);
-          if (result.errors) watched.error = result.errors;
-          else watched.events.push(result.data.deliveryUpdated.delivery.eventId);
-        }
-        if (/^event: complete/m.test(block)) watched.endedAt = Date.now();
-      }
-    }
-  })().catch(() => {});
+  void subscribeOverSse(
+    url,
+    key,
+    { query: SUBSCRIPTION },
+    (result) => {
+      if (result.errors) watched.error = result.errors;
+      else watched.events.push(result.data.deliveryUpdated.delivery.eventId);
+    },
+    abort.signal,
+  )
+    .then((completed) => {
+      if (completed) watched.endedAt = Date.now();
+    })
+    .catch(() => {});
   return watched;
 }
 

@@ -56,18 +56,22 @@ function subscribeTo<T extends LiveMessage>(ctx: GraphQLContext, accept: (m: Liv
   });
 }
 
+/** The arguments every subscription narrows itself with; resolveLiveScope checks them. */
+const scopeArgs = builder.args((t) => ({
+  webhookId: t.id({ required: false, description: 'One webhook of the caller’s (another is NOT_FOUND).' }),
+  tenantId: t.id({
+    required: false,
+    description: 'One tenant: the admin key watches every tenant without it; a tenant key may name only its own (another is NOT_FOUND).',
+  }),
+}));
+
 builder.subscriptionField('deliveryUpdated', (t) =>
   t.field({
     type: DeliveryUpdateRef,
     description: 'Every change of the caller’s deliveries: queued, attempt started/finished, retry scheduled, final status.',
     args: {
-      webhookId: t.arg.id({ required: false, description: 'One webhook of the caller’s (another is NOT_FOUND).' }),
+      ...scopeArgs,
       eventId: t.arg.id({ required: false, description: 'One event of the caller’s (another is NOT_FOUND).' }),
-      tenantId: t.arg.id({
-        required: false,
-        description:
-          'One tenant: the admin key watches every tenant without it; a tenant key may name only its own (another is NOT_FOUND).',
-      }),
     },
     subscribe: async (_root, args, ctx) => {
       const scope = await resolveLiveScope(ctx, args);
@@ -155,14 +159,7 @@ builder.subscriptionField('webhookStatusChanged', (t) =>
   t.field({
     type: WebhookRef,
     description: 'Pause, resume, auto-disable (with reason) and delete of the caller’s webhooks.',
-    args: {
-      webhookId: t.arg.id({ required: false, description: 'One webhook of the caller’s (another is NOT_FOUND).' }),
-      tenantId: t.arg.id({
-        required: false,
-        description:
-          'One tenant: the admin key watches every tenant without it; a tenant key may name only its own (another is NOT_FOUND).',
-      }),
-    },
+    args: scopeArgs,
     subscribe: async (_root, args, ctx) => {
       const scope = await resolveLiveScope(ctx, args);
       return subscribeTo(ctx, (m): m is WebhookStatusMessage => m.kind === 'webhook' && inScope(scope, m));
