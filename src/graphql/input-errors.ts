@@ -11,7 +11,7 @@ import {
   typeFromAST,
   visit,
 } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { type FieldError, type HeraldError, validationError } from '../core/errors.ts';
 
 /**
@@ -25,15 +25,21 @@ import { type FieldError, type HeraldError, validationError } from '../core/erro
  * field or argument, a variable of the wrong type) stays a plain GraphQL error (400).
  */
 export function useInputErrors(): Plugin {
-  const checkVariables = ({
-    args,
-    setResultAndStopExecution,
-  }: {
-    args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown };
-    setResultAndStopExecution(result: { errors: GraphQLError[] }): void;
-  }) => {
+  type Args = { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null; variableValues?: unknown };
+  /**
+   * Before running: strings that cannot be stored (graphql-js would accept them). After: when
+   * graphql-js refused the variables (a result with errors and no `data`), the same refusal with
+   * input paths. Coercing only once on the happy path keeps a 1 000-event publish cheap.
+   */
+  const check = (args: Args, stop: (result: { errors: GraphQLError[] }) => void) => {
+    const unstorable = unstorableVariables(args.document, args.operationName, args.variableValues);
+    if (unstorable) stop({ errors: [unstorable] });
+    return unstorable !== null;
+  };
+  const explain = (args: Args, result: unknown, set: (result: { errors: GraphQLError[] }) => void) => {
+    if (isAsyncIterable(result) || !(result as { errors?: unknown[] }).errors?.length || 'data' in (result as object)) return;
     const error = variableInputError(args.schema, args.document, args.operationName, args.variableValues);
-    if (error) setResultAndStopExecution({ errors: [error] });
+    if (error) set({ errors: [error] });
   };
   return {
     // Runs on yoga's cached validation results too; the answer depends on the document only.
@@ -43,8 +49,12 @@ export function useInputErrors(): Plugin {
         const errors = documentInputErrors(params.documentAST, result as readonly GraphQLError[]);
         if (errors !== result) setResult([...errors]);
       },
-    onExecute: checkVariables,
-    onSubscribe: checkVariables,
+    onExecute: ({ args, setResultAndStopExecution }) =>
+      check(args, setResultAndStopExecution) ? undefined : { onExecuteDone: ({ result, setResult }) => explain(args, result, setResult) },
+    onSubscribe: ({ args, setResultAndStopExecution }) =>
+      check(args, setResultAndStopExecution)
+        ? undefined
+        : { onSubscribeResult: ({ result, setResult }) => explain(args, result, setResult) },
   };
 }
 
@@ -95,6 +105,21 @@ export function variableInputError(
     }
     coerceInputValue(values[name], type, (path, _value, error) => fields.push(fieldOf(base + printPath(path), error.message)));
     for (const at of unstorableStrings(values[name])) fields.push({ field: base + at, message: UNSTORABLE });
+  }
+  return fields.length > 0 ? validationError(fields) : null;
+}
+
+/** The VALIDATION_ERROR for the strings in an operation's variables that cannot be stored, or null. */
+function unstorableVariables(document: DocumentNode, operationName: string | null | undefined, variables: unknown): HeraldError | null {
+  if (!variables || typeof variables !== 'object' || allStorable(variables)) return null;
+  const operation = getOperationAST(document, operationName);
+  const fields: FieldError[] = [];
+  for (const definition of operation?.variableDefinitions ?? []) {
+    const name = definition.variable.name.value;
+    if (!Object.hasOwn(variables, name)) continue;
+    const base = inputPaths(document).ofVariable.get(name) ?? `$${name}`;
+    for (const at of unstorableStrings((variables as Record<string, unknown>)[name]))
+      fields.push({ field: base + at, message: UNSTORABLE });
   }
   return fields.length > 0 ? validationError(fields) : null;
 }
@@ -206,11 +231,31 @@ function unstorableLiterals(document: DocumentNode): FieldError[] {
   return found;
 }
 
+/** Whether every string in a JSON value, object keys included, can be stored. Iterative, as below; builds no paths. */
+function allStorable(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item === 'string') {
+      if (!storable(item)) return false;
+    } else if (Array.isArray(item)) {
+      for (const child of item) pending.push(child);
+    } else if (item !== null && typeof item === 'object') {
+      for (const key in item) {
+        if (!storable(key)) return false;
+        pending.push((item as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return true;
+}
+
 /**
  * Paths (`.data.text`, `[3]`) of the strings in a variable's JSON value that cannot be stored,
  * object keys included. Iterative: a deeply nested value cannot exhaust the stack.
  */
 function unstorableStrings(value: unknown): string[] {
+  if (allStorable(value)) return [];
   const found: string[] = [];
   const pending: [unknown, string][] = [[value, '']];
   for (let next = pending.pop(); next; next = pending.pop()) {
