@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, test } from 'vitest';
 import { type CredentialEnd, CredentialWatch, type ValidCredentials } from '../../src/live/credentials.ts';
 import { createLogger } from '../../src/logger.ts';
+import { createTenant, startTestHerald } from '../helpers/herald.ts';
+import { collect, connectLive, settle, subscribeOverSse } from './helpers.ts';
 
 const watches: CredentialWatch[] = [];
 afterEach(() => {
@@ -81,4 +83,42 @@ test('an expiring credential ends at its expiry', async () => {
   await expect.poll(() => ended.length).toBe(1);
   expect(ended[0].end).toBe('expired');
   expect(ended[0].at - start).toBeGreaterThanOrEqual(195);
+});
+
+test('what a key opened stops being watched when it closes by itself: nothing is left behind', async () => {
+  // The watch of the Herald started below, caught as it starts.
+  const started: CredentialWatch[] = [];
+  const start = CredentialWatch.prototype.start;
+  CredentialWatch.prototype.start = function (this: CredentialWatch) {
+    started.push(this);
+    return start.call(this);
+  };
+  const h = await startTestHerald().finally(() => {
+    CredentialWatch.prototype.start = start;
+  });
+  try {
+    const [watch] = started;
+    const tenant = await createTenant(h, 'watched');
+    const client = await connectLive(h.url, tenant.key);
+    const subscriptions = [
+      collect(client, 'subscription { deliveryUpdated { phase } }'),
+      collect(client, 'subscription { webhookStatusChanged { id } }'),
+    ];
+    const abort = new AbortController();
+    const sse = subscribeOverSse(h.url, tenant.key, { query: 'subscription { deliveryUpdated { phase } }' }, () => {}, abort.signal).catch(
+      () => false,
+    );
+    await settle(500);
+    expect(watch.watching).toBe(1);
+
+    subscriptions[0].unsubscribe();
+    abort.abort();
+    await sse;
+    await settle(300);
+    expect(watch.watching).toBe(1); // the connection and its other subscription still hold it
+    await client.dispose();
+    await expect.poll(() => watch.watching).toBe(0);
+  } finally {
+    await h.stop();
+  }
 });
