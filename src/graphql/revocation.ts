@@ -9,13 +9,13 @@ import { credentialOf } from '../services/credentials.ts';
 import type { GraphQLContext } from './context.ts';
 
 const WHY: Record<CredentialEnd, string> = {
-  revoked: 'the API key or session this was opened with was revoked',
-  expired: 'the session this was opened with has expired',
+  revoked: 'The credentials this was opened with were revoked',
+  expired: 'The credentials this was opened with have expired',
 };
 
 /** The error that ends what a revoked or expired credential opened. */
 export function credentialEndedError(end: CredentialEnd): HeraldError {
-  return new HeraldError('UNAUTHORIZED', `Unauthorized: ${WHY[end]}`);
+  return new HeraldError('UNAUTHORIZED', WHY[end]);
 }
 
 /**
