@@ -69,4 +69,4 @@ test('Herald caps how far the heap grows past its live data', () => {
   // and the CLI applies them before anything else runs
   const cli = readFileSync(path.join(ROOT, 'src/cli.ts'), 'utf8');
   expect(cli).toMatch(/^applyRuntimeV8Flags\(\);$/m);
-});
+}, 120_000); // four child processes of a few seconds each; slower on a loaded machine
