@@ -52,6 +52,9 @@ const cidrs = z.string().transform((v, ctx) => {
   return list;
 });
 
+const count = (min: number) =>
+  z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(min, `must be at least ${min}`);
+
 const schema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
   HERALD_DATA_DIR: z.string().min(1).default('./.herald'),
@@ -68,6 +71,12 @@ const schema = z.object({
   HERALD_LEASE: duration.default(30 * 1000),
   HERALD_MAX_WEBHOOKS: z.coerce.number().int().min(1, 'must be at least 1').default(100),
   HERALD_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10000).default(200),
+  HERALD_GRAPHIQL: boolean.default(true),
+  HERALD_MAX_DEPTH: count(1).default(12),
+  HERALD_MAX_ALIASES: count(0).default(30),
+  HERALD_MAX_TOKENS: count(100).default(10_000),
+  HERALD_MAX_COST: count(100).default(100_000),
+  HERALD_MAX_REQUEST_BYTES: count(1024).default(16 * 1024 * 1024),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
@@ -78,6 +87,20 @@ const schema = z.object({
 const SECRET_VARIABLES = new Set(['DATABASE_URL', 'HERALD_ADMIN_KEY', 'HERALD_ENCRYPTION_KEY']);
 
 export type Role = 'all' | 'api' | 'worker';
+
+/** What one GraphQL request may ask for; over it the request is refused before it runs. */
+export interface GraphQLLimits {
+  /** Nesting of selections (introspection's `__schema` exempt, so GraphiQL works). */
+  maxDepth: number;
+  /** Aliased fields in one operation. */
+  maxAliases: number;
+  /** Lexical tokens in the document. */
+  maxTokens: number;
+  /** Estimated fields resolved: a connection's selection counts `first` times (see graphql/limits.ts). */
+  maxCost: number;
+  /** Bytes of an HTTP request body, and of one WebSocket message. */
+  maxRequestBytes: number;
+}
 
 export interface Config {
   databaseUrl: string | undefined;
@@ -97,6 +120,9 @@ export interface Config {
   maxWebhooksPerTenant: number;
   workerConcurrency: number;
   logLevel: string;
+  /** GraphiQL in a browser at /graphql, and schema introspection. */
+  graphiql: boolean;
+  graphqlLimits: Readonly<GraphQLLimits>;
 }
 
 /** The only reader of process.env. A bad value throws a ConfigError naming the variable. */
@@ -132,5 +158,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     maxWebhooksPerTenant: v.HERALD_MAX_WEBHOOKS,
     workerConcurrency: v.HERALD_WORKER_CONCURRENCY,
     logLevel: v.LOG_LEVEL,
+    graphiql: v.HERALD_GRAPHIQL,
+    graphqlLimits: Object.freeze({
+      maxDepth: v.HERALD_MAX_DEPTH,
+      maxAliases: v.HERALD_MAX_ALIASES,
+      maxTokens: v.HERALD_MAX_TOKENS,
+      maxCost: v.HERALD_MAX_COST,
+      maxRequestBytes: v.HERALD_MAX_REQUEST_BYTES,
+    }),
   });
 }

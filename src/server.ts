@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { ExecutionArgs } from 'graphql';
+import { type ExecutionArgs, GraphQLError } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
@@ -13,6 +13,7 @@ import { HeraldError, isDatabaseUnavailable } from './core/errors.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { useInputErrors, variableInputError } from './graphql/input-errors.ts';
+import { graphqlLimits } from './graphql/limits.ts';
 import { closeWithCredential, useCredentialWatch } from './graphql/revocation.ts';
 import { schema } from './graphql/schema.ts';
 import type { LiveBus } from './live/bus.ts';
@@ -90,6 +91,8 @@ export function buildServer(deps: ServerDeps): HeraldServer {
 
   const yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext> = createYoga({
     schema,
+    plugins: graphqlLimits(deps.config.graphqlLimits, { introspection: deps.config.graphiql }),
+    maxRequestBodySize: deps.config.graphqlLimits.maxRequestBytes,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     // GraphiQL inlined from the package: the default page loads its code from a CDN, which
@@ -103,7 +106,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
           ? new HeraldError('SERVICE_UNAVAILABLE', 'The database is unavailable. Retry shortly (an idempotencyKey makes the retry safe).')
           : maskError(error, message, isDev),
     },
-    graphiql: {
+    graphiql: deps.config.graphiql && {
       title: 'Herald',
       subscriptionsProtocol: 'WS',
       headers: JSON.stringify({ authorization: 'Bearer <your key>' }),
@@ -125,7 +128,11 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     socket.on('close', () => sockets.delete(socket));
   });
 
-  const wsServer = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint });
+  const wsServer = new WebSocketServer({
+    server: httpServer,
+    path: yoga.graphqlEndpoint,
+    maxPayload: deps.config.graphqlLimits.maxRequestBytes,
+  });
   const callers = new WeakMap<WebSocket, Caller>();
 
   useServer<Record<string, unknown>, { socket: WebSocket }>(
@@ -160,8 +167,17 @@ export function buildServer(deps: ServerDeps): HeraldServer {
           }
         }
         const enveloped = yoga.getEnveloped({ ...ctx, params });
-        const document = enveloped.parse(params.query);
-        const errors = enveloped.validate(enveloped.schema, document);
+        let document: ReturnType<typeof enveloped.parse>;
+        let errors: readonly GraphQLError[];
+        try {
+          document = enveloped.parse(params.query);
+          errors = enveloped.validate(enveloped.schema, document);
+        } catch (error) {
+          // A syntax error or a refused limit (graphql/limits.ts) answers this subscribe alone;
+          // thrown on, it would close the whole connection with 4500.
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         if (errors.length) return errors;
         const inputError = variableInputError(enveloped.schema, document, params.operationName, params.variables);
         if (inputError) return [inputError];

@@ -11,6 +11,10 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   /** Not in DESIGN.md's table: the database cannot be reached; nothing was stored, retry. */
   SERVICE_UNAVAILABLE: 503,
+  /** Not in DESIGN.md's table: over the depth, alias, token or cost limit; refused before it ran. */
+  QUERY_TOO_COMPLEX: 400,
+  /** Not in DESIGN.md's table: a simple (form-like) request without a CSRF-preventing header. */
+  CSRF_REFUSED: 403,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

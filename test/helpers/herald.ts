@@ -93,6 +93,8 @@ const STATUS: Record<string, number> = {
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  QUERY_TOO_COMPLEX: 400,
+  CSRF_REFUSED: 403,
 };
 
 /**

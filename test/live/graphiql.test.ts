@@ -4,11 +4,13 @@
 // graphql-ws client, an event is published from the page, and the update arrives in the page.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { withPgClient } from '../helpers/db.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { CREATE_WEBHOOK, wsUrlOf } from './helpers.ts';
@@ -233,6 +235,17 @@ describe.skipIf(!existsSync(CHROMIUM))('GraphiQL at /graphql in headless Chromiu
       // All of it without a single request leaving 127.0.0.1.
       expect(browser.outside).toEqual([]);
 
+      // Its schema (the introspection query GraphiQL sends, within the limits) loads with the key.
+      const introspected = page.waitForResponse(
+        (r) => r.url() === h.url && r.request().method() === 'POST' && /IntrospectionQuery/.test(r.request().postData() ?? ''),
+      );
+      await page.getByRole('button', { name: 'Re-fetch GraphQL schema' }).click();
+      const introspection = await introspected;
+      expect(introspection.status()).toBe(200);
+      const schema = await introspection.json();
+      expect(schema.errors).toBeUndefined();
+      expect(schema.data.__schema.types.map((t: { name: string }) => t.name)).toContain('DeliveryUpdate');
+
       await mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: path.join(ARTIFACTS, 'graphiql.png'), fullPage: true });
     } finally {
@@ -268,6 +281,29 @@ describe.skipIf(!existsSync(CHROMIUM))('GraphiQL at /graphql in headless Chromiu
       expect(browser.outside).toEqual([]);
     } finally {
       await browser.close();
+    }
+  }, 90_000);
+
+  test('a form on another origin posting a mutation to /graphql (a cross-site request forgery) is refused with CSRF_REFUSED', async () => {
+    const mutation = 'mutation { createTenant(input: { name: "forged" }) { tenant { id } } }';
+    const page = `<!doctype html><form method="post" action="${h.url}"><input name="query" value='${mutation}'></form>
+      <script>document.forms[0].submit()</script>`;
+    const site = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(page));
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    const browser = await openBrowser();
+    try {
+      const tab = browser.context.pages()[0] ?? (await browser.context.newPage());
+      const answered = tab.waitForResponse((r) => r.url() === h.url);
+      await tab.goto(`http://127.0.0.1:${(site.address() as { port: number }).port}/`);
+      const response = await answered;
+      expect(response.request().headers()['content-type']).toBe('application/x-www-form-urlencoded');
+      expect(response.status()).toBe(403);
+      expect(await response.json()).toMatchObject({ errors: [{ extensions: { code: 'CSRF_REFUSED' } }] });
+      const forged = await withPgClient(h.databaseUrl, (c) => c.query(`select 1 from tenant where name = 'forged'`));
+      expect(forged.rowCount).toBe(0);
+    } finally {
+      await browser.close();
+      await new Promise((resolve) => site.close(resolve));
     }
   }, 90_000);
 });
