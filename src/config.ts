@@ -1,3 +1,4 @@
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { parseCidrs } from './core/address.ts';
 import { parseDuration } from './core/retry.ts';
@@ -52,8 +53,24 @@ const cidrs = z.string().transform((v, ctx) => {
   return list;
 });
 
+const trustedProxies = z.string().transform((v, ctx) => {
+  const list = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  try {
+    proxyaddr.compile(list);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+  return list;
+});
+
 const count = (min: number) =>
   z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(min, `must be at least ${min}`);
+/** Requests per second of a token bucket (fractions allowed); 0 turns that limit off. */
+const rate = z.coerce.number({ error: 'must be a number (per second)' }).min(0, 'must be 0 (off) or more');
 
 const schema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
@@ -77,6 +94,13 @@ const schema = z.object({
   HERALD_MAX_TOKENS: count(100).default(10_000),
   HERALD_MAX_COST: count(100).default(100_000),
   HERALD_MAX_REQUEST_BYTES: count(1024).default(16 * 1024 * 1024),
+  HERALD_RATE_LIMIT: rate.default(100),
+  HERALD_RATE_BURST: count(1).default(200),
+  HERALD_ADMIN_RATE_LIMIT: rate.default(1000),
+  HERALD_ADMIN_RATE_BURST: count(1).default(2000),
+  HERALD_AUTH_FAILURE_RATE_LIMIT: rate.default(1),
+  HERALD_AUTH_FAILURE_BURST: count(1).default(30),
+  HERALD_TRUSTED_PROXIES: trustedProxies.default([]),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
@@ -102,6 +126,21 @@ export interface GraphQLLimits {
   maxRequestBytes: number;
 }
 
+/** A token bucket: `rate` tokens a second (0 = no limit), holding at most `burst`. */
+export interface RateLimit {
+  rate: number;
+  burst: number;
+}
+
+export interface RateLimits {
+  /** Every request of a tenant, whichever of its keys it uses. */
+  tenant: RateLimit;
+  /** Requests with the admin key. */
+  admin: RateLimit;
+  /** Failed authentications from one client address. */
+  authFailure: RateLimit;
+}
+
 export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
@@ -123,6 +162,9 @@ export interface Config {
   /** GraphiQL in a browser at /graphql, and schema introspection. */
   graphiql: boolean;
   graphqlLimits: Readonly<GraphQLLimits>;
+  rateLimits: Readonly<RateLimits>;
+  /** Proxies whose X-Forwarded-For names the client (proxy-addr's trust list: CIDRs or `loopback`, …). */
+  trustedProxies: string[];
 }
 
 /** The only reader of process.env. A bad value throws a ConfigError naming the variable. */
@@ -166,5 +208,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       maxCost: v.HERALD_MAX_COST,
       maxRequestBytes: v.HERALD_MAX_REQUEST_BYTES,
     }),
+    rateLimits: Object.freeze({
+      tenant: { rate: v.HERALD_RATE_LIMIT, burst: v.HERALD_RATE_BURST },
+      admin: { rate: v.HERALD_ADMIN_RATE_LIMIT, burst: v.HERALD_ADMIN_RATE_BURST },
+      authFailure: { rate: v.HERALD_AUTH_FAILURE_RATE_LIMIT, burst: v.HERALD_AUTH_FAILURE_BURST },
+    }),
+    trustedProxies: v.HERALD_TRUSTED_PROXIES,
   });
 }

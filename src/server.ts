@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -21,6 +21,7 @@ import type { CredentialWatch } from './live/credentials.ts';
 import type { Logger } from './logger.ts';
 import { authenticate } from './services/api-keys.ts';
 import type { Caller } from './services/caller.ts';
+import { createRateLimiter } from './services/rate-limits.ts';
 
 export interface ServerDeps {
   orm: MikroORM;
@@ -44,10 +45,14 @@ export interface HeraldServer {
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
-/** Closes a WebSocket whose key is missing or bad: 4401 mirrors HTTP 401 (graphql-ws alone would say 4403). */
+/**
+ * Closes a WebSocket whose key is missing or bad: 4401 mirrors HTTP 401 (graphql-ws alone would
+ * say 4403); 4429, HTTP 429, when its address failed to authenticate too often.
+ */
 function refuse(socket: WebSocket, error: unknown): void {
   const message = error instanceof HeraldError ? error.message : 'Unauthorized';
-  socket.close(4401, `Unauthorized: ${message}`.slice(0, 120));
+  if (error instanceof HeraldError && error.code === 'RATE_LIMITED') socket.close(4429, `Rate limited: ${message}`.slice(0, 120));
+  else socket.close(4401, `Unauthorized: ${message}`.slice(0, 120));
 }
 
 /** A header GraphiQL put in a subscribe message's `extensions.headers` (any letter case). */
@@ -76,6 +81,10 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     return caller;
   }
 
+  const limiter = createRateLimiter(deps.orm, deps.config, log);
+  /** callerFor, rate-limited: the caller's bucket, and the address's when the key is refused. */
+  const admit = (authorization: unknown, request: IncomingMessage) => limiter.admit(request, () => callerFor(authorization));
+
   function contextFor(caller: Caller, socket?: WebSocket): GraphQLContext {
     return {
       closeConnection: socket ? (code, reason) => socket.close(code, reason) : undefined,
@@ -89,9 +98,13 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     };
   }
 
-  const yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext> = createYoga({
+  const yoga: YogaServerInstance<{ req: IncomingMessage; res: ServerResponse }, GraphQLContext> = createYoga({
     schema,
-    plugins: graphqlLimits(deps.config.graphqlLimits, { introspection: deps.config.graphiql }),
+    plugins: [
+      ...graphqlLimits(deps.config.graphqlLimits, { introspection: deps.config.graphiql }),
+      useInputErrors(),
+      useCredentialWatch(deps.credentials),
+    ],
     maxRequestBodySize: deps.config.graphqlLimits.maxRequestBytes,
     graphqlEndpoint: '/graphql',
     landingPage: false,
@@ -117,8 +130,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       warn: (...args) => log.warn(args.map(String).join(' ')),
       error: (...args) => log.error({ err: args.find((a) => a instanceof Error) }, args.map(String).join(' ')),
     },
-    context: async ({ request }) => contextFor(await callerFor(request.headers.get('authorization'))),
-    plugins: [useInputErrors(), useCredentialWatch(deps.credentials)],
+    context: async ({ request, req }) => contextFor(await admit(request.headers.get('authorization'), req)),
   });
 
   const httpServer: Server = createServer(yoga);
@@ -147,7 +159,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
         const authorization = ctx.connectionParams?.authorization;
         if (authorization === undefined) return true;
         try {
-          const caller = await callerFor(authorization);
+          const caller = await admit(authorization, ctx.extra.request);
           callers.set(ctx.extra.socket, caller);
           closeWithCredential(deps.credentials, caller, ctx, (error) => refuse(ctx.extra.socket, error));
           return true;
@@ -158,13 +170,14 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       },
       onSubscribe: async (ctx, _id, params) => {
         let caller = callers.get(ctx.extra.socket);
-        if (!caller) {
-          try {
-            caller = await callerFor(headerOf(params.extensions, 'authorization'));
-          } catch (error) {
-            refuse(ctx.extra.socket, error);
-            return [error instanceof HeraldError ? error : new HeraldError('UNAUTHORIZED', 'Unauthorized')];
-          }
+        try {
+          // Each subscribe is a request, as an HTTP request is: a token of the caller's bucket.
+          if (caller) await limiter.take(caller);
+          else caller = await admit(headerOf(params.extensions, 'authorization'), ctx.extra.request);
+        } catch (error) {
+          if (error instanceof HeraldError && error.code === 'RATE_LIMITED') return [error];
+          refuse(ctx.extra.socket, error);
+          return [error instanceof HeraldError ? error : new HeraldError('UNAUTHORIZED', 'Unauthorized')];
         }
         const enveloped = yoga.getEnveloped({ ...ctx, params });
         let document: ReturnType<typeof enveloped.parse>;

@@ -31,9 +31,10 @@ export interface FieldError {
 export class HeraldError extends GraphQLError {
   readonly code: ErrorCode;
 
-  constructor(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
+  /** `headers` go on the HTTP response (e.g. `retry-after`). */
+  constructor(code: ErrorCode, message: string, extra: Record<string, unknown> = {}, headers?: Record<string, string>) {
     super(message, {
-      extensions: { code, ...extra, http: { status: ERROR_STATUS[code] } },
+      extensions: { code, ...extra, http: { status: ERROR_STATUS[code], ...(headers && { headers }) } },
     });
     this.code = code;
     this.name = 'HeraldError';

@@ -1,0 +1,200 @@
+// Rate limits across two `--role api` processes sharing one PostgreSQL, tested with bursts (not
+// rates): a tenant's bucket (rate 1/s, burst 10) holds whichever process each request reaches
+// and whichever of the tenant's keys it carries; the admin key has its own; publishEvents and a
+// WebSocket subscribe are one request each; failed authentications from one address are limited
+// (the address from X-Forwarded-For, the test being a trusted proxy on loopback).
+import { randomBytes } from 'node:crypto';
+import { type Client, createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { createTestDatabase } from '../helpers/db.ts';
+import { sleep } from '../helpers/deliveries.ts';
+import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
+import { CREATE_TENANT, collect, connectLive, wsUrlOf } from '../live/helpers.ts';
+
+const BURST = 10;
+let apis: HeraldProcess[] = [];
+let adminKey: string;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  adminKey = `hrld_admin_test_${randomBytes(12).toString('hex')}`;
+  const env = {
+    DATABASE_URL: await createTestDatabase(),
+    HERALD_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    HERALD_ADMIN_KEY: adminKey,
+    HERALD_RATE_LIMIT: '1',
+    HERALD_RATE_BURST: String(BURST),
+    HERALD_ADMIN_RATE_LIMIT: '1',
+    HERALD_ADMIN_RATE_BURST: '100',
+    HERALD_AUTH_FAILURE_RATE_LIMIT: '0.1',
+    HERALD_AUTH_FAILURE_BURST: '5',
+    HERALD_TRUSTED_PROXIES: 'loopback',
+  };
+  // The first applies the migrations; then the second.
+  apis = [await startHeraldProcess({ env, role: 'api', readyTimeoutMs: 60_000 })];
+  apis.push(await startHeraldProcess({ env, role: 'api', readyTimeoutMs: 60_000 }));
+}, 180_000);
+
+afterAll(async () => {
+  for (const client of clients) await client.dispose();
+  for (const p of apis) p.kill('SIGTERM');
+  await Promise.all(apis.map((p) => Promise.race([p.exited, sleep(20_000)]).then(() => p.dispose())));
+}, 60_000);
+
+interface Answer {
+  status: number;
+  retryAfter: string | null;
+  data?: any;
+  errors?: { message: string; extensions: { code: string; retryAfter?: number } }[];
+}
+
+/** POSTs an operation to API process `n` (0 or 1). */
+async function gql(n: number, key: string, query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  const res = await fetch(apis[n].url!, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), ...((await res.json()) as object) } as Answer;
+}
+
+async function newTenant(name: string): Promise<{ id: string; key: string }> {
+  const { data } = await gql(0, adminKey, CREATE_TENANT, { name });
+  return { id: data.createTenant.tenant.id, key: data.createTenant.apiKey };
+}
+
+/** `count` requests at once, spread over both processes. */
+const burst = (count: number, key: string, query = '{ tenant { id } }') =>
+  Promise.all(Array.from({ length: count }, (_, i) => gql(i % 2, key, query)));
+
+function expectRateLimited(answer: Answer) {
+  expect(answer.status).toBe(429);
+  expect(answer.errors).toMatchObject([{ extensions: { code: 'RATE_LIMITED' } }]);
+  const seconds = Number(answer.retryAfter);
+  expect(Number.isInteger(seconds) && seconds >= 1, `retry-after: ${answer.retryAfter}`).toBe(true);
+  expect(answer.errors![0].extensions.retryAfter).toBe(seconds);
+}
+
+describe('a tenant’s bucket, shared by both processes and by all its keys', () => {
+  test('40 simultaneous requests over two processes with rate 1/s, burst 10: 10 ± 1 succeed, the rest get 429 with Retry-After', async () => {
+    const tenant = await newTenant('burst');
+    // A second key of the same tenant, minted (by the admin) before the burst.
+    const { data } = await gql(0, adminKey, 'mutation($t: ID!) { createApiKey(input: { name: "second", tenantId: $t }) { secret } }', {
+      t: tenant.id,
+    });
+    const secondKey: string = data.createApiKey.secret;
+
+    const answers = await burst(40, tenant.key);
+    const ok = answers.filter((a) => a.status === 200);
+    expect(ok.length).toBeGreaterThanOrEqual(BURST - 1);
+    expect(ok.length).toBeLessThanOrEqual(BURST + 1);
+    for (const a of ok) expect(a.data).toEqual({ tenant: { id: tenant.id } });
+    const refused = answers.filter((a) => a.status !== 200);
+    expect(refused.length).toBe(40 - ok.length);
+    for (const a of refused) expectRateLimited(a);
+    expect(refused[0].errors![0].message).toMatch(/^Over the rate limit of 1 requests\/s \(burst 10\) for this tenant: retry in \d+ s$/);
+    // Both processes refused (20 each: a bucket per process would have let about 20 through).
+    for (const n of [0, 1]) expect(answers.filter((a, i) => i % 2 === n && a.status === 429).length).toBeGreaterThan(0);
+
+    // The tenant's other key is in the same empty bucket; the admin key is not.
+    expectRateLimited(await gql(1, secondKey, '{ tenant { id } }'));
+    expect((await gql(1, adminKey, '{ tenant(id: $t) { id } }'.replace('$t', `"${tenant.id}"`))).status).toBe(200);
+
+    // After Retry-After, the tenant gets through again.
+    const wait = Number(refused.at(-1)!.retryAfter);
+    await sleep(wait * 1000 + 200);
+    expect((await gql(0, secondKey, '{ tenant { id } }')).status).toBe(200);
+  }, 60_000);
+
+  test('publishEvents of 50 events is one request', async () => {
+    const tenant = await newTenant('batch');
+    const inputs = Array.from({ length: 50 }, (_, i) => ({ type: 'message.sent', data: { i } }));
+    const published = await gql(
+      0,
+      tenant.key,
+      'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { deliveryCount } }',
+      {
+        inputs,
+      },
+    );
+    expect(published.status).toBe(200);
+    expect(published.data.publishEvents).toHaveLength(50);
+    // 9 tokens left (a token per event would have left none), give or take one refilled.
+    const ok = (await burst(20, tenant.key)).filter((a) => a.status === 200).length;
+    expect(ok).toBeGreaterThanOrEqual(BURST - 2);
+    expect(ok).toBeLessThanOrEqual(BURST + 1);
+  }, 60_000);
+
+  test('the admin key has its own, larger bucket', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => gql(i % 2, adminKey, '{ eventTypes(tenantId: null) { name } }')),
+    );
+    expect(answers.filter((a) => a.status === 200).length).toBe(40);
+  });
+
+  test('each WebSocket subscribe takes a token of the connection’s caller: past the burst, a subscribe gets RATE_LIMITED and the connection stays', async () => {
+    const tenant = await newTenant('ws');
+    const client = await connectLive(apis[1].url!, tenant.key); // connection_init: one token
+    clients.push(client);
+    const subs = Array.from({ length: 15 }, () => collect(client, 'subscription { deliveryUpdated { phase } }'));
+    const refused = () => subs.filter((s) => s.errors.length > 0);
+    await expect.poll(() => refused().length, { timeout: 10_000 }).toBeGreaterThanOrEqual(15 - BURST);
+    await sleep(500);
+    expect(refused().length).toBeGreaterThanOrEqual(15 - (BURST - 1) - 1);
+    expect(refused().length).toBeLessThanOrEqual(15 - (BURST - 1) + 1);
+    for (const s of refused()) expect(s.errors[0]).toMatchObject([{ extensions: { code: 'RATE_LIMITED' } }]);
+    // The connection is still open: the accepted subscriptions did not complete or fail.
+    expect(subs.filter((s) => s.errors.length === 0 && !s.completed).length).toBe(15 - refused().length);
+  }, 30_000);
+});
+
+describe('failed authentications per address', () => {
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+
+  test('5 failures (burst 5) from one address over both processes, then 429 for that address even with a valid key; other addresses unaffected', async () => {
+    const tenant = await newTenant('auth');
+    const bad = `hrld_${'0'.repeat(43)}`;
+    for (let i = 0; i < 5; i++) {
+      const answer = await gql(i % 2, bad, '{ tenant { id } }', {}, from('203.0.113.7'));
+      expect(answer.status).toBe(401);
+      expect(answer.errors).toMatchObject([{ extensions: { code: 'UNAUTHORIZED' } }]);
+    }
+    const sixth = await gql(1, bad, '{ tenant { id } }', {}, from('203.0.113.7'));
+    expectRateLimited(sixth);
+    expect(sixth.errors![0].message).toMatch(
+      /^Too many failed authentications from 203\.0\.113\.7 \(HERALD_AUTH_FAILURE_RATE_LIMIT\): retry in \d+ s$/,
+    );
+    expect(Number(sixth.retryAfter)).toBeGreaterThanOrEqual(9); // a token every 10 s
+    // Refused before its key is even looked at…
+    expectRateLimited(await gql(1, tenant.key, '{ tenant { id } }', {}, from('203.0.113.7')));
+    // …and the other process, which sees the same bucket, refuses its next failure too.
+    expectRateLimited(await gql(0, bad, '{ tenant { id } }', {}, from('203.0.113.7')));
+    expectRateLimited(await gql(0, tenant.key, '{ tenant { id } }', {}, from('203.0.113.7')));
+
+    // Another address, and a direct (unproxied) client, are not affected.
+    expect((await gql(0, tenant.key, '{ tenant { id } }', {}, from('203.0.113.8'))).status).toBe(200);
+    expect((await gql(1, bad, '{ tenant { id } }', {}, from('203.0.113.8'))).status).toBe(401);
+    expect((await gql(1, tenant.key, '{ tenant { id } }')).status).toBe(200);
+
+    // A WebSocket from the refused address is closed with 4429, its valid key notwithstanding.
+    const closed = await new Promise<{ code: number; reason: string }>((resolve) => {
+      const client = createClient({
+        url: wsUrlOf(apis[1].url!),
+        webSocketImpl: class extends WebSocket {
+          constructor(url: string, protocols?: string | string[]) {
+            super(url, protocols, { headers: from('203.0.113.7') });
+          }
+        },
+        connectionParams: { authorization: `Bearer ${tenant.key}` },
+        lazy: false,
+        retryAttempts: 0,
+        onNonLazyError: () => {},
+        on: { closed: (event) => resolve(event as { code: number; reason: string }) },
+      });
+      clients.push(client);
+    });
+    expect(closed.code).toBe(4429);
+    expect(closed.reason).toMatch(/^Rate limited: Too many failed authentications from 203\.0\.113\.7/);
+  }, 30_000);
+});
