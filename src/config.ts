@@ -39,33 +39,24 @@ const encryptionKey = z.string().transform((v, ctx) => {
   return key;
 });
 
-const cidrs = z.string().transform((v, ctx) => {
-  const list = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  try {
-    parseCidrs(list);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-  return list;
-});
+/** A comma-separated list; `check` throws (with the message to show) when an item is bad. */
+const list = (check: (items: string[]) => unknown) =>
+  z.string().transform((v, ctx) => {
+    const items = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    try {
+      check(items);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+    return items;
+  });
 
-const trustedProxies = z.string().transform((v, ctx) => {
-  const list = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  try {
-    proxyaddr.compile(list);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-  return list;
-});
+const cidrs = list(parseCidrs);
+const trustedProxies = list((items) => proxyaddr.compile(items));
 
 const count = (min: number) =>
   z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(min, `must be at least ${min}`);

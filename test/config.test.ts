@@ -45,6 +45,7 @@ describe('limits and rate limits', () => {
     ['HERALD_MAX_REQUEST_BYTES', '100', /^Invalid HERALD_MAX_REQUEST_BYTES="100": must be at least 1024$/],
     ['HERALD_GRAPHIQL', 'maybe', /^Invalid HERALD_GRAPHIQL="maybe": must be true or false$/],
     ['HERALD_TRUSTED_PROXIES', '10.0.0.0/99', /^Invalid HERALD_TRUSTED_PROXIES="10.0.0.0\/99": /],
+    ['HERALD_ALLOWED_CIDRS', '10.0.0.0/99', /^Invalid HERALD_ALLOWED_CIDRS="10.0.0.0\/99": /],
   ])('%s=%s stops Herald with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
