@@ -16,7 +16,7 @@ export interface EventTypeView {
 export async function listEventTypes(em: EntityManager, tenantId: string | null): Promise<EventTypeView[]> {
   const own = await em.find(EventType, tenantId ? { tenant: tenantId } : {}, { orderBy: { name: 'asc' } });
   return [
-    ...BUILT_IN_EVENT_TYPES.map((t) => ({ ...t, example: null, archived: false, builtIn: true })),
+    ...BUILT_IN_EVENT_TYPES.map((t) => ({ ...t, archived: false, builtIn: true })),
     ...own.map((t) => ({
       name: t.name,
       description: t.description ?? null,

@@ -433,6 +433,10 @@ describe('event types', () => {
       expect.arrayContaining(['message.delivered', 'message.inbound', 'message.optout', 'campaign.completed', 'webhook.test']),
     );
     expect(builtIns).toHaveLength(17);
+    // Each built-in shows customers an example of its data (the portal's event picker shows it).
+    const delivered = eventTypes.find((t: { name: string }) => t.name === 'message.delivered');
+    expect(delivered.example).toMatchObject({ messageId: expect.any(String), to: expect.any(String), channel: 'sms' });
+    for (const t of eventTypes.filter((t: { builtIn: boolean }) => t.builtIn)) expect(t.example, t.name).toEqual(expect.any(Object));
     const own = eventTypes.filter((t: { builtIn: boolean }) => !t.builtIn);
     expect(own).toEqual([
       { name: 'invoice.paid', description: 'An invoice was paid', example: { amount: 10 }, archived: false, builtIn: false },
