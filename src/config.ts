@@ -63,6 +63,38 @@ const count = (min: number) =>
 /** Requests per second of a token bucket (fractions allowed); 0 turns that limit off. */
 const rate = z.coerce.number({ error: 'must be a number (per second)' }).min(0, 'must be 0 (off) or more');
 
+const publicUrl = z.string().transform((v, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL, e.g. https://herald.example.com' });
+    return z.NEVER;
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) {
+    ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL without credentials, query or fragment' });
+    return z.NEVER;
+  }
+  // Links are built by appending `/portal`: no trailing slash, whatever was written.
+  return url.href.replace(/\/+$/, '');
+});
+
+/** A CSP host-source naming one origin: scheme, host (optionally `*.` for subdomains), port. */
+const FRAME_ANCESTOR = /^https?:\/\/(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+(:\d{1,5})?$|^https?:\/\/\[[0-9a-f:.]+\](:\d{1,5})?$/i;
+
+const frameAncestors = z.string().transform((v, ctx) => {
+  const list = v.split(/[\s,]+/).filter(Boolean);
+  const bad = list.find((origin) => !FRAME_ANCESTOR.test(origin));
+  if (bad !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(bad)} is not an origin like https://app.example.com (scheme, host, optional port)`,
+    });
+    return z.NEVER;
+  }
+  return list;
+});
+
 const schema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
   HERALD_DATA_DIR: z.string().min(1).default('./.herald'),
@@ -92,6 +124,8 @@ const schema = z.object({
   HERALD_AUTH_FAILURE_RATE_LIMIT: rate.default(1),
   HERALD_AUTH_FAILURE_BURST: count(1).default(30),
   HERALD_TRUSTED_PROXIES: trustedProxies.default([]),
+  HERALD_PUBLIC_URL: publicUrl.optional(),
+  HERALD_PORTAL_FRAME_ANCESTORS: frameAncestors.default([]),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
@@ -149,6 +183,10 @@ export interface Config {
   leaseMs: number;
   maxWebhooksPerTenant: number;
   workerConcurrency: number;
+  /** The address browsers reach Herald at (portal links are built on it); unset: the listen address. */
+  publicUrl: string | undefined;
+  /** Origins allowed to embed the portal in an iframe (CSP frame-ancestors); empty: none. */
+  portalFrameAncestors: string[];
   logLevel: string;
   /** GraphiQL in a browser at /graphql, and schema introspection. */
   graphiql: boolean;
@@ -190,6 +228,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     leaseMs: v.HERALD_LEASE,
     maxWebhooksPerTenant: v.HERALD_MAX_WEBHOOKS,
     workerConcurrency: v.HERALD_WORKER_CONCURRENCY,
+    publicUrl: v.HERALD_PUBLIC_URL,
+    portalFrameAncestors: v.HERALD_PORTAL_FRAME_ANCESTORS,
     logLevel: v.LOG_LEVEL,
     graphiql: v.HERALD_GRAPHIQL,
     graphqlLimits: Object.freeze({

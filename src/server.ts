@@ -10,6 +10,7 @@ import type { PgBoss } from 'pg-boss';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
 import { HeraldError, isDatabaseUnavailable } from './core/errors.ts';
+import { isPortalToken } from './core/secrets.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { useInputErrors, variableInputError } from './graphql/input-errors.ts';
@@ -19,6 +20,7 @@ import { schema } from './graphql/schema.ts';
 import type { LiveBus } from './live/bus.ts';
 import type { CredentialWatch } from './live/credentials.ts';
 import type { Logger } from './logger.ts';
+import { createPortalHandler } from './portal/http.ts';
 import { authenticate } from './services/api-keys.ts';
 import type { Caller } from './services/caller.ts';
 import { createRateLimiter } from './services/rate-limits.ts';
@@ -77,7 +79,12 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     const match = BEARER.exec(authorization);
     if (!match) throw new HeraldError('UNAUTHORIZED', 'Malformed authorization: expected `Bearer <key>`');
     const caller = await authenticate(deps.orm.em.fork(), match[1], deps.adminKey);
-    if (!caller) throw new HeraldError('UNAUTHORIZED', 'Unknown or revoked API key');
+    if (!caller) {
+      throw new HeraldError(
+        'UNAUTHORIZED',
+        isPortalToken(match[1]) ? 'Unknown, revoked or expired portal session' : 'Unknown or revoked API key',
+      );
+    }
     return caller;
   }
 
@@ -93,6 +100,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       config: deps.config,
       encryptionKey: deps.encryptionKey,
       live: deps.live,
+      publicUrl: publicUrl(),
       boss: deps.boss,
       onWebhookStatusChanged: deps.onWebhookStatusChanged,
     };
@@ -133,7 +141,8 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     context: async ({ request, req }) => contextFor(await admit(request.headers.get('authorization'), req)),
   });
 
-  const httpServer: Server = createServer(yoga);
+  const portal = createPortalHandler(deps);
+  const httpServer: Server = createServer((req, res) => portal(req, res) || yoga(req, res));
   const sockets = new Set<Socket>();
   httpServer.on('connection', (socket) => {
     sockets.add(socket);
@@ -209,6 +218,14 @@ export function buildServer(deps: ServerDeps): HeraldServer {
   );
 
   let port = 0;
+  function listenUrl(): string {
+    const host = deps.config.host.includes(':') ? `[${deps.config.host}]` : deps.config.host;
+    return `http://${host}:${port}`;
+  }
+  /** Where browsers reach Herald: HERALD_PUBLIC_URL, or the address it listens on. */
+  function publicUrl(): string {
+    return deps.config.publicUrl ?? listenUrl();
+  }
   return {
     async start() {
       await new Promise<void>((resolve, reject) => {
@@ -232,8 +249,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       clearTimeout(timer);
     },
     url() {
-      const host = deps.config.host.includes(':') ? `[${deps.config.host}]` : deps.config.host;
-      return `http://${host}:${port}/graphql`;
+      return `${listenUrl()}/graphql`;
     },
   };
 }

@@ -1,4 +1,4 @@
-// The limits' settings: documented defaults, and a bad value stops Herald naming the variable.
+// Settings read from the environment: documented defaults, and a bad value stops Herald naming the variable.
 import { describe, expect, test } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 
@@ -49,5 +49,43 @@ describe('limits and rate limits', () => {
   ])('%s=%s stops Herald with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+});
+
+describe('the customer portal', () => {
+  test('HERALD_PUBLIC_URL: an http(s) URL, kept without its trailing slash; unset means the listen address', () => {
+    expect(loadConfig({}).publicUrl).toBeUndefined();
+    expect(loadConfig({ HERALD_PUBLIC_URL: 'https://hooks.example.com/' }).publicUrl).toBe('https://hooks.example.com');
+    expect(loadConfig({ HERALD_PUBLIC_URL: 'https://example.com/herald//' }).publicUrl).toBe('https://example.com/herald');
+    for (const bad of [
+      'hooks.example.com',
+      'ftp://example.com',
+      'https://user:pw@example.com',
+      'https://example.com/?a=1',
+      'https://example.com/#x',
+    ]) {
+      expect(() => loadConfig({ HERALD_PUBLIC_URL: bad }), bad).toThrow(/^Invalid HERALD_PUBLIC_URL=/);
+    }
+  });
+
+  test('HERALD_PORTAL_FRAME_ANCESTORS: origins separated by spaces or commas; anything else stops the start', () => {
+    expect(loadConfig({}).portalFrameAncestors).toEqual([]);
+    expect(
+      loadConfig({ HERALD_PORTAL_FRAME_ANCESTORS: 'https://app.example.com, http://localhost:3000  https://*.example.org' })
+        .portalFrameAncestors,
+    ).toEqual(['https://app.example.com', 'http://localhost:3000', 'https://*.example.org']);
+    // Whatever could change the meaning of the CSP header (a quote, a semicolon, a path) is refused.
+    for (const bad of [
+      "'self'",
+      'https://a.example.com; script-src *',
+      'app.example.com',
+      'https://a.example.com/path',
+      '*',
+      'https://*',
+    ]) {
+      expect(() => loadConfig({ HERALD_PORTAL_FRAME_ANCESTORS: bad }), bad).toThrow(
+        /^Invalid HERALD_PORTAL_FRAME_ANCESTORS=.*is not an origin/,
+      );
+    }
   });
 });

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 // cursors stable and lets "newest first" use the primary-key index.
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
-export type IdPrefix = 'ten' | 'key' | 'etp' | 'wh' | 'evt' | 'dlv' | 'att';
+export type IdPrefix = 'ten' | 'key' | 'etp' | 'wh' | 'evt' | 'dlv' | 'att' | 'ps';
 
 let lastTime = 0;
 let lastRandom: Buffer = Buffer.alloc(10);

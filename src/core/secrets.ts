@@ -4,6 +4,10 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEq
 const WEBHOOK_SECRET_PREFIX = 'whsec_';
 const API_KEY_PREFIX = 'hrld_';
 const ADMIN_KEY_PREFIX = 'hrld_admin_';
+// Not `hrld_…`: a tenant key (`hrld_` + base64url) may itself start with any letters, so the
+// portal's secrets get prefixes no API key can have.
+const PORTAL_CODE_PREFIX = 'hrldc_';
+const PORTAL_TOKEN_PREFIX = 'hrldp_';
 // Long enough to tell keys apart in a list, far too short to guess the rest.
 const API_KEY_DISPLAY_LENGTH = 12;
 
@@ -40,7 +44,21 @@ export function generateApiKey(): { secret: string; prefix: string; hash: string
 }
 
 /**
- * SHA-256 hex of an API key. A plain fast hash is enough (no bcrypt): the key
+ * A customer portal secret: the one-time `code` of a portal link (`hrldc_…`) or the bearer
+ * `token` of an opened session (`hrldp_…`). 256 random bits; only `hash` is stored.
+ */
+export function generatePortalSecret(kind: 'code' | 'token'): { secret: string; hash: string } {
+  const secret = (kind === 'code' ? PORTAL_CODE_PREFIX : PORTAL_TOKEN_PREFIX) + randomBytes(32).toString('base64url');
+  return { secret, hash: hashApiKey(secret) };
+}
+
+/** Whether a bearer token is a portal session's (rather than an API key). */
+export function isPortalToken(token: string): boolean {
+  return token.startsWith(PORTAL_TOKEN_PREFIX);
+}
+
+/**
+ * SHA-256 hex of an API key (or a portal code or token). A plain fast hash is enough (no bcrypt): the key
  * carries 256 random bits, so there is nothing to brute-force offline.
  */
 export function hashApiKey(secret: string): string {

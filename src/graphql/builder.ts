@@ -1,12 +1,41 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
-import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import { HeraldError } from '../core/errors.ts';
 import type { GraphQLContext } from './context.ts';
 
+/**
+ * What a caller may do. `admin`: the admin key. `apiKey`: an API key (admin or tenant), not a
+ * customer portal session. `write`: anything but a read-only portal session (every mutation
+ * needs it).
+ */
+interface AuthScopes {
+  admin: boolean;
+  apiKey: boolean;
+  write: boolean;
+}
+
+const REFUSALS: Record<keyof AuthScopes, string> = {
+  admin: 'This operation needs the admin key',
+  apiKey: 'This operation needs an API key: portal sessions cannot create or revoke keys, open portal sessions or publish events',
+  write: 'This portal session is read-only',
+};
+
+/** The first scope a failure names (Pothos nests the scopes of a map in an "any" failure). */
+function refusedScope(failure: AuthFailure): keyof AuthScopes | null {
+  if ('scope' in failure) return failure.scope as keyof AuthScopes;
+  if ('failures' in failure) {
+    for (const inner of failure.failures) {
+      const scope = refusedScope(inner);
+      if (scope) return scope;
+    }
+  }
+  return null;
+}
+
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
-  AuthScopes: { admin: boolean };
+  AuthScopes: AuthScopes;
   Scalars: {
     // graphql-js coerces every ID input to a string; saying so here spares each resolver a String().
     ID: { Input: string; Output: string };
@@ -18,8 +47,13 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, RelayPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
-    authScopes: (context) => ({ admin: context.caller.kind === 'admin' }),
-    unauthorizedError: () => new HeraldError('FORBIDDEN', 'This operation needs the admin key'),
+    authScopes: ({ caller }) => ({
+      admin: caller.kind === 'admin',
+      apiKey: caller.kind !== 'portal',
+      write: caller.kind !== 'portal' || !caller.readOnly,
+    }),
+    unauthorizedError: (_parent, _context, _info, result) =>
+      new HeraldError('FORBIDDEN', REFUSALS[refusedScope(result.failure) ?? 'admin']),
   },
   relay: {
     clientMutationId: 'omit',
@@ -31,5 +65,6 @@ export const builder = new SchemaBuilder<{
 });
 
 builder.queryType({});
-builder.mutationType({});
+// Every mutation changes something: a read-only portal session may call none of them.
+builder.mutationType({ authScopes: { write: true } });
 builder.subscriptionType({});

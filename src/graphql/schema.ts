@@ -6,6 +6,7 @@ import './types/webhook.ts';
 import './types/event.ts';
 import './types/delivery.ts';
 import './types/webhook-stats.ts';
+import './types/portal-session.ts';
 import './types/subscriptions.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -1,11 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { generateApiKey, hashApiKey, safeEqual } from '../core/secrets.ts';
+import { generateApiKey, hashApiKey, isPortalToken, safeEqual } from '../core/secrets.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { ApiKey, type IApiKey } from '../entities/ApiKey.ts';
 import { notifyLive } from '../live/messages.ts';
 import { type Caller, tenantScope } from './caller.ts';
+import { authenticatePortalToken } from './portal-sessions.ts';
 
 /** Refresh `lastUsedAt` at most this often, so authenticating is not a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -42,11 +43,14 @@ export async function listApiKeys(em: EntityManager, tenantId: string): Promise<
 }
 
 /**
- * Resolves a bearer token to a caller, or null when it is unknown or revoked.
- * Only the SHA-256 hash of a tenant key is looked up; the admin key is compared in constant time.
+ * Resolves a bearer token to a caller, or null when it is unknown, revoked or expired: the
+ * admin key, a tenant key (`hrld_…`) or a customer portal session token (`hrldp_…`).
+ * Only the SHA-256 hash of a tenant key or session token is looked up; the admin key is
+ * compared in constant time.
  */
 export async function authenticate(em: EntityManager, token: string, adminKey: string): Promise<Caller | null> {
   if (safeEqual(token, adminKey)) return { kind: 'admin' };
+  if (isPortalToken(token)) return authenticatePortalToken(em, token);
   if (!token.startsWith('hrld_')) return null;
   // Every request comes here: plain SQL, no entity to hydrate.
   const [apiKey] = await rawQuery<{ id: string; tenant_id: string; last_used_at: Date | string | null }>(

@@ -6,7 +6,7 @@ import { findWebhook } from './webhooks.ts';
 
 /** What a live subscriber watches; null means "any". */
 export interface LiveScope {
-  /** Always set for a tenant key (its own tenant); an admin may watch every tenant. */
+  /** Always set for a tenant key or portal session (its own tenant); an admin may watch every tenant. */
   tenantId: string | null;
   webhookId: string | null;
   eventId: string | null;
@@ -22,7 +22,7 @@ export async function resolveLiveScope(
   ctx: ServiceContext,
   args: { tenantId?: string | null; webhookId?: string | null; eventId?: string | null },
 ): Promise<LiveScope> {
-  const tenantId = ctx.caller.kind === 'tenant' || args.tenantId ? await resolveTenantId(ctx.em, ctx.caller, args.tenantId) : null;
+  const tenantId = ctx.caller.kind !== 'admin' || args.tenantId ? await resolveTenantId(ctx.em, ctx.caller, args.tenantId) : null;
   const webhookId = args.webhookId ?? null;
   const eventId = args.eventId ?? null;
   if (webhookId) {

@@ -70,6 +70,7 @@ const toInput = (input: Omit<PublishInput, 'data'> & { data?: unknown }): Publis
 builder.mutationField('publishEvent', (t) =>
   t.field({
     type: PublishEventPayload,
+    authScopes: { apiKey: true },
     args: { input: t.arg({ type: PublishEventInput, required: true }) },
     resolve: async (_root, { input }, ctx) => (await publishEvents(ctx, ctx.boss, [toInput(input)]))[0],
   }),
@@ -79,6 +80,7 @@ builder.mutationField('publishEvents', (t) =>
   t.field({
     type: [PublishEventPayload],
     description: 'Up to 1 000 events in one transaction.',
+    authScopes: { apiKey: true },
     args: { inputs: t.arg({ type: [PublishEventInput], required: true }) },
     resolve: (_root, { inputs }, ctx) => publishEvents(ctx, ctx.boss, inputs.map(toInput)),
   }),

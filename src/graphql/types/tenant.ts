@@ -2,7 +2,7 @@ import { notFound } from '../../core/errors.ts';
 import type { IApiKey } from '../../entities/ApiKey.ts';
 import { type ITenant, Tenant } from '../../entities/Tenant.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../services/api-keys.ts';
-import { requireAdmin, resolveTenantId } from '../../services/caller.ts';
+import { callerTenantId, requireAdmin, resolveTenantId } from '../../services/caller.ts';
 import { createTenant } from '../../services/tenants.ts';
 import { builder } from '../builder.ts';
 
@@ -17,7 +17,8 @@ TenantRef.implement({
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     apiKeys: t.field({
       type: [ApiKeyRef],
-      description: 'The tenant’s API keys, newest first (secrets are never shown again).',
+      description: 'The tenant’s API keys, newest first (secrets are never shown again). Not for portal sessions.',
+      authScopes: { apiKey: true },
       resolve: (tenant, _args, ctx) => listApiKeys(ctx.em, tenant.id),
     }),
   }),
@@ -43,9 +44,9 @@ builder.queryField('tenant', (t) =>
     description: 'The caller’s own tenant; the admin key names one with `id`.',
     args: { id: t.arg.id({ required: false }) },
     resolve: async (_root, args, ctx) => {
-      if (ctx.caller.kind === 'admin' && !args.id) return null;
-      const id = ctx.caller.kind === 'tenant' ? ctx.caller.tenantId : args.id;
-      if (ctx.caller.kind === 'tenant' && args.id && args.id !== id) return null;
+      const own = callerTenantId(ctx.caller);
+      const id = own ?? args.id;
+      if (!id || (own && args.id && args.id !== own)) return null;
       return ctx.em.findOne(Tenant, { id });
     },
   }),
@@ -92,6 +93,7 @@ const CreateApiKeyPayload = builder.objectRef<{ apiKey: IApiKey; secret: string 
 builder.mutationField('createApiKey', (t) =>
   t.field({
     type: CreateApiKeyPayload,
+    authScopes: { apiKey: true },
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId ?? null);
@@ -103,6 +105,7 @@ builder.mutationField('createApiKey', (t) =>
 builder.mutationField('revokeApiKey', (t) =>
   t.field({
     type: ApiKeyRef,
+    authScopes: { apiKey: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
       const key = await revokeApiKey(ctx.em, ctx.caller, args.id);

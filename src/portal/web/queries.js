@@ -1,0 +1,54 @@
+// The GraphQL operations the portal sends: all of them public API, the same a platform's own UI would use.
+
+const WEBHOOK_FIELDS = `id url description events channels status disabledReason signatureScheme
+  auth { type username headerName } headers { name value } retrySchedule timeoutMs secretCount createdAt
+  stats { deliveries24h successRate24h lastSuccessAt lastFailureAt consecutiveFailures }`;
+
+export const DELIVERY_FIELDS = `id status eventType webhookId eventId attemptCount createdAt lastAttemptAt nextAttemptAt
+  lastResponseStatus lastError completedAt`;
+
+export const TENANT = `query PortalTenant { tenant { id name } }`;
+
+export const CATALOG = `query PortalCatalog { eventTypes { name description example archived } }`;
+
+export const WEBHOOKS = `query PortalWebhooks($after: String) {
+  webhooks(first: 100, after: $after) { edges { node { ${WEBHOOK_FIELDS} } } pageInfo { hasNextPage endCursor } }
+}`;
+
+export const CREATE_WEBHOOK = `mutation PortalCreateWebhook($input: CreateWebhookInput!) {
+  createWebhook(input: $input) { webhook { ${WEBHOOK_FIELDS} } secret }
+}`;
+
+export const UPDATE_WEBHOOK = `mutation PortalUpdateWebhook($id: ID!, $input: UpdateWebhookInput!) {
+  updateWebhook(id: $id, input: $input) { ${WEBHOOK_FIELDS} }
+}`;
+
+export const DELETE_WEBHOOK = `mutation PortalDeleteWebhook($id: ID!) { deleteWebhook(id: $id) { id } }`;
+
+export const ROTATE_SECRET = `mutation PortalRotateSecret($id: ID!) {
+  rotateWebhookSecret(id: $id) { webhook { ${WEBHOOK_FIELDS} } secret }
+}`;
+
+export const SEND_TEST = `mutation PortalSendTest($webhookId: ID!) { sendTestEvent(webhookId: $webhookId) { ${DELIVERY_FIELDS} } }`;
+
+export const DELIVERIES = `query PortalDeliveries($first: Int, $after: String, $filter: DeliveryFilter) {
+  deliveries(first: $first, after: $after, filter: $filter) {
+    edges { cursor node { ${DELIVERY_FIELDS} } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+export const DELIVERY = `query PortalDelivery($id: ID!) {
+  delivery(id: $id) {
+    ${DELIVERY_FIELDS}
+    webhook { id url }
+    event { id type channel data createdAt }
+    attempts { id number trigger startedAt durationMs requestUrl requestHeaders responseStatus responseHeaders responseBody error errorMessage }
+  }
+}`;
+
+export const RETRY = `mutation PortalRetry($id: ID!) { retryDelivery(id: $id) { ${DELIVERY_FIELDS} } }`;
+
+export const REPLAY_FAILED = `mutation PortalReplay($webhookId: ID!, $since: DateTime!, $until: DateTime) {
+  replayFailedDeliveries(webhookId: $webhookId, since: $since, until: $until) { count }
+}`;

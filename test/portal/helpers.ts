@@ -1,0 +1,72 @@
+import type { Locator, Page } from 'playwright-core';
+import { expect } from 'vitest';
+import type { TestHerald } from '../helpers/herald.ts';
+
+export const CREATE_PORTAL_SESSION = `mutation($input: CreatePortalSessionInput!) {
+  createPortalSession(input: $input) { id url expiresAt readOnly }
+}`;
+
+export interface PortalLink {
+  id: string;
+  url: string;
+  expiresAt: string;
+  readOnly: boolean;
+}
+
+/** A portal link made as a platform's backend makes it (the admin key naming the tenant, unless `key` is a tenant's). */
+export async function portalLink(
+  h: TestHerald,
+  input: { tenantId?: string; expiresInSeconds?: number; readOnly?: boolean },
+  key: string = h.adminKey,
+): Promise<PortalLink> {
+  return (await h.ok(CREATE_PORTAL_SESSION, { input }, key)).createPortalSession;
+}
+
+/** Spends a link's code as the page does (`POST /portal/session`); returns the HTTP status and body. */
+export async function exchange(link: string): Promise<{ status: number; body: any }> {
+  const url = new URL(link);
+  const code = decodeURIComponent(url.hash.replace(/^#code=/, ''));
+  const res = await fetch(new URL('/portal/session', url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code }),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** The live indicator in the portal's header. */
+export const liveStatus = (page: Page): Locator => page.getByRole('status', { name: /^Live updates/ });
+
+/** Opens a portal link and waits until the page is signed in and live. */
+export async function openPortal(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.getByRole('heading', { name: 'Endpoints', level: 1 }).waitFor({ timeout: 15_000 });
+  await expect.poll(() => liveStatus(page).textContent(), { timeout: 15_000 }).toBe('Live');
+}
+
+/** Waits until a locator's text (spaces collapsed) contains `text`. */
+export async function waitForText(locator: Locator, text: string | RegExp, timeout = 15_000): Promise<void> {
+  const read = async () => ((await locator.textContent({ timeout: 1_000 }).catch(() => null)) ?? '').replace(/\s+/g, ' ');
+  if (typeof text === 'string') await expect.poll(read, { timeout }).toContain(text);
+  else await expect.poll(read, { timeout }).toMatch(text);
+}
+
+/** The endpoint row named by its URL. */
+export const endpointRow = (page: Page, url: string): Locator => page.getByRole('listitem', { name: url, exact: true });
+
+/** The log row of a delivery, named by its id, inside the "Deliveries" region. */
+export const deliveryRow = (page: Page, id: string): Locator =>
+  page.getByRole('region', { name: 'Deliveries' }).getByRole('listitem', { name: id, exact: true });
+
+/** The buttons the issue lists as the portal's mutation controls. */
+export const MUTATION_BUTTONS = [
+  'Add endpoint',
+  'Save',
+  'Send test event',
+  'Retry',
+  'Replay failed',
+  'Rotate secret',
+  'Pause',
+  'Resume',
+  'Delete',
+];
