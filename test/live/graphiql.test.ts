@@ -2,21 +2,15 @@
 // that does not go to Herald (127.0.0.1) refused: the page must work on its own. A subscription
 // typed into its editor, with the key in its Headers tab, runs over WebSocket with GraphiQL's own
 // graphql-ws client, an event is published from the page, and the update arrives in the page.
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { HAS_CHROMIUM, openBrowser, screenshot } from '../helpers/browser.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { CREATE_WEBHOOK, wsUrlOf } from './helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const SUBSCRIPTION =
   'subscription Live {\n  deliveryUpdated {\n    phase\n    delivery { id eventId status attemptCount }\n    attempt { number responseStatus durationMs }\n  }\n}';
 
@@ -56,48 +50,11 @@ interface Frame {
   message: { type: string; id?: string; payload?: any };
 }
 
-async function openBrowser(): Promise<{ context: BrowserContext; outside: string[]; close(): Promise<void> }> {
-  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'herald-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    permissions: ['clipboard-read', 'clipboard-write'],
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  await context.addInitScript(RECORD_WEBSOCKET_CLOSES);
-  // Nothing but Herald: any other request (a CDN, fonts, anything) is refused and recorded.
-  const outside: string[] = [];
-  await context.route(
-    (url) => url.hostname !== '127.0.0.1',
-    (route) => {
-      outside.push(route.request().url());
-      return route.abort();
-    },
-  );
-  return {
-    context,
-    outside,
-    async close() {
-      await context.close();
-      await rm(userDataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 /** Opens /graphql as a browser does (accept: text/html) and records the WebSocket frames. */
 async function openGraphiQL(
   context: BrowserContext,
 ): Promise<{ page: Page; frames: Frame[]; sockets: { url: string; closed: boolean }[] }> {
+  await context.addInitScript(RECORD_WEBSOCKET_CLOSES);
   const page = context.pages()[0] ?? (await context.newPage());
   const frames: Frame[] = [];
   const sockets: { url: string; closed: boolean }[] = [];
@@ -185,7 +142,7 @@ async function resultText(page: Page): Promise<string> {
   return ((await page.locator('.graphiql-response .view-lines').first().textContent()) ?? '').replace(/\u00a0/g, ' ');
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('GraphiQL at /graphql in headless Chromium', () => {
+describe.skipIf(!HAS_CHROMIUM)('GraphiQL at /graphql in headless Chromium', () => {
   test('as served, with the key in its Headers tab, a subscription run in GraphiQL receives the updates of an event published from the page', async () => {
     const browser = await openBrowser();
     try {
@@ -246,8 +203,7 @@ describe.skipIf(!existsSync(CHROMIUM))('GraphiQL at /graphql in headless Chromiu
       expect(schema.errors).toBeUndefined();
       expect(schema.data.__schema.types.map((t: { name: string }) => t.name)).toContain('DeliveryUpdate');
 
-      await mkdir(ARTIFACTS, { recursive: true });
-      await page.screenshot({ path: path.join(ARTIFACTS, 'graphiql.png'), fullPage: true });
+      await screenshot(page, 'graphiql');
     } finally {
       await browser.close();
     }

@@ -1,0 +1,74 @@
+// Headless Chromium (Debian's `chromium`) through playwright-core, for the pages Herald serves.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const HAS_CHROMIUM = existsSync(CHROMIUM);
+/** Screenshots written by the test run (gitignored). */
+export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+
+export interface Browser {
+  context: BrowserContext;
+  /** Every request the pages made to a host not allowed (each was refused). */
+  outside: string[];
+  close(): Promise<void>;
+}
+
+export interface BrowserOptions {
+  /** Hosts the pages may reach; any other request is refused and recorded. Default: 127.0.0.1 only. */
+  hosts?: string[];
+  viewport?: { width: number; height: number };
+}
+
+/**
+ * A fresh browser profile with clipboard access, in which nothing but the allowed hosts can be
+ * reached: a page that needs a CDN, a font or anything else from elsewhere fails visibly.
+ */
+export async function openBrowser(options: BrowserOptions = {}): Promise<Browser> {
+  const hosts = new Set(options.hosts ?? ['127.0.0.1']);
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'herald-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: options.viewport ?? { width: 1400, height: 900 },
+    permissions: ['clipboard-read', 'clipboard-write'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const outside: string[] = [];
+  await context.route(
+    (url) => !hosts.has(url.hostname),
+    (route) => {
+      outside.push(route.request().url());
+      return route.abort();
+    },
+  );
+  return {
+    context,
+    outside,
+    async close() {
+      await context.close();
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Writes a full-page screenshot to test/artifacts/<name>.png; returns its path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
