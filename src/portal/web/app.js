@@ -20,16 +20,26 @@ function takeCode() {
 
 function App() {
   const [session, setSession] = useState(null);
-  const [code] = useState(takeCode);
   const [message, setMessage] = useState(null);
-  const [opening, setOpening] = useState(Boolean(code));
+  const [opening, setOpening] = useState(() => location.hash.startsWith('#code='));
 
   useEffect(() => {
-    if (!code) return;
-    openSession(code)
-      .then((opened) => setSession({ token: opened.token, readOnly: opened.readOnly, tenant: opened.tenant, expiresAt: opened.expiresAt }))
-      .catch((error) => setMessage(error.message))
-      .finally(() => setOpening(false));
+    // A link opened in this tab later (the address bar changes only the fragment) opens its session too.
+    const open = () => {
+      const code = takeCode();
+      if (!code) return;
+      setOpening(true);
+      setSession(null);
+      openSession(code)
+        .then((opened) =>
+          setSession({ token: opened.token, readOnly: opened.readOnly, tenant: opened.tenant, expiresAt: opened.expiresAt }),
+        )
+        .catch((error) => setMessage(error.message))
+        .finally(() => setOpening(false));
+    };
+    open();
+    addEventListener('hashchange', open);
+    return () => removeEventListener('hashchange', open);
   }, []);
 
   const end = (why) => {

@@ -138,9 +138,9 @@ export function DeliveriesPage({ params }) {
     );
   };
 
-  return html`<section aria-labelledby="deliveries-heading" class="deliveries">
+  return html`<div class="deliveries">
     <div class="page-head">
-      <h1 id="deliveries-heading">Deliveries</h1>
+      <h1>Deliveries</h1>
       <button
         type="button"
         disabled=${readOnly || !filter.webhookId}
@@ -197,7 +197,7 @@ export function DeliveriesPage({ params }) {
         <p>Every delivery to <span class="url">${endpoint?.url ?? filter.webhookId}</span> that ended FAILED${filter.since ? html`, created from <${Time} value=${filter.since} />` : ''}${filter.until ? html` until <${Time} value=${filter.until} />` : ''}, gets one new attempt now.</p>
       <//>`
     }
-  </section>`;
+  </div>`;
 }
 
 /** One line of the log; re-rendered only when its delivery changed (the log re-renders often). */

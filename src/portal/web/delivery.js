@@ -48,13 +48,13 @@ export function DeliveryPage({ id }) {
 
   if (delivery === undefined) return html`<p class="muted">Loading delivery…</p>`;
   if (delivery === null) {
-    return html`<section><h1>Delivery not found</h1><p>There is no delivery ${id} here.</p><a href="#/deliveries">All deliveries</a></section>`;
+    return html`<div><h1>Delivery not found</h1><p>There is no delivery ${id} here.</p><a href="#/deliveries">All deliveries</a></div>`;
   }
   const d = delivery;
-  return html`<section aria-labelledby="delivery-heading" class="delivery">
+  return html`<div class="delivery">
     <p><a href="#/deliveries">← All deliveries</a></p>
     <div class="page-head">
-      <h1 id="delivery-heading">Delivery <span class="mono">${d.id}</span></h1>
+      <h1>Delivery <span class="mono">${d.id}</span></h1>
       <button type="button" class="primary" disabled=${readOnly || busy} onClick=${retry}>Retry</button>
     </div>
     <dl class="facts">
@@ -76,7 +76,7 @@ export function DeliveryPage({ id }) {
             ${[...d.attempts].reverse().map((a) => html`<${AttemptItem} key=${a.id} a=${a} />`)}
           </ol>`
     }
-  </section>`;
+  </div>`;
 }
 
 function Headers({ value, label }) {

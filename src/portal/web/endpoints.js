@@ -34,9 +34,9 @@ export function EndpointsPage() {
     if (newSecret) setSecret({ url: webhook.url, secret: newSecret });
   };
 
-  return html`<section aria-labelledby="endpoints-heading">
+  return html`<div>
     <div class="page-head">
-      <h1 id="endpoints-heading">Endpoints</h1>
+      <h1>Endpoints</h1>
       <button type="button" class="primary" disabled=${readOnly} onClick=${() => setEditing('new')}>Add endpoint</button>
     </div>
     ${editing && html`<${EndpointForm} webhook=${editing === 'new' ? null : editing} onSaved=${saved} onCancel=${() => setEditing(null)} />`}
@@ -50,7 +50,7 @@ export function EndpointsPage() {
             </ul>`
     }
     ${secret && html`<${SecretDialog} ...${secret} onClose=${() => setSecret(null)} />`}
-  </section>`;
+  </div>`;
 }
 
 function EndpointItem({ webhook: w, onEdit, onSecret }) {
