@@ -72,3 +72,29 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/**
+ * Records, in the page, how each WebSocket closed (code and reason), which Playwright does not
+ * report. Observation only: the sockets behave as the browser's own.
+ */
+const RECORD_WEBSOCKET_CLOSES = `(() => {
+  const closes = [];
+  Object.defineProperty(window, '__heraldWsCloses', { value: closes });
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('close', (event) => closes.push({ url: this.url, code: event.code, reason: event.reason }));
+    }
+  };
+})();`;
+
+/** Makes every page of `context` record its WebSocket closes (read them with webSocketCloses). */
+export async function recordWebSocketCloses(context: BrowserContext): Promise<void> {
+  await context.addInitScript(RECORD_WEBSOCKET_CLOSES);
+}
+
+/** How the page's WebSockets closed, in order. */
+export function webSocketCloses(page: Page): Promise<{ url: string; code: number; reason: string }[]> {
+  return page.evaluate(() => (window as any).__heraldWsCloses);
+}

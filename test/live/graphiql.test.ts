@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { HAS_CHROMIUM, openBrowser, screenshot } from '../helpers/browser.ts';
+import { HAS_CHROMIUM, openBrowser, recordWebSocketCloses, screenshot, webSocketCloses } from '../helpers/browser.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
@@ -29,22 +29,6 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-/**
- * Records, in the page, how each WebSocket closed (code and reason), which Playwright does not
- * report. Observation only: the sockets behave as the browser's own.
- */
-const RECORD_WEBSOCKET_CLOSES = `(() => {
-  const closes = [];
-  Object.defineProperty(window, '__heraldWsCloses', { value: closes });
-  const Native = window.WebSocket;
-  window.WebSocket = class extends Native {
-    constructor(...args) {
-      super(...args);
-      this.addEventListener('close', (event) => closes.push({ url: this.url, code: event.code, reason: event.reason }));
-    }
-  };
-})();`;
-
 interface Frame {
   dir: 'sent' | 'received';
   message: { type: string; id?: string; payload?: any };
@@ -54,7 +38,7 @@ interface Frame {
 async function openGraphiQL(
   context: BrowserContext,
 ): Promise<{ page: Page; frames: Frame[]; sockets: { url: string; closed: boolean }[] }> {
-  await context.addInitScript(RECORD_WEBSOCKET_CLOSES);
+  await recordWebSocketCloses(context);
   const page = context.pages()[0] ?? (await context.newPage());
   const frames: Frame[] = [];
   const sockets: { url: string; closed: boolean }[] = [];
@@ -115,11 +99,6 @@ async function runSubscription(page: Page, headers: Record<string, string>): Pro
     )
     .toBe(text);
   await page.getByRole('button', { name: /Execute query/ }).click();
-}
-
-/** How the page's WebSockets closed, as RECORD_WEBSOCKET_CLOSES saw it. */
-function wsCloses(page: Page): Promise<{ url: string; code: number; reason: string }[]> {
-  return page.evaluate(() => (window as any).__heraldWsCloses);
 }
 
 /** Publishes an event with fetch from inside the page; returns its id. */
@@ -187,7 +166,7 @@ describe.skipIf(!HAS_CHROMIUM)('GraphiQL at /graphql in headless Chromium', () =
       expect(frames.filter((f) => f.dir === 'received' && (f.message.type === 'error' || f.message.payload?.errors))).toEqual([]);
       expect(sockets).toHaveLength(1);
       expect(sockets[0].closed).toBe(false);
-      expect(await wsCloses(page)).toEqual([]);
+      expect(await webSocketCloses(page)).toEqual([]);
       expect(receiver.requests.some((r) => r.headers['webhook-id'] === eventId)).toBe(true);
       // All of it without a single request leaving 127.0.0.1.
       expect(browser.outside).toEqual([]);
@@ -225,7 +204,7 @@ describe.skipIf(!HAS_CHROMIUM)('GraphiQL at /graphql in headless Chromium', () =
       ]);
       expect(frames[2].message.payload).toMatchObject({ operationName: 'Live', query: expect.stringContaining('deliveryUpdated') });
       expect(JSON.stringify(frames[2].message.payload.extensions ?? {})).not.toMatch(/authorization/i);
-      expect(await wsCloses(page)).toEqual([
+      expect(await webSocketCloses(page)).toEqual([
         { url: wsUrlOf(h.url), code: 4401, reason: expect.stringMatching(/^Unauthorized: Missing authorization/) },
       ]);
       // GraphiQL shows the failure (the close event, as `errors`) instead of a result, and does not reconnect.
