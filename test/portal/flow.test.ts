@@ -180,6 +180,11 @@ describe.skipIf(!HAS_CHROMIUM)('the customer portal in headless Chromium', () =>
       expect(verify(secret, receiver.requests[3])).toMatchObject({ data: { messageId: 'm_portal_1' } });
       await screenshot(page, 'portal-delivery-detail');
 
+      // The endpoint's health now shows what happened.
+      await page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Endpoints' }).click();
+      await waitForText(endpointRow(page, hookUrl), 'Success (24 h)100 %');
+      await screenshot(page, 'portal-endpoints');
+
       // Readable at 375 px: nothing wider than the screen, on each page.
       await page.setViewportSize({ width: 375, height: 800 });
       for (const [hash, name] of [
