@@ -41,7 +41,7 @@ export const liveStatus = (page: Page): Locator => page.getByRole('status', { na
 export async function openPortal(page: Page, url: string): Promise<void> {
   await page.goto(url);
   await page.getByRole('heading', { name: 'Endpoints', level: 1 }).waitFor({ timeout: 15_000 });
-  await expect.poll(() => liveStatus(page).textContent(), { timeout: 15_000 }).toBe('Live');
+  await page.getByRole('status', { name: 'Live updates: Live', exact: true }).waitFor({ timeout: 15_000 });
 }
 
 /** Waits until a locator's text (spaces collapsed) contains `text`. */

@@ -1,5 +1,5 @@
 // Endpoints: the list with status and health, the add/edit form, pause/resume/delete, secrets.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { CREATE_WEBHOOK, DELETE_WEBHOOK, ROTATE_SECRET, SEND_TEST, UPDATE_WEBHOOK } from './queries.js';
 import { act, Confirm, Dialog, html, Json, percent, Status, Time, usePortal } from './ui.js';
 
@@ -256,6 +256,11 @@ function EndpointForm({ webhook, onSaved, onCancel }) {
   const [fields, setFields] = useState(() => initialFields(webhook));
   const [errors, setErrors] = useState({});
   const [saving, setSaving] = useState(false);
+  const form = useRef(null);
+  // After a refused save, the keyboard goes to the first field that needs attention.
+  useEffect(() => {
+    form.current?.querySelector('[aria-invalid="true"], .invalid input')?.focus();
+  }, [errors]);
   const set = (name) => (event) => setFields({ ...fields, [name]: event.currentTarget.value });
   const toggleEvent = (name) => (event) => {
     const events = new Set(fields.events);
@@ -304,7 +309,7 @@ function EndpointForm({ webhook, onSaved, onCancel }) {
   const secretPlaceholder = webhook && webhook.auth.type === fields.authType && fields.authType !== 'NONE' ? 'unchanged' : '';
   const allEvents = fields.events.has('*');
 
-  return html`<form class="panel" onSubmit=${submit} aria-labelledby="endpoint-form-title" novalidate>
+  return html`<form ref=${form} class="panel" onSubmit=${submit} aria-labelledby="endpoint-form-title" novalidate>
     <h2 id="endpoint-form-title">${webhook ? 'Edit endpoint' : 'Add an endpoint'}</h2>
     ${field('url', 'Endpoint URL', input('url', { type: 'url', required: true, placeholder: 'https://example.com/webhooks', autocomplete: 'off' }), 'The HTTPS address Herald POSTs the events to.')}
     ${field('description', 'Description', input('description', { maxlength: 1000 }))}

@@ -1,0 +1,136 @@
+// The delivery log in the portal, in headless Chromium: filters (endpoint, status, event type,
+// time range) as the API applies them, "Load more" through the pages, and Replay failed for an
+// endpoint over a time range.
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type Browser, HAS_CHROMIUM, openBrowser, screenshot } from '../helpers/browser.ts';
+import { createWebhook, getDelivery, listDeliveries, publish, waitForDelivery, waitUntil } from '../helpers/deliveries.ts';
+import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { PUBLISH_MANY } from '../live/helpers.ts';
+import { deliveryRow, openPortal, portalLink, waitForText } from './helpers.ts';
+
+let h: TestHerald;
+let receiver: Receiver;
+let tenant: { id: string; key: string };
+let browser: Browser;
+let page: Page;
+let good: { id: string; url: string };
+let bad: { id: string; url: string };
+/** The failing endpoint's deliveries: two before `middle`, one after. */
+const failed: { id: string; createdAt: string }[] = [];
+let middle: Date;
+
+beforeAll(async () => {
+  receiver = await startReceiver({
+    handler: (req, res) => res.writeHead(req.url === '/bad' ? 503 : 200).end(req.url === '/bad' ? 'down' : 'ok'),
+  });
+  h = await startTestHerald({ HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
+  tenant = await createTenant(h, 'Deliveries');
+  good = { url: `${receiver.url}/good`, id: (await createWebhook(h, tenant.key, { url: `${receiver.url}/good` })).id };
+  // One attempt only: a failure is final at once.
+  bad = { url: `${receiver.url}/bad`, id: (await createWebhook(h, tenant.key, { url: `${receiver.url}/bad`, retrySchedule: [] })).id };
+  for (const [i, type] of ['message.failed', 'message.sent', 'message.failed'].entries()) {
+    if (i === 2) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      middle = new Date();
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+    }
+    const { eventId } = await publish(h, tenant.key, { type });
+    const [delivery] = await listDeliveries(h, tenant.key, { eventId, webhookId: bad.id });
+    await waitUntil(async () => (await getDelivery(h, tenant.key, delivery.id)).status === 'FAILED', { message: 'a FAILED delivery' });
+    failed.push({ id: delivery.id, createdAt: delivery.createdAt });
+  }
+  if (HAS_CHROMIUM) {
+    browser = await openBrowser();
+    page = await browser.context.newPage();
+    await openPortal(page, (await portalLink(h, { tenantId: tenant.id })).url);
+  }
+});
+afterAll(async () => {
+  await browser?.close();
+  await h?.stop();
+  await receiver?.close();
+});
+
+/** The ids the log shows, in order. */
+const shownIds = (): Promise<(string | null)[]> =>
+  page
+    .getByRole('region', { name: 'Deliveries' })
+    .getByRole('listitem')
+    .evaluateAll((rows) => rows.map((r) => r.getAttribute('aria-label')));
+
+/** The same filter asked of the API: what the log must show. */
+const apiIds = async (filter: Record<string, unknown>) => (await listDeliveries(h, tenant.key, filter)).map((d) => d.id);
+
+describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
+  test('each filter shows what the API gives for it, newest first, and is kept in the address', async () => {
+    await page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Deliveries' }).click();
+    await expect.poll(shownIds).toEqual(await apiIds({}));
+    expect((await shownIds()).length).toBe(6);
+
+    await page.getByLabel('Endpoint').selectOption({ label: bad.url });
+    await expect.poll(shownIds).toEqual(await apiIds({ webhookId: bad.id }));
+    await page.getByLabel('Status').selectOption('FAILED');
+    await expect.poll(shownIds).toEqual(await apiIds({ webhookId: bad.id, status: 'FAILED' }));
+    await page.getByLabel('Event type').selectOption('message.failed');
+    await expect.poll(shownIds).toEqual([failed[2].id, failed[0].id]);
+    expect(page.url()).toMatch(/#\/deliveries\?webhook=wh_\w+&status=FAILED&type=message.failed$/);
+
+    // A time range: from `middle` on, only the last one.
+    await page.getByLabel('Event type').selectOption('');
+    const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    await page.getByLabel('From').fill(local(new Date(Math.ceil(middle.getTime() / 1000) * 1000)));
+    await expect.poll(shownIds).toEqual([failed[2].id]);
+    await page.getByLabel('From').fill('');
+    await page.getByLabel('Until').fill(local(new Date(Math.ceil(middle.getTime() / 1000) * 1000)));
+    await expect.poll(shownIds).toEqual([failed[1].id, failed[0].id]);
+    await screenshot(page, 'portal-deliveries-filtered');
+  });
+
+  test('Replay failed re-queues the endpoint’s FAILED deliveries of the chosen time range, and they succeed live', async () => {
+    await page.evaluate((id) => (location.hash = `#/deliveries?webhook=${id}`), bad.id);
+    await expect.poll(shownIds).toEqual(failed.map((f) => f.id).reverse());
+    // The receiver comes back; only the deliveries created from `middle` on are replayed.
+    receiver.setHandler((_req, res) => res.writeHead(200).end('ok'));
+    const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    await page.getByLabel('From').fill(local(new Date(Math.ceil(middle.getTime() / 1000) * 1000)));
+    await expect.poll(shownIds).toEqual([failed[2].id]);
+    await page.getByRole('button', { name: 'Replay failed' }).click();
+    const dialog = page.getByRole('dialog');
+    await waitForText(dialog, bad.url);
+    await dialog.getByRole('button', { name: 'Replay' }).click();
+    await waitForText(page.locator('.notice'), '1 failed delivery queued again');
+    await waitForText(deliveryRow(page, failed[2].id), 'SUCCEEDED');
+    await waitForText(deliveryRow(page, failed[2].id), '2 attempts · HTTP 200');
+    for (const f of failed.slice(0, 2)) expect((await waitForDelivery(h, tenant.key, f.id)).status).toBe('FAILED');
+    receiver.setHandler((req, res) => res.writeHead(req.url === '/bad' ? 503 : 200).end());
+  });
+
+  test('Replay failed needs an endpoint chosen; Retry on a row makes one new attempt', async () => {
+    await page.evaluate(() => (location.hash = '#/deliveries'));
+    await page.getByRole('region', { name: 'Deliveries' }).getByRole('listitem').first().waitFor();
+    expect(await page.getByRole('button', { name: 'Replay failed' }).isDisabled()).toBe(true);
+    const row = deliveryRow(page, failed[0].id);
+    await row.getByRole('button', { name: 'Retry' }).click();
+    await waitForText(row, '2 attempts · HTTP 503');
+  });
+
+  test('"Load more" continues where the page ended, newest first, with no row twice', async () => {
+    const inputs = Array.from({ length: 60 }, (_, i) => ({ type: 'message.queued', data: { n: i } }));
+    await h.ok(PUBLISH_MANY, { inputs }, tenant.key);
+    await page.evaluate((id) => (location.hash = `#/deliveries?webhook=${id}&type=message.queued`), good.id);
+    const all = (
+      await h.ok(
+        'query($f: DeliveryFilter) { deliveries(first: 100, filter: $f) { edges { node { id } } } }',
+        { f: { webhookId: good.id, eventType: 'message.queued' } },
+        tenant.key,
+      )
+    ).deliveries.edges.map((e: any) => e.node.id);
+    expect(all).toHaveLength(60);
+    await expect.poll(shownIds).toEqual(all.slice(0, 50));
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await expect.poll(shownIds).toEqual(all);
+    expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
+  });
+});
