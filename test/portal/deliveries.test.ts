@@ -3,12 +3,12 @@
 // endpoint over a time range.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Browser, HAS_CHROMIUM, openBrowser, screenshot } from '../helpers/browser.ts';
+import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
 import { createWebhook, getDelivery, listDeliveries, publish, waitForDelivery, waitUntil } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { PUBLISH_MANY } from '../live/helpers.ts';
-import { deliveryRow, openPortal, portalLink, waitForText } from './helpers.ts';
+import { browserOnPortal, deliveryRow, waitForText } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;
@@ -41,11 +41,7 @@ beforeAll(async () => {
     await waitUntil(async () => (await getDelivery(h, tenant.key, delivery.id)).status === 'FAILED', { message: 'a FAILED delivery' });
     failed.push({ id: delivery.id, createdAt: delivery.createdAt });
   }
-  if (HAS_CHROMIUM) {
-    browser = await openBrowser();
-    page = await browser.context.newPage();
-    await openPortal(page, (await portalLink(h, { tenantId: tenant.id })).url);
-  }
+  if (HAS_CHROMIUM) ({ browser, page } = await browserOnPortal(h, tenant.id));
 });
 afterAll(async () => {
   await browser?.close();
@@ -114,6 +110,16 @@ describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
     const row = deliveryRow(page, failed[0].id);
     await row.getByRole('button', { name: 'Retry' }).click();
     await waitForText(row, '2 attempts · HTTP 503');
+  });
+
+  test('an endpoint the platform adds while the page is open is shown by its URL once its first delivery arrives', async () => {
+    await page.evaluate(() => (location.hash = '#/deliveries'));
+    const url = `${receiver.url}/added-later`;
+    const { id } = await createWebhook(h, tenant.key, { url, events: ['campaign.started'] });
+    const { eventId } = await publish(h, tenant.key, { type: 'campaign.started' });
+    const [delivery] = await listDeliveries(h, tenant.key, { eventId, webhookId: id });
+    await waitForText(deliveryRow(page, delivery.id), url);
+    await expect.poll(() => page.getByLabel('Endpoint').locator('option').allTextContents()).toContain(url);
   });
 
   test('"Load more" continues where the page ended, newest first, with no row twice', async () => {

@@ -5,11 +5,11 @@
 import type { Page } from 'playwright-core';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Browser, HAS_CHROMIUM, openBrowser, screenshot } from '../helpers/browser.ts';
+import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
 import { updateWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { endpointRow, openPortal, portalLink, waitForText } from './helpers.ts';
+import { browserOnPortal, endpointRow, waitForText } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;
@@ -21,11 +21,7 @@ beforeAll(async () => {
   receiver = await startReceiver();
   h = await startTestHerald({ HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
   tenant = await createTenant(h, 'Endpoints');
-  if (HAS_CHROMIUM) {
-    browser = await openBrowser();
-    page = await browser.context.newPage();
-    await openPortal(page, (await portalLink(h, { tenantId: tenant.id })).url);
-  }
+  if (HAS_CHROMIUM) ({ browser, page } = await browserOnPortal(h, tenant.id));
 });
 afterAll(async () => {
   await browser?.close();

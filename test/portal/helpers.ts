@@ -1,5 +1,6 @@
 import type { Locator, Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { type Browser, openBrowser } from '../helpers/browser.ts';
 import type { TestHerald } from '../helpers/herald.ts';
 
 export const CREATE_PORTAL_SESSION = `mutation($input: CreatePortalSessionInput!) {
@@ -42,6 +43,14 @@ export async function openPortal(page: Page, url: string): Promise<void> {
   await page.goto(url);
   await page.getByRole('heading', { name: 'Endpoints', level: 1 }).waitFor({ timeout: 15_000 });
   await page.getByRole('status', { name: 'Live updates: Live', exact: true }).waitFor({ timeout: 15_000 });
+}
+
+/** A fresh browser with one page signed in to `tenantId`'s portal through a link. */
+export async function browserOnPortal(h: TestHerald, tenantId: string): Promise<{ browser: Browser; page: Page }> {
+  const browser = await openBrowser();
+  const page = await browser.context.newPage();
+  await openPortal(page, (await portalLink(h, { tenantId })).url);
+  return { browser, page };
 }
 
 /** Waits until a locator's text (spaces collapsed) contains `text`. */

@@ -169,10 +169,20 @@ function SignedIn({ session, onEnded }) {
       .request(CATALOG)
       .then((data) => setCatalog(data.eventTypes))
       .catch(() => {});
+    let reloadSoon = null;
     const live = startLive({
       token: session.token,
       onStatus: setStatus,
-      onDeliveries: portal.deliveries.emit,
+      onDeliveries: (updates) => {
+        // An endpoint added elsewhere (by the platform, another tab) is read when its first delivery shows.
+        if (known.current && updates.some((u) => !known.current.has(u.delivery.webhookId))) {
+          reloadSoon ??= setTimeout(() => {
+            reloadSoon = null;
+            portal.reloadWebhooks();
+          }, 1000);
+        }
+        portal.deliveries.emit(updates);
+      },
       onWebhook: (w) => {
         if (w.deletedAt) setWebhooks((list) => list?.filter((x) => x.id !== w.id) ?? list);
         else portal.updateWebhook(w);
@@ -190,6 +200,7 @@ function SignedIn({ session, onEnded }) {
     return () => {
       live.stop();
       clearTimeout(expiry);
+      clearTimeout(reloadSoon);
     };
   }, [session]);
 
@@ -204,6 +215,9 @@ function SignedIn({ session, onEnded }) {
   useEffect(() => main.current?.focus(), [route.page, route.id]);
 
   const webhookById = useMemo(() => new Map((webhooks ?? []).map((w) => [w.id, w])), [webhooks]);
+  const known = useRef(webhookById);
+  // Until the first read, nothing is known and nothing needs reading again.
+  known.current = webhooks === null ? null : webhookById;
   const value = { ...portal, catalog, webhooks, webhookById };
   const tab = (page, label) =>
     html`<a href=${`#/${page}`} aria-current=${route.page === page || (page === 'deliveries' && route.page === 'delivery') ? 'page' : undefined}>${label}</a>`;

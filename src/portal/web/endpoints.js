@@ -306,6 +306,10 @@ function EndpointForm({ webhook, onSaved, onCancel }) {
     (name, props = {}) =>
     (a) =>
       html`<input ...${a} ...${props} value=${fields[name]} onInput=${set(name)} />`;
+  const select = (name, options) => (a) =>
+    html`<select ...${a} value=${fields[name]} onChange=${set(name)}>
+      ${options.map(([value, label]) => html`<option value=${value}>${label}</option>`)}
+    </select>`;
   const secretPlaceholder = webhook && webhook.auth.type === fields.authType && fields.authType !== 'NONE' ? 'unchanged' : '';
   const allEvents = fields.events.has('*');
 
@@ -335,21 +339,8 @@ function EndpointForm({ webhook, onSaved, onCancel }) {
     <details class="advanced" open=${Boolean(webhook)}>
       <summary>Channels, authentication, headers, retries</summary>
       ${field('channels', 'Channels', input('channels', { placeholder: 'sms, whatsapp' }), 'Only events of these channels, comma-separated. Empty: every channel.')}
-      ${field(
-        'signatureScheme',
-        'Signature scheme',
-        (a) => html`<select ...${a} value=${fields.signatureScheme} onChange=${set('signatureScheme')}>
-          ${SCHEMES.map(([value, label]) => html`<option value=${value}>${label}</option>`)}
-        </select>`,
-      )}
-      ${field(
-        'authType',
-        'Authentication',
-        (a) => html`<select ...${a} value=${fields.authType} onChange=${set('authType')}>
-          ${AUTH_TYPES.map(([value, label]) => html`<option value=${value}>${label}</option>`)}
-        </select>`,
-        'How Herald authenticates to the endpoint, besides the signature.',
-      )}
+      ${field('signatureScheme', 'Signature scheme', select('signatureScheme', SCHEMES))}
+      ${field('authType', 'Authentication', select('authType', AUTH_TYPES), 'How Herald authenticates to the endpoint, besides the signature.')}
       ${(fields.authType === 'BEARER' || fields.authType === 'API_KEY') && field('token', 'Token', input('token', { type: 'password', autocomplete: 'off', placeholder: secretPlaceholder }))}
       ${fields.authType === 'BASIC' && field('username', 'Username', input('username', { autocomplete: 'off' }))}
       ${fields.authType === 'BASIC' && field('password', 'Password', input('password', { type: 'password', autocomplete: 'new-password', placeholder: secretPlaceholder }))}
