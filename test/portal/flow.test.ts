@@ -45,6 +45,15 @@ function countLogReads(page: Page): () => number {
   return () => reads;
 }
 
+/** Form fields without a label (by <label> or aria-label), described by their outer HTML. */
+function unlabelledFields(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll<HTMLInputElement>('input, select, textarea')]
+      .filter((el) => el.labels?.length === 0 && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+      .map((el) => el.outerHTML),
+  );
+}
+
 const verify = (secret: string, r: ReceivedRequest) =>
   new StandardWebhook(secret).verify(r.body, {
     'webhook-id': String(r.headers['webhook-id']),
@@ -86,6 +95,7 @@ describe.skipIf(!HAS_CHROMIUM)('the customer portal in headless Chromium', () =>
       expect(await events.getByRole('checkbox', { name: 'message.delivered' }).isChecked()).toBe(true);
       await page.getByText('Channels, authentication, headers, retries').click();
       await page.getByLabel('Retry schedule (seconds)').fill('2');
+      expect(await unlabelledFields(page)).toEqual([]);
       await screenshot(page, 'portal-endpoint-form');
       await page.getByLabel('Retry schedule (seconds)').press('Enter');
 
@@ -165,6 +175,7 @@ describe.skipIf(!HAS_CHROMIUM)('the customer portal in headless Chromium', () =>
       // The newest delivery is first.
       const firstRow = page.getByRole('region', { name: 'Deliveries' }).getByRole('listitem').first();
       expect(await firstRow.getAttribute('aria-label')).toBe(failingId);
+      expect(await unlabelledFields(page)).toEqual([]);
       await screenshot(page, 'portal-deliveries');
 
       // Open it, then Retry once the receiver is back: a MANUAL attempt succeeds, live.
