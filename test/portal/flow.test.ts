@@ -118,6 +118,15 @@ describe.skipIf(!HAS_CHROMIUM)('the customer portal in headless Chromium', () =>
       await waitForText(row, 'ACTIVE');
       await waitForText(row, 'message.delivered');
 
+      // A second tab (its own link) watches the log while the first sends a test event.
+      const watcher = await browser.context.newPage();
+      const watcherReads = countLogReads(watcher);
+      await openPortal(watcher, (await portalLink(h, { tenantId: tenant.id })).url);
+      await watcher.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Deliveries' }).click();
+      await waitForText(watcher.getByRole('region', { name: 'Deliveries' }), 'No deliveries yet');
+      expect(watcherReads()).toBe(1);
+      await page.bringToFront();
+
       // Send test event: it arrives, signed with the copied secret, and its delivery goes live.
       await row.getByRole('button', { name: 'Send test event' }).click();
       await waitForText(page.getByRole('status').filter({ hasText: 'Test event sent' }), `Test event sent to ${hookUrl}`);
@@ -126,6 +135,11 @@ describe.skipIf(!HAS_CHROMIUM)('the customer portal in headless Chromium', () =>
       expect(JSON.parse(testRequest.body).type).toBe('webhook.test');
       expect(verify(secret, testRequest)).toMatchObject({ type: 'webhook.test' });
       const testDeliveryId = String(testRequest.headers['herald-delivery-id']);
+      // It appeared in the other tab's log and went SUCCEEDED there, without the log being read again.
+      await waitForText(deliveryRow(watcher, testDeliveryId), 'SUCCEEDED');
+      await waitForText(deliveryRow(watcher, testDeliveryId), 'webhook.test');
+      expect(watcherReads()).toBe(1);
+      await watcher.close();
 
       // Open it: the attempt is there, as sent and as answered.
       await page.getByRole('link', { name: 'View delivery' }).click();
