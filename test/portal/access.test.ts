@@ -159,7 +159,7 @@ describe.skipIf(!HAS_CHROMIUM)('a read-only session', () => {
     const pause = row.getByRole('button', { name: 'Pause' });
     await pause.evaluate((button) => button.removeAttribute('disabled'));
     await pause.click();
-    await waitForText(page.locator('.notice-error'), 'This portal session is read-only');
+    await waitForText(page.getByRole('alert'), 'This portal session is read-only');
     expect((await h.ok('query($id: ID!) { webhook(id: $id) { status } }', { id: webhook.id }, a.key)).webhook.status).toBe('ACTIVE');
     await page.close();
   });

@@ -81,7 +81,7 @@ describe.skipIf(!HAS_CHROMIUM)('endpoints in the portal', () => {
     expect(await url.evaluate((input) => input === document.activeElement)).toBe(true);
     const note = page.locator(`#${await url.getAttribute('aria-describedby')}`);
     await waitForText(note, 'http');
-    await waitForText(page.locator('.notice-error'), 'Invalid input: url');
+    await waitForText(page.getByRole('alert'), 'Invalid input: url');
     await screenshot(page, 'portal-endpoint-invalid');
     await page.getByRole('button', { name: 'Cancel' }).click();
     expect((await h.ok(WEBHOOKS, {}, tenant.key)).webhooks.edges).toEqual([]);

@@ -204,6 +204,10 @@ function SignedIn({ session, onEnded }) {
     };
   }, [session]);
 
+  useEffect(() => {
+    document.title = `${session.tenant.name} · Webhooks`;
+  }, [session]);
+
   // Confirmations go away by themselves; errors stay until dismissed.
   useEffect(() => {
     if (notice?.kind !== 'info') return;
@@ -235,14 +239,21 @@ function SignedIn({ session, onEnded }) {
       </p>
     </header>
     ${session.readOnly && html`<p class="readonly-note">Read-only access: you can look at everything and change nothing.</p>`}
-    <div class="notice-area" role="status">
-      ${
-        notice &&
-        html`<p class=${`notice notice-${notice.kind}`}>
-          ${notice.text} ${notice.link && html`<a href=${notice.link.href}>${notice.link.text}</a>`}
-          <button type="button" class="small" aria-label="Dismiss" onClick=${() => setNotice(null)}>×</button>
-        </p>`
-      }
+    <div class="notice-area">
+      ${[
+        ['status', 'info'],
+        ['alert', 'error'],
+      ].map(
+        ([role, kind]) => html`<div role=${role}>
+          ${
+            notice?.kind === kind &&
+            html`<p class=${`notice notice-${kind}`}>
+              ${notice.text} ${notice.link && html`<a href=${notice.link.href}>${notice.link.text}</a>`}
+              <button type="button" class="small" aria-label="Dismiss" onClick=${() => setNotice(null)}>×</button>
+            </p>`
+          }
+        </div>`,
+      )}
     </div>
     <main ref=${main} tabindex="-1">
       ${route.page === 'endpoints' && html`<${EndpointsPage} />`}
