@@ -26,7 +26,10 @@ export interface CreatedPortalSession {
 
 /**
  * Opens a portal link for one tenant (the admin key names it; a tenant key gets its own). The
- * link's code is returned once, inside `url`, and stored only as a hash.
+ * link's code is returned once, inside `url`, and stored only as a hash. `publicUrl` is where
+ * browsers reach Herald, without a trailing slash.
+ * @throws HeraldError VALIDATION_ERROR (expiresInSeconds outside 1–86 400; the admin key without
+ *   tenantId), NOT_FOUND (an unknown tenant, or another tenant named by a tenant key).
  */
 export async function createPortalSession(
   ctx: ServiceContext,
@@ -52,7 +55,10 @@ export async function createPortalSession(
   return { session, url: `${publicUrl}/portal#code=${encodeURIComponent(code.secret)}` };
 }
 
-/** Ends a session now (its link too, if unused). Revoking twice keeps the first time. */
+/**
+ * Ends a session now (its link too, if unused). Revoking twice keeps the first time.
+ * @throws HeraldError NOT_FOUND when the session is not the caller's tenant's.
+ */
 export async function revokePortalSession(em: EntityManager, caller: Caller, id: string): Promise<IPortalSession> {
   const session = await em.findOne(PortalSession, { id, ...tenantScope(caller) });
   if (!session) throw notFound('PortalSession', id);
