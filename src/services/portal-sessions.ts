@@ -4,6 +4,7 @@ import { newId } from '../core/ids.ts';
 import { generatePortalSecret, hashApiKey } from '../core/secrets.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { type IPortalSession, PortalSession } from '../entities/PortalSession.ts';
+import { notifyLive } from '../live/messages.ts';
 import { type Caller, resolveTenantId, tenantScope } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 
@@ -56,14 +57,19 @@ export async function createPortalSession(
 }
 
 /**
- * Ends a session now (its link too, if unused). Revoking twice keeps the first time.
+ * Ends a session now (its link too, if unused): requests with it are refused from then on, and
+ * every API process ends the subscriptions and connections it opened (announced with NOTIFY when
+ * this commits; see live/credentials.ts). Revoking twice keeps the first time.
  * @throws HeraldError NOT_FOUND when the session is not the caller's tenant's.
  */
 export async function revokePortalSession(em: EntityManager, caller: Caller, id: string): Promise<IPortalSession> {
   const session = await em.findOne(PortalSession, { id, ...tenantScope(caller) });
   if (!session) throw notFound('PortalSession', id);
-  session.revokedAt ??= new Date();
-  await em.flush();
+  await em.transactional(async (tx) => {
+    session.revokedAt ??= new Date();
+    await tx.flush();
+    await notifyLive((sql, params) => rawQuery(tx, sql, params), [{ kind: 'revoked', credentialId: session.id }]);
+  });
   return session;
 }
 

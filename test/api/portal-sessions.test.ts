@@ -180,6 +180,33 @@ describe('opening a link', () => {
     expect((await exchange(unused.url)).status).toBe(401);
   });
 
+  test('a session revoked behind Herald’s back (no notification) still has its connection closed within 5 s', async () => {
+    const opened = await session(a);
+    const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) => {
+      const client = createClient({
+        url: wsUrlOf(h.url),
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${opened.token}` },
+        lazy: false,
+        retryAttempts: 0,
+        onNonLazyError: () => {},
+        on: {
+          closed: (event) => {
+            const { code, reason } = event as { code: number; reason: string };
+            resolve({ code, reason, at: Date.now() });
+          },
+        },
+      });
+      refused.push(client);
+    });
+    await sleep(500);
+    const revokedAt = Date.now();
+    await withPgClient(h.databaseUrl, (c) => c.query('update portal_session set revoked_at = now() where id = $1', [opened.id]));
+    const event = await closed;
+    expect(event).toMatchObject({ code: 4401, reason: expect.stringMatching(/revoked/) });
+    expect(event.at - revokedAt).toBeLessThan(5000);
+  });
+
   test('a WebSocket with a revoked or expired session token is refused with 4401', async () => {
     const revoked = await session(a);
     const expired = await session(a, { expiresInSeconds: 1 });

@@ -2,13 +2,15 @@
 // graphql-ws connection authenticated in connection_init (an `error` with UNAUTHORIZED for each
 // of its subscriptions, then close 4401), a subscription authenticated by the key in its own
 // subscribe message (an `error`; the connection stays), and a subscription over HTTP (SSE).
-// Two `--role api` processes against one database; the key is revoked through the first.
+// Two `--role api` processes against one database; the key is revoked through the first. The
+// same holds for customer portal sessions, which also end when they expire.
 import { randomBytes } from 'node:crypto';
 import { type Client, createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
+import { CREATE_PORTAL_SESSION, exchange } from '../portal/helpers.ts';
 import { CREATE_TENANT, CREATE_WEBHOOK, gqlOk, PUBLISH, settle, subscribeOverSse, wsUrlOf } from './helpers.ts';
 
 const SUBSCRIPTION = 'subscription { deliveryUpdated { phase delivery { eventId } } }';
@@ -222,5 +224,66 @@ test('a revocation whose notification never came (written behind Herald’s back
     expect(w.endedAt! - revokedAt).toBeLessThan(5000);
     expect(connections[i].state.closed).toMatchObject({ code: 4401 });
     expect(JSON.parse(await apis[i].waitForLog(new RegExp(`"credentialId":"${key.id}"`)))).toMatchObject({ via: 'check' });
+  }
+}, 30_000);
+
+/** A customer portal session of the tenant, opened as the page opens it; its bearer token and id. */
+async function portalSession(expiresInSeconds?: number): Promise<{ id: string; token: string; expiresAt: number }> {
+  const { createPortalSession } = await gqlOk(apis[0].url!, tenantKey, CREATE_PORTAL_SESSION, { input: { expiresInSeconds } });
+  const opened = await exchange(createPortalSession.url);
+  expect(opened.status).toBe(200);
+  return { id: createPortalSession.id, token: opened.body.token, expiresAt: new Date(opened.body.expiresAt).getTime() };
+}
+
+test('revoking a portal session ends, within 5 s on both API processes, what it opened; the tenant key streams on', async () => {
+  const session = await portalSession();
+  const perProcess = await Promise.all(
+    apis.map(async (api) => {
+      const connection = await connect(api.url!, session.token);
+      const tenantConnection = await connect(api.url!, tenantKey);
+      return {
+        connection,
+        watched: [watchWs(connection.client), watchSse(api.url!, session.token)],
+        tenant: watchWs(tenantConnection.client),
+      };
+    }),
+  );
+  await settle(500);
+  const before = await publish();
+  for (const p of perProcess) await expect.poll(() => [...p.watched, p.tenant].every((w) => w.events.includes(before))).toBe(true);
+
+  const revokedAt = Date.now();
+  await gqlOk(apis[0].url!, tenantKey, 'mutation($id: ID!) { revokePortalSession(id: $id) { id } }', { id: session.id });
+  for (const [i, p] of perProcess.entries()) {
+    await expect.poll(() => p.watched.every((w) => w.endedAt !== null) && p.connection.state.closed !== null, { timeout: 5000 }).toBe(true);
+    for (const w of p.watched) {
+      expect(codes(w.error), `process ${i}`).toEqual(['UNAUTHORIZED']);
+      expect(w.endedAt! - revokedAt).toBeLessThan(5000);
+    }
+    expect(p.connection.state.closed).toMatchObject({ code: 4401, reason: expect.stringMatching(/revoked/) });
+    expect(JSON.parse(await apis[i].waitForLog(new RegExp(`"credentialId":"${session.id}"`)))).toMatchObject({ via: 'notification' });
+  }
+  const after = await publish();
+  for (const p of perProcess) await expect.poll(() => p.tenant.events.includes(after)).toBe(true);
+}, 60_000);
+
+test('a portal session’s subscriptions end when it expires, on both API processes', async () => {
+  const session = await portalSession(3);
+  const perProcess = await Promise.all(
+    apis.map(async (api) => {
+      const connection = await connect(api.url!, session.token);
+      return { connection, watched: [watchWs(connection.client), watchSse(api.url!, session.token)] };
+    }),
+  );
+  await settle(500);
+  for (const p of perProcess) expect(p.watched.every((w) => w.endedAt === null)).toBe(true);
+  for (const [i, p] of perProcess.entries()) {
+    await expect.poll(() => p.watched.every((w) => w.endedAt !== null), { timeout: 8000 }).toBe(true);
+    for (const w of p.watched) {
+      expect(codes(w.error), `process ${i}`).toEqual(['UNAUTHORIZED']);
+      expect(w.endedAt! - session.expiresAt).toBeGreaterThan(-500);
+      expect(w.endedAt! - session.expiresAt).toBeLessThan(5000);
+    }
+    expect(p.connection.state.closed).toMatchObject({ code: 4401, reason: expect.stringMatching(/expired/) });
   }
 }, 30_000);

@@ -92,6 +92,28 @@ describe.skipIf(!HAS_CHROMIUM)('portal links', () => {
   });
 });
 
+describe.skipIf(!HAS_CHROMIUM)('a session ending while its page is open', () => {
+  test('revoked: within 5 s the page says so and returns to sign-in; expired: the same at its expiry', async () => {
+    const revoked = await portalLink(h, { tenantId: a.id });
+    const expiring = await portalLink(h, { tenantId: a.id, expiresInSeconds: 4 });
+    const [first, second] = [await newPage(), await newPage()];
+    await openPortal(first, revoked.url);
+    await openPortal(second, expiring.url);
+
+    const revokedAt = Date.now();
+    await h.ok('mutation($id: ID!) { revokePortalSession(id: $id) { id } }', { id: revoked.id }, a.key);
+    await waitForText(first.getByRole('alert'), 'Your session has ended', 5000);
+    expect(Date.now() - revokedAt).toBeLessThan(5000);
+    await first.getByLabel('API key').waitFor();
+    expect(await first.getByRole('heading', { name: 'Endpoints' }).count()).toBe(0);
+    await screenshot(first, 'portal-session-ended');
+
+    await waitForText(second.getByRole('alert'), 'Your session has expired. Open a new portal link to continue.', 10_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(new Date(expiring.expiresAt).getTime() - 100);
+    await Promise.all([first.close(), second.close()]);
+  });
+});
+
 describe.skipIf(!HAS_CHROMIUM)('signing in with an API key', () => {
   test('a tenant key signs in as its tenant; the admin key and unknown keys are refused', async () => {
     const page = await newPage();

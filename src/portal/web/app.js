@@ -120,6 +120,14 @@ function hub() {
   };
 }
 
+/** What a customer reads when Herald stops accepting the session (`why` is Herald's own wording). */
+function endedBecause(why) {
+  // "…have expired" from the live connection; "revoked or expired" from HTTP says neither.
+  return why === 'expired' || /\bhave expired\b/i.test(why)
+    ? 'Your session has expired. Open a new portal link to continue.'
+    : 'Your session has ended. Open a new portal link to continue.';
+}
+
 /** How long a confirmation stays on screen. */
 const NOTICE_MS = 12_000;
 
@@ -136,7 +144,7 @@ function SignedIn({ session, onEnded }) {
   const portal = useMemo(() => {
     const deliveries = hub();
     const reconnected = hub();
-    const api = createApi(session.token, (why) => onEnded(`Your session has ended: ${why}`));
+    const api = createApi(session.token, (why) => onEnded(endedBecause(why)));
     const reloadWebhooks = async () => {
       try {
         const all = [];
@@ -191,12 +199,10 @@ function SignedIn({ session, onEnded }) {
         portal.reloadWebhooks();
         portal.reconnected.emit();
       },
-      onEnded: (why) => onEnded(`Your session has ended: ${why}`),
+      onEnded: (why) => onEnded(endedBecause(why)),
     });
     // A session ends when it expires, whether or not the page is in use.
-    const expiry = session.expiresAt
-      ? setTimeout(() => onEnded('Your session has expired.'), new Date(session.expiresAt) - Date.now())
-      : null;
+    const expiry = session.expiresAt ? setTimeout(() => onEnded(endedBecause('expired')), new Date(session.expiresAt) - Date.now()) : null;
     return () => {
       live.stop();
       clearTimeout(expiry);
