@@ -8,7 +8,7 @@ import { createWebhook, getDelivery, listDeliveries, publish, waitForDelivery, w
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { PUBLISH_MANY } from '../live/helpers.ts';
-import { browserOnPortal, deliveryRow, waitForText } from './helpers.ts';
+import { browserOnPortal, deliveryRow, eventually, waitForText } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;
@@ -62,36 +62,36 @@ const apiIds = async (filter: Record<string, unknown>) => (await listDeliveries(
 describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
   test('each filter shows what the API gives for it, newest first, and is kept in the address', async () => {
     await page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Deliveries' }).click();
-    await expect.poll(shownIds).toEqual(await apiIds({}));
+    await eventually(shownIds).toEqual(await apiIds({}));
     expect((await shownIds()).length).toBe(6);
 
     await page.getByLabel('Endpoint').selectOption({ label: bad.url });
-    await expect.poll(shownIds).toEqual(await apiIds({ webhookId: bad.id }));
+    await eventually(shownIds).toEqual(await apiIds({ webhookId: bad.id }));
     await page.getByLabel('Status').selectOption('FAILED');
-    await expect.poll(shownIds).toEqual(await apiIds({ webhookId: bad.id, status: 'FAILED' }));
+    await eventually(shownIds).toEqual(await apiIds({ webhookId: bad.id, status: 'FAILED' }));
     await page.getByLabel('Event type').selectOption('message.failed');
-    await expect.poll(shownIds).toEqual([failed[2].id, failed[0].id]);
+    await eventually(shownIds).toEqual([failed[2].id, failed[0].id]);
     expect(page.url()).toMatch(/#\/deliveries\?webhook=wh_\w+&status=FAILED&type=message.failed$/);
 
     // A time range: from `middle` on, only the last one.
     await page.getByLabel('Event type').selectOption('');
     const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
     await page.getByLabel('From').fill(local(new Date(Math.ceil(middle.getTime() / 1000) * 1000)));
-    await expect.poll(shownIds).toEqual([failed[2].id]);
+    await eventually(shownIds).toEqual([failed[2].id]);
     await page.getByLabel('From').fill('');
     await page.getByLabel('Until').fill(local(new Date(Math.ceil(middle.getTime() / 1000) * 1000)));
-    await expect.poll(shownIds).toEqual([failed[1].id, failed[0].id]);
+    await eventually(shownIds).toEqual([failed[1].id, failed[0].id]);
     await screenshot(page, 'portal-deliveries-filtered');
   });
 
   test('Replay failed re-queues the endpoint’s FAILED deliveries of the chosen time range, and they succeed live', async () => {
     await page.evaluate((id) => (location.hash = `#/deliveries?webhook=${id}`), bad.id);
-    await expect.poll(shownIds).toEqual(failed.map((f) => f.id).reverse());
+    await eventually(shownIds).toEqual(failed.map((f) => f.id).reverse());
     // The receiver comes back; only the deliveries created from `middle` on are replayed.
     receiver.setHandler((_req, res) => res.writeHead(200).end('ok'));
     const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
     await page.getByLabel('From').fill(local(new Date(Math.ceil(middle.getTime() / 1000) * 1000)));
-    await expect.poll(shownIds).toEqual([failed[2].id]);
+    await eventually(shownIds).toEqual([failed[2].id]);
     await page.getByRole('button', { name: 'Replay failed' }).click();
     const dialog = page.getByRole('dialog');
     await waitForText(dialog, bad.url);
@@ -119,7 +119,7 @@ describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
     const { eventId } = await publish(h, tenant.key, { type: 'campaign.started' });
     const [delivery] = await listDeliveries(h, tenant.key, { eventId, webhookId: id });
     await waitForText(deliveryRow(page, delivery.id), url);
-    await expect.poll(() => page.getByLabel('Endpoint').locator('option').allTextContents()).toContain(url);
+    await eventually(() => page.getByLabel('Endpoint').locator('option').allTextContents()).toContain(url);
   });
 
   test('"Load more" continues where the page ended, newest first, with no row twice', async () => {
@@ -134,9 +134,9 @@ describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
       )
     ).deliveries.edges.map((e: any) => e.node.id);
     expect(all).toHaveLength(60);
-    await expect.poll(shownIds).toEqual(all.slice(0, 50));
+    await eventually(shownIds).toEqual(all.slice(0, 50));
     await page.getByRole('button', { name: 'Load more' }).click();
-    await expect.poll(shownIds).toEqual(all);
+    await eventually(shownIds).toEqual(all);
     expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
   });
 });

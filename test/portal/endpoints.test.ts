@@ -9,7 +9,7 @@ import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
 import { updateWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { browserOnPortal, endpointRow, waitForText } from './helpers.ts';
+import { browserOnPortal, endpointRow, eventually, waitForText } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;
@@ -77,7 +77,7 @@ describe.skipIf(!HAS_CHROMIUM)('endpoints in the portal', () => {
     await page.getByRole('button', { name: 'Save' }).click();
     // Herald's VALIDATION_ERROR names the field; the page shows its message there.
     const url = page.getByLabel('Endpoint URL');
-    await expect.poll(() => url.getAttribute('aria-invalid')).toBe('true');
+    await eventually(() => url.getAttribute('aria-invalid')).toBe('true');
     expect(await url.evaluate((input) => input === document.activeElement)).toBe(true);
     const note = page.locator(`#${await url.getAttribute('aria-describedby')}`);
     await waitForText(note, 'http');

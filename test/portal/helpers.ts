@@ -53,6 +53,12 @@ export async function browserOnPortal(h: TestHerald, tenantId: string): Promise<
   return { browser, page };
 }
 
+/**
+ * `expect.poll` with time for a loaded machine (its default gives up after 1 s): what the page
+ * shows after a request or a live update.
+ */
+export const eventually = <T>(read: () => T | Promise<T>, timeout = 15_000) => expect.poll(read, { timeout });
+
 /** Waits until a locator's text (spaces collapsed) contains `text`. */
 export async function waitForText(locator: Locator, text: string | RegExp, timeout = 15_000): Promise<void> {
   const read = async () => ((await locator.textContent({ timeout: 1_000 }).catch(() => null)) ?? '').replace(/\s+/g, ' ');

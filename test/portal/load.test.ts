@@ -12,7 +12,7 @@ import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { PUBLISH_MANY } from '../live/helpers.ts';
 import { childEnv } from '../robustness/helpers.ts';
-import { endpointRow, liveStatus, openPortal, portalLink, waitForText } from './helpers.ts';
+import { endpointRow, eventually, liveStatus, openPortal, portalLink, waitForText } from './helpers.ts';
 
 /** Updates per delivery that succeeds at once: QUEUED, ATTEMPT_STARTED, ATTEMPT_FINISHED, SUCCEEDED. */
 const UPDATES_PER_DELIVERY = 4;
@@ -190,7 +190,7 @@ describe.skipIf(!HAS_CHROMIUM)('the portal under load', () => {
     await openPortal(page, (await portalLink(h, { tenantId: tenant.id })).url);
     await page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Deliveries' }).click();
     await page.getByRole('region', { name: 'Deliveries' }).waitFor();
-    await expect.poll(() => reads.length).toBe(1);
+    await eventually(() => reads.length).toBe(1);
     await page.evaluate(() => (window as any).__liveStatuses.splice(0));
     const readsBefore = reads.length;
     // Paused endpoints: each event queues a delivery for each (one update each, no sending), so
