@@ -141,7 +141,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     context: async ({ request, req }) => contextFor(await admit(request.headers.get('authorization'), req)),
   });
 
-  const portal = createPortalHandler(deps);
+  const portal = createPortalHandler({ ...deps, limiter });
   const httpServer: Server = createServer((req, res) => portal(req, res) || yoga(req, res));
   const sockets = new Set<Socket>();
   httpServer.on('connection', (socket) => {

@@ -1,15 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../config.ts';
-import { isDatabaseUnavailable } from '../core/errors.ts';
+import { ERROR_STATUS, HeraldError, isDatabaseUnavailable } from '../core/errors.ts';
 import type { Logger } from '../logger.ts';
-import { openPortalSession } from '../services/portal-sessions.ts';
+import { openPortalSession, portalCodeCaller } from '../services/portal-sessions.ts';
+import type { RateLimiter } from '../services/rate-limits.ts';
 import { type Asset, loadPortalAssets } from './assets.ts';
 
 export interface PortalDeps {
   orm: MikroORM;
   config: Readonly<Config>;
   logger: Logger;
+  /** Opening a session is a request of its tenant, and a bad code a failed authentication of its address. */
+  limiter: RateLimiter;
 }
 
 /** Serves a request if it is the portal's; returns false for anything else. */
@@ -91,6 +94,12 @@ export function createPortalHandler(deps: PortalDeps): PortalHandler {
 
   const refusal = (code: string, message: string) => ({ errors: [{ message, extensions: { code } }] });
 
+  /** A HeraldError as the exchange answers it: its status, its headers (retry-after), GraphQL's error shape. */
+  function sendError(res: ServerResponse, error: HeraldError): void {
+    const { http, ...extensions } = error.extensions as { http?: { headers?: Record<string, string> } };
+    sendJson(res, ERROR_STATUS[error.code], { errors: [{ message: error.message, extensions }] }, http?.headers);
+  }
+
   async function exchange(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST')
       return sendJson(res, 405, refusal('METHOD_NOT_ALLOWED', 'POST a JSON body { "code": "…" }'), { allow: 'POST' });
@@ -115,14 +124,17 @@ export function createPortalHandler(deps: PortalDeps): PortalHandler {
     if (typeof code !== 'string' || code === '' || code.length > 200) {
       return sendJson(res, 400, refusal('BAD_REQUEST', 'Send a JSON body { "code": "…" } with the code from the portal link'));
     }
-    const opened = await openPortalSession(deps.orm.em.fork(), code);
-    if (!opened) {
-      return sendJson(
-        res,
-        401,
-        refusal('UNAUTHORIZED', 'This portal link has expired, was revoked or was already used. Ask for a new one.'),
-      );
+    const em = deps.orm.em.fork();
+    const refused = new HeraldError('UNAUTHORIZED', 'This portal link has expired, was revoked or was already used. Ask for a new one.');
+    try {
+      // Checked before it is spent: a link refused for its tenant's rate stays usable.
+      await deps.limiter.admit(req, async () => (await portalCodeCaller(em, code)) ?? Promise.reject(refused));
+    } catch (error) {
+      if (error instanceof HeraldError) return sendError(res, error);
+      throw error;
     }
+    const opened = await openPortalSession(em, code);
+    if (!opened) return sendError(res, refused); // another page spent it meanwhile
     log.info({ sessionId: opened.sessionId, tenantId: opened.tenantId, readOnly: opened.readOnly }, 'portal session opened');
     sendJson(res, 200, {
       token: opened.token,

@@ -73,6 +73,28 @@ export async function revokePortalSession(em: EntityManager, caller: Caller, id:
   return session;
 }
 
+/**
+ * The caller a link's code would open a session for, or null when the code is unknown, already
+ * used, revoked or expired. Spends nothing: openPortalSession does, after the request is let in.
+ */
+export async function portalCodeCaller(em: EntityManager, code: string): Promise<Caller | null> {
+  const [row] = await rawQuery<{ id: string; tenant_id: string; read_only: boolean; expires_at: Date | string }>(
+    em,
+    `select id, tenant_id, read_only, expires_at from portal_session
+      where code_hash = $1 and opened_at is null and revoked_at is null and expires_at > now()`,
+    [hashApiKey(code)],
+  );
+  return row ? portalCaller(row) : null;
+}
+
+const portalCaller = (row: { id: string; tenant_id: string; read_only: boolean; expires_at: Date | string }): Caller => ({
+  kind: 'portal',
+  tenantId: row.tenant_id,
+  sessionId: row.id,
+  readOnly: row.read_only,
+  expiresAt: new Date(row.expires_at),
+});
+
 export interface OpenedPortalSession {
   /** The session's bearer token (`hrldp_…`). Returned once; only its hash is kept. */
   token: string;
@@ -117,6 +139,5 @@ export async function authenticatePortalToken(em: EntityManager, token: string):
     'select id, tenant_id, read_only, expires_at from portal_session where token_hash = $1 and revoked_at is null and expires_at > now()',
     [hashApiKey(token)],
   );
-  if (!row) return null;
-  return { kind: 'portal', tenantId: row.tenant_id, sessionId: row.id, readOnly: row.read_only, expiresAt: new Date(row.expires_at) };
+  return row ? portalCaller(row) : null;
 }

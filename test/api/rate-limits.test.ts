@@ -2,7 +2,9 @@
 // rates): a tenant's bucket (rate 1/s, burst 10) holds whichever process each request reaches
 // and whichever of the tenant's keys it carries; the admin key has its own; publishEvents and a
 // WebSocket subscribe are one request each; failed authentications from one address are limited
-// (the address from X-Forwarded-For, the test being a trusted proxy on loopback).
+// (the address from X-Forwarded-For, the test being a trusted proxy on loopback). Customer portal
+// sessions spend their tenant's tokens, and a portal link's code that opens nothing is a failed
+// authentication.
 import { randomBytes } from 'node:crypto';
 import { type Client, createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -11,6 +13,7 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { sleep } from '../helpers/deliveries.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
 import { CREATE_TENANT, collect, connectLive, wsUrlOf } from '../live/helpers.ts';
+import { exchange } from '../portal/helpers.ts';
 
 const BURST = 10;
 let apis: HeraldProcess[] = [];
@@ -133,6 +136,29 @@ describe('a tenant’s bucket, shared by both processes and by all its keys', ()
     expect(answers.filter((a) => a.status === 200).length).toBe(40);
   });
 
+  test('a customer portal session spends its tenant’s tokens: opening it is one request, and it is refused with the tenant', async () => {
+    const tenant = await newTenant('portal');
+    const { data } = await gql(0, tenant.key, 'mutation { createPortalSession(input: {}) { url } }');
+    const opened = await exchange(data.createPortalSession.url);
+    expect(opened.status).toBe(200);
+    // Two tokens spent (the link, the opening): about 8 requests left for the session.
+    const answers = await burst(20, opened.body.token);
+    const ok = answers.filter((a) => a.status === 200).length;
+    expect(ok).toBeGreaterThanOrEqual(BURST - 3);
+    expect(ok).toBeLessThanOrEqual(BURST - 1);
+    for (const a of answers.filter((a) => a.status !== 200)) expectRateLimited(a);
+    expectRateLimited(await gql(1, tenant.key, '{ tenant { id } }'));
+    // Opening another link of that tenant now is refused too, and leaves the link unspent.
+    await sleep(2000);
+    const { data: again } = await gql(0, tenant.key, 'mutation { createPortalSession(input: {}) { url } }');
+    await burst(BURST, tenant.key);
+    const refused = await exchange(again.createPortalSession.url);
+    expect(refused.status).toBe(429);
+    expect(refused.body.errors).toMatchObject([{ extensions: { code: 'RATE_LIMITED', retryAfter: expect.any(Number) } }]);
+    await sleep(Number(refused.retryAfter) * 1000 + 200);
+    expect((await exchange(again.createPortalSession.url)).status).toBe(200);
+  }, 60_000);
+
   test('each WebSocket subscribe takes a token of the connection’s caller: past the burst, a subscribe gets RATE_LIMITED and the connection stays', async () => {
     const tenant = await newTenant('ws');
     const client = await connectLive(apis[1].url!, tenant.key); // connection_init: one token
@@ -196,5 +222,21 @@ describe('failed authentications per address', () => {
     });
     expect(closed.code).toBe(4429);
     expect(closed.reason).toMatch(/^Rate limited: Too many failed authentications from 203\.0\.113\.7/);
+  }, 30_000);
+
+  test('a portal link’s code that opens nothing is a failed authentication; past the burst its address opens no link', async () => {
+    const tenant = await newTenant('portal-codes');
+    const { data } = await gql(0, tenant.key, 'mutation { createPortalSession(input: {}) { url } }');
+    const link: string = data.createPortalSession.url;
+    const bad = link.replace(/#code=.*/, `#code=hrldc_${'0'.repeat(43)}`);
+    for (let i = 0; i < 5; i++) expect((await exchange(bad, from('203.0.113.9'))).status).toBe(401);
+    const sixth = await exchange(bad, from('203.0.113.9'));
+    expect(sixth.status).toBe(429);
+    expect(sixth.retryAfter).toMatch(/^\d+$/);
+    expect(sixth.body.errors[0].message).toMatch(/^Too many failed authentications from 203\.0\.113\.9/);
+    // From then on that address opens nothing, not even a good link…
+    expect((await exchange(link, from('203.0.113.9'))).status).toBe(429);
+    // …which was not spent: it opens from another address.
+    expect((await exchange(link, from('203.0.113.10'))).status).toBe(200);
   }, 30_000);
 });

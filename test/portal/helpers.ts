@@ -23,16 +23,19 @@ export async function portalLink(
   return (await h.ok(CREATE_PORTAL_SESSION, { input }, key)).createPortalSession;
 }
 
-/** Spends a link's code as the page does (`POST /portal/session`); returns the HTTP status and body. */
-export async function exchange(link: string): Promise<{ status: number; body: any }> {
+/** Spends a link's code as the page does (`POST /portal/session`); returns the HTTP status, Retry-After and body. */
+export async function exchange(
+  link: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; retryAfter: string | null; body: any }> {
   const url = new URL(link);
   const code = decodeURIComponent(url.hash.replace(/^#code=/, ''));
   const res = await fetch(new URL('/portal/session', url), {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ code }),
   });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() };
 }
 
 /** The live indicator in the portal's header. */
