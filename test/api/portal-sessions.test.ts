@@ -123,6 +123,7 @@ describe('opening a link', () => {
     const opened = await exchange(link.url);
     expect(opened).toEqual({
       status: 200,
+      retryAfter: null,
       body: {
         token: expect.stringMatching(/^hrldp_[A-Za-z0-9_-]{43}$/),
         sessionId: link.id,
@@ -143,6 +144,7 @@ describe('opening a link', () => {
     const again = await exchange(link.url);
     expect(again).toEqual({
       status: 401,
+      retryAfter: null,
       body: {
         errors: [{ message: expect.stringMatching(/expired, was revoked or was already used/), extensions: { code: 'UNAUTHORIZED' } }],
       },

@@ -1,7 +1,7 @@
 // The delivery log in the portal, in headless Chromium: filters (endpoint, status, event type,
 // time range) as the API applies them, "Load more" through the pages, and Replay failed for an
 // endpoint over a time range.
-import type { Page } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
 import { createWebhook, getDelivery, listDeliveries, publish, waitForDelivery, waitUntil } from '../helpers/deliveries.ts';
@@ -82,6 +82,27 @@ describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
     await page.getByLabel('Until').fill(local(new Date(Math.ceil(middle.getTime() / 1000) * 1000)));
     await eventually(shownIds).toEqual([failed[1].id, failed[0].id]);
     await screenshot(page, 'portal-deliveries-filtered');
+  });
+
+  test('an answer for a filter no longer shown (a slow network) never replaces the newer one', async () => {
+    await page.evaluate(() => (location.hash = '#/deliveries'));
+    await eventually(shownIds).toEqual(await apiIds({}));
+    // The network holds the answer for "FAILED" for 2 s; the "SUCCEEDED" one goes through.
+    const slow = (route: Route) =>
+      route.request().postData()?.includes('"status":"FAILED"')
+        ? new Promise((resolve) => setTimeout(resolve, 2000)).then(() => route.continue())
+        : route.continue();
+    await page.route('**/graphql', slow);
+    try {
+      await page.getByLabel('Status').selectOption('FAILED');
+      await page.getByLabel('Status').selectOption('SUCCEEDED');
+      const succeeded = await apiIds({ status: 'SUCCEEDED' });
+      await eventually(shownIds).toEqual(succeeded);
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(await shownIds()).toEqual(succeeded);
+    } finally {
+      await page.unroute('**/graphql', slow);
+    }
   });
 
   test('Replay failed re-queues the endpoint’s FAILED deliveries of the chosen time range, and they succeed live', async () => {

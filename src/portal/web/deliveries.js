@@ -46,11 +46,16 @@ function useDeliveryLog(filter) {
   const stateRef = useRef(state);
   stateRef.current = state;
   const key = JSON.stringify(filter);
+  /** The filter now shown: an answer for an earlier one (they may come back out of order) is dropped. */
+  const shownKey = useRef(key);
+  shownKey.current = key;
 
   const load = async (after, limit) => {
+    const asked = key;
     setState((s) => ({ ...s, loading: true }));
     try {
       const data = await api.request(DELIVERIES, { first: PAGE, after, filter });
+      if (asked !== shownKey.current) return;
       const fetched = data.deliveries.edges.map((e) => ({ d: e.node, cursor: e.cursor }));
       setState((s) => {
         let rows;
@@ -66,6 +71,7 @@ function useDeliveryLog(filter) {
         return { rows, hasMore: data.deliveries.pageInfo.hasNextPage, limit: Math.max(limit, rows.length), loading: false };
       });
     } catch (error) {
+      if (asked !== shownKey.current) return;
       notify(error.message, 'error');
       setState((s) => ({ ...s, rows: s.rows ?? [], loading: false }));
     }
@@ -124,7 +130,6 @@ export function DeliveriesPage({ params }) {
     else next.delete(name);
     location.hash = `#/deliveries${next.size ? `?${next}` : ''}`;
   };
-  const local = (iso) => (iso ? toLocalInput(new Date(iso)) : '');
   const endpoint = filter.webhookId ? webhookById.get(filter.webhookId) : null;
 
   const replay = async () => {
@@ -170,14 +175,8 @@ export function DeliveriesPage({ params }) {
           ${catalog.map((t) => html`<option value=${t.name}>${t.name}</option>`)}
         </select>
       </div>
-      <div class="field">
-        <label for="filter-since">From</label>
-        <input id="filter-since" type="datetime-local" step="1" value=${local(filter.since)} onChange=${(e) => setFilter('since', fromLocalInput(e.currentTarget.value))} />
-      </div>
-      <div class="field">
-        <label for="filter-until">Until</label>
-        <input id="filter-until" type="datetime-local" step="1" value=${local(filter.until)} onChange=${(e) => setFilter('until', fromLocalInput(e.currentTarget.value))} />
-      </div>
+      <${TimeFilter} id="filter-since" label="From" value=${filter.since} onCommit=${(iso) => setFilter('since', iso)} />
+      <${TimeFilter} id="filter-until" label="Until" value=${filter.until} onCommit=${(iso) => setFilter('until', iso)} />
     </form>
     <section aria-label="Deliveries" class="log">
       ${
@@ -219,6 +218,27 @@ const DeliveryRow = memo(function DeliveryRow({ d, url }) {
     <button type="button" class="small" disabled=${readOnly || busy} onClick=${retry}>Retry</button>
   </li>`;
 });
+
+/**
+ * A time bound of the filter. What is typed is kept here until it is complete (change), so that
+ * the log's frequent re-renders never reset a date half typed.
+ */
+function TimeFilter({ id, label, value, onCommit }) {
+  const shown = value ? toLocalInput(new Date(value)) : '';
+  const [draft, setDraft] = useState(shown);
+  useEffect(() => setDraft(shown), [shown]);
+  return html`<div class="field">
+    <label for=${id}>${label}</label>
+    <input
+      id=${id}
+      type="datetime-local"
+      step="1"
+      value=${draft}
+      onInput=${(e) => setDraft(e.currentTarget.value)}
+      onChange=${(e) => onCommit(fromLocalInput(e.currentTarget.value))}
+    />
+  </div>`;
+}
 
 /** `<input type="datetime-local">` speaks local time without a zone. */
 function toLocalInput(date) {
