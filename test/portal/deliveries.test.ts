@@ -87,11 +87,13 @@ describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
   test('an answer for a filter no longer shown (a slow network) never replaces the newer one', async () => {
     await page.evaluate(() => (location.hash = '#/deliveries'));
     await eventually(shownIds).toEqual(await apiIds({}));
-    // The network holds the answer for "FAILED" for 2 s; the "SUCCEEDED" one goes through.
-    const slow = (route: Route) =>
-      route.request().postData()?.includes('"status":"FAILED"')
-        ? new Promise((resolve) => setTimeout(resolve, 2000)).then(() => route.continue())
-        : route.continue();
+    // The network holds the answer for "FAILED" for 2 s on its way back; the "SUCCEEDED" one goes through.
+    const slow = async (route: Route) => {
+      if (!route.request().postData()?.includes('"status":"FAILED"')) return route.continue();
+      const response = await route.fetch();
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      return route.fulfill({ response });
+    };
     await page.route('**/graphql', slow);
     try {
       await page.getByLabel('Status').selectOption('FAILED');

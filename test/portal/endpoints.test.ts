@@ -2,7 +2,7 @@
 // edit reaches the deliveries (auth, custom headers, events), rotation shows a new secret once
 // and both secrets sign during the grace period, pause/resume/delete, and changes made
 // elsewhere appear live.
-import type { Page } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
@@ -167,6 +167,34 @@ describe.skipIf(!HAS_CHROMIUM)('endpoints in the portal', () => {
     expect(String(request.headers['webhook-signature']).split(' ')).toHaveLength(2);
     expect(verifies(fresh, request)).toBe(true);
     expect(verifies(old, request)).toBe(true);
+  });
+
+  test('a list read that began before a Pause (a slow network) does not undo it on the page', async () => {
+    const url = `${receiver.url}/stale`;
+    await addEndpoint(url);
+    const row = endpointRow(page, url);
+    let held = 0;
+    // The list is read at once, and its answer held on the way back.
+    const slow = async (route: Route) => {
+      if (!route.request().postData()?.includes('query PortalWebhooks')) return route.continue();
+      const response = await route.fetch();
+      held++;
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      return route.fulfill({ response });
+    };
+    await page.route('**/graphql', slow);
+    try {
+      // Leaving and coming back reads the list again: that read is held while Pause is clicked.
+      await page.evaluate(() => (location.hash = '#/deliveries'));
+      await page.evaluate(() => (location.hash = '#/endpoints'));
+      await eventually(() => held).toBeGreaterThan(0);
+      await row.getByRole('button', { name: 'Pause' }).click();
+      await waitForText(row.locator('.badge'), 'PAUSED');
+      await new Promise((resolve) => setTimeout(resolve, 3500));
+      expect(await row.locator('.badge').textContent()).toBe('PAUSED');
+    } finally {
+      await page.unroute('**/graphql', slow);
+    }
   });
 
   test('Pause, Resume and Delete; a pause made elsewhere appears live', async () => {

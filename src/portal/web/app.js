@@ -145,7 +145,12 @@ function SignedIn({ session, onEnded }) {
     const deliveries = hub();
     const reconnected = hub();
     const api = createApi(session.token, (why) => onEnded(endedBecause(why)));
+    // Reads and changes of the endpoints, numbered: a read answered after a later read began, or
+    // after a change (a Pause, a live status), is older than what the page shows and is dropped.
+    let step = 0;
+    let changedAt = 0;
     const reloadWebhooks = async () => {
+      const began = ++step;
       try {
         const all = [];
         let after = null;
@@ -154,16 +159,24 @@ function SignedIn({ session, onEnded }) {
           all.push(...data.webhooks.edges.map((e) => e.node));
           after = data.webhooks.pageInfo.hasNextPage ? data.webhooks.pageInfo.endCursor : null;
         } while (after);
-        setWebhooks(all);
+        if (began === step && changedAt < began) setWebhooks(all);
       } catch (error) {
         if (error.code !== 'UNAUTHORIZED') setNotice({ text: error.message, kind: 'error' });
       }
+    };
+    const updateWebhook = (webhook) => {
+      changedAt = ++step;
+      setWebhooks((list) => {
+        if (list === null) return null;
+        if (webhook.deletedAt) return list.filter((w) => w.id !== webhook.id);
+        return list.map((w) => (w.id === webhook.id ? { ...w, ...webhook } : w));
+      });
     };
     return {
       api,
       readOnly: session.readOnly,
       reloadWebhooks,
-      updateWebhook: (webhook) => setWebhooks((list) => list?.map((w) => (w.id === webhook.id ? { ...w, ...webhook } : w)) ?? list),
+      updateWebhook,
       notify: (text, kind = 'info') => setNotice(typeof text === 'string' ? { text, kind } : { ...text, kind }),
       live: { onDeliveries: deliveries.on, onReconnected: reconnected.on },
       deliveries,
@@ -191,10 +204,7 @@ function SignedIn({ session, onEnded }) {
         }
         portal.deliveries.emit(updates);
       },
-      onWebhook: (w) => {
-        if (w.deletedAt) setWebhooks((list) => list?.filter((x) => x.id !== w.id) ?? list);
-        else portal.updateWebhook(w);
-      },
+      onWebhook: portal.updateWebhook,
       onReconnected: () => {
         portal.reloadWebhooks();
         portal.reconnected.emit();

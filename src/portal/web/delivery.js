@@ -14,13 +14,16 @@ export function DeliveryPage({ id }) {
 
   useEffect(() => {
     let current = true;
+    // Reads are numbered: one answered after a later one began is older than what is shown.
+    let step = 0;
     const load = async () => {
       timer.current = null;
+      const began = ++step;
       try {
         const data = await api.request(DELIVERY, { id });
-        if (current) setDelivery(data.delivery);
+        if (current && began === step) setDelivery(data.delivery);
       } catch (error) {
-        if (current) notify(error.message, 'error');
+        if (current && began === step) notify(error.message, 'error');
       }
     };
     const soon = () => {
