@@ -29,6 +29,8 @@ export interface RunningHerald {
 export interface StartOptions {
   /** Extra CA certificates trusted for endpoints (NODE_EXTRA_CA_CERTS works too). */
   ca?: string | Buffer | (string | Buffer)[];
+  /** A stop asked for while starting (a signal): ends the wait for the database. */
+  signal?: AbortSignal;
 }
 
 /** Starts the roles asked for against the configured (or embedded) database. */
@@ -38,8 +40,8 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     for (const stop of stack.splice(0).reverse()) await stop().catch((err) => logger.error({ err }, 'error while stopping'));
   };
   try {
-    const db = await openDatabase(config, logger);
-    stack.push(db.stop);
+    const db = await openDatabase(config, logger, options.signal);
+    stack.push(() => db.stop());
     if (db.newAdminKey) printAdminKeyOnce(db.newAdminKey, config.dataDir);
 
     const orm = await initORM(db.url, { logger });

@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const env = values.role ? { ...process.env, HERALD_ROLE: values.role } : process.env;
-  const config = loadConfig(env);
+  config = loadConfig(env);
 
   if (command === 'serve') return serve(config);
   // One-shot commands log only warnings, so their stdout stays machine-readable JSON.
@@ -71,24 +71,22 @@ async function serve(config: Readonly<Config>): Promise<number> {
   const { createLogger } = await import('./logger.ts');
   const { startHerald } = await import('./app.ts');
   const logger = createLogger(config.logLevel);
-  const herald = await startHerald(config, logger);
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      herald.stop().then(resolve, (err) => {
-        logger.error({ err }, 'shutdown failed');
-        resolve();
-      });
-    };
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-  });
+  // Listened for from the start: a signal while Herald starts (waiting for its database, say)
+  // ends the wait, and what has started is stopped in order rather than killed.
+  const stopRequested = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopRequested.signal.aborted) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopRequested.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const herald = await startHerald(config, logger, { signal: stopRequested.signal });
+  if (!stopRequested.signal.aborted) await new Promise((resolve) => stopRequested.signal.addEventListener('abort', resolve));
+  logger.info({ signal: stopRequested.signal.reason }, 'shutting down');
+  await herald.stop().catch((err) => logger.error({ err }, 'shutdown failed'));
   logger.info('stopped');
   return 0;
 }
@@ -117,14 +115,49 @@ async function withDatabase(config: Readonly<Config>, logger: Logger, run: (orm:
   }
 }
 
+/**
+ * One line for a failed start: the cause and the way out. Herald's own failures say so already
+ * (StartupError); the rest are told apart here by what failed: the listening socket, the database.
+ */
+async function explain(error: unknown, config: Readonly<Config> | null): Promise<string> {
+  const { StartupError, isDatabaseUnavailable } = await import('./core/errors.ts');
+  if (error instanceof StartupError) return error.message;
+  const e = (error ?? {}) as NodeJS.ErrnoException;
+  if (e.code?.startsWith('ERR_PARSE_ARGS')) return `${e.message} (herald --help lists the commands and options).`;
+  if (config && e.syscall === 'listen') {
+    const at = `${config.host}:${config.port} (HOST, PORT)`;
+    if (e.code === 'EADDRINUSE')
+      return `cannot listen on ${at}: another program (another Herald?) listens there. Stop it, or choose another PORT.`;
+    if (e.code === 'EACCES')
+      return `cannot listen on ${at}: permission denied (ports below 1024 need privileges). Choose a PORT above 1023.`;
+    if (e.code === 'EADDRNOTAVAIL')
+      return `cannot listen on ${at}: ${config.host} is not an address of this machine. Fix HOST (0.0.0.0 listens on all).`;
+  }
+  const sqlState = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code);
+  if (config && (sqlState || isDatabaseUnavailable(error))) {
+    const { databaseTarget, describeDatabaseFailure } = await import('./db/connect.ts');
+    const target = config.databaseUrl
+      ? databaseTarget(config.databaseUrl, 'DATABASE_URL')
+      : {
+          ...databaseTarget('postgres://127.0.0.1/herald', 'HERALD_DATA_DIR'),
+          label: `the embedded PostgreSQL (HERALD_DATA_DIR=${config.dataDir})`,
+        };
+    return describeDatabaseFailure(error, target);
+  }
+  const what = e.message || e.code || (error instanceof Error ? error.name : String(error));
+  return `${what} (unexpected: LOG_LEVEL=debug shows where it came from).`;
+}
+
+let config: Readonly<Config> | null = null;
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (error: unknown) => {
+  async (error: unknown) => {
     if (error instanceof ConfigError) {
       console.error(`herald: ${error.message}`);
       process.exit(78); // EX_CONFIG
     }
-    console.error(`herald: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`herald: ${await explain(error, config)}`);
+    if (config?.logLevel === 'debug' || config?.logLevel === 'trace') console.error(error);
     process.exit(1);
   },
 );

@@ -98,7 +98,7 @@ const frameAncestors = z.string().transform((v, ctx) => {
 const schema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
   HERALD_DATA_DIR: z.string().min(1).default('./.herald'),
-  HERALD_PG_PORT: port.default(54329),
+  HERALD_PG_PORT: port.min(1, 'must be between 1 and 65535').optional(),
   PORT: port.default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   HERALD_ADMIN_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -109,6 +109,7 @@ const schema = z.object({
   HERALD_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
   HERALD_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   HERALD_LEASE: duration.default(30 * 1000),
+  HERALD_DB_WAIT: duration.default(30 * 1000),
   HERALD_MAX_WEBHOOKS: z.coerce.number().int().min(1, 'must be at least 1').default(100),
   HERALD_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10000).default(200),
   HERALD_GRAPHIQL: boolean.default(true),
@@ -169,7 +170,8 @@ export interface RateLimits {
 export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
-  embeddedPgPort: number;
+  /** The embedded PostgreSQL's port; unset: a free one, chosen on first start and remembered in the data dir. */
+  embeddedPgPort: number | undefined;
   port: number;
   host: string;
   adminKey: string | undefined;
@@ -181,6 +183,8 @@ export interface Config {
   retentionMs: number;
   /** How long a worker holds a delivery without renewing; after a crash it is retried once this lapses. */
   leaseMs: number;
+  /** How long to keep trying an external database (DATABASE_URL) that is not up yet at start. */
+  dbWaitMs: number;
   maxWebhooksPerTenant: number;
   workerConcurrency: number;
   /** The address browsers reach Herald at (portal links are built on it); unset: the listen address. */
@@ -226,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     disableAfterMs: v.HERALD_DISABLE_AFTER,
     retentionMs: v.HERALD_RETENTION,
     leaseMs: v.HERALD_LEASE,
+    dbWaitMs: v.HERALD_DB_WAIT,
     maxWebhooksPerTenant: v.HERALD_MAX_WEBHOOKS,
     workerConcurrency: v.HERALD_WORKER_CONCURRENCY,
     publicUrl: v.HERALD_PUBLIC_URL,

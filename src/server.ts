@@ -149,10 +149,16 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     socket.on('close', () => sockets.delete(socket));
   });
 
+  // Upgrades are handed over here rather than through `server: httpServer`: ws would forward the
+  // HTTP server's errors to the WebSocket server, where graphql-ws prints them with a stack trace,
+  // and a port in use must be one clear line at start.
   const wsServer = new WebSocketServer({
-    server: httpServer,
+    noServer: true,
     path: yoga.graphqlEndpoint,
     maxPayload: deps.config.graphqlLimits.maxRequestBytes,
+  });
+  httpServer.on('upgrade', (request, socket, head) => {
+    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
   });
   const callers = new WeakMap<WebSocket, Caller>();
 

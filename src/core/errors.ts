@@ -90,3 +90,15 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * A start-up failure Herald can explain. Its message is one line that names the cause and the
+ * way out (what to check or change, and the setting involved); the CLI prints it as
+ * `herald: <message>` and exits 1, never with a stack trace.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}

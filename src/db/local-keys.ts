@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { StartupError } from '../core/errors.ts';
 import { generateAdminKey } from '../core/secrets.ts';
 
 /** Keys generated for a development install and kept in the data dir (mode 600). */
@@ -16,7 +17,14 @@ export interface LocalKeys {
  */
 export function loadLocalKeys(dataDir: string): { keys: LocalKeys; created: (keyof LocalKeys)[] } {
   const file = path.join(dataDir, 'keys.json');
-  const existing: Partial<LocalKeys> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  let existing: Partial<LocalKeys> = {};
+  try {
+    if (existsSync(file)) existing = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new StartupError(
+      `cannot read ${file} (in HERALD_DATA_DIR): ${(error as Error).message}. Correct it, or restore it from a backup.`,
+    );
+  }
   const created: (keyof LocalKeys)[] = [];
   const keys: LocalKeys = {
     adminKey: existing.adminKey ?? mark('adminKey', generateAdminKey()),
@@ -24,9 +32,16 @@ export function loadLocalKeys(dataDir: string): { keys: LocalKeys; created: (key
     postgresPassword: existing.postgresPassword ?? mark('postgresPassword', randomBytes(18).toString('base64url')),
   };
   if (created.length > 0) {
-    // 711: the unprivileged postgres user must reach pg/ inside; keys.json itself is 600.
-    mkdirSync(dataDir, { recursive: true, mode: 0o711 });
-    writeFileSync(file, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
+    try {
+      // 711: the unprivileged postgres user must reach pg/ inside; keys.json itself is 600.
+      mkdirSync(dataDir, { recursive: true, mode: 0o711 });
+      writeFileSync(file, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
+    } catch (error) {
+      const { code, message } = error as NodeJS.ErrnoException;
+      throw new StartupError(
+        `cannot write the data dir ${dataDir} (HERALD_DATA_DIR): ${code ?? message}. Make it writable by this user, or point HERALD_DATA_DIR elsewhere.`,
+      );
+    }
   }
   return { keys, created };
 

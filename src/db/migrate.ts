@@ -10,6 +10,7 @@ const MIGRATION_LOCK = 7_310_442_915;
  */
 export async function migrate(orm: MikroORM, clientUrl: string): Promise<string[]> {
   const lock = new pg.Client({ connectionString: clientUrl });
+  lock.on('error', () => {}); // a dropped connection also fails the statement it is in
   await lock.connect();
   try {
     await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);

@@ -2,7 +2,7 @@
 // HTTP ceiling and a bare pg-boss peer, against the same receiver. Not part of `npm test`.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,10 +10,10 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { request } from 'undici';
-import { parentPid, procStat, startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { parentPid, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
-import { freePort } from '../helpers/process.ts';
+import { cpuSeconds, freePort } from '../helpers/process.ts';
 import { PEER_QUEUE, PEER_SCHEMA, type PeerJob } from './peer.ts';
 import { type BenchReceiver, latencySummary, startBenchReceiver } from './receiver.ts';
 
@@ -108,12 +108,6 @@ function dirtyMb(): number {
   }
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = procStat(pid);
-  return fields ? (Number(fields[11]) + Number(fields[12])) / 100 : 0; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 /** The embedded PostgreSQL's postmaster (null with DATABASE_URL: its CPU is not measured). */
 let postmasterPid: number | null = null;
 
@@ -171,7 +165,6 @@ async function main() {
   let tmp: string | null = null;
   if (!baseUrl) {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'herald-bench-'));
-    chmodSync(tmp, 0o755);
     const db = await startEmbeddedPostgres({
       dir: path.join(tmp, 'pg'),
       port: await freePort(),

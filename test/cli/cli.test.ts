@@ -1,15 +1,11 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestHerald, type TestHerald } from '../helpers/herald.ts';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
+import { type HeraldRun, runHerald } from '../helpers/process.ts';
 
 let databaseUrl: string;
 let encryptionKey: string;
@@ -28,27 +24,9 @@ afterAll(async () => {
   await rm(emptyDir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 /** Runs `node src/cli.ts …args` with only the given environment (plus PATH and a scratch data dir). */
-function herald(args: string[], env: Record<string, string>, dir = dataDir): Promise<Run> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    execFile(
-      NODE,
-      ['src/cli.ts', ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HERALD_DATA_DIR: dir, ...env }, timeout: 20_000 },
-      (error, stdout, stderr) => {
-        const code = error ? ((error as { code?: number }).code ?? null) : 0;
-        resolve({ code: typeof code === 'number' ? code : null, stdout, stderr, ms: Date.now() - started });
-      },
-    );
-  });
+function herald(args: string[], env: Record<string, string>, dir = dataDir): Promise<HeraldRun> {
+  return runHerald(args, { HERALD_DATA_DIR: dir, ...env });
 }
 
 function databaseEnv() {
@@ -108,6 +86,8 @@ test.each([
   ['HERALD_ENCRYPTION_KEY', 'DATABASE_URL without it', { DATABASE_URL: 'postgres://localhost:1/nothing' }, null],
   ['DATABASE_URL', 'a mysql:// URL', { DATABASE_URL: 'mysql://herald:s3cret@localhost/x', HERALD_ENCRYPTION_KEY: GOOD_KEY }, 's3cret'],
   ['HERALD_ADMIN_KEY', 'a short admin key', { HERALD_ADMIN_KEY: 'short-s3cret' }, 'short-s3cret'],
+  ['HERALD_PG_PORT', 'HERALD_PG_PORT=0', { HERALD_PG_PORT: '0' }, null],
+  ['HERALD_DB_WAIT', 'HERALD_DB_WAIT=forever', { HERALD_DB_WAIT: 'forever' }, null],
 ])('`serve` stops at once with one line naming %s (%s)', async (variable, _case, env, secret) => {
   const run = await herald(['serve'], env, emptyDir);
   expect(run.code).not.toBe(0);

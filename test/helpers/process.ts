@@ -1,8 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { procStat } from '../../src/db/embedded.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The project's Node 24 (the `node` devDependency), which runs the TypeScript sources directly. */
@@ -38,10 +40,13 @@ export async function startHeraldProcess(options: {
   role: 'all' | 'api' | 'worker';
   port?: number;
   readyTimeoutMs?: number;
+  /** Another way to start it (e.g. `npm start` in a copy of the checkout) and where. */
+  command?: { file: string; args: string[]; cwd: string };
 }): Promise<HeraldProcess> {
   const port = options.role === 'worker' ? 0 : (options.port ?? (await freePort()));
-  const proc = spawn(NODE, [CLI, 'serve', '--role', options.role], {
-    cwd: ROOT,
+  const command = options.command ?? { file: NODE, args: [CLI, 'serve', '--role', options.role], cwd: ROOT };
+  const proc = spawn(command.file, command.args, {
+    cwd: command.cwd,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
@@ -126,6 +131,56 @@ export async function startHeraldProcess(options: {
       await exited;
     },
   };
+}
+
+export interface HeraldRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `node src/cli.ts …args` to completion with only `env` (plus PATH) as its environment. */
+export function runHerald(args: string[], env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<HeraldRun> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile(
+      NODE,
+      [CLI, ...args],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: options.timeoutMs ?? 20_000 },
+      (error, stdout, stderr) => {
+        const code = error ? ((error as { code?: number }).code ?? null) : 0;
+        resolve({ code: typeof code === 'number' ? code : null, stdout, stderr, ms: Date.now() - started });
+      },
+    );
+  });
+}
+
+/** The processes started (directly or not) by `pid`, from /proc. */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    const child = Number(entry);
+    const parent = Number.isInteger(child) ? procStat(child)?.[1] : undefined;
+    if (parent === undefined) continue;
+    const list = children.get(Number(parent)) ?? [];
+    list.push(child);
+    children.set(Number(parent), list);
+  }
+  const found: number[] = [];
+  for (let queue = [pid]; queue.length > 0; ) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (0 once it is gone). */
+export function cpuSeconds(pid: number): number {
+  const fields = procStat(pid);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / 100 : 0; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 /** A TCP port nothing listens on right now (the OS picks it for a moment, then frees it). */

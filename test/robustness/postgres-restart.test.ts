@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
+import { removeDataDir } from '../helpers/data-dir.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { freePort } from '../helpers/process.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
@@ -26,7 +27,6 @@ let ws: Client | null = null;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'herald-pg-restart-'));
-  await chmod(dir, 0o755); // PostgreSQL runs as its own unprivileged user when tests run as root
   // Stopped and started again on the same files: persistent, and removed by afterAll.
   pgOptions = {
     dir: path.join(dir, 'pg'),
@@ -46,7 +46,7 @@ afterAll(async () => {
   await Promise.race([h?.stop(), sleep(20_000)]);
   await pg?.stop();
   await receiver?.close();
-  await rm(dir, { recursive: true, force: true });
+  await removeDataDir(dir);
 });
 
 interface Publish {

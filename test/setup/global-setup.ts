@@ -22,8 +22,9 @@ export default async function setup(project: TestProject) {
     project.provide('postgresUrl', process.env.DATABASE_URL);
     return;
   }
+  // mkdtemp makes it 0700: as root, Herald's PostgreSQL runs as the postgres user and its cluster
+  // goes where that user can reach it (see src/db/postgres-placement.ts), as for an operator's.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'herald-test-pg-'));
-  await import('node:fs/promises').then((fs) => fs.chmod(dir, 0o755));
   const db = await startEmbeddedPostgres({
     dir: path.join(dir, 'pg'),
     port: await freePort(),

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { createLogger } from '../../src/logger.ts';
+import { removeDataDir } from '../helpers/data-dir.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { freePort, type HeraldProcess, runHerald, startHeraldProcess } from '../helpers/process.ts';
+
+const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const keys = {
+  HERALD_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  HERALD_ADMIN_KEY: `hrld_admin_${randomBytes(12).toString('hex')}`,
+};
+const cleanups: (() => Promise<unknown>)[] = [];
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** stderr as lines, without blank ones. */
+const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
+
+test('DATABASE_URL set and the database not up yet (compose, Kubernetes): Herald waits, then starts once it is', {
+  timeout: 90_000,
+}, async () => {
+  const port = await freePort();
+  const url = `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/herald`;
+  let herald: HeraldProcess | null = null;
+  const starting = startHeraldProcess({
+    role: 'all',
+    env: { DATABASE_URL: url, HERALD_DB_WAIT: '60s', ...keys },
+    readyTimeoutMs: 60_000,
+  }).then((h) => {
+    herald = h;
+    return h;
+  });
+  cleanups.push(async () => (await starting.catch(() => null))?.dispose());
+
+  // The database comes up a few seconds after Herald, on the address Herald was given.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  expect(herald, 'Herald started before its database').toBeNull();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'herald-late-db-'));
+  let db: EmbeddedDatabase | null = await startEmbeddedPostgres({
+    dir: path.join(dir, 'pg'),
+    port,
+    password: PASSWORD,
+    logger: createLogger('warn'),
+  });
+  cleanups.push(async () => {
+    await db?.stop();
+    await removeDataDir(dir);
+  });
+
+  const started = await starting;
+  const waiting = started.lines.find((l) => l.includes('"msg":"waiting for the database (DATABASE_URL)"'));
+  expect(waiting, started.lines.join('\n')).toBeDefined();
+  expect(waiting).toContain(`"database":"127.0.0.1:${port}"`);
+  expect(waiting).not.toContain(PASSWORD);
+  await started.waitForLog(/"msg":"Herald started"/);
+  started.kill('SIGTERM');
+  expect(await started.exited).toBe(0);
+  await db.stop();
+  db = null;
+});
+
+test('nothing at DATABASE_URL for HERALD_DB_WAIT: one line naming the database, its host:port and setting (never the password), and what to check', async () => {
+  const port = await freePort();
+  const run = await runHerald(['serve'], {
+    DATABASE_URL: `postgres://herald:${PASSWORD}@127.0.0.1:${port}/herald`,
+    HERALD_DB_WAIT: '2s',
+    ...keys,
+  });
+  expect(run.code).toBe(1);
+  expect(run.ms).toBeGreaterThan(1500);
+  expect(run.ms).toBeLessThan(10_000);
+  expect(lines(run.stderr)).toHaveLength(1);
+  expect(run.stderr).toMatch(
+    new RegExp(
+      `^herald: cannot connect to the database at 127\\.0\\.0\\.1:${port} \\(DATABASE_URL\\): connection refused \\(tried for [0-9.]+ s; HERALD_DB_WAIT sets how long\\)\\. Check that PostgreSQL is running there and listens on that address and port\\.\\n$`,
+    ),
+  );
+  expect(run.stderr + run.stdout).not.toContain(PASSWORD);
+});
+
+test('a wrong password in DATABASE_URL fails at once (waiting cannot cure it), with one line naming the user and the setting', async () => {
+  const url = new URL(await createTestDatabase());
+  url.password = PASSWORD;
+  const run = await runHerald(['serve'], { DATABASE_URL: url.toString(), HERALD_DB_WAIT: '60s', ...keys });
+  expect(run.code).toBe(1);
+  expect(run.ms).toBeLessThan(10_000);
+  expect(lines(run.stderr)).toEqual([
+    `herald: the database at 127.0.0.1:${url.port} (DATABASE_URL) refused user "${url.username}": password authentication failed for user "${url.username}". Check the user and password in DATABASE_URL (and pg_hba.conf on the server).`,
+  ]);
+});
+
+test('PORT taken by another program: one line naming HOST and PORT, no stack trace', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
+  const port = (blocker.address() as { port: number }).port;
+  const run = await runHerald(['serve'], { DATABASE_URL: await createTestDatabase(), PORT: String(port), HOST: '127.0.0.1', ...keys });
+  expect(run.code).toBe(1);
+  expect(lines(run.stderr)).toEqual([
+    `herald: cannot listen on 127.0.0.1:${port} (HOST, PORT): another program (another Herald?) listens there. Stop it, or choose another PORT.`,
+  ]);
+});
+
+test('a HERALD_DATA_DIR that cannot be made: one line naming it', async () => {
+  const run = await runHerald(['serve'], { HERALD_DATA_DIR: '/dev/null/herald', PORT: '0' });
+  expect(run.code).toBe(1);
+  expect(lines(run.stderr)).toEqual([
+    'herald: cannot write the data dir /dev/null/herald (HERALD_DATA_DIR): ENOTDIR. Make it writable by this user, or point HERALD_DATA_DIR elsewhere.',
+  ]);
+});
