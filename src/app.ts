@@ -4,6 +4,7 @@ import { openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { initORM } from './db/orm.ts';
 import { rawQuery } from './db/raw-query.ts';
+import { listenThroughHerald } from './delivery/pg-boss-db.ts';
 import { createDeliveryQueue } from './delivery/queue.ts';
 import { startDeliveryWorker } from './delivery/worker.ts';
 import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
@@ -14,6 +15,7 @@ import { notifyLive } from './live/messages.ts';
 import type { Logger } from './logger.ts';
 import { validCredentialIds } from './services/credentials.ts';
 import { wakeParkedDeliveries } from './services/deliveries.ts';
+import { Shutdown, type StopOutcome } from './shutdown.ts';
 
 export const PGBOSS_SCHEMA = 'pgboss';
 
@@ -23,7 +25,8 @@ export interface RunningHerald {
   url: string | null;
   adminKey: string;
   databaseUrl: string;
-  stop(): Promise<void>;
+  /** Stops every part in the order of STOP_STEPS, within HERALD_SHUTDOWN_TIMEOUT whatever the database does. */
+  stop(): Promise<StopOutcome>;
 }
 
 export interface StartOptions {
@@ -35,24 +38,23 @@ export interface StartOptions {
 
 /** Starts the roles asked for against the configured (or embedded) database. */
 export async function startHerald(config: Readonly<Config>, logger: Logger, options: StartOptions = {}): Promise<RunningHerald> {
-  const stack: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stack.splice(0).reverse()) await stop().catch((err) => logger.error({ err }, 'error while stopping'));
-  };
+  const shutdown = new Shutdown(logger);
+  const stop = () => shutdown.run(config.shutdownTimeoutMs);
   try {
     const db = await openDatabase(config, logger, options.signal);
-    stack.push(() => db.stop());
+    if (db.embedded) shutdown.add('database', (deadline) => db.stop(deadline));
     if (db.newAdminKey) printAdminKeyOnce(db.newAdminKey, config.dataDir);
 
     const orm = await initORM(db.url, { logger });
-    stack.push(() => orm.close());
+    shutdown.add('orm', () => orm.close());
     const applied = await migrate(orm, db.url);
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
 
     const boss = new PgBoss({ connectionString: db.url, schema: PGBOSS_SCHEMA, useListenNotify: true });
     boss.on('error', (err) => logger.error({ err }, 'pg-boss error'));
+    listenThroughHerald(boss, db.url, logger);
     await boss.start();
-    stack.push(() => boss.stop({ graceful: true, timeout: 10_000 }));
+    shutdown.add('jobs', (deadline) => boss.stop({ graceful: true, timeout: Math.max(1000, deadline - Date.now()) }));
     await createDeliveryQueue(boss);
 
     if (config.role !== 'api') {
@@ -64,7 +66,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
         logger,
         ca: options.ca,
       });
-      stack.push(() => worker.stop());
+      shutdown.add('worker', (deadline) => worker.stop(deadline));
     }
 
     let url: string | null = null;
@@ -72,7 +74,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
       const live = new LiveBus();
       const credentials = new CredentialWatch({ valid: (ids) => validCredentialIds(orm.em.fork(), ids), logger });
       credentials.start();
-      stack.push(async () => credentials.stop());
+      shutdown.add('live', async () => credentials.stop());
       const listener = startLiveListener({
         databaseUrl: db.url,
         logger,
@@ -82,7 +84,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
         },
         wanted: () => live.subscriberCount > 0 || credentials.watching > 0,
       });
-      stack.push(() => listener.stop());
+      shutdown.add('live', () => listener.stop());
       await listener.ready();
 
       const onWebhookStatusChanged = async (webhook: IWebhook, from: WebhookStatus) => {
@@ -118,7 +120,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
         onWebhookStatusChanged,
       });
       await server.start();
-      stack.push(() => server.stop());
+      shutdown.add('api', () => server.stop());
       url = server.url();
     }
     // Memory figures for operators (debug level), e.g. to size a container.
@@ -136,11 +138,11 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
       );
     }, 5000);
     memoryTimer.unref();
-    stack.push(async () => clearInterval(memoryTimer));
+    shutdown.add('timers', async () => clearInterval(memoryTimer));
     logger.info({ role: config.role, url }, 'Herald started');
-    return { role: config.role, url, adminKey: db.adminKey, databaseUrl: db.url, stop: stopAll };
+    return { role: config.role, url, adminKey: db.adminKey, databaseUrl: db.url, stop };
   } catch (error) {
-    await stopAll();
+    await stop();
     throw error;
   }
 }

@@ -85,9 +85,17 @@ async function serve(config: Readonly<Config>): Promise<number> {
   process.on('SIGTERM', onSignal);
   const herald = await startHerald(config, logger, { signal: stopRequested.signal });
   if (!stopRequested.signal.aborted) await new Promise((resolve) => stopRequested.signal.addEventListener('abort', resolve));
-  logger.info({ signal: stopRequested.signal.reason }, 'shutting down');
-  await herald.stop().catch((err) => logger.error({ err }, 'shutdown failed'));
-  logger.info('stopped');
+  logger.info({ signal: stopRequested.signal.reason, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
+  const stopped = Date.now();
+  const outcome = await herald.stop();
+  if (outcome.leftLeased > 0) {
+    console.error(
+      `herald: stopped, but ${outcome.leftLeased} ${outcome.leftLeased === 1 ? 'delivery was' : 'deliveries were'} neither recorded nor released ` +
+        `(the database could not be reached): they stay leased until HERALD_LEASE (${config.leaseMs / 1000} s) lapses, then are sent again.`,
+    );
+    return 1;
+  }
+  logger.info({ ms: Date.now() - stopped, overran: outcome.overran }, 'stopped');
   return 0;
 }
 

@@ -110,6 +110,7 @@ const schema = z.object({
   HERALD_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   HERALD_LEASE: duration.default(30 * 1000),
   HERALD_DB_WAIT: duration.default(30 * 1000),
+  HERALD_SHUTDOWN_TIMEOUT: duration.default(30 * 1000),
   HERALD_MAX_WEBHOOKS: z.coerce.number().int().min(1, 'must be at least 1').default(100),
   HERALD_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10000).default(200),
   HERALD_GRAPHIQL: boolean.default(true),
@@ -185,6 +186,8 @@ export interface Config {
   leaseMs: number;
   /** How long to keep trying an external database (DATABASE_URL) that is not up yet at start. */
   dbWaitMs: number;
+  /** The bound on a stop, from the signal to the exit, whatever the database does. */
+  shutdownTimeoutMs: number;
   maxWebhooksPerTenant: number;
   workerConcurrency: number;
   /** The address browsers reach Herald at (portal links are built on it); unset: the listen address. */
@@ -231,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     retentionMs: v.HERALD_RETENTION,
     leaseMs: v.HERALD_LEASE,
     dbWaitMs: v.HERALD_DB_WAIT,
+    shutdownTimeoutMs: v.HERALD_SHUTDOWN_TIMEOUT,
     maxWebhooksPerTenant: v.HERALD_MAX_WEBHOOKS,
     workerConcurrency: v.HERALD_WORKER_CONCURRENCY,
     publicUrl: v.HERALD_PUBLIC_URL,

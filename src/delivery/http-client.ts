@@ -28,6 +28,8 @@ export interface OutboundRequest {
   body: string;
   /** Bound on the whole exchange: connect, headers and reading the (capped) body. */
   timeoutMs: number;
+  /** Ends the request early (the worker stopping); send() then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface OutboundResult {
@@ -71,7 +73,7 @@ export interface DeliveryClientOptions {
 }
 
 export interface DeliveryClient {
-  /** Never rejects for network problems: every outcome is an OutboundResult. */
+  /** Never rejects for network problems: every outcome is an OutboundResult. Rejects only when `req.signal` ends the request. */
   send(req: OutboundRequest): Promise<OutboundResult>;
   close(): Promise<void>;
 }
@@ -128,10 +130,18 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
     }
     if ('error' in target) return finish(target);
 
+    req.signal?.throwIfAborted();
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new DeadlineError('deadline')), req.timeoutMs);
-    const failure = (err: unknown): Partial<OutboundResult> =>
-      deadline.signal.aborted ? { error: 'TIMEOUT', errorMessage: `no complete response within ${req.timeoutMs} ms` } : classifyError(err);
+    const onAbort = () => deadline.abort(req.signal!.reason);
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const failure = (err: unknown): Partial<OutboundResult> => {
+      // Ended by the caller, not by the endpoint: no outcome to report.
+      if (req.signal?.aborted) throw req.signal.reason;
+      return deadline.signal.aborted
+        ? { error: 'TIMEOUT', errorMessage: `no complete response within ${req.timeoutMs} ms` }
+        : classifyError(err);
+    };
     try {
       let response: Dispatcher.ResponseData;
       try {
@@ -157,6 +167,7 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
       return finish(result);
     } finally {
       clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onAbort);
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
+import { settlesBy } from '../core/deadline.ts';
 import { deliveryMessage, type LiveMessage, notifyLive } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 import { fromPgClient } from './pg-boss-db.ts';
@@ -33,14 +34,20 @@ const FLUSH_SIZE = 500;
 /**
  * Buffers attempt results and writes them in batches: one transaction inserts the attempts,
  * updates the deliveries and webhooks and queues retries; live subscribers are notified right
- * after it commits. Batching keeps the database cost per delivery low; a failed write is kept
- * and tried again.
+ * after it commits. Batching keeps the database cost per delivery low. One write runs at a time;
+ * a failed write is kept and tried again after a pause (1 s, doubling to 5 s), for as long as the
+ * database is away, until `close()` sets an end.
  */
 export class Recorder {
   private buffer: ResultRecord[] = [];
   private extraMessages: LiveMessage[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> | null = null;
+  private writing: Promise<void> | null = null;
+  /** The records of the write in progress: neither buffered nor recorded yet. */
+  private inWrite: ResultRecord[] = [];
+  private failures = 0;
+  private closed = false;
+  private endPause: (() => void) | null = null;
   private readonly deps: {
     pool: Pool;
     boss: PgBoss;
@@ -71,35 +78,76 @@ export class Recorder {
   }
 
   private schedule(): void {
+    // While a write runs, its end schedules the next; once closed, close() drives the writes.
+    if (this.writing || this.closed) return;
     if (this.buffer.length >= FLUSH_SIZE) {
-      void this.flush();
+      this.startWrite();
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = null;
-        void this.flush();
+        this.startWrite();
       }, FLUSH_INTERVAL_MS);
     }
   }
 
-  /** Writes everything buffered; resolves when the buffer is empty or the write failed. */
-  async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.buffer.length === 0 && this.extraMessages.length === 0) return;
+  private startWrite(): void {
+    if (this.writing || (this.buffer.length === 0 && this.extraMessages.length === 0)) return;
+    this.writing = this.writeBatch().finally(() => {
+      this.writing = null;
+      this.schedule();
+    });
+  }
+
+  /** Writes one batch; a failed one goes back to the front of the buffer, and the next waits a while. */
+  private async writeBatch(): Promise<void> {
     const records = this.buffer.splice(0, FLUSH_SIZE * 4);
     const extra = this.extraMessages.splice(0);
-    this.flushing = this.write(records, extra)
-      .catch((err) => {
-        // Keep the results: they are facts about attempts that happened. Leases may lapse
-        // meanwhile and another worker may send again, which at-least-once allows.
-        this.deps.logger.error({ err, count: records.length }, 'recording attempts failed; will retry');
-        this.buffer.unshift(...records);
-        return new Promise<void>((resolve) => setTimeout(resolve, 1000));
-      })
-      .finally(() => {
-        this.flushing = null;
-        if (this.buffer.length > 0) this.schedule();
-      });
-    await this.flushing;
+    this.inWrite = records;
+    try {
+      await this.write(records, extra);
+      this.inWrite = [];
+      this.failures = 0;
+    } catch (err) {
+      // Keep the results: they are facts about attempts that happened. Leases may lapse
+      // meanwhile and another worker may send again, which at-least-once allows.
+      this.deps.logger.error({ err, count: records.length }, 'recording attempts failed; will retry');
+      this.inWrite = [];
+      this.buffer.unshift(...records);
+      this.failures++;
+      await this.pause(Math.min(1000 * 2 ** (this.failures - 1), 5000));
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      this.endPause = done;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  /**
+   * Stops batching and writes what is buffered, trying again after failures until `deadline`
+   * (epoch ms). Resolves with the ids of the deliveries whose results could not be recorded.
+   */
+  async close(deadline: number): Promise<string[]> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    while (Date.now() < deadline) {
+      if (!this.writing) {
+        if (this.buffer.length === 0 && this.extraMessages.length === 0) break;
+        this.writing = this.writeBatch().finally(() => {
+          this.writing = null;
+        });
+      }
+      if (!(await settlesBy(this.writing, deadline))) break;
+    }
+    this.endPause?.();
+    return [...this.inWrite, ...this.buffer].map((r) => r.change.id);
   }
 
   private async write(records: ResultRecord[], extra: LiveMessage[]): Promise<void> {
@@ -158,11 +206,6 @@ export class Recorder {
     // waking the worker any earlier would find no job to fetch.
     for (const at of wakeUps.keys()) this.deps.onRetryScheduled(new Date(at));
     this.deps.onRecorded(records.map((r) => r.change.id));
-  }
-
-  stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
   }
 }
 

@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Job, PgBoss } from 'pg-boss';
 import type { Config } from '../config.ts';
 import { deferDelayMs, MIN_DEFER_MS, Pace } from '../core/backlog.ts';
+import { settlesBy } from '../core/deadline.ts';
 import { newId } from '../core/ids.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
 import type { DeliveryStatus } from '../entities/Delivery.ts';
@@ -34,7 +35,13 @@ export interface DeliveryWorkerOptions {
 
 export interface DeliveryWorker {
   id: string;
-  stop(): Promise<void>;
+  /**
+   * Stops claiming, hands back what has not started, lets attempts in flight finish until shortly
+   * before `deadline` (epoch ms), ends the rest, records what was done and lets go of the other
+   * leases. Resolves with the number of deliveries it could neither record nor let go of (the
+   * database unreachable): they stay leased to this worker until the lease lapses, then are sent again.
+   */
+  stop(deadline?: number): Promise<{ leftLeased: number }>;
 }
 
 interface Task {
@@ -45,7 +52,9 @@ interface Task {
 
 /** How many claimed deliveries may wait per webhook beyond its maxInFlight before new ones are deferred. */
 const LANE_BACKLOG_FACTOR = 20;
-const SHUTDOWN_GRACE_MS = 35_000;
+/** The part of the stop's time kept for recording results and letting go of leases: at most 5 s. */
+const STOP_RESERVE_SHARE = 1 / 4;
+const STOP_RESERVE_MAX_MS = 5000;
 
 /**
  * The delivery worker: wakes on pg-boss jobs, leases the named deliveries, POSTs them through
@@ -67,6 +76,10 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   const signingCache = new SigningCache(options.encryptionKey);
   let workId = '';
   let stopping = false;
+  /** Ends the requests still in flight when a stop runs out of time. */
+  const abortAttempts = new AbortController();
+  /** Claims in progress, which a stop waits for so that it lets go of what they took. */
+  const claims = new Set<Promise<unknown>>();
 
   const recorder = new Recorder({
     pool,
@@ -86,9 +99,13 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   async function handle(jobs: Job<DeliveryJobData>[]): Promise<void> {
     const ids = [...new Set(jobs.flatMap((job) => job.data?.d ?? []))];
     if (ids.length === 0 || stopping) return;
-    const { deliveries: claimed, webhooks } = await claimDeliveries(pool, ids, workerId, leaseMs);
+    const claim = claimDeliveries(pool, ids, workerId, leaseMs);
+    claims.add(claim);
+    const { deliveries: claimed, webhooks } = await claim.finally(() => claims.delete(claim));
     if (claimed.length === 0) return;
     for (const delivery of claimed) held.add(delivery.id);
+    // Claimed as the worker began to stop: the stop lets go of them with the rest.
+    if (stopping) return;
     // Until each delivery is in a lane or the recorder, a failure here (e.g. the database
     // going away) must let go of it: held, its lease would be renewed for ever and no worker,
     // this one included, would try it again.
@@ -156,7 +173,13 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
         authHeaders: task.signing.auth,
         now: startedAt,
       });
-      const result = await client.send({ url: webhook.url, headers, body: delivery.payload, timeoutMs: webhook.timeoutMs });
+      const result = await client.send({
+        url: webhook.url,
+        headers,
+        body: delivery.payload,
+        timeoutMs: webhook.timeoutMs,
+        signal: abortAttempts.signal,
+      });
       pace.record(webhook.id, result.durationMs);
       const outcome = decideOutcome({
         result,
@@ -220,6 +243,8 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
         'delivery attempt',
       );
     } catch (err) {
+      // Ended by a stop that ran out of time: no outcome; the stop lets go of its lease.
+      if (abortAttempts.signal.aborted) return;
       // A bug or a broken setting (e.g. undecryptable secret), not the endpoint's fault:
       // retry later rather than lose the delivery.
       log.error({ err, deliveryId: delivery.id }, 'attempt could not be made');
@@ -346,28 +371,55 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
 
   return {
     id: workerId,
-    async stop() {
+    async stop(deadline = Date.now() + config.shutdownTimeoutMs) {
       stopping = true;
       await boss.offWork(DELIVERY_QUEUE, { wait: false }).catch(() => {});
       await boss.offWork(RETENTION_QUEUE, { wait: false }).catch(() => {});
       clearInterval(sweepTimer);
       if (wakeTimer) clearTimeout(wakeTimer);
+      const reserve = Math.min(STOP_RESERVE_MAX_MS, (deadline - Date.now()) * STOP_RESERVE_SHARE);
+      const attemptsUntil = deadline - reserve;
+      await settlesBy(Promise.allSettled([...claims]), attemptsUntil);
       // Hand back what has not started, with a fresh wake-up job so another worker takes it at
-      // once (its job is done; the sweep would find it only lease/2 later); finish the rest.
-      const waiting = lanes.drainWaiting().map((t) => t.delivery.id);
-      await releaseLeases(pool, waiting, workerId)
-        .then(() => enqueueDeliveries(boss, waiting))
-        .catch((err) => log.warn({ err }, 'releasing leases failed'));
-      for (const id of waiting) held.delete(id);
-      await Promise.race([lanes.idle(), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS))]);
-      await recorder.flush();
-      recorder.stop();
+      // once (its job is done; the sweep would find it only lease/2 later).
+      await letGo(
+        lanes.drainWaiting().map((t) => t.delivery.id),
+        attemptsUntil,
+      );
+      // Let the attempts in flight finish, keeping a reserve of time to record them; end the rest.
+      if (!(await settlesBy(lanes.idle(), attemptsUntil))) {
+        log.warn({ count: lanes.held }, 'attempts still in flight at the shutdown timeout: ending them');
+        abortAttempts.abort(new Error('the worker is stopping'));
+        await settlesBy(lanes.idle(), deadline - reserve / 2);
+      }
+      const unrecorded = await recorder.close(deadline - reserve / 4);
       clearInterval(renewTimer);
-      await client.close();
-      await pool.end();
+      // Ended attempts, and results that could not be recorded: let go so they are sent again at once.
+      await letGo([...held], deadline);
+      if (held.size > 0) {
+        log.warn(
+          { count: held.size, unrecorded: unrecorded.length, leaseMs },
+          'stopped with deliveries still leased: they are sent again once the lease lapses',
+        );
+      }
+      await settlesBy(client.close(), deadline);
+      await settlesBy(pool.end(), deadline);
       log.info('delivery worker stopped');
+      return { leftLeased: held.size };
     },
   };
+
+  /** Releases leases (and queues a wake-up job for them) before `deadline`; what it lets go of is no longer held. */
+  async function letGo(ids: string[], deadline: number): Promise<void> {
+    if (ids.length === 0) return;
+    const released = (async () => {
+      await releaseLeases(pool, ids, workerId);
+      for (const id of ids) held.delete(id);
+      await enqueueDeliveries(boss, ids);
+    })();
+    released.catch((err) => log.warn({ err, count: ids.length }, 'releasing leases failed'));
+    await settlesBy(released, deadline);
+  }
 }
 
 function statusAfter(outcome: Outcome): DeliveryStatus {

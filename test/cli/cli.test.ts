@@ -88,6 +88,7 @@ test.each([
   ['HERALD_ADMIN_KEY', 'a short admin key', { HERALD_ADMIN_KEY: 'short-s3cret' }, 'short-s3cret'],
   ['HERALD_PG_PORT', 'HERALD_PG_PORT=0', { HERALD_PG_PORT: '0' }, null],
   ['HERALD_DB_WAIT', 'HERALD_DB_WAIT=forever', { HERALD_DB_WAIT: 'forever' }, null],
+  ['HERALD_SHUTDOWN_TIMEOUT', 'HERALD_SHUTDOWN_TIMEOUT=soon', { HERALD_SHUTDOWN_TIMEOUT: 'soon' }, null],
 ])('`serve` stops at once with one line naming %s (%s)', async (variable, _case, env, secret) => {
   const run = await herald(['serve'], env, emptyDir);
   expect(run.code).not.toBe(0);

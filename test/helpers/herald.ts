@@ -71,7 +71,9 @@ export async function startTestHerald(env: Record<string, string> = {}, options:
       if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
       return result.data as T;
     },
-    stop: () => herald.stop(),
+    stop: async () => {
+      await herald.stop();
+    },
   };
 }
 
