@@ -199,8 +199,8 @@ async function writeRemembered(file: string, value: Remembered): Promise<void> {
   await rename(staging, file);
 }
 
-/** A TCP port on 127.0.0.1 nothing listens on right now. */
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 nothing listens on right now (the OS picks it for a moment, then frees it). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

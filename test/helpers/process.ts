@@ -1,10 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { procStat } from '../../src/db/embedded.ts';
+import { freePort, procStat } from '../../src/db/embedded.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The project's Node 24 (the `node` devDependency), which runs the TypeScript sources directly. */
@@ -183,14 +182,5 @@ export function cpuSeconds(pid: number): number {
   return fields ? (Number(fields[11]) + Number(fields[12])) / 100 : 0; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-/** A TCP port nothing listens on right now (the OS picks it for a moment, then frees it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port nothing listens on right now. */
+export { freePort };

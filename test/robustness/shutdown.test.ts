@@ -44,6 +44,14 @@ afterAll(async () => {
   await removeDataDir(dir);
 });
 
+/** A tenant and a receiver that holds every request until told to answer. */
+async function heldEndpoint(tenantName: string) {
+  const hold = holdingHandler();
+  const receiver = await startReceiver({ handler: hold.handler });
+  receivers.push(receiver);
+  return { hold, receiver, tenant: await createTenant(api!, tenantName) };
+}
+
 /** Stops a worker a test no longer needs, so that the next test's deliveries are not its. */
 async function stopProcess(child: HeraldProcess): Promise<void> {
   child.kill('SIGTERM');
@@ -78,10 +86,7 @@ async function stopAndMeasure(child: HeraldProcess, during: () => Promise<void> 
 test('SIGTERM with 300 deliveries in flight while its own PostgreSQL is stopped: exits 1 within HERALD_SHUTDOWN_TIMEOUT without spinning, saying how many were left to their lease; they are sent again', {
   timeout: 120_000,
 }, async () => {
-  const hold = holdingHandler();
-  const receiver = await startReceiver({ handler: hold.handler });
-  receivers.push(receiver);
-  const tenant = await createTenant(api!, 'db-gone');
+  const { hold, receiver, tenant } = await heldEndpoint('db-gone');
   for (let i = 0; i < 3; i++) await createWebhook(api!, tenant.key, `${receiver.url}/hook-${i}`, { maxInFlight: 100, timeoutMs: 20_000 });
 
   const env = { HERALD_SHUTDOWN_TIMEOUT: '6s', HERALD_LEASE: '4s', HERALD_WORKER_CONCURRENCY: '400' };
@@ -126,10 +131,7 @@ test('SIGTERM with 300 deliveries in flight while its own PostgreSQL is stopped:
 test('SIGTERM while requests hang past HERALD_SHUTDOWN_TIMEOUT (PostgreSQL up): they are ended and released, exit 0, and the next worker sends them at once', {
   timeout: 60_000,
 }, async () => {
-  const hold = holdingHandler();
-  const receiver = await startReceiver({ handler: hold.handler });
-  receivers.push(receiver);
-  const tenant = await createTenant(api!, 'hanging');
+  const { hold, receiver, tenant } = await heldEndpoint('hanging');
   await createWebhook(api!, tenant.key, `${receiver.url}/hook`, { maxInFlight: 20, timeoutMs: 30_000 });
 
   const worker = await startHeraldProcess({ role: 'worker', env: childEnv(api!, { HERALD_SHUTDOWN_TIMEOUT: '3s' }) });
