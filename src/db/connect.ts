@@ -16,6 +16,7 @@ export interface DatabaseTarget {
   setting: string;
 }
 
+/** What `url` (a postgres:// URL) points at, named after `setting`; throws on a URL that does not parse. */
 export function databaseTarget(url: string, setting: string): DatabaseTarget {
   const parsed = new URL(url);
   const host = parsed.searchParams.get('host') ?? (parsed.hostname.replace(/^\[|\]$/g, '') || 'localhost');

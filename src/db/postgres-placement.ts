@@ -122,7 +122,7 @@ function postgresUser(logger: Logger): { uid: number; gid: number } {
 /** Whether `user` can search `dir` (and every directory above it) and reach each of `inside`. */
 function reaches(user: { uid: number; gid: number }, dir: string, inside: string[]): boolean {
   // Asked of the kernel as that user rather than worked out from modes: ACLs and security modules count too.
-  const tests = ['test -x "$1"', ...inside.map((_, i) => `test -e "$1/${inside[i]}" -a -r "$1/${inside[i]}"`)].join(' && ');
+  const tests = ['test -x "$1"', ...inside.map((entry) => `test -r "$1/${entry}"`)].join(' && ');
   const result = spawnSync('/bin/sh', ['-c', tests, 'sh', dir], { uid: user.uid, gid: user.gid, cwd: '/', stdio: 'ignore' });
   return result.status === 0;
 }

