@@ -43,6 +43,7 @@ export class Recorder {
   private extraMessages: LiveMessage[] = [];
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
+  private writeAgain = false;
   /** The records of the write in progress: neither buffered nor recorded yet. */
   private inWrite: ResultRecord[] = [];
   private failures = 0;
@@ -78,8 +79,7 @@ export class Recorder {
   }
 
   private schedule(): void {
-    // While a write runs, its end schedules the next; once closed, close() drives the writes.
-    if (this.writing || this.closed) return;
+    if (this.closed) return; // close() drives the last writes itself
     if (this.buffer.length >= FLUSH_SIZE) {
       this.startWrite();
     } else if (!this.timer) {
@@ -90,11 +90,19 @@ export class Recorder {
     }
   }
 
+  /** Starts a write, or, while one runs, asks for the next to follow it at once. */
   private startWrite(): void {
-    if (this.writing || (this.buffer.length === 0 && this.extraMessages.length === 0)) return;
+    if (this.writing) {
+      this.writeAgain = true;
+      return;
+    }
+    if (this.buffer.length === 0 && this.extraMessages.length === 0) return;
     this.writing = this.writeBatch().finally(() => {
       this.writing = null;
-      this.schedule();
+      const again = this.writeAgain;
+      this.writeAgain = false;
+      if (again && !this.closed) this.startWrite();
+      else this.schedule();
     });
   }
 
