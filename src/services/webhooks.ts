@@ -4,6 +4,7 @@ import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
 import { encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
 import type { SignatureScheme } from '../core/signing.ts';
 import { rawQuery } from '../db/raw-query.ts';
+import { activeSecrets } from '../delivery/signing-cache.ts';
 import { type CustomHeader, type IWebhook, type StoredSecret, Webhook, type WebhookStatus } from '../entities/Webhook.ts';
 import { type DeliveryIds, deliveryMessage, notifyLive } from '../live/messages.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
@@ -24,7 +25,6 @@ import {
   validateUrl,
   type WebhookAuthInput,
 } from './webhook-input.ts';
-import { activeSecrets } from './webhook-secrets.ts';
 
 export const DEFAULT_GRACE_SECONDS = 24 * 3600;
 const MAX_GRACE_SECONDS = 7 * 24 * 3600;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { PGBOSS_SCHEMA } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { initORM, type MikroORM } from '../../src/db/orm.ts';
-import { DELIVERY_QUEUE } from '../../src/delivery/queue.ts';
+import { DELIVERY_QUEUE } from '../../src/jobs/queue.ts';
 import { publishEvents } from '../../src/services/events.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createWebhook, deliveryOf, listDeliveries, publish, sleep, updateWebhook, waitForDelivery } from '../helpers/deliveries.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { PGBOSS_SCHEMA } from '../../src/app.ts';
-import { DELIVERY_QUEUE } from '../../src/delivery/queue.ts';
+import { DELIVERY_QUEUE } from '../../src/jobs/queue.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createWebhook, listDeliveries, publish } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';

@@ -1,5 +1,5 @@
+import { activeSecrets, readAuth } from '../../delivery/signing-cache.ts';
 import { AUTH_TYPES, type IWebhook, SIGNATURE_SCHEMES, WEBHOOK_STATUSES } from '../../entities/Webhook.ts';
-import { activeSecrets, readAuth } from '../../services/webhook-secrets.ts';
 import {
   createWebhook,
   deleteWebhook,

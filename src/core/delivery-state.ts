@@ -1,5 +1,5 @@
-import { nextRetryDelayMs, retryAfterDelayMs } from '../core/retry.ts';
-import type { OutboundResult } from './http-client.ts';
+import type { OutboundResult } from '../delivery/http-client.ts';
+import { nextRetryDelayMs, retryAfterDelayMs } from './retry.ts';
 
 export type Outcome =
   | { kind: 'succeeded' }

@@ -1,7 +1,7 @@
 import { BoundedMap } from '../core/bounded-map.ts';
 import { decryptSecret } from '../core/secrets.ts';
 import type { StoredSecret } from '../entities/Webhook.ts';
-import type { StoredAuth } from './webhook-input.ts';
+import type { StoredAuth } from '../services/webhook-input.ts';
 
 /** The stored secrets still signing at `now`, newest first (old ones until their grace period ends). */
 export function activeSecrets<T extends { expiresAt: string | null }>(secrets: readonly T[], now = new Date()): T[] {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encryptSecret, generateWebhookSecret } from '../../src/core/secrets.ts';
-import { SigningCache } from '../../src/services/webhook-secrets.ts';
+import { SigningCache } from '../../src/delivery/signing-cache.ts';
 
 /**
  * The worker's cache of decrypted signing material: whatever it keeps, each delivery must be

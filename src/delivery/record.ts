@@ -1,10 +1,10 @@
 import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
 import { settlesBy } from '../core/deadline.ts';
+import { fromPgClient } from '../jobs/pg-boss-db.ts';
+import { enqueueDeliveries, enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, type LiveMessage, notifyLive } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
-import { fromPgClient } from './pg-boss-db.ts';
-import { enqueueDeliveries, enqueueDeliveriesAt } from './queue.ts';
 import {
   type AttemptRow,
   type DeliveryChange,
