@@ -122,3 +122,8 @@ function assertEncryptionKey(key: Buffer): void {
     throw new Error(`Encryption key must be exactly ${ENCRYPTION_KEY_BYTES} bytes, got ${key.length}`);
   }
 }
+
+/** The stored secrets still signing at `now`, newest first (old ones until their grace period ends). */
+export function activeSecrets<T extends { expiresAt: string | null }>(secrets: readonly T[], now = new Date()): T[] {
+  return secrets.filter((s) => s.expiresAt === null || new Date(s.expiresAt) > now);
+}

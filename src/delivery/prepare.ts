@@ -52,22 +52,3 @@ export function buildAttemptHeaders(input: AttemptRequestInput): { headers: Reco
   for (const name of [...Object.keys(input.authHeaders), ...Object.keys(signatures)]) logged[name] = REDACTED;
   return { headers, logged };
 }
-
-/** The body every endpoint receives for an event (built once, at publish time). */
-export function buildPayload(event: {
-  id: string;
-  type: string;
-  createdAt: Date;
-  tenantId: string;
-  channel: string | null;
-  data: unknown;
-}): string {
-  return JSON.stringify({
-    id: event.id,
-    type: event.type,
-    timestamp: event.createdAt.toISOString(),
-    tenantId: event.tenantId,
-    channel: event.channel,
-    data: event.data,
-  });
-}

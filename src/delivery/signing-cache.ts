@@ -1,18 +1,7 @@
+import { readAuth, type StoredAuth } from '../core/auth.ts';
 import { BoundedMap } from '../core/bounded-map.ts';
-import { decryptSecret } from '../core/secrets.ts';
+import { activeSecrets, decryptSecret } from '../core/secrets.ts';
 import type { StoredSecret } from '../entities/Webhook.ts';
-import type { StoredAuth } from '../services/webhook-input.ts';
-
-/** The stored secrets still signing at `now`, newest first (old ones until their grace period ends). */
-export function activeSecrets<T extends { expiresAt: string | null }>(secrets: readonly T[], now = new Date()): T[] {
-  return secrets.filter((s) => s.expiresAt === null || new Date(s.expiresAt) > now);
-}
-
-/** A webhook's outbound authentication, decrypted. */
-export function readAuth(webhook: { authEncrypted?: string | null }, encryptionKey: Buffer): StoredAuth {
-  if (!webhook.authEncrypted) return { type: 'NONE' };
-  return JSON.parse(decryptSecret(webhook.authEncrypted, encryptionKey)) as StoredAuth;
-}
 
 interface DecryptedSigning {
   /** The stored secrets (ciphertext and expiry) and auth this was made from: any change makes a new entry. */

@@ -1,3 +1,4 @@
+import type { StoredAuth } from '../core/auth.ts';
 import type { FieldErrors } from '../core/errors.ts';
 import { SIGNATURE_HEADER_NAMES } from '../core/signing.ts';
 import { parseWebhookUrl } from '../core/webhook-url.ts';
@@ -36,14 +37,6 @@ export interface WebhookAuthInput {
   headerName?: string | null;
   headerValue?: string | null;
 }
-
-/** What is stored (encrypted) for a webhook's outbound authentication. */
-export type StoredAuth =
-  | { type: 'NONE' }
-  | { type: 'BEARER'; token: string }
-  | { type: 'BASIC'; username: string; password: string }
-  | { type: 'API_KEY'; token: string }
-  | { type: 'CUSTOM_HEADER'; headerName: string; headerValue: string };
 
 /** Checks a webhook URL; returns it normalised (what is stored and requested), or undefined after adding the error. */
 export function validateUrl(errors: FieldErrors, value: string, allowHttp: boolean): string | undefined {
@@ -143,21 +136,5 @@ export function validateAuth(errors: FieldErrors, input: WebhookAuthInput): Stor
       }
       return headerName && headerValue ? { type: 'CUSTOM_HEADER', headerName, headerValue } : undefined;
     }
-  }
-}
-
-/** The header(s) an auth setting adds to every request. */
-export function authHeaders(auth: StoredAuth): Record<string, string> {
-  switch (auth.type) {
-    case 'NONE':
-      return {};
-    case 'BEARER':
-      return { authorization: `Bearer ${auth.token}` };
-    case 'BASIC':
-      return { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` };
-    case 'API_KEY':
-      return { 'x-api-key': auth.token };
-    case 'CUSTOM_HEADER':
-      return { [auth.headerName.toLowerCase()]: auth.headerValue };
   }
 }

@@ -1,10 +1,10 @@
+import type { StoredAuth } from '../core/auth.ts';
 import { FieldErrors, notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
-import { encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
+import { activeSecrets, encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
 import type { SignatureScheme } from '../core/signing.ts';
 import { rawQuery } from '../db/raw-query.ts';
-import { activeSecrets } from '../delivery/signing-cache.ts';
 import { type CustomHeader, type IWebhook, type StoredSecret, Webhook, type WebhookStatus } from '../entities/Webhook.ts';
 import { type DeliveryIds, deliveryMessage, notifyLive } from '../live/messages.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
@@ -13,7 +13,6 @@ import { knownEventTypeNames } from './event-types.ts';
 import { type Page, type PageArgs, paginate } from './pagination.ts';
 import {
   MAX_IN_FLIGHT,
-  type StoredAuth,
   TIMEOUT_MS,
   validateAuth,
   validateChannels,

@@ -1,4 +1,5 @@
-import { activeSecrets, readAuth } from '../../delivery/signing-cache.ts';
+import { readAuth } from '../../core/auth.ts';
+import { activeSecrets } from '../../core/secrets.ts';
 import { AUTH_TYPES, type IWebhook, SIGNATURE_SCHEMES, WEBHOOK_STATUSES } from '../../entities/Webhook.ts';
 import {
   createWebhook,
