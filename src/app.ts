@@ -1,11 +1,12 @@
 import { PgBoss } from 'pg-boss';
 import type { Config, Role } from './config.ts';
+import type { WebhookStatus } from './core/delivery-state.ts';
 import { openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { initORM } from './db/orm.ts';
 import { rawQuery } from './db/raw-query.ts';
 import { startDeliveryWorker } from './delivery/worker.ts';
-import type { IWebhook, WebhookStatus } from './entities/Webhook.ts';
+import type { IWebhook } from './entities/Webhook.ts';
 import { listenThroughHerald } from './jobs/pg-boss-db.ts';
 import { createDeliveryQueue } from './jobs/queue.ts';
 import { LiveBus } from './live/bus.ts';

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
+import { dueSql } from '../core/delivery-state.ts';
 import { lowestIdAt } from '../core/ids.ts';
 import type { Logger } from '../logger.ts';
 
@@ -8,7 +9,8 @@ const BATCH = 5000;
 
 /**
  * Deletes attempts and events older than the retention period, in batches so no statement
- * holds locks for long. An event still being retried is kept; deleting an event removes its
+ * holds locks for long. An event with a delivery still owed an attempt (due some day,
+ * core/delivery-state.ts) is kept; deleting an event removes its
  * deliveries (FAILED ones were replayable until now) and their attempts, recent ones too.
  */
 export async function applyRetention(pool: Pool, retentionMs: number, now = Date.now()): Promise<{ attempts: number; events: number }> {
@@ -32,7 +34,7 @@ export async function applyRetention(pool: Pool, retentionMs: number, now = Date
          delete from event where id in (
            select e.id from event e
             where e.id < $1
-              and not exists (select 1 from delivery d where d.event_id = e.id and (d.status in ('PENDING', 'RETRYING') or d.next_trigger <> 'SCHEDULED'))
+              and not exists (select 1 from delivery d where d.event_id = e.id and ${dueSql('d', null)})
             order by e.id limit $2)
          returning id
        ), old_delivery as (

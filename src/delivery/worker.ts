@@ -6,10 +6,8 @@ import type { Config } from '../config.ts';
 import { authHeaders } from '../core/auth.ts';
 import { deferDelayMs, MIN_DEFER_MS, Pace } from '../core/backlog.ts';
 import { settlesBy } from '../core/deadline.ts';
-import { decideOutcome, type Outcome } from '../core/delivery-state.ts';
+import { type Decision, decide, hold } from '../core/delivery-state.ts';
 import { newId } from '../core/ids.ts';
-import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
-import type { DeliveryStatus } from '../entities/Delivery.ts';
 import { fromPgClient } from '../jobs/pg-boss-db.ts';
 import { DELIVERY_QUEUE, type DeliveryJobData, enqueueDeliveries } from '../jobs/queue.ts';
 import { type DeliveryMessage, type DeliveryPhase, deliveryMessage } from '../live/messages.ts';
@@ -125,21 +123,17 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     const signing = new Map<string, Task['signing']>();
     for (const delivery of claimed) {
       const webhook = webhooks.get(delivery.webhookId);
-      if (!webhook || webhook.deleted) {
-        recorder.add(noAttempt(delivery, 'CANCELLED', null, 'CANCELLED'));
-      } else if (delivery.trigger === 'SCHEDULED' && webhook.status === 'PAUSED') {
-        // Parked: no due time until the webhook is resumed.
-        recorder.add(noAttempt(delivery, delivery.status, null, null));
-      } else if (delivery.trigger === 'SCHEDULED' && webhook.status === 'DISABLED') {
-        recorder.add(noAttempt(delivery, 'FAILED', null, 'FAILED'));
+      const held = hold(delivery, webhook);
+      if (held || !webhook) {
+        recorder.add(noAttempt(delivery, decide(delivery, { kind: 'held', reason: held ?? 'WEBHOOK_DELETED' }, webhook, new Date())));
       } else if (lanes.waiting(webhook.id) >= webhook.maxInFlight * LANE_BACKLOG_FACTOR) {
         // This endpoint is far behind: leave the delivery in the table for later rather than
         // holding it in memory. A retry or test asked for by hand is meant to run now: it waits the least.
-        const deferMs =
+        const delayMs =
           delivery.trigger === 'SCHEDULED'
             ? deferDelayMs(lanes.waiting(webhook.id), webhook.maxInFlight, pace.of(webhook.id))
             : MIN_DEFER_MS;
-        recorder.add(noAttempt(delivery, delivery.status, new Date(Date.now() + deferMs), null));
+        recorder.add(noAttempt(delivery, decide(delivery, { kind: 'deferred', delayMs }, webhook, new Date())));
       } else {
         let keys = signing.get(webhook.id);
         if (!keys) {
@@ -181,23 +175,16 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
         signal: abortAttempts.signal,
       });
       pace.record(webhook.id, result.durationMs);
-      const outcome = decideOutcome({
-        result,
-        attemptNumber: number,
-        oneOff: delivery.trigger === 'TEST' || !(delivery.status === 'PENDING' || delivery.status === 'RETRYING'),
-        schedule: webhook.retrySchedule ?? DEFAULT_RETRY_SCHEDULE,
-      });
-      const now = new Date();
-      const status = statusAfter(outcome);
-      const nextAttemptAt = outcome.kind === 'retry' ? new Date(now.getTime() + outcome.delayMs) : null;
+      const decision = decide(delivery, { kind: 'attempted', response: result }, webhook, new Date());
+      const { status, nextAttemptAt } = decision;
       record = {
         change: {
           id: delivery.id,
           status,
-          attemptCount: number,
+          attemptCount: decision.attemptCount,
           nextAttemptAt,
-          completedAt: status === 'RETRYING' ? null : now,
-          nextTrigger: 'SCHEDULED',
+          completedAt: decision.completedAt,
+          nextTrigger: decision.nextTrigger,
           claimedTrigger: delivery.trigger,
           attempt: { at: startedAt, responseStatus: result.status, error: result.error },
         },
@@ -221,12 +208,9 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
         tenantId: delivery.tenantId,
         webhookId: webhook.id,
         eventId: delivery.eventId,
-        health: outcome.kind === 'succeeded' ? 'success' : 'failure',
-        gone: outcome.kind === 'gone',
-        messages: [
-          message(delivery, 'ATTEMPT_FINISHED', status, attemptId, nextAttemptAt),
-          message(delivery, status === 'RETRYING' ? 'RETRY_SCHEDULED' : (status as DeliveryPhase), status, attemptId, nextAttemptAt),
-        ],
+        health: decision.health,
+        gone: decision.disableWebhook !== null,
+        messages: decision.phases.map((phase) => message(delivery, phase, status, attemptId, nextAttemptAt)),
       };
       log.info(
         {
@@ -238,7 +222,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
           status: result.status,
           error: result.error,
           durationMs: result.durationMs,
-          outcome: outcome.kind,
+          outcome: decision.kind,
         },
         'delivery attempt',
       );
@@ -248,27 +232,20 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       // A bug or a broken setting (e.g. undecryptable secret), not the endpoint's fault:
       // retry later rather than lose the delivery.
       log.error({ err, deliveryId: delivery.id }, 'attempt could not be made');
-      record = noAttempt(delivery, delivery.status, new Date(Date.now() + 60_000), null);
+      record = noAttempt(delivery, decide(delivery, { kind: 'not-attempted' }, webhook, new Date()));
     }
     recorder.add(record);
   }
 
-  function noAttempt(
-    delivery: ClaimedDelivery,
-    status: DeliveryStatus,
-    nextAttemptAt: Date | null,
-    phase: DeliveryPhase | null,
-  ): ResultRecord {
-    const final = status === 'SUCCEEDED' || status === 'FAILED' || status === 'CANCELLED';
+  function noAttempt(delivery: ClaimedDelivery, decision: Decision): ResultRecord {
     return {
       change: {
         id: delivery.id,
-        status,
-        attemptCount: delivery.attemptCount,
-        nextAttemptAt,
-        completedAt: final && nextAttemptAt === null ? new Date() : null,
-        // A postponed one-off attempt (manual retry, test) stays one-off.
-        nextTrigger: nextAttemptAt === null ? 'SCHEDULED' : delivery.trigger,
+        status: decision.status,
+        attemptCount: decision.attemptCount,
+        nextAttemptAt: decision.nextAttemptAt,
+        completedAt: decision.completedAt,
+        nextTrigger: decision.nextTrigger,
         claimedTrigger: delivery.trigger,
         attempt: null,
       },
@@ -278,7 +255,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       eventId: delivery.eventId,
       health: null,
       gone: false,
-      messages: phase ? [message(delivery, phase, status, null, nextAttemptAt)] : [],
+      messages: decision.phases.map((phase) => message(delivery, phase, decision.status, null, decision.nextAttemptAt)),
     };
   }
 
@@ -419,17 +396,5 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     })();
     released.catch((err) => log.warn({ err, count: ids.length }, 'releasing leases failed'));
     await settlesBy(released, deadline);
-  }
-}
-
-function statusAfter(outcome: Outcome): DeliveryStatus {
-  switch (outcome.kind) {
-    case 'succeeded':
-      return 'SUCCEEDED';
-    case 'retry':
-      return 'RETRYING';
-    case 'failed':
-    case 'gone':
-      return 'FAILED';
   }
 }

@@ -1,8 +1,6 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { ATTEMPT_TRIGGERS } from '../core/delivery-state.ts';
 import { Delivery } from './Delivery.ts';
-
-export const ATTEMPT_TRIGGERS = ['SCHEDULED', 'MANUAL', 'TEST'] as const;
-export type AttemptTrigger = (typeof ATTEMPT_TRIGGERS)[number];
 
 /** One HTTP try of a delivery, with what was sent (secrets redacted) and what came back. */
 export const Attempt = defineEntity({

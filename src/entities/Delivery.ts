@@ -1,13 +1,11 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { ATTEMPT_TRIGGERS, DELIVERY_STATUSES } from '../core/delivery-state.ts';
 import { Attempt } from './Attempt.ts';
 import { Event } from './Event.ts';
 import { Tenant } from './Tenant.ts';
 import { Webhook } from './Webhook.ts';
 
-export const DELIVERY_STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
-
-/** One per (event, webhook): the state of getting that event to that endpoint. */
+/** One per (event, webhook): the state of getting that event to that endpoint (its lifecycle: core/delivery-state.ts). */
 export const Delivery = defineEntity({
   name: 'Delivery',
   tableName: 'delivery',
@@ -38,7 +36,7 @@ export const Delivery = defineEntity({
     lastResponseStatus: p.integer().nullable(),
     lastError: p.string().nullable(),
     /** The trigger of the next attempt: SCHEDULED, or MANUAL/TEST for a one-off try. */
-    nextTrigger: p.enum(['SCHEDULED', 'MANUAL', 'TEST'] as const).default('SCHEDULED'),
+    nextTrigger: p.enum(ATTEMPT_TRIGGERS).default('SCHEDULED'),
     /** A worker's lease while it holds the delivery; expired leases are swept and re-queued. */
     lockedUntil: p.datetime().nullable(),
     lockedBy: p.string().nullable(),

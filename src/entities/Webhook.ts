@@ -1,8 +1,6 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { WEBHOOK_STATUSES } from '../core/delivery-state.ts';
 import { Tenant } from './Tenant.ts';
-
-export const WEBHOOK_STATUSES = ['ACTIVE', 'PAUSED', 'DISABLED'] as const;
-export type WebhookStatus = (typeof WEBHOOK_STATUSES)[number];
 
 export const SIGNATURE_SCHEMES = ['STANDARD', 'STRIPE', 'HMAC_SHA256'] as const;
 

@@ -1,5 +1,6 @@
 import type { PgBoss } from 'pg-boss';
-import type { IWebhook, WebhookStatus } from '../entities/Webhook.ts';
+import type { WebhookStatus } from '../core/delivery-state.ts';
+import type { IWebhook } from '../entities/Webhook.ts';
 import type { LiveBus } from '../live/bus.ts';
 import type { ServiceContext } from '../services/context.ts';
 

@@ -1,3 +1,5 @@
+import type { DeliveryPhase } from '../core/delivery-state.ts';
+
 /**
  * Live-status messages carried between processes by PostgreSQL NOTIFY. They stay small
  * (ids and status); a subscriber loads the rest. Several are packed into one NOTIFY payload.
@@ -15,7 +17,7 @@ export interface WebhookStatusMessage {
   deleted: boolean;
 }
 
-export type DeliveryPhase = 'QUEUED' | 'ATTEMPT_STARTED' | 'ATTEMPT_FINISHED' | 'RETRY_SCHEDULED' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+export type { DeliveryPhase };
 
 export interface DeliveryMessage {
   kind: 'delivery';

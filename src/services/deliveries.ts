@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely, type PgBoss } from 'pg-boss';
+import { WAITING_SQL } from '../core/delivery-state.ts';
 import { notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { buildPayload } from '../core/payload.ts';
@@ -125,7 +126,7 @@ export async function wakeParkedDeliveries(em: EntityManager, boss: PgBoss, webh
     const rows = await rawQuery<RequeuedRow>(
       tx,
       `update delivery set next_attempt_at = now(), updated_at = now()
-        where webhook_id = $1 and status in ('PENDING', 'RETRYING') and next_attempt_at is null
+        where webhook_id = $1 and status in ${WAITING_SQL} and next_attempt_at is null
         ${RETURNING}`,
       [webhookId],
     );

@@ -1,5 +1,6 @@
 import type { FilterQuery } from '@mikro-orm/postgresql';
-import type { DeliveryStatus, IDelivery } from '../entities/Delivery.ts';
+import type { DeliveryStatus } from '../core/delivery-state.ts';
+import type { IDelivery } from '../entities/Delivery.ts';
 import { Delivery } from '../entities/Delivery.ts';
 import { Event, type IEvent } from '../entities/Event.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';

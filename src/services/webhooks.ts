@@ -1,11 +1,12 @@
 import type { StoredAuth } from '../core/auth.ts';
+import { WAITING_SQL, type WebhookStatus } from '../core/delivery-state.ts';
 import { FieldErrors, notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
 import { activeSecrets, encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
 import type { SignatureScheme } from '../core/signing.ts';
 import { rawQuery } from '../db/raw-query.ts';
-import { type CustomHeader, type IWebhook, type StoredSecret, Webhook, type WebhookStatus } from '../entities/Webhook.ts';
+import { type CustomHeader, type IWebhook, type StoredSecret, Webhook } from '../entities/Webhook.ts';
 import { type DeliveryIds, deliveryMessage, notifyLive } from '../live/messages.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
 import type { ServiceContext } from './context.ts';
@@ -184,7 +185,7 @@ export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IW
     const cancelled = await rawQuery<DeliveryIds>(
       tx,
       `update delivery set status = 'CANCELLED', completed_at = $2, next_attempt_at = null, updated_at = $2
-        where webhook_id = $1 and status in ('PENDING', 'RETRYING')
+        where webhook_id = $1 and status in ${WAITING_SQL}
         returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId"`,
       [webhook.id, now],
     );

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { migrate } from '../../src/db/migrate.ts';
+import { initORM } from '../../src/db/orm.ts';
 
 /** A fresh, empty database on the test server; each test file gets its own. */
 export async function createTestDatabase(): Promise<string> {
@@ -26,4 +28,16 @@ export async function withPgClient<T>(url: string, fn: (client: pg.Client) => Pr
   } finally {
     await client.end();
   }
+}
+
+/** A fresh database of the test server with Herald's tables (every migration applied). */
+export async function createMigratedDatabase(): Promise<string> {
+  const url = await createTestDatabase();
+  const orm = await initORM(url, { poolSize: 1 });
+  try {
+    await migrate(orm, url);
+  } finally {
+    await orm.close();
+  }
+  return url;
 }

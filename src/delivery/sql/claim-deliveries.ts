@@ -1,8 +1,7 @@
 import type { Pool } from 'pg';
+import { type AttemptTrigger, type DeliveryStatus, dueSql, type WebhookStatus } from '../../core/delivery-state.ts';
 import type { SignatureScheme } from '../../core/signing.ts';
-import type { AttemptTrigger } from '../../entities/Attempt.ts';
-import type { DeliveryStatus } from '../../entities/Delivery.ts';
-import type { CustomHeader, StoredSecret, WebhookStatus } from '../../entities/Webhook.ts';
+import type { CustomHeader, StoredSecret } from '../../entities/Webhook.ts';
 
 export interface ClaimedDelivery {
   id: string;
@@ -34,11 +33,9 @@ export interface WebhookForDelivery {
 }
 
 /**
- * Takes a lease on the given deliveries that are due and not held by a live worker, and
+ * Takes a lease on those of the given deliveries that are due now (core/delivery-state.ts) and
  * returns them with their payloads and their webhooks' current settings — one round trip.
- * Due means `next_attempt_at` has passed and the delivery is in its schedule, or a one-off
- * attempt (manual retry, test) was asked for. Rows already leased, final or not yet due are
- * skipped: a duplicate wake-up job is harmless.
+ * Rows already leased, ended or not yet due are skipped: a duplicate wake-up job is harmless.
  */
 export async function claimDeliveries(
   pool: Pool,
@@ -53,9 +50,7 @@ export async function claimDeliveries(
          from event e
         where d.id = any($1::text[])
           and e.id = d.event_id
-          and (d.status in ('PENDING', 'RETRYING') or d.next_trigger <> 'SCHEDULED')
-          and d.next_attempt_at <= now()
-          and (d.locked_until is null or d.locked_until < now())
+          and ${dueSql('d', 'now()')}
         returning d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId",
                   d.event_type as "eventType", d.status, d.attempt_count as "attemptCount",
                   d.next_trigger as trigger, e.payload)

@@ -1,6 +1,5 @@
 import type { PoolClient } from 'pg';
-import type { AttemptTrigger } from '../../entities/Attempt.ts';
-import type { DeliveryStatus } from '../../entities/Delivery.ts';
+import { type AttemptTrigger, type DeliveryStatus, WAITING_SQL } from '../../core/delivery-state.ts';
 import type { DeliveryIds } from '../../live/messages.ts';
 
 export interface AttemptRow {
@@ -82,7 +81,8 @@ export async function updateDeliveries(client: PoolClient, changes: DeliveryChan
     `update delivery d set
         status = c.status,
         attempt_count = c.attempt_count,
-        -- retryDelivery during this attempt changed next_trigger: keep that request, due now.
+        -- retryDelivery while the worker held it changed next_trigger: keep that request, due now
+        -- (settle() in core/delivery-state.ts).
         next_attempt_at = case when d.next_trigger <> c.claimed_trigger then now() else c.next_attempt_at end,
         completed_at = case when d.next_trigger <> c.claimed_trigger then null else c.completed_at end,
         last_attempt_at = case when c.attempted then c.attempt_at else d.last_attempt_at end,
@@ -185,7 +185,7 @@ export async function disableWebhooks(
   if (rows.length === 0) return { webhooks: rows, failed: [] };
   const failed = await client.query<DeliveryIds>(
     `update delivery set status = 'FAILED', completed_at = now(), next_attempt_at = null, last_error = 'WEBHOOK_DISABLED', updated_at = now()
-      where webhook_id = any($1::text[]) and status in ('PENDING', 'RETRYING') and locked_by is null
+      where webhook_id = any($1::text[]) and status in ${WAITING_SQL} and locked_by is null
       returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId"`,
     [rows.map((r) => r.id)],
   );

@@ -1,11 +1,12 @@
 import type { PoolClient } from 'pg';
+import { dueSql } from '../../core/delivery-state.ts';
 
 /** An arbitrary constant: only one worker sweeps at a time. */
 const SWEEP_LOCK = 7_310_442_916;
 
 /**
- * Finds deliveries that are due but have no live wake-up or worker: overdue by `overdueMs`
- * and not leased (never queued, queued jobs lost, or a worker that died mid-attempt).
+ * Finds deliveries that are due but have no live wake-up or worker: due by `overdueMs` ago
+ * (never queued, queued jobs lost, or a worker that died mid-attempt and its lease lapsed).
  * Marks them due now and returns their ids for re-queueing in the same transaction.
  */
 export async function sweepOverdue(client: PoolClient, overdueMs: number, limit = 1000): Promise<string[] | null> {
@@ -13,10 +14,8 @@ export async function sweepOverdue(client: PoolClient, overdueMs: number, limit 
   if (!locked[0].ok) return null;
   const { rows } = await client.query<{ id: string }>(
     `with due as (
-       select id from delivery
-        where next_attempt_at < now() - make_interval(secs => $1::double precision / 1000)
-          and (status in ('PENDING', 'RETRYING') or next_trigger <> 'SCHEDULED')
-          and (locked_until is null or locked_until < now())
+       select id from delivery d
+        where ${dueSql('d', 'now() - make_interval(secs => $1::double precision / 1000)')}
         order by next_attempt_at
         limit $2
         for update skip locked)

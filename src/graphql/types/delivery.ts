@@ -1,5 +1,6 @@
-import { ATTEMPT_TRIGGERS, type IAttempt } from '../../entities/Attempt.ts';
-import { DELIVERY_STATUSES, type IDelivery } from '../../entities/Delivery.ts';
+import { ATTEMPT_TRIGGERS, DELIVERY_STATUSES } from '../../core/delivery-state.ts';
+import type { IAttempt } from '../../entities/Attempt.ts';
+import type { IDelivery } from '../../entities/Delivery.ts';
 import { replayFailedDeliveries, retryDelivery, sendTestEvent } from '../../services/deliveries.ts';
 import { findDelivery, listDeliveries } from '../../services/history.ts';
 import { builder } from '../builder.ts';

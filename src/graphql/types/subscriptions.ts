@@ -1,3 +1,4 @@
+import { DELIVERY_PHASES } from '../../core/delivery-state.ts';
 import type { IAttempt } from '../../entities/Attempt.ts';
 import { Attempt } from '../../entities/Attempt.ts';
 import type { IDelivery } from '../../entities/Delivery.ts';
@@ -20,7 +21,7 @@ export const SUBSCRIBER_QUEUE_LIMIT = 1000;
 export const SLOW_SUBSCRIBER_CLOSE_CODE = 4429;
 
 const DeliveryPhaseEnum = builder.enumType('DeliveryPhase', {
-  values: ['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'RETRY_SCHEDULED', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const,
+  values: DELIVERY_PHASES,
 });
 
 interface DeliveryUpdate {

@@ -1,6 +1,7 @@
 import { readAuth } from '../../core/auth.ts';
+import { WEBHOOK_STATUSES } from '../../core/delivery-state.ts';
 import { activeSecrets } from '../../core/secrets.ts';
-import { AUTH_TYPES, type IWebhook, SIGNATURE_SCHEMES, WEBHOOK_STATUSES } from '../../entities/Webhook.ts';
+import { AUTH_TYPES, type IWebhook, SIGNATURE_SCHEMES } from '../../entities/Webhook.ts';
 import {
   createWebhook,
   deleteWebhook,
