@@ -1,10 +1,16 @@
+// Stage 5 of the worker (worker.ts): record.
 import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
 import { settlesBy } from '../core/deadline.ts';
+import type { Decision, DecisionKind } from '../core/delivery-state.ts';
 import { fromPgClient } from '../jobs/pg-boss-db.ts';
 import { enqueueDeliveries, enqueueDeliveriesAt } from '../jobs/queue.ts';
-import { deliveryMessage, type LiveMessage, notifyLive } from '../live/messages.ts';
+import { deliveryMessage, type LiveMessage } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
+import type { OutboundResult } from './http-client.ts';
+import type { Committed, Query } from './notify.ts';
+import type { PreparedAttempt } from './prepare.ts';
+import type { ClaimedDelivery } from './sql/claim-deliveries.ts';
 import {
   type AttemptRow,
   type DeliveryChange,
@@ -15,7 +21,10 @@ import {
   type WebhookHealth,
 } from './sql/record-results.ts';
 
+/** What becomes of one claimed delivery, as the recorder writes it. */
 export interface ResultRecord {
+  /** The table row that decide() applied. */
+  kind: DecisionKind;
   change: DeliveryChange;
   attempt: AttemptRow | null;
   tenantId: string;
@@ -23,9 +32,65 @@ export interface ResultRecord {
   eventId: string;
   /** 'success' or 'failure' of the attempt, for the webhook's failure streak. */
   health: 'success' | 'failure' | null;
+  /** 410 Gone: the webhook is disabled in the same transaction. */
   gone: boolean;
   /** Live messages this result announces. */
   messages: LiveMessage[];
+}
+
+/**
+ * The record of a decision about a claimed delivery: its new row, the attempt row when an
+ * attempt was made (`attempt`), and the phases to announce.
+ */
+export function recordOf(
+  delivery: ClaimedDelivery,
+  decision: Decision,
+  attempt?: { prepared: PreparedAttempt; result: OutboundResult },
+): ResultRecord {
+  const prepared = attempt?.prepared;
+  const result = attempt?.result;
+  const attemptId = prepared?.id ?? null;
+  return {
+    kind: decision.kind,
+    change: {
+      id: delivery.id,
+      status: decision.status,
+      attemptCount: decision.attemptCount,
+      nextAttemptAt: decision.nextAttemptAt,
+      completedAt: decision.completedAt,
+      nextTrigger: decision.nextTrigger,
+      claimedTrigger: delivery.trigger,
+      attempt: prepared && result ? { at: prepared.startedAt, responseStatus: result.status, error: result.error } : null,
+    },
+    attempt:
+      prepared && result
+        ? {
+            id: prepared.id,
+            deliveryId: delivery.id,
+            tenantId: delivery.tenantId,
+            webhookId: delivery.webhookId,
+            number: prepared.number,
+            trigger: delivery.trigger,
+            startedAt: prepared.startedAt,
+            durationMs: result.durationMs,
+            requestUrl: prepared.request.url,
+            requestHeaders: prepared.loggedHeaders,
+            responseStatus: result.status,
+            responseHeaders: result.status === null ? null : result.headers,
+            responseBody: result.status === null ? null : result.body,
+            error: result.error,
+            errorMessage: result.errorMessage,
+          }
+        : null,
+    tenantId: delivery.tenantId,
+    webhookId: delivery.webhookId,
+    eventId: delivery.eventId,
+    health: decision.health,
+    gone: decision.disableWebhook !== null,
+    messages: decision.phases.map((phase) =>
+      deliveryMessage(delivery, phase, { status: decision.status, attemptId, nextAttemptAt: decision.nextAttemptAt }),
+    ),
+  };
 }
 
 const FLUSH_INTERVAL_MS = 20;
@@ -55,8 +120,8 @@ export class Recorder {
     workerId: string;
     disableAfterMs: number;
     logger: Logger;
-    onRetryScheduled(at: Date): void;
-    onRecorded(deliveryIds: string[]): void;
+    /** Stage 6: told what each batch changed once it has committed, on the same connection; must not throw. */
+    notify(committed: Committed, query: Query): Promise<void>;
   };
 
   constructor(deps: Recorder['deps']) {
@@ -64,6 +129,7 @@ export class Recorder {
   }
 
   add(record: ResultRecord): void {
+    if (record.attempt) logAttempt(this.deps.logger, record, record.attempt);
     this.buffer.push(record);
     this.schedule();
   }
@@ -161,7 +227,6 @@ export class Recorder {
   private async write(records: ResultRecord[], extra: LiveMessage[]): Promise<void> {
     const client = await this.deps.pool.connect();
     const retries: { id: string; at: Date }[] = [];
-    let wakeUps = new Map<number, string[]>();
     try {
       await client.query('begin');
       await insertAttempts(
@@ -185,7 +250,7 @@ export class Recorder {
           if (r.change.nextAttemptAt) retries.push({ id: r.change.id, at: r.change.nextAttemptAt });
         }
       }
-      wakeUps = groupByTime(retries);
+      const wakeUps = groupByTime(retries);
       await enqueueDeliveriesAt(
         this.deps.boss,
         [...wakeUps].map(([at, ids]) => ({ ids, startAfter: new Date(at) })),
@@ -201,19 +266,19 @@ export class Recorder {
       // Announced once the rows are committed, in a statement of its own: a transaction that
       // notifies holds PostgreSQL's one NOTIFY lock through its whole commit, and every other
       // notifying commit (publishing, other workers) waits for it. This one's commit is small.
-      await notifyLive((sql, params) => client.query(sql, params), messages).catch((err) =>
-        this.deps.logger.warn({ err, count: messages.length }, 'live status updates not sent'),
-      );
+      // The wake-up jobs start at their group's time, a little after the retries in it are due.
+      const committed: Committed = {
+        messages,
+        wakeAt: [...wakeUps.keys()].map((at) => new Date(at)),
+        deliveryIds: records.map((r) => r.change.id),
+      };
+      await this.deps.notify(committed, (sql, params) => client.query(sql, params));
     } catch (err) {
       await client.query('rollback').catch(() => {});
       throw err;
     } finally {
       client.release();
     }
-    // The wake-up jobs start at their group's time, a little after the retries in it are due;
-    // waking the worker any earlier would find no job to fetch.
-    for (const at of wakeUps.keys()) this.deps.onRetryScheduled(new Date(at));
-    this.deps.onRecorded(records.map((r) => r.change.id));
   }
 }
 
@@ -259,4 +324,22 @@ function foldHealth(records: ResultRecord[]): WebhookHealth[] {
     }
   }
   return [...byWebhook.values()];
+}
+
+/** One line per attempt, at info. */
+function logAttempt(logger: Logger, record: ResultRecord, attempt: AttemptRow): void {
+  logger.info(
+    {
+      deliveryId: record.change.id,
+      webhookId: record.webhookId,
+      eventId: record.eventId,
+      attempt: attempt.number,
+      trigger: attempt.trigger,
+      status: attempt.responseStatus,
+      error: attempt.error,
+      durationMs: attempt.durationMs,
+      outcome: record.kind,
+    },
+    'delivery attempt',
+  );
 }

@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { type AttemptTrigger, type DeliveryStatus, WAITING_SQL } from '../../core/delivery-state.ts';
+import { type AttemptTrigger, type DeliveryStatus, GONE_REASON, WAITING_SQL } from '../../core/delivery-state.ts';
 import type { DeliveryIds } from '../../live/messages.ts';
 
 export interface AttemptRow {
@@ -174,13 +174,13 @@ export async function disableWebhooks(
   const { rows } = await client.query<DisabledWebhook>(
     `update webhook set status = 'DISABLED', updated_at = now(),
             disabled_reason = case when id = any($1::text[])
-              then 'The endpoint answered 410 Gone'
+              then $5::text
               else 'Every delivery failed for ' || $3::text || ' (since ' || to_char(failing_since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ')' end
       where deleted_at is null and status <> 'DISABLED'
         and (id = any($1::text[])
              or (id = any($2::text[]) and failing_since < now() - make_interval(secs => $4::double precision / 1000)))
       returning id, tenant_id as "tenantId", disabled_reason as reason`,
-    [input.gone, input.checked, humanDuration(input.disableAfterMs), input.disableAfterMs],
+    [input.gone, input.checked, humanDuration(input.disableAfterMs), input.disableAfterMs, GONE_REASON],
   );
   if (rows.length === 0) return { webhooks: rows, failed: [] };
   const failed = await client.query<DeliveryIds>(
