@@ -1,21 +1,16 @@
 import { PgBoss } from 'pg-boss';
 import type { Config, Role } from './config.ts';
-import type { WebhookStatus } from './core/delivery-state.ts';
 import { openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { initORM } from './db/orm.ts';
-import { rawQuery } from './db/raw-query.ts';
 import { startDeliveryWorker } from './delivery/worker.ts';
-import type { IWebhook } from './entities/Webhook.ts';
 import { listenThroughHerald } from './jobs/pg-boss-db.ts';
 import { createDeliveryQueue } from './jobs/queue.ts';
 import { LiveBus } from './live/bus.ts';
 import { CredentialWatch } from './live/credentials.ts';
 import { startLiveListener } from './live/listener.ts';
-import { notifyLive } from './live/messages.ts';
 import type { Logger } from './logger.ts';
 import { validCredentialIds } from './services/credentials.ts';
-import { wakeParkedDeliveries } from './services/deliveries.ts';
 import { Shutdown, type StopOutcome } from './shutdown.ts';
 
 export const PGBOSS_SCHEMA = 'pgboss';
@@ -88,25 +83,6 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
       shutdown.add('live', () => listener.stop());
       await listener.ready();
 
-      const onWebhookStatusChanged = async (webhook: IWebhook, from: WebhookStatus) => {
-        const em = orm.em.fork();
-        if (from === 'PAUSED' && webhook.status === 'ACTIVE' && !webhook.deletedAt) {
-          const woken = await wakeParkedDeliveries(em, boss, webhook.id);
-          if (woken) logger.info({ webhookId: webhook.id, count: woken }, 'resumed webhook: deliveries due now');
-        }
-        await notifyLive(
-          (sql, params) => rawQuery(em, sql, params as unknown[]),
-          [
-            {
-              kind: 'webhook',
-              tenantId: webhook.tenant.id,
-              webhookId: webhook.id,
-              status: webhook.status,
-              deleted: webhook.deletedAt != null,
-            },
-          ],
-        );
-      };
       // Loaded only where the API runs: it brings GraphiQL's inlined bundle (tens of MB of heap).
       const { buildServer } = await import('./server.ts');
       const server = buildServer({
@@ -118,7 +94,6 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
         live,
         credentials,
         boss,
-        onWebhookStatusChanged,
       });
       await server.start();
       shutdown.add('api', () => server.stop());

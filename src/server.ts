@@ -9,10 +9,8 @@ import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { PgBoss } from 'pg-boss';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Config } from './config.ts';
-import type { WebhookStatus } from './core/delivery-state.ts';
 import { HeraldError, isDatabaseUnavailable } from './core/errors.ts';
 import { isPortalToken } from './core/secrets.ts';
-import type { IWebhook } from './entities/Webhook.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { useInputErrors, variableInputError } from './graphql/input-errors.ts';
 import { graphqlLimits } from './graphql/limits.ts';
@@ -36,7 +34,6 @@ export interface ServerDeps {
   /** Ends the subscriptions and connections of revoked or expired credentials. */
   credentials: CredentialWatch;
   boss: PgBoss;
-  onWebhookStatusChanged(webhook: IWebhook, from: WebhookStatus): Promise<void>;
 }
 
 export interface HeraldServer {
@@ -103,7 +100,6 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       live: deps.live,
       publicUrl: publicUrl(),
       boss: deps.boss,
-      onWebhookStatusChanged: deps.onWebhookStatusChanged,
     };
   }
 

@@ -5,7 +5,7 @@ import { settlesBy } from '../core/deadline.ts';
 import type { Decision, DecisionKind } from '../core/delivery-state.ts';
 import { fromPgClient } from '../jobs/pg-boss-db.ts';
 import { enqueueDeliveries, enqueueDeliveriesAt } from '../jobs/queue.ts';
-import { deliveryMessage, type LiveMessage } from '../live/messages.ts';
+import { deliveryMessage, type LiveMessage, webhookStatusMessage } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 import type { OutboundResult } from './http-client.ts';
 import type { Committed, Query } from './notify.ts';
@@ -259,7 +259,7 @@ export class Recorder {
       const messages: LiveMessage[] = [...extra, ...records.flatMap((r) => r.messages)];
       for (const w of disabled) {
         this.deps.logger.warn({ webhookId: w.id, reason: w.reason }, 'webhook disabled');
-        messages.push({ kind: 'webhook', tenantId: w.tenantId, webhookId: w.id, status: 'DISABLED', deleted: false });
+        messages.push(webhookStatusMessage({ id: w.id, tenantId: w.tenantId, status: 'DISABLED', deleted: false }));
       }
       for (const d of failed) messages.push(deliveryMessage(d, 'FAILED'));
       await client.query('commit');

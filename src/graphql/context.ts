@@ -1,6 +1,3 @@
-import type { PgBoss } from 'pg-boss';
-import type { WebhookStatus } from '../core/delivery-state.ts';
-import type { IWebhook } from '../entities/Webhook.ts';
 import type { LiveBus } from '../live/bus.ts';
 import type { ServiceContext } from '../services/context.ts';
 
@@ -11,7 +8,4 @@ export interface GraphQLContext extends ServiceContext {
   publicUrl: string;
   /** Over WebSocket: closes this client's connection (used when it reads too slowly). */
   closeConnection?(code: number, reason: string): void;
-  boss: PgBoss;
-  /** Called after a webhook was paused, resumed or deleted (wakes deliveries, tells subscribers). */
-  onWebhookStatusChanged(webhook: IWebhook, from: WebhookStatus): Promise<void>;
 }

@@ -131,6 +131,11 @@ export async function notifyLive(query: (sql: string, params: unknown[]) => Prom
   await query('select pg_notify($1, payload) from unnest($2::text[]) as payload', [LIVE_CHANNEL, packMessages(messages)]);
 }
 
+/** The message announcing a webhook's status, or its delete. */
+export function webhookStatusMessage(webhook: { id: string; tenantId: string; status: string; deleted: boolean }): WebhookStatusMessage {
+  return { kind: 'webhook', tenantId: webhook.tenantId, webhookId: webhook.id, status: webhook.status, deleted: webhook.deleted };
+}
+
 /** The ids a delivery message carries. */
 export interface DeliveryIds {
   id: string;

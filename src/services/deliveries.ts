@@ -1,40 +1,13 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { fromKysely, type PgBoss } from 'pg-boss';
-import { WAITING_SQL } from '../core/delivery-state.ts';
 import { notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { buildPayload } from '../core/payload.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { Delivery, type IDelivery } from '../entities/Delivery.ts';
 import { Event } from '../entities/Event.ts';
-import { enqueueDeliveries } from '../jobs/queue.ts';
-import { deliveryMessage, notifyLive } from '../live/messages.ts';
 import type { ServiceContext } from './context.ts';
 import { findDelivery } from './history.ts';
+import { RETURNING, type RequeuedRow, requeue } from './requeue.ts';
 import { getWebhook } from './webhooks.ts';
-
-/** Wake-up jobs and QUEUED live messages for re-queued deliveries, inside the caller's transaction. */
-async function requeue(tx: EntityManager, boss: PgBoss, rows: RequeuedRow[]): Promise<void> {
-  await enqueueDeliveries(
-    boss,
-    rows.map((r) => r.id),
-    { db: fromKysely(tx.getKysely()) },
-  );
-  await notifyLive(
-    (text, params) => rawQuery(tx, text, params),
-    rows.map((r) => deliveryMessage(r, 'QUEUED', { status: r.status })),
-  );
-}
-
-interface RequeuedRow {
-  id: string;
-  tenantId: string;
-  webhookId: string;
-  eventId: string;
-  status: string;
-}
-
-const RETURNING = `returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId", status`;
 
 export async function getDelivery(ctx: ServiceContext, id: string): Promise<IDelivery> {
   const delivery = await findDelivery(ctx, id);
@@ -46,7 +19,7 @@ export async function getDelivery(ctx: ServiceContext, id: string): Promise<IDel
  * Asks for one new attempt now (trigger MANUAL), whatever the delivery's status. A delivery
  * still in its retry schedule keeps it if this attempt fails; an ended one is FAILED again.
  */
-export async function retryDelivery(ctx: ServiceContext, boss: PgBoss, id: string): Promise<IDelivery> {
+export async function retryDelivery(ctx: ServiceContext, id: string): Promise<IDelivery> {
   const delivery = await getDelivery(ctx, id);
   await ctx.em.transactional(async (tx) => {
     const rows = await rawQuery<RequeuedRow>(
@@ -54,7 +27,7 @@ export async function retryDelivery(ctx: ServiceContext, boss: PgBoss, id: strin
       `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now() where id = $1 ${RETURNING}`,
       [delivery.id],
     );
-    await requeue(tx, boss, rows);
+    await requeue(tx, ctx.boss, rows);
   });
   await ctx.em.refresh(delivery);
   return delivery;
@@ -68,7 +41,6 @@ export async function retryDelivery(ctx: ServiceContext, boss: PgBoss, id: strin
  */
 export async function replayFailedDeliveries(
   ctx: ServiceContext,
-  boss: PgBoss,
   input: { webhookId: string; since: Date; until?: Date | null },
 ): Promise<number> {
   const until = input.until ?? new Date();
@@ -82,13 +54,13 @@ export async function replayFailedDeliveries(
         ${RETURNING}`,
       [webhook.id, input.since, until],
     );
-    await requeue(tx, boss, rows);
+    await requeue(tx, ctx.boss, rows);
     return rows.length;
   });
 }
 
 /** Sends a `webhook.test` event to one webhook (trigger TEST), whatever it subscribes to. */
-export async function sendTestEvent(ctx: ServiceContext, boss: PgBoss, webhookId: string): Promise<IDelivery> {
+export async function sendTestEvent(ctx: ServiceContext, webhookId: string): Promise<IDelivery> {
   const webhook = await getWebhook(ctx, webhookId);
   const tenantId = webhook.tenant.id;
   const deliveryId = await ctx.em.transactional(async (tx) => {
@@ -114,23 +86,8 @@ export async function sendTestEvent(ctx: ServiceContext, boss: PgBoss, webhookId
       nextAttemptAt: createdAt,
     });
     await tx.flush();
-    await requeue(tx, boss, [{ id: delivery.id, tenantId, webhookId: webhook.id, eventId: id, status: 'PENDING' }]);
+    await requeue(tx, ctx.boss, [{ id: delivery.id, tenantId, webhookId: webhook.id, eventId: id, status: 'PENDING' }]);
     return delivery.id;
   });
   return getDelivery({ ...ctx, em: ctx.em.fork() }, deliveryId);
-}
-
-/** After a resume: deliveries parked while the webhook was paused become due now. */
-export async function wakeParkedDeliveries(em: EntityManager, boss: PgBoss, webhookId: string): Promise<number> {
-  return em.transactional(async (tx) => {
-    const rows = await rawQuery<RequeuedRow>(
-      tx,
-      `update delivery set next_attempt_at = now(), updated_at = now()
-        where webhook_id = $1 and status in ${WAITING_SQL} and next_attempt_at is null
-        ${RETURNING}`,
-      [webhookId],
-    );
-    await requeue(tx, boss, rows);
-    return rows.length;
-  });
 }

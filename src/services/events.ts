@@ -46,18 +46,18 @@ interface Prepared {
  * are written in one transaction, so either all exist or none. A repeated idempotency key
  * with the same payload returns the original event and creates nothing.
  */
-export async function publishEvents(ctx: ServiceContext, boss: PgBoss, inputs: PublishInput[]): Promise<Published[]> {
+export async function publishEvents(ctx: ServiceContext, inputs: PublishInput[]): Promise<Published[]> {
   if (inputs.length === 0) return [];
   if (inputs.length > MAX_EVENTS_PER_CALL) {
     throw validationError([{ field: 'inputs', message: `at most ${MAX_EVENTS_PER_CALL} events per call` }]);
   }
   const prepared = await prepare(ctx, inputs);
   try {
-    return await insertAll(ctx.em, boss, prepared);
+    return await insertAll(ctx.em, ctx.boss, prepared);
   } catch (error) {
     // Two concurrent publishes with one idempotency key: the loser now finds the winner's event.
     if ((error as { code?: string }).code === '23505' || String(error).includes('idempotency_key')) {
-      return insertAll(ctx.em.fork(), boss, prepared);
+      return insertAll(ctx.em.fork(), ctx.boss, prepared);
     }
     throw error;
   }

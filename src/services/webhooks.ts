@@ -7,11 +7,12 @@ import { activeSecrets, encryptSecret, generateWebhookSecret } from '../core/sec
 import type { SignatureScheme } from '../core/signing.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { type CustomHeader, type IWebhook, type StoredSecret, Webhook } from '../entities/Webhook.ts';
-import { type DeliveryIds, deliveryMessage, notifyLive } from '../live/messages.ts';
+import { type DeliveryIds, deliveryMessage, type LiveMessage, notifyLive, webhookStatusMessage } from '../live/messages.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
 import { type Page, type PageArgs, paginate } from './pagination.ts';
+import { RETURNING, type RequeuedRow, requeue } from './requeue.ts';
 import {
   MAX_IN_FLIGHT,
   TIMEOUT_MS,
@@ -123,16 +124,12 @@ export async function listWebhooks(
   return paginate(ctx.em, Webhook, { ...scope, deletedAt: null, ...(args.status ? { status: args.status } : {}) }, args);
 }
 
-export interface StatusChange {
-  webhook: IWebhook;
-  from: WebhookStatus;
-}
-
-export async function updateWebhook(
-  ctx: ServiceContext,
-  id: string,
-  input: UpdateWebhookInput,
-): Promise<{ webhook: IWebhook; statusChange: StatusChange | null }> {
+/**
+ * Changes a webhook's settings. A status change (pause, resume) takes effect at once: on resume
+ * the deliveries parked while it was paused become due now, and subscribers of
+ * webhookStatusChanged are told either way.
+ */
+export async function updateWebhook(ctx: ServiceContext, id: string, input: UpdateWebhookInput): Promise<IWebhook> {
   const webhook = await getWebhook(ctx, id);
   const errors = new FieldErrors();
   if (input.url === null) errors.add('url', 'cannot be null');
@@ -156,9 +153,8 @@ export async function updateWebhook(
   if (input.timeoutMs != null) webhook.timeoutMs = input.timeoutMs;
   if (input.maxInFlight != null) webhook.maxInFlight = input.maxInFlight;
 
-  let statusChange: StatusChange | null = null;
+  const from = webhook.status;
   if (input.status && input.status !== webhook.status) {
-    statusChange = { webhook, from: webhook.status };
     webhook.status = input.status;
     if (input.status === 'ACTIVE') {
       // Re-enabling starts the failure clock afresh.
@@ -168,17 +164,40 @@ export async function updateWebhook(
     }
   }
   await ctx.em.flush();
-  return { webhook, statusChange };
+  if (webhook.status !== from) await statusChanged(ctx, webhook, from);
+  return webhook;
+}
+
+/** After a status change: a resumed webhook's parked deliveries are due now; subscribers are told. */
+async function statusChanged(ctx: ServiceContext, webhook: IWebhook, from: WebhookStatus): Promise<void> {
+  await ctx.em.fork().transactional(async (tx) => {
+    if (from === 'PAUSED' && webhook.status === 'ACTIVE') {
+      const parked = await rawQuery<RequeuedRow>(
+        tx,
+        `update delivery set next_attempt_at = now(), updated_at = now()
+          where webhook_id = $1 and status in ${WAITING_SQL} and next_attempt_at is null
+          ${RETURNING}`,
+        [webhook.id],
+      );
+      await requeue(tx, ctx.boss, parked);
+    }
+    await notifyLive((sql, params) => rawQuery(tx, sql, params), [webhookMessage(webhook)]);
+  });
+}
+
+function webhookMessage(webhook: IWebhook, deleted = webhook.deletedAt != null): LiveMessage {
+  return webhookStatusMessage({ id: webhook.id, tenantId: webhook.tenant.id, status: webhook.status, deleted });
 }
 
 /**
  * Soft-deletes a webhook: it stops receiving, its waiting deliveries are cancelled, and its
- * delivery log stays readable until retention removes it.
+ * delivery log stays readable until retention removes it. Subscribers are told of the delete
+ * and of each cancelled delivery.
  */
 export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IWebhook> {
   const webhook = await getWebhook(ctx, id);
+  const now = new Date();
   await ctx.em.transactional(async (tx) => {
-    const now = new Date();
     await tx.nativeUpdate(Webhook, { id: webhook.id }, { deletedAt: now, updatedAt: now });
     // One statement that also says which deliveries it cancelled, so each is announced live
     // (the NOTIFY is delivered only if this transaction commits).
@@ -191,10 +210,10 @@ export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IW
     );
     await notifyLive(
       (sql, params) => rawQuery(tx, sql, params),
-      cancelled.map((d) => deliveryMessage(d, 'CANCELLED')),
+      [...cancelled.map((d) => deliveryMessage(d, 'CANCELLED')), webhookMessage(webhook, true)],
     );
   });
-  webhook.deletedAt = new Date();
+  webhook.deletedAt = now;
   return webhook;
 }
 

@@ -244,6 +244,7 @@ describe('one transaction', () => {
       caller: { kind: 'tenant' as const, tenantId: tenant.id, apiKeyId: 'key_test' },
       config: loadConfig(h.env),
       encryptionKey: Buffer.from(h.encryptionKey, 'base64'),
+      boss,
     });
     const inputs = [
       { type: 'message.delivered', channel: 'sms', data: { n: 1 } },
@@ -267,7 +268,7 @@ describe('one transaction', () => {
       visibleInTransaction = rows[0].n;
       throw new Error('simulated failure after the job insert');
     };
-    await expect(publishEvents(ctx(), failing, inputs)).rejects.toThrow('simulated failure');
+    await expect(publishEvents({ ...ctx(), boss: failing }, inputs)).rejects.toThrow('simulated failure');
 
     expect(queued).toHaveLength(4);
     expect(visibleInTransaction).toBeGreaterThanOrEqual(1);
@@ -276,7 +277,7 @@ describe('one transaction', () => {
     expect(await countJobsFor(queued)).toBe(0);
 
     // The same call with a working pg-boss stores all three (so the counts above can see rows).
-    const published = await publishEvents(ctx(), boss, inputs);
+    const published = await publishEvents(ctx(), inputs);
     expect(published.map((p) => p.deliveryCount)).toEqual([2, 2]);
     expect(await countRows('event', tenant.id)).toBe(2);
     const deliveryIds = (await listDeliveries(h, tenant.key, {})).map((d) => d.id);

@@ -127,7 +127,7 @@ builder.mutationField('sendTestEvent', (t) =>
     type: DeliveryRef,
     description: 'Sends a `webhook.test` event to one webhook now (trigger TEST).',
     args: { webhookId: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => sendTestEvent(ctx, ctx.boss, args.webhookId),
+    resolve: (_root, args, ctx) => sendTestEvent(ctx, args.webhookId),
   }),
 );
 
@@ -136,7 +136,7 @@ builder.mutationField('retryDelivery', (t) =>
     type: DeliveryRef,
     description: 'One new attempt now (trigger MANUAL), whatever the status.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => retryDelivery(ctx, ctx.boss, args.id),
+    resolve: (_root, args, ctx) => retryDelivery(ctx, args.id),
   }),
 );
 
@@ -159,7 +159,7 @@ builder.mutationField('replayFailedDeliveries', (t) =>
       until: t.arg({ type: 'DateTime', required: false }),
     },
     resolve: async (_root, args, ctx) => ({
-      count: await replayFailedDeliveries(ctx, ctx.boss, { webhookId: args.webhookId, since: args.since, until: args.until }),
+      count: await replayFailedDeliveries(ctx, { webhookId: args.webhookId, since: args.since, until: args.until }),
     }),
   }),
 );

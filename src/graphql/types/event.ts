@@ -72,7 +72,7 @@ builder.mutationField('publishEvent', (t) =>
     type: PublishEventPayload,
     authScopes: { apiKey: true },
     args: { input: t.arg({ type: PublishEventInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => (await publishEvents(ctx, ctx.boss, [toInput(input)]))[0],
+    resolve: async (_root, { input }, ctx) => (await publishEvents(ctx, [toInput(input)]))[0],
   }),
 );
 
@@ -82,7 +82,7 @@ builder.mutationField('publishEvents', (t) =>
     description: 'Up to 1 000 events in one transaction.',
     authScopes: { apiKey: true },
     args: { inputs: t.arg({ type: [PublishEventInput], required: true }) },
-    resolve: (_root, { inputs }, ctx) => publishEvents(ctx, ctx.boss, inputs.map(toInput)),
+    resolve: (_root, { inputs }, ctx) => publishEvents(ctx, inputs.map(toInput)),
   }),
 );
 

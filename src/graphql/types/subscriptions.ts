@@ -1,12 +1,11 @@
 import { DELIVERY_PHASES } from '../../core/delivery-state.ts';
 import type { IAttempt } from '../../entities/Attempt.ts';
-import { Attempt } from '../../entities/Attempt.ts';
 import type { IDelivery } from '../../entities/Delivery.ts';
-import { Delivery } from '../../entities/Delivery.ts';
-import { type IWebhook, Webhook } from '../../entities/Webhook.ts';
+import type { IWebhook } from '../../entities/Webhook.ts';
 import type { LiveSubscription } from '../../live/bus.ts';
 import type { DeliveryMessage, LiveMessage, WebhookStatusMessage } from '../../live/messages.ts';
 import { type LiveScope, resolveLiveScope } from '../../services/live-scope.ts';
+import { type DeliveryUpdate as LoadedUpdate, loadDeliveryUpdates, webhookOfStatusMessage } from '../../services/live-updates.ts';
 import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
 import { AttemptRef, DeliveryRef } from './delivery.ts';
@@ -95,21 +94,9 @@ builder.subscriptionField('deliveryUpdated', (t) =>
 /** Most waiting messages whose rows one batch loads (one query per table). */
 const LOAD_BATCH = 200;
 
-interface LoadedUpdate {
-  message: DeliveryMessage;
-  delivery: IDelivery;
-  attempt: IAttempt | null;
-}
-
 interface LoadFailure {
   error: unknown;
 }
-
-/**
- * The attempt row is written when the attempt has finished; for ATTEMPT_STARTED it may or may
- * not exist yet, so that phase never shows it (the same for every subscriber).
- */
-const showsAttempt = (m: DeliveryMessage) => m.attemptId !== null && m.phase !== 'ATTEMPT_STARTED';
 
 /**
  * The messages carry ids; the rows are read when the subscriber is ready for them, for all
@@ -119,23 +106,6 @@ const showsAttempt = (m: DeliveryMessage) => m.attemptId !== null && m.phase !==
  */
 function loadInBatches(ctx: GraphQLContext, source: LiveSubscription<DeliveryMessage>): AsyncIterableIterator<LoadedUpdate | LoadFailure> {
   let ready: (LoadedUpdate | LoadFailure)[] = [];
-  const load = async (batch: DeliveryMessage[]): Promise<LoadedUpdate[]> => {
-    const em = ctx.em.fork();
-    const attemptIds = [...new Set(batch.filter(showsAttempt).map((m) => m.attemptId!))];
-    const [deliveries, attempts] = await Promise.all([
-      em.find(Delivery, { id: { $in: [...new Set(batch.map((m) => m.deliveryId))] } }),
-      attemptIds.length > 0 ? em.find(Attempt, { id: { $in: attemptIds } }) : Promise.resolve([] as IAttempt[]),
-    ]);
-    const deliveryById = new Map<string, IDelivery>(deliveries.map((d) => [d.id, d]));
-    const attemptById = new Map<string, IAttempt>(attempts.map((a) => [a.id, a]));
-    const loaded: LoadedUpdate[] = [];
-    for (const message of batch) {
-      const delivery = deliveryById.get(message.deliveryId);
-      if (!delivery) continue; // removed (retention) since the message was sent
-      loaded.push({ message, delivery, attempt: showsAttempt(message) ? (attemptById.get(message.attemptId!) ?? null) : null });
-    }
-    return loaded;
-  };
   return {
     [Symbol.asyncIterator]() {
       return this;
@@ -144,7 +114,9 @@ function loadInBatches(ctx: GraphQLContext, source: LiveSubscription<DeliveryMes
       while (ready.length === 0) {
         const first = await source.next();
         if (first.done) return { value: undefined, done: true };
-        ready = await load([first.value, ...source.takeQueued(LOAD_BATCH - 1)]).catch((error: unknown) => [{ error }]);
+        ready = await loadDeliveryUpdates(ctx.em.fork(), [first.value, ...source.takeQueued(LOAD_BATCH - 1)]).catch((error: unknown) => [
+          { error },
+        ]);
       }
       return { value: ready.shift()!, done: false };
     },
@@ -165,8 +137,6 @@ builder.subscriptionField('webhookStatusChanged', (t) =>
       const scope = await resolveLiveScope(ctx, args);
       return subscribeTo(ctx, (m): m is WebhookStatusMessage => m.kind === 'webhook' && inScope(scope, m));
     },
-    resolve: async (message: WebhookStatusMessage, _args, ctx): Promise<IWebhook> =>
-      // Deleted webhooks are soft-deleted, so the final state can still be shown.
-      ctx.em.fork().findOneOrFail(Webhook, { id: message.webhookId }),
+    resolve: (message: WebhookStatusMessage, _args, ctx): Promise<IWebhook> => webhookOfStatusMessage(ctx.em.fork(), message),
   }),
 );

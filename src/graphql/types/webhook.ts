@@ -187,11 +187,7 @@ builder.mutationField('updateWebhook', (t) =>
   t.field({
     type: WebhookRef,
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookInput, required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const { webhook, statusChange } = await updateWebhook(ctx, args.id, args.input);
-      if (statusChange) await ctx.onWebhookStatusChanged(webhook, statusChange.from);
-      return webhook;
-    },
+    resolve: (_root, args, ctx) => updateWebhook(ctx, args.id, args.input),
   }),
 );
 
@@ -199,11 +195,7 @@ builder.mutationField('deleteWebhook', (t) =>
   t.field({
     type: DeleteWebhookPayload,
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const webhook = await deleteWebhook(ctx, args.id);
-      await ctx.onWebhookStatusChanged(webhook, webhook.status);
-      return { id: webhook.id };
-    },
+    resolve: async (_root, args, ctx) => ({ id: (await deleteWebhook(ctx, args.id)).id }),
   }),
 );
 
