@@ -2,7 +2,7 @@
 import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
 import { settlesBy } from '../core/deadline.ts';
-import type { Decision, DecisionKind } from '../core/delivery-state.ts';
+import { type Decision, type DecisionKind, isWaiting } from '../core/delivery-state.ts';
 import { fromPgClient } from '../jobs/pg-boss-db.ts';
 import { enqueueDeliveries, enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, type LiveMessage, webhookStatusMessage } from '../live/messages.ts';
@@ -120,7 +120,7 @@ export class Recorder {
     workerId: string;
     disableAfterMs: number;
     logger: Logger;
-    /** Stage 6: told what each batch changed once it has committed, on the same connection; must not throw. */
+    /** Stage 6: told what each batch changed once it has committed, on the same connection. */
     notify(committed: Committed, query: Query): Promise<void>;
   };
 
@@ -246,9 +246,7 @@ export class Recorder {
         disableAfterMs: this.deps.disableAfterMs,
       });
       for (const r of records) {
-        if (r.change.status === 'RETRYING' || r.change.status === 'PENDING') {
-          if (r.change.nextAttemptAt) retries.push({ id: r.change.id, at: r.change.nextAttemptAt });
-        }
+        if (isWaiting(r.change.status) && r.change.nextAttemptAt) retries.push({ id: r.change.id, at: r.change.nextAttemptAt });
       }
       const wakeUps = groupByTime(retries);
       await enqueueDeliveriesAt(
@@ -272,7 +270,10 @@ export class Recorder {
         wakeAt: [...wakeUps.keys()].map((at) => new Date(at)),
         deliveryIds: records.map((r) => r.change.id),
       };
-      await this.deps.notify(committed, (sql, params) => client.query(sql, params));
+      // The rows are written: whatever goes wrong from here must not make them be written again.
+      await this.deps
+        .notify(committed, (sql, params) => client.query(sql, params))
+        .catch((err) => this.deps.logger.error({ err }, 'notifying a recorded batch failed'));
     } catch (err) {
       await client.query('rollback').catch(() => {});
       throw err;

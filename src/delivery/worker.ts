@@ -14,7 +14,7 @@ import { deliveryIdsOf, Leases } from './claim.ts';
 import { createDeliveryClient } from './http-client.ts';
 import { Lanes } from './lanes.ts';
 import { notify, WakeTimers } from './notify.ts';
-import { type AttemptTask, batchCredentials, type PreparedAttempt, prepare } from './prepare.ts';
+import { type AttemptTask, batchCredentials, prepare } from './prepare.ts';
 import { Recorder, recordOf } from './record.ts';
 import { RETENTION_QUEUE, scheduleRetention } from './retention.ts';
 import { send } from './send.ts';
@@ -87,11 +87,12 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   async function onJobs(jobs: Job<DeliveryJobData>[]): Promise<void> {
     if (stopping) return;
     const credentials = batchCredentials(signingCache);
-    await leases.claim(deliveryIdsOf(jobs), ({ delivery, webhook }) => {
-      const admission = admit({ delivery, webhook }, lanes.waiting(delivery.webhookId), pace, new Date());
+    await leases.claim(deliveryIdsOf(jobs), (claimed) => {
+      const { delivery } = claimed;
+      const admission = admit(claimed, lanes.waiting(delivery.webhookId), pace, new Date());
       if (admission.to === 'record') return recorder.add(recordOf(delivery, admission.decision));
-      const { id, maxInFlight } = admission.webhook;
-      lanes.push(id, maxInFlight, { delivery, webhook: admission.webhook, credentials: credentials(admission.webhook) });
+      const { webhook } = admission;
+      lanes.push(webhook.id, webhook.maxInFlight, { delivery, webhook, credentials: credentials(webhook) });
     });
     if (stopping) return;
     // Backpressure: take no more jobs while the lanes have plenty ready to run.
@@ -100,9 +101,8 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
 
   async function attempt(task: AttemptTask): Promise<void> {
     const { delivery, webhook } = task;
-    let prepared: PreparedAttempt;
     try {
-      prepared = prepare(task, new Date());
+      const prepared = prepare(task, new Date());
       recorder.announce(deliveryMessage(delivery, 'ATTEMPT_STARTED', { status: delivery.status, attemptId: prepared.id }));
       const result = await send(client, prepared, pace, abortAttempts.signal);
       const decision = decide(delivery, { kind: 'attempted', response: result }, webhook, new Date());
