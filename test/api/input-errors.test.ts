@@ -2,7 +2,7 @@ import type { Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { withPgClient } from '../helpers/db.ts';
 import { countWebhookRows, createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { connectLive } from '../live/helpers.ts';
+import { connectLive } from '../helpers/live.ts';
 
 // Every refused input value is VALIDATION_ERROR (422) with the input path in `fields`, inline or
 // in variables, over HTTP and over graphql-ws; a broken document stays a 400.

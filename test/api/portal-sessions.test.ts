@@ -9,9 +9,9 @@ import WebSocket from 'ws';
 import { withPgClient } from '../helpers/db.ts';
 import { createWebhook, publish, waitForDelivery } from '../helpers/deliveries.ts';
 import { createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, settle, wsUrlOf } from '../helpers/live.ts';
+import { CREATE_PORTAL_SESSION, exchange, portalLink } from '../helpers/portal.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, settle, wsUrlOf } from '../live/helpers.ts';
-import { CREATE_PORTAL_SESSION, exchange, portalLink } from '../portal/helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;

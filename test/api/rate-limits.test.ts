@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase } from '../helpers/db.ts';
 import { sleep } from '../helpers/deliveries.ts';
+import { CREATE_TENANT, collect, connectLive, wsUrlOf } from '../helpers/live.ts';
+import { exchange } from '../helpers/portal.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
-import { CREATE_TENANT, collect, connectLive, wsUrlOf } from '../live/helpers.ts';
-import { exchange } from '../portal/helpers.ts';
 
 const BURST = 10;
 let apis: HeraldProcess[] = [];

@@ -3,7 +3,7 @@ import { type Client, createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { subscribeOverSse } from '../live/helpers.ts';
+import { subscribeOverSse } from '../helpers/live.ts';
 
 const STATUS_CHANGED = 'subscription($id: ID) { webhookStatusChanged(webhookId: $id) { id tenantId status } }';
 const SET_STATUS = 'mutation($id: ID!, $status: WebhookStatus!) { updateWebhook(id: $id, input: { status: $status }) { id } }';

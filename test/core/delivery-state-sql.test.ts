@@ -16,7 +16,7 @@ import { updateDeliveries } from '../../src/delivery/sql/record-results.ts';
 import { sweepOverdue } from '../../src/delivery/sql/sweep.ts';
 import { createMigratedDatabase } from '../helpers/db.ts';
 import { dueCases } from '../helpers/due-cases.ts';
-import { DAY, idAt } from '../history/support.ts';
+import { DAY, idAt } from '../helpers/history.ts';
 
 /**
  * The lifecycle's rules have a TypeScript form (core/delivery-state.ts, unit-tested) and an

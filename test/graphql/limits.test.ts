@@ -6,8 +6,8 @@ import { getIntrospectionQuery } from 'graphql';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { countWebhookRows, createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { collect, connectLive, settle } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { collect, connectLive, settle } from '../live/helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;

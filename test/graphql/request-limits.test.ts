@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { withPgClient } from '../helpers/db.ts';
 import { countWebhookRows, createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { connectLive, wsUrlOf } from '../live/helpers.ts';
+import { connectLive, wsUrlOf } from '../helpers/live.ts';
 
 const MiB = 1024 * 1024;
 const CREATE = 'mutation { createWebhook(input: { url: "https://example.com/csrf", events: ["*"] }) { webhook { id } } }';

@@ -13,7 +13,7 @@ import {
   type SqlSpy,
   seedHistory,
   spyOnSql,
-} from './support.ts';
+} from '../helpers/history.ts';
 
 /**
  * History reads must stay index-backed at volume. 10 000 attempts (5 000 deliveries and

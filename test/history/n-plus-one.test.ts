@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { heraldStatements, type Seeded, type SqlSpy, seedHistory, spyOnSql } from './support.ts';
+import { heraldStatements, type Seeded, type SqlSpy, seedHistory, spyOnSql } from '../helpers/history.ts';
 
 /**
  * A page of deliveries with their webhook, event and attempts is read with a fixed number of

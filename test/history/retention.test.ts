@@ -5,8 +5,8 @@ import { PGBOSS_SCHEMA } from '../../src/app.ts';
 import { applyRetention, RETENTION_QUEUE } from '../../src/delivery/retention.ts';
 import { createWebhook, getDelivery, waitForDelivery } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { DAY, type Seeded, type SeedItem, seedHistory } from '../helpers/history.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { DAY, type Seeded, type SeedItem, seedHistory } from './support.ts';
 
 /**
  * Retention: attempts and events older than HERALD_RETENTION are deleted in batches (events

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { SLOW_SUBSCRIBER_CLOSE_CODE, SUBSCRIBER_QUEUE_LIMIT } from '../../src/graphql/types/subscriptions.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { CREATE_WEBHOOK, collect, connectLive, PUBLISH_MANY, settle, wsUrlOf } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { CREATE_WEBHOOK, collect, connectLive, PUBLISH_MANY, settle, wsUrlOf } from './helpers.ts';
 
 const EVENTS = 1000;
 const WEBHOOKS = 2;

@@ -3,7 +3,7 @@ import { afterEach, expect, test } from 'vitest';
 import { type CredentialEnd, CredentialWatch, type ValidCredentials } from '../../src/live/credentials.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTenant, startTestHerald } from '../helpers/herald.ts';
-import { collect, connectLive, settle, subscribeOverSse } from './helpers.ts';
+import { collect, connectLive, settle, subscribeOverSse } from '../helpers/live.ts';
 
 const watches: CredentialWatch[] = [];
 afterEach(() => {

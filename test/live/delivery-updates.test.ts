@@ -4,8 +4,8 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { CREATE_WEBHOOK, collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, PUBLISH, settle } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { CREATE_WEBHOOK, collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, PUBLISH, settle } from './helpers.ts';
 
 const STATUS_CHANGED = `subscription($webhookId: ID, $tenantId: ID) {
   webhookStatusChanged(webhookId: $webhookId, tenantId: $tenantId) { id tenantId status disabledReason deletedAt }

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { HAS_CHROMIUM, openBrowser, recordWebSocketCloses, screenshot, webSocketCloses } from '../helpers/browser.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { CREATE_WEBHOOK, wsUrlOf } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { CREATE_WEBHOOK, wsUrlOf } from './helpers.ts';
 
 const SUBSCRIPTION =
   'subscription Live {\n  deliveryUpdated {\n    phase\n    delivery { id eventId status attemptCount }\n    attempt { number responseStatus durationMs }\n  }\n}';

@@ -5,8 +5,6 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
-import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import {
   CREATE_TENANT,
   CREATE_WEBHOOK,
@@ -17,7 +15,9 @@ import {
   gqlOk,
   PUBLISH,
   settle,
-} from './helpers.ts';
+} from '../helpers/live.ts';
+import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const EVENTS = 100;
 

@@ -7,8 +7,8 @@ import { LISTENER_APPLICATION_NAME } from '../../src/live/listener.ts';
 import { LIVE_CHANNEL } from '../../src/live/messages.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { CREATE_WEBHOOK, collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, PUBLISH, settle } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { CREATE_WEBHOOK, collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, PUBLISH, settle } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;

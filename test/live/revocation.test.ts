@@ -9,9 +9,9 @@ import { type Client, createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
+import { CREATE_TENANT, CREATE_WEBHOOK, gqlOk, PUBLISH, settle, subscribeOverSse, wsUrlOf } from '../helpers/live.ts';
+import { CREATE_PORTAL_SESSION, exchange } from '../helpers/portal.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
-import { CREATE_PORTAL_SESSION, exchange } from '../portal/helpers.ts';
-import { CREATE_TENANT, CREATE_WEBHOOK, gqlOk, PUBLISH, settle, subscribeOverSse, wsUrlOf } from './helpers.ts';
 
 const SUBSCRIPTION = 'subscription { deliveryUpdated { phase delivery { eventId } } }';
 const CREATE_KEY = 'mutation($name: String!) { createApiKey(input: { name: $name }) { apiKey { id } secret } }';

@@ -9,8 +9,17 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, HAS_CHROMIUM, openBrowser, screenshot } from '../helpers/browser.ts';
 import { createWebhook, publish, waitForDelivery } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import {
+  deliveryRow,
+  endpointRow,
+  exchange,
+  liveStatus,
+  MUTATION_BUTTONS,
+  openPortal,
+  portalLink,
+  waitForText,
+} from '../helpers/portal.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { deliveryRow, endpointRow, exchange, liveStatus, MUTATION_BUTTONS, openPortal, portalLink, waitForText } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;

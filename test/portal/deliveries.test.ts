@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
 import { createWebhook, getDelivery, listDeliveries, publish, waitForDelivery, waitUntil } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { PUBLISH_MANY } from '../helpers/live.ts';
+import { browserOnPortal, deliveryRow, eventually, waitForText } from '../helpers/portal.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { PUBLISH_MANY } from '../live/helpers.ts';
-import { browserOnPortal, deliveryRow, eventually, waitForText } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;

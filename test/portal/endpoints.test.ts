@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
 import { updateWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { browserOnPortal, endpointRow, eventually, waitForText } from '../helpers/portal.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { browserOnPortal, endpointRow, eventually, waitForText } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;

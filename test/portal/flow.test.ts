@@ -6,8 +6,8 @@ import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { HAS_CHROMIUM, openBrowser, screenshot } from '../helpers/browser.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { deliveryRow, endpointRow, liveStatus, openPortal, portalLink, waitForText } from '../helpers/portal.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { deliveryRow, endpointRow, liveStatus, openPortal, portalLink, waitForText } from './helpers.ts';
 
 let h: TestHerald;
 let receiver: Receiver;

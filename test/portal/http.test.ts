@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { exchange, portalLink } from './helpers.ts';
+import { exchange, portalLink } from '../helpers/portal.ts';
 
 let h: TestHerald;
 let base: string;

@@ -1,7 +1,7 @@
 import type { Locator, Page } from 'playwright-core';
 import { expect } from 'vitest';
-import { type Browser, openBrowser } from '../helpers/browser.ts';
-import type { TestHerald } from '../helpers/herald.ts';
+import { type Browser, openBrowser } from './browser.ts';
+import type { TestHerald } from './herald.ts';
 
 export const CREATE_PORTAL_SESSION = `mutation($input: CreatePortalSessionInput!) {
   createPortalSession(input: $input) { id url expiresAt readOnly }
