@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createTenant, expectError, type GqlResult, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { expectError, type GqlResult, startWithTenant, type Tenant, type TestHerald } from '../helpers/herald.ts';
 
 let h: TestHerald;
-let tenant: { id: string; key: string };
-beforeAll(async () => {
-  h = await startTestHerald();
-  tenant = await createTenant(h);
-});
+let tenant: Tenant;
+beforeAll(async () => ({ h, tenant } = await startWithTenant()));
 afterAll(() => h?.stop());
 
 const QUERY = JSON.stringify({ query: '{ tenant { id } }' });

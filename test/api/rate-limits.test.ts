@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase } from '../helpers/db.ts';
 import { sleep } from '../helpers/deliveries.ts';
-import { CREATE_TENANT, collect, connectLive, wsUrlOf } from '../helpers/live.ts';
+import { createTenant, gqlClient } from '../helpers/herald.ts';
+import { collect, connectLive, wsUrlOf } from '../helpers/live.ts';
 import { exchange } from '../helpers/portal.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
 
@@ -62,10 +63,7 @@ async function gql(n: number, key: string, query: string, variables: Record<stri
   return { status: res.status, retryAfter: res.headers.get('retry-after'), ...((await res.json()) as object) } as Answer;
 }
 
-async function newTenant(name: string): Promise<{ id: string; key: string }> {
-  const { data } = await gql(0, adminKey, CREATE_TENANT, { name });
-  return { id: data.createTenant.tenant.id, key: data.createTenant.apiKey };
-}
+const newTenant = (name: string) => createTenant(gqlClient(apis[0].url!, adminKey), name);
 
 /** `count` requests at once, spread over both processes. */
 const burst = (count: number, key: string, query = '{ tenant { id } }') =>

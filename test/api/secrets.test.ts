@@ -3,6 +3,7 @@ import { buildClientSchema, type GraphQLObjectType, getIntrospectionQuery, getNa
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { decryptSecret } from '../../src/core/secrets.ts';
 import { withPgClient } from '../helpers/db.ts';
+import { createWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 
 const ENCRYPTED = /^v1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]+$/;
@@ -20,14 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 
-async function createWebhook(auth: Record<string, string>) {
-  const data = await h.ok(
-    'mutation($auth: WebhookAuthInput) { createWebhook(input: { url: "https://example.com/hook", events: ["*"], auth: $auth }) { webhook { id } secret } }',
-    { auth },
-    tenant.key,
-  );
-  return { id: data.createWebhook.webhook.id as string, secret: data.createWebhook.secret as string };
-}
+const webhookWith = (auth: Record<string, string>) => createWebhook(h, tenant.key, { url: 'https://example.com/hook', auth });
 
 async function webhookRow(id: string) {
   return withPgClient(h.databaseUrl, async (client) => {
@@ -50,7 +44,7 @@ function selectAll(type: GraphQLObjectType, depth = 3): string {
 }
 
 test('the webhook secrets column holds only AES-256-GCM ciphertext that the key decrypts', async () => {
-  const { id, secret } = await createWebhook({ type: 'NONE' });
+  const { id, secret } = await webhookWith({ type: 'NONE' });
   const row = await webhookRow(id);
   expect(row.raw).not.toContain('whsec_');
   expect(row.raw).not.toContain(secret.slice('whsec_'.length));
@@ -61,7 +55,7 @@ test('the webhook secrets column holds only AES-256-GCM ciphertext that the key 
 });
 
 test('after a rotation both secrets are stored encrypted, newest first', async () => {
-  const { id, secret } = await createWebhook({ type: 'NONE' });
+  const { id, secret } = await webhookWith({ type: 'NONE' });
   const rotated = await h.ok('mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }', { id }, tenant.key);
   const row = await webhookRow(id);
   expect(row.raw).not.toContain('whsec_');
@@ -78,7 +72,7 @@ test.each<{ auth: Record<string, string>; plain: string }>([
   { auth: { type: 'API_KEY', token: TOKEN }, plain: TOKEN },
   { auth: { type: 'CUSTOM_HEADER', headerName: 'X-Key', headerValue: HEADER_VALUE }, plain: HEADER_VALUE },
 ])('auth $auth.type is stored encrypted, never in plain text', async ({ auth, plain }) => {
-  const { id } = await createWebhook(auth);
+  const { id } = await webhookWith(auth);
   const row = await webhookRow(id);
   expect(row.raw).not.toContain(plain);
   expect(row.auth_type).toBe(auth.type);
@@ -110,8 +104,8 @@ test('api_key rows hold the SHA-256 hex of the secret and never the secret', asy
 });
 
 test('no query returns a secret after creation', async () => {
-  const { id, secret } = await createWebhook({ type: 'BASIC', username: 'herald', password: PASSWORD });
-  const bearer = await createWebhook({ type: 'CUSTOM_HEADER', headerName: 'X-Key', headerValue: HEADER_VALUE });
+  const { id, secret } = await webhookWith({ type: 'BASIC', username: 'herald', password: PASSWORD });
+  const bearer = await webhookWith({ type: 'CUSTOM_HEADER', headerName: 'X-Key', headerValue: HEADER_VALUE });
   const { createApiKey } = await h.ok('mutation { createApiKey(input: { name: "listed" }) { secret } }', {}, tenant.key);
 
   const schema = buildClientSchema(await h.ok(getIntrospectionQuery()));

@@ -2,102 +2,33 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
+import { createWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { subscribeOverSse } from '../helpers/live.ts';
+import { collect, liveClients, settle, subscribeOverSse, wsUrlOf } from '../helpers/live.ts';
 
 const STATUS_CHANGED = 'subscription($id: ID) { webhookStatusChanged(webhookId: $id) { id tenantId status } }';
 const SET_STATUS = 'mutation($id: ID!, $status: WebhookStatus!) { updateWebhook(id: $id, input: { status: $status }) { id } }';
-const SUBSCRIBE_SETTLE_MS = 200;
 
 let h: TestHerald;
 let a: { id: string; key: string };
 let b: { id: string; key: string };
-const clients: Client[] = [];
+const clients = liveClients(() => h.url);
 beforeAll(async () => {
   h = await startTestHerald();
   a = await createTenant(h, 'sub-a');
   b = await createTenant(h, 'sub-b');
 });
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.dispose()));
-});
+afterEach(() => clients.disposeAll());
 afterAll(() => h?.stop());
 
-function wsUrl(): string {
-  return h.url.replace(/^http/, 'ws');
-}
-
-/** A graphql-ws client that sends `authorization: Bearer <key>` in connection_init; resolves once acknowledged. */
-async function connect(key: string): Promise<Client> {
-  let connected!: () => void;
-  const ready = new Promise<void>((resolve) => (connected = resolve));
-  const client = createClient({
-    url: wsUrl(),
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${key}` },
-    lazy: false,
-    retryAttempts: 0,
-    on: { connected: () => connected() },
-  });
-  clients.push(client);
-  await ready;
-  return client;
-}
-
-/** graphql-ws does not acknowledge a subscription: give the server time to start the ones just sent. */
-function settle(): Promise<void> {
-  return sleep(SUBSCRIBE_SETTLE_MS);
-}
-
-/** Subscribes and collects every result; `next()` waits for the next one. Call settle() before acting. */
-function subscribe(client: Client, query: string, variables: Record<string, unknown> = {}) {
-  const received: any[] = [];
-  const waiters: (() => void)[] = [];
-  client.subscribe(
-    { query, variables },
-    {
-      next: (result) => {
-        received.push(result);
-        for (const w of waiters.splice(0)) w();
-      },
-      error: (error) => {
-        received.push({ error });
-        for (const w of waiters.splice(0)) w();
-      },
-      complete: () => {},
-    },
-  );
-  let read = 0;
-  return {
-    received,
-    async next(timeoutMs = 5000): Promise<any> {
-      if (received.length <= read) {
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no message within ${timeoutMs} ms`)), timeoutMs);
-          waiters.push(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-      return received[read++];
-    },
-  };
-}
-
-async function createWebhook(key: string): Promise<string> {
-  const data = await h.ok(
-    'mutation { createWebhook(input: { url: "https://example.com/hook", events: ["*"] }) { webhook { id } } }',
-    {},
-    key,
-  );
-  return data.createWebhook.webhook.id;
-}
+const connect = (key: string) => clients.connect(key);
+const subscribe = collect;
+const newWebhook = async (key: string) => (await createWebhook(h, key, { url: 'https://example.com/hook' })).id;
 
 test('an authenticated subscriber receives the change when its webhook is paused and resumed over HTTP', async () => {
-  const webhook = await createWebhook(a.key);
+  const webhook = await newWebhook(a.key);
   const sub = subscribe(await connect(a.key), STATUS_CHANGED);
-  await settle();
+  await settle(200);
   await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, a.key);
   expect(await sub.next()).toEqual({ data: { webhookStatusChanged: { id: webhook, tenantId: a.id, status: 'PAUSED' } } });
   await h.ok(SET_STATUS, { id: webhook, status: 'ACTIVE' }, a.key);
@@ -105,41 +36,41 @@ test('an authenticated subscriber receives the change when its webhook is paused
 });
 
 test('tenant B’s subscribers receive nothing of tenant A’s webhooks', async () => {
-  const aWebhook = await createWebhook(a.key);
-  const bWebhook = await createWebhook(b.key);
+  const aWebhook = await newWebhook(a.key);
+  const bWebhook = await newWebhook(b.key);
   const bClient = await connect(b.key);
   const bAll = subscribe(bClient, STATUS_CHANGED);
   // Naming A's webhook is NOT_FOUND, as it is over HTTP: nothing of A's is streamed.
   const bOnA = subscribe(bClient, STATUS_CHANGED, { id: aWebhook });
   const aAll = subscribe(await connect(a.key), STATUS_CHANGED);
-  await settle();
+  await settle(200);
 
   await h.ok(SET_STATUS, { id: aWebhook, status: 'PAUSED' }, a.key);
   expect((await aAll.next()).data.webhookStatusChanged.id).toBe(aWebhook);
   await sleep(300);
-  expect(bAll.received).toEqual([]);
-  expect(bOnA.received.map((r) => r.errors?.map((e: any) => e.extensions.code))).toEqual([['NOT_FOUND']]);
+  expect(bAll.results).toEqual([]);
+  expect(bOnA.results.map((r) => r.errors?.map((e: any) => e.extensions.code))).toEqual([['NOT_FOUND']]);
 
   // B's subscription is live: its own webhook's change is the first thing it gets.
   await h.ok(SET_STATUS, { id: bWebhook, status: 'PAUSED' }, b.key);
   expect(await bAll.next()).toEqual({ data: { webhookStatusChanged: { id: bWebhook, tenantId: b.id, status: 'PAUSED' } } });
-  expect(bOnA.received).toHaveLength(1);
+  expect(bOnA.results).toHaveLength(1);
 });
 
 test('webhookId narrows the subscription to one webhook', async () => {
-  const [one, two] = [await createWebhook(a.key), await createWebhook(a.key)];
+  const [one, two] = [await newWebhook(a.key), await newWebhook(a.key)];
   const sub = subscribe(await connect(a.key), STATUS_CHANGED, { id: two });
-  await settle();
+  await settle(200);
   await h.ok(SET_STATUS, { id: one, status: 'PAUSED' }, a.key);
   await h.ok(SET_STATUS, { id: two, status: 'PAUSED' }, a.key);
   expect((await sub.next()).data.webhookStatusChanged.id).toBe(two);
-  expect(sub.received).toHaveLength(1);
+  expect(sub.results).toHaveLength(1);
 });
 
 test('deleting a webhook is announced to its subscribers', async () => {
-  const webhook = await createWebhook(a.key);
+  const webhook = await newWebhook(a.key);
   const sub = subscribe(await connect(a.key), STATUS_CHANGED, { id: webhook });
-  await settle();
+  await settle(200);
   await h.ok('mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: webhook }, a.key);
   expect((await sub.next()).data.webhookStatusChanged).toMatchObject({ id: webhook, tenantId: a.id });
 });
@@ -147,9 +78,9 @@ test('deleting a webhook is announced to its subscribers', async () => {
 /** Opens a connection that the server is expected to refuse; resolves to its close event. */
 function refusedConnection(connectionParams: Record<string, unknown>): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => {
-    clients.push(
+    clients.track(
       createClient({
-        url: wsUrl(),
+        url: wsUrlOf(h.url),
         webSocketImpl: WebSocket,
         connectionParams,
         lazy: false,
@@ -186,7 +117,7 @@ async function connectWithoutKey(): Promise<{ client: Client; closed: Promise<{ 
   let onClosed!: (event: { code: number; reason: string }) => void;
   const closed = new Promise<{ code: number; reason: string }>((resolve) => (onClosed = resolve));
   const client = createClient({
-    url: wsUrl(),
+    url: wsUrlOf(h.url),
     webSocketImpl: WebSocket,
     lazy: false,
     retryAttempts: 0,
@@ -200,21 +131,9 @@ async function connectWithoutKey(): Promise<{ client: Client; closed: Promise<{ 
       },
     },
   });
-  clients.push(client);
+  clients.track(client);
   await ready;
   return { client, closed, isClosed: () => closedEvent !== undefined };
-}
-
-/** Subscribes with `extensions` (where GraphiQL puts its Headers tab); collects results and errors. */
-function subscribeWith(client: Client, query: string, variables: Record<string, unknown>, extensions?: Record<string, unknown>) {
-  const received: any[] = [];
-  const errors: unknown[] = [];
-  client.subscribe(extensions === undefined ? { query, variables } : { query, variables, extensions }, {
-    next: (result) => received.push(result),
-    error: (error) => errors.push(error),
-    complete: () => {},
-  });
-  return { received, errors };
 }
 
 test('a connection without authorization is acknowledged, and its first subscription without a key closes it with 4401', async () => {
@@ -224,7 +143,7 @@ test('a connection without authorization is acknowledged, and its first subscrip
   expect(conn.isClosed()).toBe(false);
 
   // …until it subscribes without a key.
-  const sub = subscribeWith(conn.client, STATUS_CHANGED, {});
+  const sub = collect(conn.client, STATUS_CHANGED, {});
   const event = await conn.closed;
   expect(event.code).toBe(4401);
   expect(event.reason).toMatch(/^Unauthorized/);
@@ -232,51 +151,51 @@ test('a connection without authorization is acknowledged, and its first subscrip
   // The subscription itself ends with that close event, having received nothing.
   await expect.poll(() => sub.errors.length).toBe(1);
   expect(sub.errors[0]).toMatchObject({ code: 4401 });
-  expect(sub.received).toEqual([]);
+  expect(sub.results).toEqual([{ error: expect.objectContaining({ code: 4401 }) }]);
 });
 
 test.each(['authorization', 'Authorization'])(
   'a subscription carrying a tenant key in extensions.headers.%s works on a connection without authorization',
   async (header) => {
-    const aWebhook = await createWebhook(a.key);
-    const bWebhook = await createWebhook(b.key);
+    const aWebhook = await newWebhook(a.key);
+    const bWebhook = await newWebhook(b.key);
     const conn = await connectWithoutKey();
-    const sub = subscribeWith(conn.client, STATUS_CHANGED, {}, { headers: { [header]: `Bearer ${a.key}` } });
-    await settle();
+    const sub = collect(conn.client, STATUS_CHANGED, {}, { headers: { [header]: `Bearer ${a.key}` } });
+    await settle(200);
 
     // The key authenticates the subscription as tenant A: B's change is not seen, A's is.
     await h.ok(SET_STATUS, { id: bWebhook, status: 'PAUSED' }, b.key);
     await h.ok(SET_STATUS, { id: aWebhook, status: 'PAUSED' }, a.key);
-    await expect.poll(() => sub.received.length, { timeout: 5000 }).toBeGreaterThan(0);
+    await expect.poll(() => sub.results.length, { timeout: 5000 }).toBeGreaterThan(0);
     await sleep(200);
-    expect(sub.received).toEqual([{ data: { webhookStatusChanged: { id: aWebhook, tenantId: a.id, status: 'PAUSED' } } }]);
+    expect(sub.results).toEqual([{ data: { webhookStatusChanged: { id: aWebhook, tenantId: a.id, status: 'PAUSED' } } }]);
     expect(sub.errors).toEqual([]);
     expect(conn.isClosed()).toBe(false);
   },
 );
 
 test('a key in one subscribe does not authenticate the connection: a later subscribe without one closes it with 4401', async () => {
-  const webhook = await createWebhook(a.key);
+  const webhook = await newWebhook(a.key);
   const conn = await connectWithoutKey();
-  const keyed = subscribeWith(conn.client, STATUS_CHANGED, { id: webhook }, { headers: { authorization: `Bearer ${a.key}` } });
-  await settle();
+  const keyed = collect(conn.client, STATUS_CHANGED, { id: webhook }, { headers: { authorization: `Bearer ${a.key}` } });
+  await settle(200);
   await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, a.key);
-  await expect.poll(() => keyed.received).toEqual([{ data: { webhookStatusChanged: { id: webhook, tenantId: a.id, status: 'PAUSED' } } }]);
+  await expect.poll(() => keyed.results).toEqual([{ data: { webhookStatusChanged: { id: webhook, tenantId: a.id, status: 'PAUSED' } } }]);
 
-  const keyless = subscribeWith(conn.client, STATUS_CHANGED, {});
+  const keyless = collect(conn.client, STATUS_CHANGED, {});
   const event = await conn.closed;
   expect(event).toMatchObject({ code: 4401, reason: expect.stringMatching(/^Unauthorized: Missing authorization/) });
   await expect.poll(() => keyless.errors.length).toBe(1);
-  expect(keyless.received).toEqual([]);
+  expect(keyless.results).toEqual([{ error: expect.objectContaining({ code: 4401 }) }]);
 });
 
 test.each([
   ['an unknown key', 'Bearer hrld_not_a_real_key_at_all_0000000000000000', 'Unknown or revoked API key'],
   ['a malformed authorization', 'Token x', 'Malformed authorization'],
 ])('a subscription carrying %s in extensions.headers is closed with 4401 Unauthorized', async (_case, authorization, why) => {
-  const webhook = await createWebhook(a.key);
+  const webhook = await newWebhook(a.key);
   const conn = await connectWithoutKey();
-  const sub = subscribeWith(conn.client, STATUS_CHANGED, {}, { headers: { authorization } });
+  const sub = collect(conn.client, STATUS_CHANGED, {}, { headers: { authorization } });
   const event = await conn.closed;
   expect(event.code).toBe(4401);
   expect(event.reason).toMatch(/^Unauthorized/);
@@ -287,7 +206,7 @@ test.each([
   await sleep(300);
   expect(sub.errors).toHaveLength(1);
   expect(sub.errors[0]).toMatchObject({ code: 4401 });
-  expect(sub.received).toEqual([]);
+  expect(sub.results).toEqual([{ error: expect.objectContaining({ code: 4401 }) }]);
 });
 
 test('a connection with a revoked key is closed with 4401 Unauthorized', async () => {
@@ -329,7 +248,7 @@ describe('every subscription argument is checked as a query checks it, with the 
   let aWebhook: string;
   let aEvent: string;
   beforeAll(async () => {
-    aWebhook = await createWebhook(a.key);
+    aWebhook = await newWebhook(a.key);
     aEvent = (await h.ok('mutation { publishEvent(input: { type: "message.sent", data: {} }) { event { id } } }', {}, a.key)).publishEvent
       .event.id;
   });
@@ -368,7 +287,7 @@ describe('every subscription argument is checked as a query checks it, with the 
   });
 
   test('a tenant naming its own tenant, webhook and event gets its stream', async () => {
-    const webhook = await createWebhook(b.key);
+    const webhook = await newWebhook(b.key);
     const sub = subscribe(await connect(b.key), WEBHOOK_STATUS, { tenantId: b.id, webhookId: webhook });
     await settle();
     await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, b.key);

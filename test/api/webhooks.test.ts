@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { countWebhookRows, createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import {
+  countWebhookRows,
+  createTenant,
+  expectError,
+  startTestHerald,
+  startWithTenant,
+  type Tenant,
+  type TestHerald,
+} from '../helpers/herald.ts';
 
 const DEFAULT_SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400];
 
@@ -17,11 +25,8 @@ const LIST = `query($first: Int, $after: String, $status: WebhookStatus) {
 const MINIMAL = { url: 'https://example.com/hook', events: ['message.delivered'] };
 
 let h: TestHerald;
-let tenant: { id: string; key: string };
-beforeAll(async () => {
-  h = await startTestHerald();
-  tenant = await createTenant(h);
-});
+let tenant: Tenant;
+beforeAll(async () => ({ h, tenant } = await startWithTenant()));
 afterAll(() => h?.stop());
 
 async function create(input: Record<string, unknown>, key = tenant.key) {

@@ -1,21 +1,16 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createWebhook, deliveryOf, publish, waitForDelivery } from '../helpers/deliveries.ts';
-import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { startWithReceiver, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
+import type { Receiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
 let receiver: Receiver;
-let tenant: { id: string; key: string };
+let tenant: Tenant;
 
 beforeAll(async () => {
-  receiver = await startReceiver();
-  h = await startTestHerald({ HERALD_ALLOWED_CIDRS: '127.0.0.0/8', HERALD_ALLOW_HTTP: 'true' });
-  tenant = await createTenant(h);
+  ({ h, tenant, receiver } = await startWithReceiver());
 });
-afterAll(async () => {
-  await h?.stop();
-  await receiver?.close();
-});
+afterAll(() => stopAll(h, receiver));
 
 const CUSTOM = [
   { name: 'X-Customer-Ref', value: 'acme-42' },

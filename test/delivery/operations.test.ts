@@ -10,7 +10,7 @@ import {
   sleep,
   waitForDelivery,
 } from '../helpers/deliveries.ts';
-import { createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { createTenant, expectError, startTestHerald, startWithReceiver, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.writeHead(200).end('ok');
@@ -19,18 +19,13 @@ const fail = (_req: unknown, res: import('node:http').ServerResponse) => res.wri
 describe('operating deliveries', () => {
   let h: TestHerald;
   let receiver: Receiver;
-  let tenant: { id: string; key: string };
+  let tenant: Tenant;
 
   beforeAll(async () => {
-    receiver = await startReceiver();
-    h = await startTestHerald({ HERALD_ALLOWED_CIDRS: '127.0.0.0/8', HERALD_ALLOW_HTTP: 'true' });
-    tenant = await createTenant(h);
+    ({ h, tenant, receiver } = await startWithReceiver());
   });
   afterEach(() => receiver.setHandler(ok));
-  afterAll(async () => {
-    await h?.stop();
-    await receiver?.close();
-  });
+  afterAll(() => stopAll(h, receiver));
 
   const on = (path: string) => receiver.requests.filter((r) => r.url === path);
 

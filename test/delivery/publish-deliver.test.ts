@@ -1,23 +1,18 @@
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { startWithReceiver, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
+import type { Receiver } from '../helpers/receiver.ts';
 import { createTestCa } from '../helpers/tls.ts';
 
 let h: TestHerald;
 let receiver: Receiver;
-let tenant: { id: string; key: string };
+let tenant: Tenant;
 const ca = createTestCa();
 
 beforeAll(async () => {
-  receiver = await startReceiver({ tls: ca });
-  h = await startTestHerald({ HERALD_ALLOWED_CIDRS: '127.0.0.0/8' }, { ca: ca.caPem });
-  tenant = await createTenant(h);
+  ({ h, tenant, receiver } = await startWithReceiver({ env: { HERALD_ALLOW_HTTP: 'false' }, receiver: { tls: ca }, ca: ca.caPem }));
 });
-afterAll(async () => {
-  await h?.stop();
-  await receiver?.close();
-});
+afterAll(() => stopAll(h, receiver));
 
 test('a published event reaches a subscribed HTTPS endpoint, signed per Standard Webhooks', async () => {
   const created = await h.ok(

@@ -6,7 +6,17 @@ import { initORM, type MikroORM } from '../../src/db/orm.ts';
 import { DELIVERY_QUEUE } from '../../src/jobs/queue.ts';
 import { publishEvents } from '../../src/services/events.ts';
 import { withPgClient } from '../helpers/db.ts';
-import { createWebhook, deliveryOf, listDeliveries, publish, sleep, updateWebhook, waitForDelivery } from '../helpers/deliveries.ts';
+import {
+  createWebhook,
+  deliveryOf,
+  listDeliveries,
+  PUBLISH_MANY,
+  PUBLISH_ONE,
+  publish,
+  sleep,
+  updateWebhook,
+  waitForDelivery,
+} from '../helpers/deliveries.ts';
 import { createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
@@ -21,10 +31,6 @@ afterAll(async () => {
   await h?.stop();
   await receiver?.close();
 });
-
-const PUBLISH_MANY =
-  'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id type channel } deliveryCount } }';
-const PUBLISH_ONE = 'mutation($input: PublishEventInput!) { publishEvent(input: $input) { event { id } deliveryCount } }';
 
 /** Rows of `table` belonging to a tenant. */
 async function countRows(table: 'event' | 'delivery', tenantId: string): Promise<number> {

@@ -6,8 +6,8 @@ import { Webhook as SvixWebhook } from 'svix';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { verifyWebhook } from '../../src/core/verify.ts';
 import { createWebhook, deliveryOf, publish, waitForDelivery, waitUntil } from '../helpers/deliveries.ts';
-import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { type ReceivedRequest, type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { startWithReceiver, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
+import type { ReceivedRequest, Receiver } from '../helpers/receiver.ts';
 import { createTestCa } from '../helpers/tls.ts';
 
 const ca = createTestCa();
@@ -16,17 +16,12 @@ const stripe = new Stripe('sk_test_x');
 
 let h: TestHerald;
 let receiver: Receiver;
-let tenant: { id: string; key: string };
+let tenant: Tenant;
 
 beforeAll(async () => {
-  receiver = await startReceiver({ tls: ca });
-  h = await startTestHerald({ HERALD_ALLOWED_CIDRS: '127.0.0.0/8' }, { ca: ca.caPem });
-  tenant = await createTenant(h);
+  ({ h, tenant, receiver } = await startWithReceiver({ env: { HERALD_ALLOW_HTTP: 'false' }, receiver: { tls: ca }, ca: ca.caPem }));
 });
-afterAll(async () => {
-  await h?.stop();
-  await receiver?.close();
-});
+afterAll(() => stopAll(h, receiver));
 
 /** Verifiers that throw unless the request is signed with `secret`. */
 const verifiers = {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { migrate } from '../../src/db/migrate.ts';
@@ -40,4 +41,47 @@ export async function createMigratedDatabase(): Promise<string> {
     await orm.close();
   }
   return url;
+}
+
+export interface DeliveryRow {
+  id: string;
+  event_id: string;
+  status: string;
+  attempt_count: number;
+  locked_by: string | null;
+  locked_until: Date | null;
+}
+
+export async function deliveryRows(databaseUrl: string): Promise<DeliveryRow[]> {
+  return withPgClient(databaseUrl, async (client) => {
+    const { rows } = await client.query<DeliveryRow>('select id, event_id, status, attempt_count, locked_by, locked_until from delivery');
+    return rows;
+  });
+}
+
+export function countByStatus(rows: DeliveryRow[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of rows) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  return counts;
+}
+
+/** Polls until all `expected` deliveries are SUCCEEDED; returns the milliseconds it took. On timeout, throws with the counts and a few unfinished rows. */
+export async function waitAllSucceeded(
+  databaseUrl: string,
+  expected: number,
+  timeoutMs: number,
+  context: () => string = () => '',
+): Promise<number> {
+  const start = Date.now();
+  let counts: Record<string, number> = {};
+  let rows: DeliveryRow[] = [];
+  while (Date.now() - start < timeoutMs) {
+    rows = await deliveryRows(databaseUrl);
+    counts = countByStatus(rows);
+    if (rows.length === expected && counts.SUCCEEDED === expected) return Date.now() - start;
+    await sleep(200);
+  }
+  throw new Error(
+    `not every delivery SUCCEEDED within ${timeoutMs} ms: ${JSON.stringify(counts)}\n${JSON.stringify(rows.filter((r) => r.status !== 'SUCCEEDED').slice(0, 5))}\n${context()}`,
+  );
 }

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { TestHerald } from './herald.ts';
+import type { GqlClient } from './herald.ts';
 
 /** An attempt as GraphQL shows it. */
 export interface AttemptView {
@@ -46,7 +46,7 @@ export interface WebhookInput {
 }
 
 /** Creates a webhook (events default to ["*"]); returns its id and signing secret. */
-export async function createWebhook(h: TestHerald, key: string, input: WebhookInput): Promise<{ id: string; secret: string }> {
+export async function createWebhook(h: GqlClient, key: string, input: WebhookInput): Promise<{ id: string; secret: string }> {
   const data = await h.ok<{ createWebhook: { webhook: { id: string }; secret: string } }>(
     'mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { webhook { id } secret } }',
     { input: { events: ['*'], ...input } },
@@ -55,7 +55,7 @@ export async function createWebhook(h: TestHerald, key: string, input: WebhookIn
   return { id: data.createWebhook.webhook.id, secret: data.createWebhook.secret };
 }
 
-export async function updateWebhook(h: TestHerald, key: string, id: string, input: Record<string, unknown>) {
+export async function updateWebhook(h: GqlClient, key: string, id: string, input: Record<string, unknown>) {
   const data = await h.ok<{ updateWebhook: { id: string; status: string; disabledReason: string | null } }>(
     'mutation($id: ID!, $input: UpdateWebhookInput!) { updateWebhook(id: $id, input: $input) { id status disabledReason } }',
     { id, input },
@@ -71,18 +71,42 @@ export interface PublishInput {
   idempotencyKey?: string;
 }
 
+export const PUBLISH_ONE = 'mutation($input: PublishEventInput!) { publishEvent(input: $input) { event { id } deliveryCount } }';
+
 /** Publishes one event (type defaults to message.delivered); returns its id and delivery count. */
-export async function publish(h: TestHerald, key: string, input: PublishInput = {}): Promise<{ eventId: string; deliveryCount: number }> {
+export async function publish(h: GqlClient, key: string, input: PublishInput = {}): Promise<{ eventId: string; deliveryCount: number }> {
   const data = await h.ok<{ publishEvent: { event: { id: string }; deliveryCount: number } }>(
-    'mutation($input: PublishEventInput!) { publishEvent(input: $input) { event { id } deliveryCount } }',
+    PUBLISH_ONE,
     { input: { type: 'message.delivered', data: { messageId: 'm1' }, ...input } },
     key,
   );
   return { eventId: data.publishEvent.event.id, deliveryCount: data.publishEvent.deliveryCount };
 }
 
+export const PUBLISH_MANY =
+  'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id type channel } deliveryCount } }';
+
+/** Publishes events in one call; returns each one's id, type, channel and delivery count. */
+export async function publishEvents(
+  h: GqlClient,
+  key: string,
+  inputs: PublishInput[],
+): Promise<{ event: { id: string; type: string; channel: string | null }; deliveryCount: number }[]> {
+  return (await h.ok(PUBLISH_MANY, { inputs }, key)).publishEvents;
+}
+
+/** Publishes `count` message.delivered events on channel sms in one call; returns their ids. */
+export async function publishMany(h: GqlClient, key: string, count: number, tag = 'm'): Promise<string[]> {
+  const inputs = Array.from({ length: count }, (_, i) => ({
+    type: 'message.delivered',
+    channel: 'sms',
+    data: { messageId: `${tag}-${i}` },
+  }));
+  return (await publishEvents(h, key, inputs)).map((p) => p.event.id);
+}
+
 /** Every delivery matching `filter` (newest first), with attempts. */
-export async function listDeliveries(h: TestHerald, key: string, filter: Record<string, unknown>): Promise<DeliveryView[]> {
+export async function listDeliveries(h: GqlClient, key: string, filter: Record<string, unknown>): Promise<DeliveryView[]> {
   const data = await h.ok<{ deliveries: { edges: { node: DeliveryView }[] } }>(
     `query($filter: DeliveryFilter) { deliveries(first: 100, filter: $filter) { edges { node { ${DELIVERY_FIELDS} } } } }`,
     { filter },
@@ -91,14 +115,14 @@ export async function listDeliveries(h: TestHerald, key: string, filter: Record<
   return data.deliveries.edges.map((e) => e.node);
 }
 
-export async function getDelivery(h: TestHerald, key: string, id: string): Promise<DeliveryView> {
+export async function getDelivery(h: GqlClient, key: string, id: string): Promise<DeliveryView> {
   const data = await h.ok<{ delivery: DeliveryView | null }>(`query($id: ID!) { delivery(id: $id) { ${DELIVERY_FIELDS} } }`, { id }, key);
   if (!data.delivery) throw new Error(`delivery ${id} not found`);
   return data.delivery;
 }
 
 /** The one delivery of an event to a webhook. */
-export async function deliveryOf(h: TestHerald, key: string, eventId: string, webhookId: string): Promise<DeliveryView> {
+export async function deliveryOf(h: GqlClient, key: string, eventId: string, webhookId: string): Promise<DeliveryView> {
   const [delivery, ...more] = await listDeliveries(h, key, { eventId, webhookId });
   expect(more).toHaveLength(0);
   if (!delivery) throw new Error(`no delivery of ${eventId} to ${webhookId}`);
@@ -109,7 +133,7 @@ const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
 /** Polls a delivery until it has a final status (or `status`), then returns it. */
 export async function waitForDelivery(
-  h: TestHerald,
+  h: GqlClient,
   key: string,
   id: string,
   options: { status?: DeliveryView['status']; timeout?: number } = {},
@@ -127,7 +151,7 @@ export async function waitForDelivery(
   return last!;
 }
 
-export async function getWebhookStatus(h: TestHerald, key: string, id: string): Promise<{ status: string; disabledReason: string | null }> {
+export async function getWebhookStatus(h: GqlClient, key: string, id: string): Promise<{ status: string; disabledReason: string | null }> {
   const data = await h.ok<{ webhook: { status: string; disabledReason: string | null } }>(
     'query($id: ID!) { webhook(id: $id) { status disabledReason } }',
     { id },

@@ -4,19 +4,24 @@ import { type RunningHerald, startHerald } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestDatabase, withPgClient } from './db.ts';
+import { type Receiver, type ReceiverOptions, startReceiver } from './receiver.ts';
 
-export interface TestHerald {
-  herald: RunningHerald;
+/** A GraphQL client of one Herald API; the key defaults to the admin key. */
+export interface GqlClient {
   /** GraphQL URL (http://127.0.0.1:<port>/graphql). */
   url: string;
-  databaseUrl: string;
   adminKey: string;
-  encryptionKey: string;
-  env: Record<string, string>;
   /** POSTs a GraphQL operation with `key` as bearer token; returns HTTP status and parsed body. */
   gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResult<T>>;
   /** Like gql but throws when the answer has errors; returns `data`. */
   ok<T = any>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<T>;
+}
+
+export interface TestHerald extends GqlClient {
+  herald: RunningHerald;
+  databaseUrl: string;
+  encryptionKey: string;
+  env: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -45,8 +50,20 @@ export async function startTestHerald(env: Record<string, string> = {}, options:
   };
   const config = loadConfig(fullEnv);
   const herald = await startHerald(config, createLogger(config.logLevel), { ca: options.ca });
-  const url = herald.url ?? '';
+  return {
+    ...gqlClient(herald.url ?? '', adminKey),
+    herald,
+    databaseUrl,
+    encryptionKey: fullEnv.HERALD_ENCRYPTION_KEY,
+    env: fullEnv,
+    stop: async () => {
+      await herald.stop();
+    },
+  };
+}
 
+/** A client of the Herald API at `url` (a test Herald, or a child process). */
+export function gqlClient(url: string, adminKey: string): GqlClient {
   async function gql<T>(query: string, variables?: Record<string, unknown>, key: string | null = adminKey): Promise<GqlResult<T>> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -57,28 +74,58 @@ export async function startTestHerald(env: Record<string, string> = {}, options:
     const body = (await res.json()) as { data?: T; errors?: GqlResult<T>['errors'] };
     return { status: res.status, data: body.data, errors: body.errors };
   }
-
   return {
-    herald,
     url,
-    databaseUrl,
     adminKey,
-    encryptionKey: fullEnv.HERALD_ENCRYPTION_KEY,
-    env: fullEnv,
     gql,
     async ok<T>(query: string, variables?: Record<string, unknown>, key?: string | null) {
       const result = await gql<T>(query, variables, key === undefined ? adminKey : key);
       if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
       return result.data as T;
     },
-    stop: async () => {
-      await herald.stop();
-    },
   };
 }
 
-/** Creates a tenant with the admin key; returns its id and first API key. */
-export async function createTenant(h: TestHerald, name = 'acme'): Promise<{ id: string; key: string }> {
+/** Lets Herald deliver to receivers on 127.0.0.1 over plain HTTP (tests only). */
+export const LOCAL_RECEIVERS: Record<string, string> = { HERALD_ALLOWED_CIDRS: '127.0.0.0/8', HERALD_ALLOW_HTTP: 'true' };
+
+export interface Tenant {
+  id: string;
+  /** Its first API key. */
+  key: string;
+}
+
+/** startTestHerald() with `env`, and a tenant of this test file's own. */
+export async function startWithTenant(
+  env: Record<string, string> = {},
+  options: { ca?: string; tenant?: string } = {},
+): Promise<{ h: TestHerald; tenant: Tenant }> {
+  const h = await startTestHerald(env, { ca: options.ca });
+  return { h, tenant: await createTenant(h, options.tenant) };
+}
+
+/**
+ * A receiver on 127.0.0.1, a test Herald allowed to deliver to it (LOCAL_RECEIVERS, then `env`)
+ * and a tenant of this test file's own. Stop them with stopAll(h, receiver).
+ */
+export async function startWithReceiver(
+  options: { env?: Record<string, string>; receiver?: ReceiverOptions; ca?: string; tenant?: string } = {},
+): Promise<{ h: TestHerald; tenant: Tenant; receiver: Receiver }> {
+  const receiver = await startReceiver(options.receiver);
+  const { h, tenant } = await startWithTenant({ ...LOCAL_RECEIVERS, ...options.env }, options);
+  return { h, tenant, receiver };
+}
+
+/** Stops Herald(s) and closes receivers in the order given, skipping what never started. */
+export async function stopAll(...things: ({ stop(): Promise<void> } | { close(): Promise<void> } | null | undefined)[]): Promise<void> {
+  for (const thing of things) {
+    if (!thing) continue;
+    await ('stop' in thing ? thing.stop() : thing.close());
+  }
+}
+
+/** Creates a tenant with the admin key; returns its id and first API key. Each test file makes its own. */
+export async function createTenant(h: GqlClient, name = 'acme'): Promise<Tenant> {
   const data = await h.ok<{ createTenant: { tenant: { id: string }; apiKey: string } }>(
     'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id } apiKey } }',
     { name },

@@ -1,5 +1,6 @@
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import type { DeliveryPhase } from '../../src/core/delivery-state.ts';
 
 /** The WebSocket URL of a GraphQL HTTP URL (same host, port and path). */
 export function wsUrlOf(httpUrl: string): string {
@@ -33,9 +34,13 @@ export async function connectLive(httpUrl: string, key: string): Promise<Client>
 export interface Collected<T> {
   /** Every `data` payload received, in order. */
   items: T[];
+  /** Every message as it came: a result (`{ data, errors? }`), or `{ error }` when the stream failed. */
+  results: any[];
   /** Errors and completion, if any. */
   errors: unknown[];
   completed: boolean;
+  /** The next message of `results` not read yet by next(); rejects after `timeoutMs` (default 5 s). */
+  next(timeoutMs?: number): Promise<any>;
   /** Resolves with the first item (past or future) matching `predicate`; rejects after `timeoutMs`. */
   waitFor(predicate: (item: T) => boolean, timeoutMs?: number, what?: string): Promise<T>;
   /** Resolves once `predicate(items)` holds. */
@@ -43,24 +48,35 @@ export interface Collected<T> {
   unsubscribe(): void;
 }
 
-/** Subscribes with `client` and collects the `data[field]` of every result. */
-export function collect<T = any>(client: Client, query: string, variables: Record<string, unknown> = {}): Collected<T> {
+/**
+ * Subscribes with `client` and collects every message, and the `data[field]` of every result.
+ * `extensions` travel with the subscribe message (where GraphiQL puts its Headers tab).
+ */
+export function collect<T = any>(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown> = {},
+  extensions?: Record<string, unknown>,
+): Collected<T> {
   const items: T[] = [];
+  const results: any[] = [];
   const errors: unknown[] = [];
   const watchers = new Set<() => void>();
   const wake = () => {
     for (const w of watchers) w();
   };
-  const state = { completed: false };
+  const state = { completed: false, read: 0 };
   const unsubscribe = client.subscribe<Record<string, T>>(
-    { query, variables },
+    extensions === undefined ? { query, variables } : { query, variables, extensions },
     {
       next: (result) => {
+        results.push(result);
         if (result.errors?.length) errors.push(result.errors);
         if (result.data) items.push(Object.values(result.data)[0] as T);
         wake();
       },
       error: (error) => {
+        results.push({ error });
         errors.push(error);
         wake();
       },
@@ -72,9 +88,13 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
   );
 
   function waitUntil(predicate: (items: T[]) => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+    return waitOn(() => predicate(items), timeoutMs, what);
+  }
+
+  function waitOn(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!predicate(items)) return;
+      const watcher = () => {
+        if (!check()) return;
         done();
         resolve();
       };
@@ -86,18 +106,23 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
-        watchers.delete(check);
+        watchers.delete(watcher);
       };
-      watchers.add(check);
-      check();
+      watchers.add(watcher);
+      watcher();
     });
   }
 
   return {
     items,
+    results,
     errors,
     get completed() {
       return state.completed;
+    },
+    async next(timeoutMs = 5000) {
+      await waitOn(() => results.length > state.read, timeoutMs, 'the next message');
+      return results[state.read++];
     },
     async waitFor(predicate, timeoutMs, what) {
       await waitUntil((all) => all.some(predicate), timeoutMs, what);
@@ -108,28 +133,29 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
   };
 }
 
+/** Live connections of one test file, all closed by disposeAll() (e.g. after each test). */
+export function liveClients(httpUrl: () => string) {
+  const open: Client[] = [];
+  return {
+    /** connectLive(), remembered for disposeAll(). */
+    async connect(key: string): Promise<Client> {
+      return this.track(await connectLive(httpUrl(), key));
+    },
+    track(client: Client): Client {
+      open.push(client);
+      return client;
+    },
+    async disposeAll(): Promise<void> {
+      await Promise.all(open.splice(0).map((c) => c.dispose()));
+    },
+  };
+}
+
 /**
  * graphql-ws does not acknowledge a subscribe message: give the server a moment to start the
  * subscriptions just sent before causing the events they should see.
  */
 export const settle = (ms = 250) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** POSTs a GraphQL operation; throws on errors; returns `data`. */
-export async function gqlOk<T = any>(httpUrl: string, key: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const res = await fetch(httpUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: T; errors?: unknown[] };
-  if (body.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data as T;
-}
-
-export const CREATE_TENANT = 'mutation($name: String!) { createTenant(input: { name: $name }) { tenant { id } apiKey } }';
-export const CREATE_WEBHOOK = 'mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { webhook { id } } }';
-export const PUBLISH = 'mutation($input: PublishEventInput!) { publishEvent(input: $input) { event { id } deliveryCount } }';
-export const PUBLISH_MANY = 'mutation($inputs: [PublishEventInput!]!) { publishEvents(inputs: $inputs) { event { id } deliveryCount } }';
 
 export const DELIVERY_UPDATED = `subscription($webhookId: ID, $eventId: ID, $tenantId: ID) {
   deliveryUpdated(webhookId: $webhookId, eventId: $eventId, tenantId: $tenantId) {
@@ -140,7 +166,7 @@ export const DELIVERY_UPDATED = `subscription($webhookId: ID, $eventId: ID, $ten
 }`;
 
 export interface DeliveryUpdate {
-  phase: 'QUEUED' | 'ATTEMPT_STARTED' | 'ATTEMPT_FINISHED' | 'RETRY_SCHEDULED' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+  phase: DeliveryPhase;
   nextAttemptAt: string | null;
   delivery: { id: string; status: string; eventId: string; webhookId: string; tenantId: string; attemptCount: number };
   attempt: { id: string; number: number; responseStatus: number | null; durationMs: number; error: string | null } | null;

@@ -5,6 +5,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort, procStat } from '../../src/db/embedded.ts';
 
+import type { TestHerald } from './herald.ts';
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The project's Node 24 (the `node` devDependency), which runs the TypeScript sources directly. */
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
@@ -187,3 +189,23 @@ export function cpuSeconds(pid: number): number {
 
 /** A TCP port nothing listens on right now. */
 export { freePort };
+
+/** The environment a Herald child process needs to share a test Herald's database and keys. */
+export function childEnv(h: TestHerald, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: h.databaseUrl,
+    HERALD_ENCRYPTION_KEY: h.encryptionKey,
+    HERALD_ADMIN_KEY: h.adminKey,
+    HERALD_ALLOW_HTTP: 'true',
+    HERALD_ALLOWED_CIDRS: '127.0.0.0/8',
+    ...extra,
+  };
+}
+
+/** Warnings and errors among a child process's log lines (for failure messages). */
+export function problems(lines: string[]): string {
+  return lines
+    .filter((l) => /"level":(4|5|6)0/.test(l))
+    .slice(-20)
+    .join('\n');
+}

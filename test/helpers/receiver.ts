@@ -129,3 +129,34 @@ export async function startReceiver(options: ReceiverOptions = {}): Promise<Rece
     },
   };
 }
+
+/** The distinct `webhook-id` headers a receiver got. */
+export function webhookIds(receiver: Receiver): Set<string> {
+  return new Set(receiver.requests.map((r) => String(r.headers['webhook-id'])));
+}
+
+/**
+ * A receiver handler that holds every request open until `answerAll()`; after that it
+ * answers 200 at once. Requests whose client went away are just dropped.
+ */
+export function holdingHandler() {
+  const held: ServerResponse[] = [];
+  let answering = false;
+  const answer = (res: ServerResponse) => {
+    if (!res.destroyed && !res.headersSent) res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+  };
+  const handler: ReceiverHandler = (_req, res) => {
+    if (answering) answer(res);
+    else held.push(res);
+  };
+  return {
+    handler,
+    get held() {
+      return held.filter((res) => !res.destroyed).length;
+    },
+    answerAll() {
+      answering = true;
+      for (const res of held.splice(0)) answer(res);
+    },
+  };
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createWebhook, type DeliveryView, listDeliveries, publish, sleep, waitForDelivery } from '../helpers/deliveries.ts';
-import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { createTenant, startWithReceiver, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
+import type { Receiver } from '../helpers/receiver.ts';
 
 /**
  * Webhook.stats after real deliveries: a receiver that answers after ~100 ms, succeeding or
@@ -10,7 +10,7 @@ import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
 let receiver: Receiver;
-let tenant: { id: string; key: string };
+let tenant: Tenant;
 let webhookId: string;
 let slowRetryWebhookId: string;
 /** How the receiver answers /hook: 200, 500, or 500 to a first attempt and 200 to a retry. */
@@ -36,27 +36,27 @@ interface Stats {
 const stats = async (id = webhookId): Promise<Stats> => (await h.ok(STATS, { id }, tenant.key)).webhook.stats;
 
 beforeAll(async () => {
-  receiver = await startReceiver({
-    handler: async (req, res) => {
-      await sleep(RECEIVER_DELAY_MS);
-      const fail =
-        req.url?.startsWith('/always-fail') || mode === 'fail' || (mode === 'fail-first-attempt' && req.headers['herald-attempt'] === '1');
-      if (fail) res.writeHead(500).end('down');
-      else res.writeHead(200).end('ok');
+  ({ h, tenant, receiver } = await startWithReceiver({
+    receiver: {
+      handler: async (req, res) => {
+        await sleep(RECEIVER_DELAY_MS);
+        const fail =
+          req.url?.startsWith('/always-fail') ||
+          mode === 'fail' ||
+          (mode === 'fail-first-attempt' && req.headers['herald-attempt'] === '1');
+        if (fail) res.writeHead(500).end('down');
+        else res.writeHead(200).end('ok');
+      },
     },
-  });
-  h = await startTestHerald({ HERALD_ALLOWED_CIDRS: '127.0.0.0/8', HERALD_ALLOW_HTTP: 'true' });
-  tenant = await createTenant(h, 'stats');
+    tenant: 'stats',
+  }));
   webhookId = (await createWebhook(h, tenant.key, { url: `${receiver.url}/hook`, events: ['message.delivered'], retrySchedule: [1] })).id;
   slowRetryWebhookId = (
     await createWebhook(h, tenant.key, { url: `${receiver.url}/always-fail`, events: ['message.failed'], retrySchedule: [600] })
   ).id;
 });
 
-afterAll(async () => {
-  await h?.stop();
-  await receiver?.close();
-});
+afterAll(() => stopAll(h, receiver));
 
 /** Publishes `n` message.delivered events and waits until each delivery has `status`. */
 async function deliver(n: number, status: DeliveryView['status']): Promise<void> {

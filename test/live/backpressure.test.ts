@@ -8,8 +8,9 @@ import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { SLOW_SUBSCRIBER_CLOSE_CODE, SUBSCRIBER_QUEUE_LIMIT } from '../../src/graphql/types/subscriptions.ts';
+import { createWebhook, publishEvents } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { CREATE_WEBHOOK, collect, connectLive, PUBLISH_MANY, settle, wsUrlOf } from '../helpers/live.ts';
+import { collect, connectLive, settle, wsUrlOf } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const EVENTS = 1000;
@@ -72,7 +73,7 @@ async function rawSubscriber(
 test('a client that stops reading is closed with 4429 once 1 000 updates wait for it; a client that keeps up is unaffected', async () => {
   const tenant = await createTenant(h, 'backpressure');
   for (let i = 0; i < WEBHOOKS; i++) {
-    await h.ok(CREATE_WEBHOOK, { input: { url: `${receiver.url}/fast-${i}`, events: ['*'] } }, tenant.key);
+    await createWebhook(h, tenant.key, { url: `${receiver.url}/fast-${i}` });
   }
 
   const slowSub = await rawSubscriber(
@@ -97,8 +98,7 @@ test('a client that stops reading is closed with 4429 once 1 000 updates wait fo
   try {
     const filler = 'x'.repeat(DATA_BYTES);
     const inputs = Array.from({ length: EVENTS }, (_, i) => ({ type: 'message.delivered', data: { n: i, filler } }));
-    const published = await h.ok(PUBLISH_MANY, { inputs }, tenant.key);
-    expect(published.publishEvents).toHaveLength(EVENTS);
+    expect(await publishEvents(h, tenant.key, inputs)).toHaveLength(EVENTS);
 
     // Four updates per delivery (queued, started, finished, succeeded): 8 000 in all, far more
     // than the slow client's TCP buffers and its 1 000-update queue hold. Once half have gone
@@ -132,7 +132,7 @@ test('a client that stops reading is closed with 4429 once 1 000 updates wait fo
   expect(normalClosed).toBeNull();
   expect(fast.errors).toEqual([]);
   const before = fast.items.length;
-  await h.ok(PUBLISH_MANY, { inputs: [{ type: 'message.delivered', data: { after: true } }] }, tenant.key);
+  await publishEvents(h, tenant.key, [{ type: 'message.delivered', data: { after: true } }]);
   await fast.waitUntil((items) => items.length >= before + WEBHOOKS * 4, 15_000, 'updates after the slow client was dropped');
 
   // Memory: the burst (1 000 events of 4 KiB, 2 000 deliveries, 8 000 updates, all in this

@@ -1,10 +1,10 @@
 // Live status over graphql-ws with the real client: every phase of a delivery, webhook status
 // changes, filters and tenant scope. Herald runs in-process (API + worker); updates still
 // travel worker → NOTIFY → the API's LISTEN connection → subscribers.
-import type { Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { createWebhook, publish, type WebhookInput } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { CREATE_WEBHOOK, collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, PUBLISH, settle } from '../helpers/live.ts';
+import { collect, DELIVERY_UPDATED, type DeliveryUpdate, liveClients, settle } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const STATUS_CHANGED = `subscription($webhookId: ID, $tenantId: ID) {
@@ -25,7 +25,7 @@ let ok: Receiver;
 let flaky: Receiver;
 /** Always 500. */
 let failing: Receiver;
-const clients: Client[] = [];
+const clients = liveClients(() => h.url);
 
 beforeAll(async () => {
   [ok, flaky, failing] = await Promise.all([startReceiver(), startReceiver(), startReceiver()]);
@@ -44,29 +44,15 @@ beforeAll(async () => {
     HERALD_DISABLE_AFTER: '1s',
   });
 });
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.dispose()));
-});
+afterEach(() => clients.disposeAll());
 afterAll(async () => {
   await h?.stop();
   await Promise.all([ok, flaky, failing].map((r) => r?.close()));
 });
 
-async function live(key: string): Promise<Client> {
-  const client = await connectLive(h.url, key);
-  clients.push(client);
-  return client;
-}
-
-async function webhook(key: string, input: Record<string, unknown>): Promise<string> {
-  const data = await h.ok(CREATE_WEBHOOK, { input: { events: ['*'], ...input } }, key);
-  return data.createWebhook.webhook.id;
-}
-
-async function publish(key: string, data: unknown = { messageId: 'm1' }): Promise<string> {
-  const res = await h.ok(PUBLISH, { input: { type: 'message.delivered', data } }, key);
-  return res.publishEvent.event.id;
-}
+const live = (key: string) => clients.connect(key);
+const webhook = async (key: string, input: WebhookInput) => (await createWebhook(h, key, input)).id;
+const publishData = async (key: string, data?: unknown) => (await publish(h, key, data === undefined ? {} : { data })).eventId;
 
 const phasesOf = (items: DeliveryUpdate[], eventId: string) => items.filter((u) => u.delivery.eventId === eventId).map((u) => u.phase);
 const phaseOf = (eventId: string, phase: DeliveryUpdate['phase']) => (u: DeliveryUpdate) =>
@@ -78,7 +64,7 @@ describe('deliveryUpdated', () => {
     const wh = await webhook(a.key, { url: `${ok.url}/ok` });
     const sub = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: wh });
     await settle();
-    const eventId = await publish(a.key);
+    const eventId = await publishData(a.key);
 
     await sub.waitFor(phaseOf(eventId, 'SUCCEEDED'), 15_000, 'SUCCEEDED');
     expect(phasesOf(sub.items, eventId)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'SUCCEEDED']);
@@ -100,7 +86,7 @@ describe('deliveryUpdated', () => {
     const wh = await webhook(a.key, { url: `${flaky.url}/flaky`, retrySchedule: [1] });
     const sub = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: wh });
     await settle();
-    const eventId = await publish(a.key);
+    const eventId = await publishData(a.key);
 
     const succeeded = await sub.waitFor(phaseOf(eventId, 'SUCCEEDED'), 20_000, 'SUCCEEDED');
     expect(phasesOf(sub.items, eventId)).toEqual([
@@ -135,7 +121,7 @@ describe('deliveryUpdated', () => {
     const wh = await webhook(a.key, { url: `${failing.url}/exhausted`, retrySchedule: [] });
     const sub = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: wh });
     await settle();
-    const eventId = await publish(a.key);
+    const eventId = await publishData(a.key);
 
     const failed = await sub.waitFor(phaseOf(eventId, 'FAILED'), 15_000, 'FAILED');
     expect(phasesOf(sub.items, eventId)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'FAILED']);
@@ -153,7 +139,7 @@ describe('deliveryUpdated', () => {
     const sub = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: wh });
     await settle();
     // Deliveries to a paused webhook wait (PENDING) until it is resumed.
-    const events = [await publish(a.key), await publish(a.key)];
+    const events = [await publishData(a.key), await publishData(a.key)];
     await sub.waitUntil((items) => items.length === 2, 10_000, 'two QUEUED updates');
     await h.ok('mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: wh }, a.key);
 
@@ -171,7 +157,7 @@ describe('deliveryUpdated', () => {
     const onlyTwo = collect<DeliveryUpdate>(client, DELIVERY_UPDATED, { webhookId: two });
     const all = collect<DeliveryUpdate>(client, DELIVERY_UPDATED);
     await settle();
-    const events = [await publish(t.key, { n: 1 }), await publish(t.key, { n: 2 })];
+    const events = [await publishData(t.key, { n: 1 }), await publishData(t.key, { n: 2 })];
 
     await all.waitUntil((items) => items.filter((u) => u.phase === 'SUCCEEDED').length === 4, 15_000, 'all four deliveries to succeed');
     await onlyTwo.waitUntil((items) => items.filter((u) => u.phase === 'SUCCEEDED').length === 2, 5_000, 'two SUCCEEDED on webhook two');
@@ -192,7 +178,7 @@ describe('deliveryUpdated', () => {
     const client = await live(t.key);
     const all = collect<DeliveryUpdate>(client, DELIVERY_UPDATED);
     await settle();
-    const target = await publish(t.key, { n: 'target' });
+    const target = await publishData(t.key, { n: 'target' });
     await all.waitUntil(
       (items) => items.filter((u) => u.delivery.eventId === target && u.phase === 'SUCCEEDED').length === 2,
       15_000,
@@ -203,7 +189,7 @@ describe('deliveryUpdated', () => {
     // both the target (manual retries on both webhooks) and a new event.
     const byEvent = collect<DeliveryUpdate>(client, DELIVERY_UPDATED, { eventId: target });
     await settle();
-    const other = await publish(t.key, { n: 'other' });
+    const other = await publishData(t.key, { n: 'other' });
     for (const u of all.items.filter((u) => u.delivery.eventId === target && u.phase === 'SUCCEEDED')) {
       await h.ok('mutation($id: ID!) { retryDelivery(id: $id) { id } }', { id: u.delivery.id }, t.key);
     }
@@ -244,12 +230,12 @@ describe('tenant scope', () => {
     const aAll = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: aHook });
     await settle();
 
-    const aEvent = await publish(a.key, { secret: 'tenant A only' });
+    const aEvent = await publishData(a.key, { secret: 'tenant A only' });
     await aAll.waitFor(phaseOf(aEvent, 'SUCCEEDED'), 15_000, 'A’s delivery to succeed');
     await h.ok('mutation($id: ID!) { updateWebhook(id: $id, input: { status: PAUSED }) { id } }', { id: aHook }, a.key);
     // The marker: B's own event, after everything of A's. Once B has its final update, anything
     // of A's would have arrived before it.
-    const marker = await publish(b.key, { marker: true });
+    const marker = await publishData(b.key, { marker: true });
     await bAll.waitFor(phaseOf(marker, 'SUCCEEDED'), 15_000, 'B’s marker to succeed');
     await settle(300);
 
@@ -296,7 +282,7 @@ describe('webhookStatusChanged', () => {
     const sub = collect<WebhookChange>(client, STATUS_CHANGED, { webhookId: wh });
     const deliveries = collect<DeliveryUpdate>(client, DELIVERY_UPDATED, { webhookId: wh });
     await settle();
-    await publish(a.key);
+    await publishData(a.key);
 
     const disabled = await sub.waitFor((w) => w.status === 'DISABLED', 20_000, 'DISABLED');
     expect(sub.items).toHaveLength(1);

@@ -7,27 +7,23 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { HAS_CHROMIUM, openBrowser, recordWebSocketCloses, screenshot, webSocketCloses } from '../helpers/browser.ts';
 import { withPgClient } from '../helpers/db.ts';
-import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { CREATE_WEBHOOK, wsUrlOf } from '../helpers/live.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { createWebhook } from '../helpers/deliveries.ts';
+import { startWithReceiver, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
+import { wsUrlOf } from '../helpers/live.ts';
+import type { Receiver } from '../helpers/receiver.ts';
 
 const SUBSCRIPTION =
   'subscription Live {\n  deliveryUpdated {\n    phase\n    delivery { id eventId status attemptCount }\n    attempt { number responseStatus durationMs }\n  }\n}';
 
 let h: TestHerald;
 let receiver: Receiver;
-let tenant: { id: string; key: string };
+let tenant: Tenant;
 
 beforeAll(async () => {
-  receiver = await startReceiver();
-  h = await startTestHerald({ HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
-  tenant = await createTenant(h, 'graphiql');
-  await h.ok(CREATE_WEBHOOK, { input: { url: `${receiver.url}/hook`, events: ['*'] } }, tenant.key);
+  ({ h, tenant, receiver } = await startWithReceiver({ tenant: 'graphiql' }));
+  await createWebhook(h, tenant.key, { url: `${receiver.url}/hook` });
 });
-afterAll(async () => {
-  await h?.stop();
-  await receiver?.close();
-});
+afterAll(() => stopAll(h, receiver));
 
 interface Frame {
   dir: 'sent' | 'received';

@@ -5,17 +5,9 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
-import {
-  CREATE_TENANT,
-  CREATE_WEBHOOK,
-  collect,
-  connectLive,
-  DELIVERY_UPDATED,
-  type DeliveryUpdate,
-  gqlOk,
-  PUBLISH,
-  settle,
-} from '../helpers/live.ts';
+import { createWebhook, publish } from '../helpers/deliveries.ts';
+import { createTenant, gqlClient } from '../helpers/herald.ts';
+import { collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, settle } from '../helpers/live.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
@@ -66,13 +58,10 @@ afterAll(async () => {
 
 test('one API and two workers: every delivery’s updates reach the API’s subscriber; each delivery is made once, by one worker', async () => {
   const url = api.url!;
-  const { createTenant } = await gqlOk(url, adminKey, CREATE_TENANT, { name: 'multi' });
-  const key: string = createTenant.apiKey;
+  const herald = gqlClient(url, adminKey);
+  const { key } = await createTenant(herald, 'multi');
   const webhooks: string[] = [];
-  for (const path of ['/one', '/two']) {
-    const data = await gqlOk(url, key, CREATE_WEBHOOK, { input: { url: `${receiver.url}${path}`, events: ['*'] } });
-    webhooks.push(data.createWebhook.webhook.id);
-  }
+  for (const path of ['/one', '/two']) webhooks.push((await createWebhook(herald, key, { url: `${receiver.url}${path}` })).id);
 
   client = await connectLive(url, key);
   const sub = collect<DeliveryUpdate>(client, DELIVERY_UPDATED);
@@ -81,12 +70,10 @@ test('one API and two workers: every delivery’s updates reach the API’s subs
   // One publish per event (a few at a time), so the work arrives as many jobs both workers compete for.
   const eventIds: string[] = [];
   for (let i = 0; i < EVENTS; i += 5) {
-    const batch = await Promise.all(
-      Array.from({ length: 5 }, (_, j) => gqlOk(url, key, PUBLISH, { input: { type: 'message.delivered', data: { n: i + j } } })),
-    );
+    const batch = await Promise.all(Array.from({ length: 5 }, (_, j) => publish(herald, key, { data: { n: i + j } })));
     for (const r of batch) {
-      expect(r.publishEvent.deliveryCount).toBe(2);
-      eventIds.push(r.publishEvent.event.id);
+      expect(r.deliveryCount).toBe(2);
+      eventIds.push(r.eventId);
     }
   }
 

@@ -6,8 +6,9 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { LISTENER_APPLICATION_NAME } from '../../src/live/listener.ts';
 import { LIVE_CHANNEL } from '../../src/live/messages.ts';
 import { withPgClient } from '../helpers/db.ts';
+import { createWebhook, publish } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { CREATE_WEBHOOK, collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, PUBLISH, settle } from '../helpers/live.ts';
+import { collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, settle } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
@@ -63,18 +64,16 @@ async function waitForNewListener(oldPid: number): Promise<Backend> {
 
 test('after its LISTEN connection is terminated by the database, the API listens again and subscribers resume receiving', async () => {
   const tenant = await createTenant(h, 'reconnect');
-  const data = await h.ok(CREATE_WEBHOOK, { input: { url: `${receiver.url}/hook`, events: ['*'] } }, tenant.key);
-  const webhookId = data.createWebhook.webhook.id;
+  const { id: webhookId } = await createWebhook(h, tenant.key, { url: `${receiver.url}/hook` });
   client = await connectLive(h.url, tenant.key);
   let closed: unknown = null;
   client.on('closed', (event) => (closed = event));
   const sub = collect<DeliveryUpdate>(client, DELIVERY_UPDATED, { webhookId });
   await settle();
-  const publish = async () =>
-    (await h.ok(PUBLISH, { input: { type: 'message.delivered', data: {} } }, tenant.key)).publishEvent.event.id as string;
+  const publishOne = async () => (await publish(h, tenant.key, { data: {} })).eventId;
   const lifecycle = (eventId: string) => sub.items.filter((u) => u.delivery.eventId === eventId).map((u) => u.phase);
 
-  const before = await publish();
+  const before = await publishOne();
   await sub.waitFor((u) => u.delivery.eventId === before && u.phase === 'SUCCEEDED', 15_000, 'the first delivery');
 
   // What pg_stat_activity shows for it: an idle connection named by Herald whose last query is
@@ -92,7 +91,7 @@ test('after its LISTEN connection is terminated by the database, the API listens
     expect(next.query).toBe(`listen ${LIVE_CHANNEL}`);
 
     // The same subscription on the same WebSocket sees the whole life of a new delivery.
-    const after = await publish();
+    const after = await publishOne();
     await sub.waitFor((u) => u.delivery.eventId === after && u.phase === 'SUCCEEDED', 15_000, `a delivery after cut ${cut}`);
     expect(lifecycle(after)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'SUCCEEDED']);
   }

@@ -9,7 +9,9 @@ import { type Client, createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
-import { CREATE_TENANT, CREATE_WEBHOOK, gqlOk, PUBLISH, settle, subscribeOverSse, wsUrlOf } from '../helpers/live.ts';
+import { createWebhook, publish } from '../helpers/deliveries.ts';
+import { createTenant, type GqlClient, gqlClient } from '../helpers/herald.ts';
+import { settle, subscribeOverSse, wsUrlOf } from '../helpers/live.ts';
 import { CREATE_PORTAL_SESSION, exchange } from '../helpers/portal.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
 
@@ -21,6 +23,7 @@ const apis: HeraldProcess[] = [];
 let adminKey: string;
 let databaseUrl: string;
 let tenantKey: string;
+let api: GqlClient;
 const clients: Client[] = [];
 const aborts: AbortController[] = [];
 
@@ -35,10 +38,10 @@ beforeAll(async () => {
   // The first applies the migrations; then the second.
   apis.push(await startHeraldProcess({ env, role: 'api', readyTimeoutMs: 60_000 }));
   apis.push(await startHeraldProcess({ env, role: 'api', readyTimeoutMs: 60_000 }));
-  const { createTenant } = await gqlOk(apis[0].url!, adminKey, CREATE_TENANT, { name: 'revocation' });
-  tenantKey = createTenant.apiKey;
+  api = gqlClient(apis[0].url!, adminKey);
+  tenantKey = (await createTenant(api, 'revocation')).key;
   // A webhook, so every publish is a QUEUED update on every subscription that still streams.
-  await gqlOk(apis[0].url!, tenantKey, CREATE_WEBHOOK, { input: { url: 'https://example.com/hook', events: ['*'] } });
+  await createWebhook(api, tenantKey, { url: 'https://example.com/hook' });
 }, 150_000);
 
 afterEach(async () => {
@@ -52,14 +55,11 @@ afterAll(async () => {
 }, 60_000);
 
 async function newKey(name: string): Promise<{ id: string; secret: string }> {
-  const { createApiKey } = await gqlOk(apis[0].url!, tenantKey, CREATE_KEY, { name });
+  const { createApiKey } = await api.ok(CREATE_KEY, { name }, tenantKey);
   return { id: createApiKey.apiKey.id, secret: createApiKey.secret };
 }
 
-async function publish(): Promise<string> {
-  const { publishEvent } = await gqlOk(apis[0].url!, tenantKey, PUBLISH, { input: { type: 'message.sent', data: {} } });
-  return publishEvent.event.id;
-}
+const publishOne = async () => (await publish(api, tenantKey, { type: 'message.sent', data: {} })).eventId;
 
 interface Watched {
   /** Event ids of the updates received. */
@@ -166,14 +166,14 @@ test('revoking a key ends, within 5 s on both API processes, every subscription 
   await settle(500);
 
   // Every subscription streams before the revocation.
-  const before = await publish();
+  const before = await publishOne();
   for (const p of perProcess) {
     const all = [...p.byConnectionInit, p.bySubscribeMessage, p.otherOnSameConnection, p.overSse, p.otherKey];
     await expect.poll(() => all.every((w) => w.events.includes(before)), { timeout: 10_000 }).toBe(true);
   }
 
   const revokedAt = Date.now();
-  await gqlOk(apis[0].url!, tenantKey, REVOKE, { id: doomed.id });
+  await api.ok(REVOKE, { id: doomed.id }, tenantKey);
 
   for (const [i, p] of perProcess.entries()) {
     const doomedOnes = [...p.byConnectionInit, p.bySubscribeMessage, p.overSse];
@@ -191,7 +191,7 @@ test('revoking a key ends, within 5 s on both API processes, every subscription 
     expect(p.keylessConnection.state.closed).toBeNull();
   }
 
-  const after = await publish();
+  const after = await publishOne();
   for (const p of perProcess) {
     await expect.poll(() => p.otherKey.events.includes(after) && p.otherOnSameConnection.events.includes(after)).toBe(true);
     for (const w of [...p.byConnectionInit, p.bySubscribeMessage, p.overSse]) expect(w.events).toEqual([before]);
@@ -229,7 +229,7 @@ test('a revocation whose notification never came (written behind Herald’s back
 
 /** A customer portal session of the tenant, opened as the page opens it; its bearer token and id. */
 async function portalSession(expiresInSeconds?: number): Promise<{ id: string; token: string; expiresAt: number }> {
-  const { createPortalSession } = await gqlOk(apis[0].url!, tenantKey, CREATE_PORTAL_SESSION, { input: { expiresInSeconds } });
+  const { createPortalSession } = await api.ok(CREATE_PORTAL_SESSION, { input: { expiresInSeconds } }, tenantKey);
   const opened = await exchange(createPortalSession.url);
   expect(opened.status).toBe(200);
   return { id: createPortalSession.id, token: opened.body.token, expiresAt: new Date(opened.body.expiresAt).getTime() };
@@ -249,11 +249,11 @@ test('revoking a portal session ends, within 5 s on both API processes, what it 
     }),
   );
   await settle(500);
-  const before = await publish();
+  const before = await publishOne();
   for (const p of perProcess) await expect.poll(() => [...p.watched, p.tenant].every((w) => w.events.includes(before))).toBe(true);
 
   const revokedAt = Date.now();
-  await gqlOk(apis[0].url!, tenantKey, 'mutation($id: ID!) { revokePortalSession(id: $id) { id } }', { id: session.id });
+  await api.ok('mutation($id: ID!) { revokePortalSession(id: $id) { id } }', { id: session.id }, tenantKey);
   for (const [i, p] of perProcess.entries()) {
     await expect.poll(() => p.watched.every((w) => w.endedAt !== null) && p.connection.state.closed !== null, { timeout: 5000 }).toBe(true);
     for (const w of p.watched) {
@@ -263,7 +263,7 @@ test('revoking a portal session ends, within 5 s on both API processes, what it 
     expect(p.connection.state.closed).toMatchObject({ code: 4401, reason: expect.stringMatching(/revoked/) });
     expect(JSON.parse(await apis[i].waitForLog(new RegExp(`"credentialId":"${session.id}"`)))).toMatchObject({ via: 'notification' });
   }
-  const after = await publish();
+  const after = await publishOne();
   for (const p of perProcess) await expect.poll(() => p.tenant.events.includes(after)).toBe(true);
 }, 60_000);
 

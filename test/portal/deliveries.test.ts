@@ -4,9 +4,8 @@
 import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
-import { createWebhook, getDelivery, listDeliveries, publish, waitForDelivery, waitUntil } from '../helpers/deliveries.ts';
+import { createWebhook, getDelivery, listDeliveries, PUBLISH_MANY, publish, waitForDelivery, waitUntil } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { PUBLISH_MANY } from '../helpers/live.ts';
 import { browserOnPortal, deliveryRow, eventually, waitForText } from '../helpers/portal.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 

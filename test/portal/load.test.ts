@@ -5,14 +5,12 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, HAS_CHROMIUM, openBrowser, recordWebSocketCloses, screenshot, webSocketCloses } from '../helpers/browser.ts';
-import { createWebhook, updateWebhook } from '../helpers/deliveries.ts';
+import { createWebhook, PUBLISH_MANY, updateWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { PUBLISH_MANY } from '../helpers/live.ts';
 import { endpointRow, eventually, liveStatus, openPortal, portalLink, waitForText } from '../helpers/portal.ts';
-import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
+import { childEnv, type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
-import { childEnv } from '../robustness/helpers.ts';
 
 /** Updates per delivery that succeeds at once: QUEUED, ATTEMPT_STARTED, ATTEMPT_FINISHED, SUCCEEDED. */
 const UPDATES_PER_DELIVERY = 4;

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { countByStatus, deliveryRows, waitAllSucceeded } from '../helpers/db.ts';
+import { createWebhook, publishMany } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { childEnv, countByStatus, createWebhook, deliveryRows, problems, publishMany, waitAllSucceeded, webhookIds } from './helpers.ts';
+import { childEnv, type HeraldProcess, problems, startHeraldProcess } from '../helpers/process.ts';
+import { type Receiver, startReceiver, webhookIds } from '../helpers/receiver.ts';
 
 const EVENTS = 20;
 const ANSWER_AFTER_MS = 1000;
@@ -32,7 +33,7 @@ test('SIGTERM: the worker finishes its requests, hands back the rest and exits 0
 }, async () => {
   const tenant = await createTenant(api, 'graceful');
   // maxInFlight 5: 5 requests in flight when the signal comes, 15 claimed but waiting.
-  await createWebhook(api, tenant.key, `${receiver.url}/hook`, { maxInFlight: 5 });
+  await createWebhook(api, tenant.key, { url: `${receiver.url}/hook`, maxInFlight: 5 });
 
   const first = await startHeraldProcess({ role: 'worker', env: childEnv(api) });
   workers.push(first);

@@ -8,10 +8,11 @@ import WebSocket from 'ws';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
 import { removeDataDir } from '../helpers/data-dir.ts';
+import { countByStatus, deliveryRows, waitAllSucceeded } from '../helpers/db.ts';
+import { createWebhook, publishMany } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { freePort } from '../helpers/process.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import { countByStatus, createWebhook, deliveryRows, publishMany, waitAllSucceeded, webhookIds } from './helpers.ts';
+import { type Receiver, startReceiver, webhookIds } from '../helpers/receiver.ts';
 
 const OUTAGE_MS = 3000;
 const BATCH = 5;
@@ -61,7 +62,7 @@ test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald rec
 }, async () => {
   const herald = h!;
   const tenant = await createTenant(herald, 'restart');
-  const webhookId = await createWebhook(herald, tenant.key, `${receiver.url}/hook`);
+  const { id: webhookId } = await createWebhook(herald, tenant.key, { url: `${receiver.url}/hook` });
   const updates = subscribeToDeliveries(herald, tenant.key, webhookId);
   await sleep(200); // graphql-ws does not acknowledge a subscription
 

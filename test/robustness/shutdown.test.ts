@@ -6,21 +6,12 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
 import { removeDataDir } from '../helpers/data-dir.ts';
+import { countByStatus, deliveryRows, waitAllSucceeded } from '../helpers/db.ts';
+import { createWebhook, publishMany } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { startPgProxy } from '../helpers/pg-proxy.ts';
-import { cpuSeconds, freePort, type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import {
-  childEnv,
-  countByStatus,
-  createWebhook,
-  deliveryRows,
-  holdingHandler,
-  problems,
-  publishMany,
-  waitAllSucceeded,
-  webhookIds,
-} from './helpers.ts';
+import { childEnv, cpuSeconds, freePort, type HeraldProcess, problems, startHeraldProcess } from '../helpers/process.ts';
+import { holdingHandler, type Receiver, startReceiver, webhookIds } from '../helpers/receiver.ts';
 
 // Herald's own PostgreSQL, which these tests stop and start again under it.
 let dir: string;
@@ -87,7 +78,8 @@ test('SIGTERM with 300 deliveries in flight while its own PostgreSQL is stopped:
   timeout: 120_000,
 }, async () => {
   const { hold, receiver, tenant } = await heldEndpoint('db-gone');
-  for (let i = 0; i < 3; i++) await createWebhook(api!, tenant.key, `${receiver.url}/hook-${i}`, { maxInFlight: 100, timeoutMs: 20_000 });
+  for (let i = 0; i < 3; i++)
+    await createWebhook(api!, tenant.key, { url: `${receiver.url}/hook-${i}`, maxInFlight: 100, timeoutMs: 20_000 });
 
   const env = { HERALD_SHUTDOWN_TIMEOUT: '6s', HERALD_LEASE: '4s', HERALD_WORKER_CONCURRENCY: '400' };
   const worker = await startHeraldProcess({ role: 'worker', env: childEnv(api!, env) });
@@ -132,7 +124,7 @@ test('SIGTERM while requests hang past HERALD_SHUTDOWN_TIMEOUT (PostgreSQL up): 
   timeout: 60_000,
 }, async () => {
   const { hold, receiver, tenant } = await heldEndpoint('hanging');
-  await createWebhook(api!, tenant.key, `${receiver.url}/hook`, { maxInFlight: 20, timeoutMs: 30_000 });
+  await createWebhook(api!, tenant.key, { url: `${receiver.url}/hook`, maxInFlight: 20, timeoutMs: 30_000 });
 
   const worker = await startHeraldProcess({ role: 'worker', env: childEnv(api!, { HERALD_SHUTDOWN_TIMEOUT: '3s' }) });
   processes.push(worker);

@@ -1,18 +1,9 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { countByStatus, deliveryRows, waitAllSucceeded } from '../helpers/db.ts';
+import { createWebhook, publishMany } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
-import {
-  childEnv,
-  countByStatus,
-  createWebhook,
-  deliveryRows,
-  holdingHandler,
-  problems,
-  publishMany,
-  waitAllSucceeded,
-  webhookIds,
-} from './helpers.ts';
+import { childEnv, type HeraldProcess, problems, startHeraldProcess } from '../helpers/process.ts';
+import { holdingHandler, type Receiver, startReceiver, webhookIds } from '../helpers/receiver.ts';
 
 const EVENTS = 50;
 const LEASE = '3s';
@@ -36,7 +27,7 @@ test('a worker killed with SIGKILL mid-delivery: after a restart every event arr
   const hold = holdingHandler();
   receiver = await startReceiver({ handler: hold.handler });
   const tenant = await createTenant(api, 'crash');
-  await createWebhook(api, tenant.key, `${receiver.url}/hook`, { timeoutMs: 15_000 });
+  await createWebhook(api, tenant.key, { url: `${receiver.url}/hook`, timeoutMs: 15_000 });
 
   const first = await startHeraldProcess({ role: 'worker', env: childEnv(api, { HERALD_LEASE: LEASE }) });
   workers.push(first);
