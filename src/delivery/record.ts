@@ -2,7 +2,7 @@
 import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
 import { settlesBy } from '../core/deadline.ts';
-import { type Decision, type DecisionKind, isWaiting } from '../core/delivery-state.ts';
+import type { Decision, DecisionKind } from '../core/delivery-state.ts';
 import { fromPgClient } from '../jobs/pg-boss-db.ts';
 import { enqueueDeliveries, enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, type LiveMessage, webhookStatusMessage } from '../live/messages.ts';
@@ -246,7 +246,9 @@ export class Recorder {
         disableAfterMs: this.deps.disableAfterMs,
       });
       for (const r of records) {
-        if (isWaiting(r.change.status) && r.change.nextAttemptAt) retries.push({ id: r.change.id, at: r.change.nextAttemptAt });
+        // Every delivery given a next attempt time is owed that attempt (a retry, or one put
+        // off — an ended delivery retried by hand too): each gets its wake-up job.
+        if (r.change.nextAttemptAt) retries.push({ id: r.change.id, at: r.change.nextAttemptAt });
       }
       const wakeUps = groupByTime(retries);
       await enqueueDeliveriesAt(

@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createWebhook, listDeliveries } from '../helpers/deliveries.ts';
+import {
+  createWebhook,
+  deliveryOf,
+  getDelivery,
+  listDeliveries,
+  publish,
+  publishEvents,
+  sleep,
+  waitForDelivery,
+} from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { holdingHandler, type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
 let slow: Receiver;
@@ -85,5 +94,40 @@ test('an endpoint far behind: deliveries beyond its lane wait in the table, then
     expect(new Set(steady.requests.map((r) => r.headers['webhook-id'])).size).toBe(30);
   } finally {
     await steady.close();
+  }
+});
+
+test('a manual retry of an ended delivery put off behind a full lane is woken when due, not left for the sweep', async () => {
+  // The lane of a maxInFlight 1 webhook holds 1 + 20; while it is full, a retryDelivery of a
+  // SUCCEEDED delivery is put off 2 s at a time. Once the endpoint catches up it must go out
+  // within a few seconds; the sweep would find it only lease/2 (15 s) after it came due.
+  const hold = holdingHandler();
+  const endpoint = await startReceiver();
+  try {
+    const hook = await createWebhook(h, tenant.key, { url: `${endpoint.url}/behind`, maxInFlight: 1, channels: ['behind'] });
+    const { eventId } = await publish(h, tenant.key, { type: 'message.sent', channel: 'behind' });
+    const first = await deliveryOf(h, tenant.key, eventId, hook.id);
+    await waitForDelivery(h, tenant.key, first.id, { status: 'SUCCEEDED' });
+
+    endpoint.setHandler(hold.handler);
+    const inputs = Array.from({ length: 25 }, (_, i) => ({ type: 'message.sent', channel: 'behind', data: { n: i } }));
+    await publishEvents(h, tenant.key, inputs);
+    await expect.poll(() => hold.held, { timeout: 5000 }).toBe(1);
+    await sleep(500); // the other 24 claimed: 20 wait in the lane, 4 are put off
+    await h.ok('mutation($id: ID!) { retryDelivery(id: $id) { id } }', { id: first.id }, tenant.key);
+    await sleep(1000); // claimed and put off behind the full lane
+
+    hold.answerAll();
+    const released = Date.now();
+    await expect.poll(() => endpoint.requests.filter((r) => r.headers['webhook-id'] === eventId).length, { timeout: 8000 }).toBe(2);
+    console.log(`[isolation] the put-off manual retry went out ${Date.now() - released} ms after the lane drained`);
+    // Recorded as the delivery's second attempt (it was SUCCEEDED all along: wait for the row).
+    await expect
+      .poll(async () => (await getDelivery(h, tenant.key, first.id)).attempts.map((a) => a.trigger))
+      .toEqual(['SCHEDULED', 'MANUAL']);
+    expect((await getDelivery(h, tenant.key, first.id)).status).toBe('SUCCEEDED');
+  } finally {
+    hold.answerAll();
+    await endpoint.close();
   }
 });
