@@ -1,11 +1,12 @@
 import { expect } from 'vitest';
+import type { AttemptTrigger, DeliveryStatus } from '../../src/core/delivery-state.ts';
 import type { GqlClient } from './herald.ts';
 
 /** An attempt as GraphQL shows it. */
 export interface AttemptView {
   id: string;
   number: number;
-  trigger: 'SCHEDULED' | 'MANUAL' | 'TEST';
+  trigger: AttemptTrigger;
   startedAt: string;
   durationMs: number;
   requestUrl: string;
@@ -20,7 +21,7 @@ export interface AttemptView {
 /** A delivery as GraphQL shows it, with its attempts oldest first. */
 export interface DeliveryView {
   id: string;
-  status: 'PENDING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+  status: DeliveryStatus;
   eventId: string;
   eventType: string;
   webhookId: string;

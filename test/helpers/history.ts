@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { DeliveryStatus } from '../../src/core/delivery-state.ts';
 import { type IdPrefix, lowestIdAt } from '../../src/core/ids.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -27,7 +28,7 @@ export interface SeedAttempt {
 export interface SeedItem {
   /** Creation time of the event and its delivery (ms). */
   at: number;
-  status: 'PENDING' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+  status: DeliveryStatus;
   /** Attempts, each at its own time; a number n means n attempts one second apart from `at`. */
   attempts: SeedAttempt[] | number;
   eventType?: string;
