@@ -1,15 +1,17 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PgBoss } from 'pg-boss';
 import type { Config, Role } from './config.ts';
 import { openDatabase } from './db/database.ts';
-import { migrate } from './db/migrate.ts';
+import { knownMigrations, migrate } from './db/migrate.ts';
 import { initORM } from './db/orm.ts';
 import { startDeliveryWorker } from './delivery/worker.ts';
 import { listenThroughHerald } from './jobs/pg-boss-db.ts';
-import { createDeliveryQueue } from './jobs/queue.ts';
+import { createDeliveryQueue, DELIVERY_QUEUE } from './jobs/queue.ts';
 import { LiveBus } from './live/bus.ts';
 import { CredentialWatch } from './live/credentials.ts';
 import { startLiveListener } from './live/listener.ts';
 import type { Logger } from './logger.ts';
+import { createOps } from './ops/ops.ts';
 import { validCredentialIds } from './services/credentials.ts';
 import { Shutdown, type StopOutcome } from './shutdown.ts';
 
@@ -19,10 +21,17 @@ export interface RunningHerald {
   role: Role;
   /** The GraphQL URL when this process serves the API. */
   url: string | null;
+  /** Where /healthz, /readyz and /metrics are served: the API's origin, or a worker's own port. */
+  opsUrl: string;
   adminKey: string;
   databaseUrl: string;
-  /** Stops every part in the order of STOP_STEPS, within HERALD_SHUTDOWN_TIMEOUT whatever the database does. */
-  stop(): Promise<StopOutcome>;
+  /**
+   * Stops every part in the order of STOP_STEPS, within HERALD_SHUTDOWN_TIMEOUT whatever the
+   * database does. /readyz answers 503 from the start; with `drain` (SIGTERM), a process that
+   * serves the API first keeps serving for HERALD_SHUTDOWN_DRAIN, so load balancers take it out
+   * of rotation before its port closes.
+   */
+  stop(options?: { drain?: boolean }): Promise<StopOutcome>;
 }
 
 export interface StartOptions {
@@ -35,11 +44,34 @@ export interface StartOptions {
 /** Starts the roles asked for against the configured (or embedded) database. */
 export async function startHerald(config: Readonly<Config>, logger: Logger, options: StartOptions = {}): Promise<RunningHerald> {
   const shutdown = new Shutdown(logger);
-  const stop = () => shutdown.run(config.shutdownTimeoutMs);
+  let drainOnStop = false;
+  const stop = (stopOptions: { drain?: boolean } = {}) => {
+    drainOnStop = stopOptions.drain ?? false;
+    return shutdown.run(config.shutdownTimeoutMs);
+  };
+  let url: string | null = null;
+  let opsUrl = '';
   try {
     const db = await openDatabase(config, logger, options.signal);
     if (db.embedded) shutdown.add('database', (deadline) => db.stop(deadline));
     if (db.newAdminKey) printAdminKeyOnce(db.newAdminKey, config.dataDir);
+
+    const ops = createOps({ databaseUrl: db.url, logger, metricsToken: config.metricsToken, knownMigrations: knownMigrations() });
+    shutdown.add('ops', () => ops.stop());
+    shutdown.add('drain', async (deadline) => {
+      ops.readiness.startDrain();
+      if (!drainOnStop || url === null || config.shutdownDrainMs === 0) return;
+      // Out of HERALD_SHUTDOWN_TIMEOUT, but never more than half of it: the worker needs the rest.
+      const drainMs = Math.max(0, Math.min(config.shutdownDrainMs, (deadline - Date.now()) / 2));
+      logger.info({ drainMs }, 'draining: /readyz answers 503 while the API keeps serving');
+      await sleep(drainMs);
+    });
+    if (config.role === 'worker') {
+      // Up before migrations and pg-boss, so an orchestrator sees a live process that is not ready yet.
+      const opsServer = await ops.serve(config.host, config.opsPort ?? config.port);
+      shutdown.add('ops', () => opsServer.stop());
+      opsUrl = opsServer.url;
+    }
 
     const orm = await initORM(db.url, { logger });
     shutdown.add('orm', () => orm.close());
@@ -48,7 +80,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
 
     const boss = new PgBoss({ connectionString: db.url, schema: PGBOSS_SCHEMA, useListenNotify: true });
     boss.on('error', (err) => logger.error({ err }, 'pg-boss error'));
-    listenThroughHerald(boss, db.url, logger);
+    const jobsListener = listenThroughHerald(boss, db.url, logger);
     await boss.start();
     shutdown.add('jobs', (deadline) => boss.stop({ graceful: true, timeout: Math.max(1000, deadline - Date.now()) }));
     await createDeliveryQueue(boss);
@@ -63,9 +95,9 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
         ca: options.ca,
       });
       shutdown.add('worker', (deadline) => worker.stop(deadline));
+      ops.watchWorker(boss, DELIVERY_QUEUE, jobsListener);
     }
 
-    let url: string | null = null;
     if (config.role !== 'worker') {
       const live = new LiveBus();
       const credentials = new CredentialWatch({ valid: (ids) => validCredentialIds(orm.em.fork(), ids), logger });
@@ -82,6 +114,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
       });
       shutdown.add('live', () => listener.stop());
       await listener.ready();
+      ops.watchApi({ listening: () => listener.listening(), subscribers: () => live.subscriberCount });
 
       // Loaded only where the API runs: it brings GraphiQL's inlined bundle (tens of MB of heap).
       const { buildServer } = await import('./server.ts');
@@ -94,10 +127,12 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
         live,
         credentials,
         boss,
+        ops: ops.handler,
       });
       await server.start();
       shutdown.add('api', () => server.stop());
       url = server.url();
+      opsUrl = new URL(url).origin;
     }
     // Memory figures for operators (debug level), e.g. to size a container.
     const memoryTimer = setInterval(() => {
@@ -115,8 +150,8 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     }, 5000);
     memoryTimer.unref();
     shutdown.add('timers', async () => clearInterval(memoryTimer));
-    logger.info({ role: config.role, url }, 'Herald started');
-    return { role: config.role, url, adminKey: db.adminKey, databaseUrl: db.url, stop };
+    logger.info({ role: config.role, url, opsUrl }, 'Herald started');
+    return { role: config.role, url, opsUrl, adminKey: db.adminKey, databaseUrl: db.url, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -87,7 +87,9 @@ async function serve(config: Readonly<Config>): Promise<number> {
   if (!stopRequested.signal.aborted) await new Promise((resolve) => stopRequested.signal.addEventListener('abort', resolve));
   logger.info({ signal: stopRequested.signal.reason, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
   const stopped = Date.now();
-  const outcome = await herald.stop();
+  // SIGTERM (orchestrators, process managers): out of the load balancer first, then stop. Ctrl-C
+  // at a terminal stops at once.
+  const outcome = await herald.stop({ drain: stopRequested.signal.reason === 'SIGTERM' });
   if (outcome.leftLeased > 0) {
     console.error(
       `herald: stopped, but ${outcome.leftLeased} ${outcome.leftLeased === 1 ? 'delivery was' : 'deliveries were'} neither recorded nor released ` +

@@ -128,6 +128,9 @@ const schema = z.object({
   HERALD_TRUSTED_PROXIES: trustedProxies.default([]),
   HERALD_PUBLIC_URL: publicUrl.optional(),
   HERALD_PORTAL_FRAME_ANCESTORS: frameAncestors.default([]),
+  HERALD_OPS_PORT: port.optional(),
+  HERALD_SHUTDOWN_DRAIN: duration.default(5000),
+  HERALD_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
@@ -135,7 +138,7 @@ const schema = z.object({
     .default('info'),
 });
 
-const SECRET_VARIABLES = new Set(['DATABASE_URL', 'HERALD_ADMIN_KEY', 'HERALD_ENCRYPTION_KEY']);
+const SECRET_VARIABLES = new Set(['DATABASE_URL', 'HERALD_ADMIN_KEY', 'HERALD_ENCRYPTION_KEY', 'HERALD_METRICS_TOKEN']);
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -194,6 +197,12 @@ export interface Config {
   publicUrl: string | undefined;
   /** Origins allowed to embed the portal in an iframe (CSP frame-ancestors); empty: none. */
   portalFrameAncestors: string[];
+  /** Port of /healthz, /readyz and /metrics in a process without the API (`--role worker`); null → `port`. */
+  opsPort: number | null;
+  /** After SIGTERM, how long /readyz answers 503 while the API keeps serving, before the process closes its port. */
+  shutdownDrainMs: number;
+  /** When set, /metrics requires `authorization: Bearer <token>`. */
+  metricsToken: string | null;
   logLevel: string;
   /** GraphiQL in a browser at /graphql, and schema introspection. */
   graphiql: boolean;
@@ -239,6 +248,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     workerConcurrency: v.HERALD_WORKER_CONCURRENCY,
     publicUrl: v.HERALD_PUBLIC_URL,
     portalFrameAncestors: v.HERALD_PORTAL_FRAME_ANCESTORS,
+    opsPort: v.HERALD_OPS_PORT ?? null,
+    shutdownDrainMs: v.HERALD_SHUTDOWN_DRAIN,
+    metricsToken: v.HERALD_METRICS_TOKEN ?? null,
     logLevel: v.LOG_LEVEL,
     graphiql: v.HERALD_GRAPHIQL,
     graphqlLimits: Object.freeze({

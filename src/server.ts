@@ -14,11 +14,13 @@ import { isPortalToken } from './core/secrets.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { useInputErrors, variableInputError } from './graphql/input-errors.ts';
 import { graphqlLimits } from './graphql/limits.ts';
+import { useRequestLog } from './graphql/request-log.ts';
 import { closeWithCredential, useCredentialWatch } from './graphql/revocation.ts';
 import { schema } from './graphql/schema.ts';
 import type { LiveBus } from './live/bus.ts';
 import type { CredentialWatch } from './live/credentials.ts';
 import type { Logger } from './logger.ts';
+import type { OpsHandler } from './ops/endpoints.ts';
 import { createPortalHandler } from './portal/http.ts';
 import { authenticate } from './services/api-keys.ts';
 import type { Caller } from './services/caller.ts';
@@ -34,6 +36,8 @@ export interface ServerDeps {
   /** Ends the subscriptions and connections of revoked or expired credentials. */
   credentials: CredentialWatch;
   boss: PgBoss;
+  /** /healthz, /readyz and /metrics, answered before GraphQL. */
+  ops?: OpsHandler;
 }
 
 export interface HeraldServer {
@@ -106,6 +110,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
   const yoga: YogaServerInstance<{ req: IncomingMessage; res: ServerResponse }, GraphQLContext> = createYoga({
     schema,
     plugins: [
+      useRequestLog(deps.logger),
       ...graphqlLimits(deps.config.graphqlLimits, { introspection: deps.config.graphiql }),
       useInputErrors(),
       useCredentialWatch(deps.credentials),
@@ -139,7 +144,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
   });
 
   const portal = createPortalHandler({ ...deps, limiter });
-  const httpServer: Server = createServer((req, res) => portal(req, res) || yoga(req, res));
+  const httpServer: Server = createServer((req, res) => deps.ops?.(req, res) || portal(req, res) || yoga(req, res));
   const sockets = new Set<Socket>();
   httpServer.on('connection', (socket) => {
     sockets.add(socket);

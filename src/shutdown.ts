@@ -5,15 +5,18 @@ import type { Logger } from './logger.ts';
  * The steps of a stop, in the order they run, all under one deadline (HERALD_SHUTDOWN_TIMEOUT
  * from the signal). A role registers the steps it started; a step for something not started
  * is skipped.
+ *  - drain:    /readyz answers 503; after SIGTERM the API keeps serving for HERALD_SHUTDOWN_DRAIN,
+ *              so load balancers take the process out of rotation before its port closes
  *  - api:      stop taking requests and subscriptions (HTTP and WebSocket)
  *  - live:     stop listening for live updates
  *  - worker:   stop claiming, let attempts in flight finish, end the rest, record, let go of leases
  *  - jobs:     stop pg-boss
  *  - orm:      close the ORM's connections
+ *  - ops:      close a worker's ops endpoints (/healthz answers until here) and their connections
  *  - database: stop the embedded PostgreSQL: last, since every step above may still write
  *  - timers:   what keeps the process alive for no one
  */
-export const STOP_STEPS = ['api', 'live', 'worker', 'jobs', 'orm', 'database', 'timers'] as const;
+export const STOP_STEPS = ['drain', 'api', 'live', 'worker', 'jobs', 'orm', 'ops', 'database', 'timers'] as const;
 export type StopStep = (typeof STOP_STEPS)[number];
 
 /** Time kept back from the other steps for stopping the embedded PostgreSQL: its fast shutdown takes well under a second. */

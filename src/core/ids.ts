@@ -56,6 +56,14 @@ function encodeRandom(bytes: Buffer): string {
   return out;
 }
 
+/** The time (ms since the epoch) an id was made at, read from its first 10 characters after the prefix. */
+export function idTime(id: string): number {
+  const start = id.indexOf('_') + 1;
+  let ms = 0;
+  for (let i = start; i < start + 10; i++) ms = ms * 32 + ALPHABET.indexOf(id[i]);
+  return ms;
+}
+
 /** The smallest id that could be made at `ms`: a bound for time-range scans on primary keys. */
 export function lowestIdAt(prefix: IdPrefix, ms: number): string {
   return `${prefix}_${encodeTime(ms)}${'0'.repeat(16)}`;

@@ -7,6 +7,7 @@ import { fromPgClient } from '../jobs/pg-boss-db.ts';
 import { enqueueDeliveries, enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, type LiveMessage, webhookStatusMessage } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
+import { type CompletedStatus, countCompleted } from '../metrics.ts';
 import type { OutboundResult } from './http-client.ts';
 import type { Committed, Query } from './notify.ts';
 import type { PreparedAttempt } from './prepare.ts';
@@ -263,6 +264,7 @@ export class Recorder {
       }
       for (const d of failed) messages.push(deliveryMessage(d, 'FAILED'));
       await client.query('commit');
+      countCompleted(completions(records, failed.length));
       // Announced once the rows are committed, in a statement of its own: a transaction that
       // notifies holds PostgreSQL's one NOTIFY lock through its whole commit, and every other
       // notifying commit (publishing, other workers) waits for it. This one's commit is small.
@@ -345,4 +347,14 @@ function logAttempt(logger: Logger, record: ResultRecord, attempt: AttemptRow): 
     },
     'delivery attempt',
   );
+}
+
+/** The final statuses these results reached, and `alsoFailed` deliveries failed with their disabled webhook. */
+function completions(records: ResultRecord[], alsoFailed: number): CompletedStatus[] {
+  const statuses: CompletedStatus[] = [];
+  for (const { change } of records) {
+    if (change.completedAt && change.status !== 'PENDING' && change.status !== 'RETRYING') statuses.push(change.status);
+  }
+  for (let i = 0; i < alsoFailed; i++) statuses.push('FAILED');
+  return statuses;
 }

@@ -5,10 +5,12 @@ import type { Config } from '../config.ts';
 import { Pace } from '../core/backlog.ts';
 import { settlesBy } from '../core/deadline.ts';
 import { decide } from '../core/delivery-state.ts';
+import { idTime } from '../core/ids.ts';
 import { openPool } from '../db/pool.ts';
 import { DELIVERY_QUEUE, type DeliveryJobData } from '../jobs/queue.ts';
 import { deliveryMessage } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
+import { observeAttempt } from '../metrics.ts';
 import { admit } from './admit.ts';
 import { deliveryIdsOf, Leases } from './claim.ts';
 import { createDeliveryClient } from './http-client.ts';
@@ -105,6 +107,11 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       const prepared = prepare(task, new Date());
       recorder.announce(deliveryMessage(delivery, 'ATTEMPT_STARTED', { status: delivery.status, attemptId: prepared.id }));
       const result = await send(client, prepared, pace, abortAttempts.signal);
+      // A delivery's id is made when its event is published: its first scheduled attempt measures the pipeline.
+      observeAttempt(
+        result,
+        prepared.number === 1 && delivery.trigger === 'SCHEDULED' ? prepared.startedAt.getTime() - idTime(delivery.id) : null,
+      );
       const decision = decide(delivery, { kind: 'attempted', response: result }, webhook, new Date());
       recorder.add(recordOf(delivery, decision, { prepared, result }));
     } catch (err) {

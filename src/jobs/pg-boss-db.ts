@@ -20,8 +20,9 @@ export const JOBS_LISTENER_APPLICATION_NAME = 'herald-jobs-listener';
  * PostgreSQL stopping 0–15 ms later: 3 of 8 runs exited 1 with that stack trace; 0 of 8 without
  * pg-boss's connection). Herald's keeps its listener until the end. Call before `boss.start()`.
  */
-export function listenThroughHerald(boss: PgBoss, databaseUrl: string, logger: Logger): void {
+export function listenThroughHerald(boss: PgBoss, databaseUrl: string, logger: Logger): { listening(): boolean } {
   const db = boss.getDb();
+  let current: { listening(): boolean } | null = null;
   db.listen = async (channel, onNotification, onReconnect) => {
     const listener = listenChannel({
       databaseUrl,
@@ -37,6 +38,9 @@ export function listenThroughHerald(boss: PgBoss, databaseUrl: string, logger: L
       await listener.stop();
       throw new Error('could not LISTEN for new jobs within 10 s');
     }
+    current = listener;
     return { close: () => listener.stop() };
   };
+  // Whether new jobs wake workers at once (readiness); polling still finds them when not.
+  return { listening: () => current?.listening() ?? false };
 }

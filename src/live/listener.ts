@@ -9,6 +9,8 @@ export interface LiveListener {
   stop(): Promise<void>;
   /** Resolves once LISTEN is active (again). */
   ready(): Promise<void>;
+  /** Whether LISTEN is active now. */
+  listening(): boolean;
 }
 
 /**
@@ -112,6 +114,7 @@ export function listenChannel(options: {
 
   void connect();
   return {
+    listening: () => isReady,
     async ready() {
       if (isReady) return;
       await new Promise<void>((resolve) => readyWaiters.push(resolve));

@@ -9,6 +9,7 @@ import { rawQuery } from '../db/raw-query.ts';
 import { Event, type EventRecord } from '../entities/Event.ts';
 import { enqueueDeliveries } from '../jobs/queue.ts';
 import { deliveryMessage, LIVE_CHANNEL, packMessages } from '../live/messages.ts';
+import { countPublished } from '../metrics.ts';
 import { resolveTenantId } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
@@ -113,7 +114,8 @@ async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]):
   // Read before the transaction, to keep it short: what a concurrent change could alter is the same either way.
   const webhooksByTenant = new Map<string, MatchableWebhook[]>();
   for (const tenantId of new Set(prepared.map((p) => p.tenantId))) webhooksByTenant.set(tenantId, await matchingWebhooks(em, tenantId));
-  return em.transactional(async (tx) => {
+  let created = 0;
+  const published = await em.transactional(async (tx) => {
     const results = new Array<Published>(prepared.length);
     const existing = await findByIdempotencyKey(tx, prepared);
     const fresh: { item: Prepared; event: EventRecord }[] = [];
@@ -147,6 +149,7 @@ async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]):
     }
 
     const counts = await insertEventsAndDeliveries(tx, boss, fresh, webhooksByTenant);
+    created = fresh.length;
     for (const [i, { item, event }] of fresh.entries()) results[item.index] = { event, deliveryCount: counts[i] };
     for (const item of prepared) {
       if (results[item.index]) continue;
@@ -156,6 +159,8 @@ async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]):
     }
     return results;
   });
+  countPublished(created); // committed
+  return published;
 }
 
 function conflict(item: Prepared): HeraldError {

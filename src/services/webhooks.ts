@@ -8,6 +8,7 @@ import type { SignatureScheme } from '../core/signing.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { type CustomHeader, type IWebhook, type StoredSecret, Webhook } from '../entities/Webhook.ts';
 import { type DeliveryIds, deliveryMessage, type LiveMessage, notifyLive, webhookStatusMessage } from '../live/messages.ts';
+import { countCompleted } from '../metrics.ts';
 import { resolveTenantId, tenantScope } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
@@ -197,7 +198,7 @@ function webhookMessage(webhook: IWebhook, deleted = webhook.deletedAt != null):
 export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IWebhook> {
   const webhook = await getWebhook(ctx, id);
   const now = new Date();
-  await ctx.em.transactional(async (tx) => {
+  const cancelled = await ctx.em.transactional(async (tx) => {
     await tx.nativeUpdate(Webhook, { id: webhook.id }, { deletedAt: now, updatedAt: now });
     // One statement that also says which deliveries it cancelled, so each is announced live
     // (the NOTIFY is delivered only if this transaction commits).
@@ -212,7 +213,9 @@ export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IW
       (sql, params) => rawQuery(tx, sql, params),
       [...cancelled.map((d) => deliveryMessage(d, 'CANCELLED')), webhookMessage(webhook, true)],
     );
+    return cancelled;
   });
+  countCompleted(cancelled.map(() => 'CANCELLED' as const));
   webhook.deletedAt = now;
   return webhook;
 }

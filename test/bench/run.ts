@@ -43,6 +43,8 @@ const { values: opts } = parseArgs({
     'node-args': { type: 'string', default: '' },
     /** Write a V8 CPU profile of each Herald process into this directory (written when it stops). */
     profile: { type: 'string' },
+    /** Scrape /metrics of every Herald process every second, as Prometheus would, throughout the run. */
+    scrape: { type: 'boolean', default: false },
   },
 });
 const EVENTS = Number(opts.events);
@@ -107,6 +109,9 @@ function dirtyMb(): number {
     return NaN;
   }
 }
+
+/** What the --scrape poller saw, for the results file. */
+let scraped: { scrapes: number; failures: number; maxMs: number; bytes: number } | null = null;
 
 /** The embedded PostgreSQL's postmaster (null with DATABASE_URL: its CPU is not measured). */
 let postmasterPid: number | null = null;
@@ -189,8 +194,10 @@ async function main() {
   if (opts['sql-stats']) sqlStats = await startSqlStats(databaseUrl);
   const receiver = await startBenchReceiver();
   const children: ChildProcess[] = [];
+  let stopScraper: ReturnType<typeof startScraper> | null = null;
   try {
     const herald = await startHerald(databaseUrl, receiver, children);
+    if (opts.scrape) stopScraper = startScraper(herald);
     // The ceiling and the peer go first, on a machine and a PostgreSQL that Herald's 130 000
     // deliveries have not yet left busy (autovacuum, checkpoints): the comparison favours them.
     const byNumber = new Map<number, Result>();
@@ -201,6 +208,10 @@ async function main() {
     if (scenarios.has(3)) byNumber.set(3, await throughput(herald, receiver, 'slow endpoint isolation', true));
     results.push(...[...byNumber].sort(([a], [b]) => a - b).map(([, result]) => result));
   } finally {
+    if (stopScraper) {
+      scraped = stopScraper();
+      log(`scraper: ${scraped.scrapes} scrapes of /metrics (${scraped.failures} failed), slowest ${scraped.maxMs} ms`);
+    }
     await sqlStats?.close();
     await Promise.all(children.map((child) => stopChild(child)));
     await receiver.close();
@@ -277,6 +288,8 @@ async function startSqlStats(databaseUrl: string): Promise<NonNullable<typeof sq
 
 interface HeraldHandle {
   url: string;
+  /** Where each process serves /healthz, /readyz and /metrics (the API's port, the worker's own). */
+  opsUrls: string[];
   /** Herald's processes (api and worker, or one doing both). */
   pids: number[];
   /** The role of each process in `pids`. */
@@ -286,14 +299,16 @@ interface HeraldHandle {
 }
 
 async function startHerald(databaseUrl: string, _receiver: BenchReceiver, children: ChildProcess[]): Promise<HeraldHandle> {
-  const port = await freePort();
+  const roles = opts.herald === 'split' ? ['api', 'worker'] : ['all'];
+  // Each process its own port: the API's, and the worker's for its ops endpoints.
+  const ports = await Promise.all(roles.map(() => freePort()));
+  const port = ports[0];
   const adminKey = `hrld_admin_${randomBytes(16).toString('hex')}`;
   const env = {
     ...process.env,
     DATABASE_URL: databaseUrl,
     HERALD_ADMIN_KEY: adminKey,
     HERALD_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    PORT: String(port),
     HOST: '127.0.0.1',
     HERALD_ALLOW_HTTP: 'true',
     HERALD_ALLOWED_CIDRS: '127.0.0.0/8',
@@ -301,16 +316,15 @@ async function startHerald(databaseUrl: string, _receiver: BenchReceiver, childr
     HERALD_MAX_WEBHOOKS: '1000',
     LOG_LEVEL: opts['log-level'],
   };
-  const roles = opts.herald === 'split' ? ['api', 'worker'] : ['all'];
   const pids: number[] = [];
-  for (const role of roles) {
+  for (const [i, role] of roles.entries()) {
     const profile = opts.profile
       ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=herald-${role}.cpuprofile`]
       : [];
     const nodeArgs = opts['node-args'].split(' ').filter(Boolean);
     const child = spawn(NODE, [...NODE_FLAGS, ...nodeArgs, ...profile, path.join(ROOT, 'src/cli.ts'), 'serve', '--role', role], {
       cwd: ROOT,
-      env,
+      env: { ...env, PORT: String(ports[i]) },
       stdio: ['ignore', process.env.BENCH_HERALD_LOG ? 'pipe' : 'ignore', 'inherit'],
     });
     if (process.env.BENCH_HERALD_LOG)
@@ -331,18 +345,46 @@ async function startHerald(databaseUrl: string, _receiver: BenchReceiver, childr
     if (body.errors) throw new Error(JSON.stringify(body.errors).slice(0, 500));
     return body.data;
   };
+  const opsUrls = ports.map((p) => `http://127.0.0.1:${p}`);
   const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await request(`http://127.0.0.1:${port}/health`).then((r) => r.body.dump());
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error('Herald did not start');
+  for (const opsUrl of opsUrls) {
+    for (;;) {
+      const status = await request(`${opsUrl}/readyz`)
+        .then(async (r) => {
+          await r.body.dump();
+          return r.statusCode;
+        })
+        .catch(() => 0);
+      if (status === 200) break;
+      if (Date.now() > deadline) throw new Error(`Herald did not become ready (${opsUrl}/readyz)`);
       await sleep(200);
     }
   }
-  log(`Herald started: ${roles.map((r, i) => `${r} (pid ${pids[i]})`).join(', ')}`);
-  return { url, pids, roles, adminKey, gql };
+  log(`Herald started: ${roles.map((r, i) => `${r} (pid ${pids[i]}, ${opsUrls[i]})`).join(', ')}`);
+  return { url, opsUrls, pids, roles, adminKey, gql };
+}
+
+/** Polls /metrics of every Herald process every second, as a Prometheus server would; returns a stop function. */
+function startScraper(h: HeraldHandle): () => { scrapes: number; failures: number; maxMs: number; bytes: number } {
+  const stats = { scrapes: 0, failures: 0, maxMs: 0, bytes: 0 };
+  const timer = setInterval(() => {
+    for (const opsUrl of h.opsUrls) {
+      const started = performance.now();
+      request(`${opsUrl}/metrics`)
+        .then(async (r) => {
+          const text = await r.body.text();
+          if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
+          stats.scrapes++;
+          stats.bytes += text.length;
+          stats.maxMs = Math.max(stats.maxMs, performance.now() - started);
+        })
+        .catch(() => stats.failures++);
+    }
+  }, 1000);
+  return () => {
+    clearInterval(timer);
+    return { ...stats, maxMs: Math.round(stats.maxMs) };
+  };
 }
 
 async function createTenant(h: HeraldHandle, name: string): Promise<string> {
@@ -626,6 +668,7 @@ function report() {
       batch: BATCH,
       logLevel: opts['log-level'],
       heraldProcesses: opts.herald,
+      scrape: opts.scrape ? scraped : false,
     },
     ratios,
     results: results.map((r) => ({ ...r, machine, date: new Date().toISOString() })),

@@ -56,6 +56,8 @@ export async function startHeraldProcess(options: {
       HOST: '127.0.0.1',
       PORT: String(port),
       LOG_LEVEL: 'info',
+      // No load balancer watches a test's processes: SIGTERM stops them at once unless a test asks.
+      HERALD_SHUTDOWN_DRAIN: '0',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,43 +1,25 @@
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../src/db/embedded.ts';
-import { createLogger } from '../../src/logger.ts';
-import { removeDataDir } from '../helpers/data-dir.ts';
 import { countByStatus, deliveryRows, waitAllSucceeded } from '../helpers/db.ts';
 import { createWebhook, publishMany } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { freePort } from '../helpers/process.ts';
 import { type Receiver, startReceiver, webhookIds } from '../helpers/receiver.ts';
+import { type RestartablePostgres, startRestartablePostgres } from '../helpers/restartable-postgres.ts';
 
 const OUTAGE_MS = 3000;
 const BATCH = 5;
 /** A publish must answer within this, outage or not. */
 const ANSWER_WITHIN_MS = 5000;
 
-let dir: string;
-let pgOptions: Parameters<typeof startEmbeddedPostgres>[0];
-let pg: EmbeddedDatabase | null = null;
+let pg: RestartablePostgres;
 let h: TestHerald | null = null;
 let receiver: Receiver;
 let ws: Client | null = null;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'herald-pg-restart-'));
-  // Stopped and started again on the same files: persistent, and removed by afterAll.
-  pgOptions = {
-    dir: path.join(dir, 'pg'),
-    port: await freePort(),
-    password: 'herald-restart',
-    database: 'herald',
-    logger: createLogger('warn'),
-    persistent: true,
-  };
-  pg = await startEmbeddedPostgres(pgOptions);
+  pg = await startRestartablePostgres('herald-pg-restart');
   receiver = await startReceiver();
   h = await startTestHerald({ DATABASE_URL: pg.url, HERALD_LEASE: '3s', HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
 });
@@ -45,9 +27,8 @@ afterAll(async () => {
   await ws?.dispose();
   // Bounded, so that PostgreSQL is stopped and its files removed even if Herald hangs.
   await Promise.race([h?.stop(), sleep(20_000)]);
-  await pg?.stop();
+  await pg?.dispose();
   await receiver?.close();
-  await removeDataDir(dir);
 });
 
 interface Publish {
@@ -79,10 +60,9 @@ test('PostgreSQL restarted under load: publishes fail fast meanwhile, Herald rec
 
   await sleep(1500);
   const downAt = Date.now();
-  await pg!.stop();
-  pg = null;
+  await pg.stop();
   await sleep(OUTAGE_MS);
-  pg = await startEmbeddedPostgres(pgOptions);
+  await pg.start();
   const upAt = Date.now();
 
   // Herald recovers with no help: publishes started after the restart succeed again.

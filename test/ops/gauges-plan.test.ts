@@ -1,0 +1,121 @@
+import pg from 'pg';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { EXACT_COUNT_LIMIT, readGauges } from '../../src/ops/sql/read-gauges.ts';
+import { createWebhook, updateWebhook } from '../helpers/deliveries.ts';
+import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { describePlan, type PlanNode, planNodes } from '../helpers/history.ts';
+import { scrape } from '../helpers/ops.ts';
+
+/**
+ * The PostgreSQL gauges stay cheap on a backlog of a million deliveries: EXPLAIN ANALYZE of the
+ * very statement Herald sends, on 1 000 000 waiting deliveries (900 000 due, 5 000 of them
+ * leased by a worker, 100 000 retrying later) next to 200 000 final ones, and 1 000 parked by a
+ * paused webhook. What each scan reads must not grow with the table.
+ */
+
+const DUE = 900_000;
+const RETRYING = 100_000;
+const FINAL = 200_000;
+const LEASED = 5_000;
+const PARKED = 1_000;
+/** The age the oldest delivery that is not leased is made to have, in seconds (leased ones are older). */
+const OLDEST_S = 3600;
+
+let h: TestHerald;
+let db: pg.Client;
+/** When the rows were written: their ages grow from there. */
+let writtenAt: number;
+
+beforeAll(async () => {
+  h = await startTestHerald({ HERALD_ROLE: 'api', HERALD_ALLOW_HTTP: 'true' });
+  const tenant = await createTenant(h, 'backlog');
+  const active = (await createWebhook(h, tenant.key, { url: 'http://127.0.0.1:9/a' })).id;
+  const paused = (await createWebhook(h, tenant.key, { url: 'http://127.0.0.1:9/p' })).id;
+  await updateWebhook(h, tenant.key, paused, { status: 'PAUSED' });
+  db = new pg.Client({ connectionString: h.databaseUrl });
+  await db.connect();
+  const started = Date.now();
+  await db.query('set synchronous_commit = off');
+  writtenAt = Date.now();
+  // Rows as Herald writes them (no event rows: the gauges never read them). Ids sort by age.
+  // Test constants, inlined: the ids are the only parameters.
+  const [F, D, R, P, L] = [FINAL, DUE, RETRYING, PARKED, LEASED];
+  await db.query(
+    `insert into delivery (id, tenant_id, event_id, webhook_id, event_type, status, attempt_count, next_attempt_at,
+                           completed_at, locked_until, locked_by, created_at, updated_at)
+     select 'dlv_' || lpad(i::text, 26, '0'), $1, 'evt_' || lpad(i::text, 26, '0'),
+            case when i > ${F + D + R} then $3 else $2 end, 'message.delivered',
+            case when i <= ${F} then 'FAILED' when i <= ${F + D} then 'PENDING' when i <= ${F + D + R} then 'RETRYING' else 'PENDING' end,
+            case when i <= ${F} then 1 when i <= ${F + D} then 0 else 1 end,
+            case when i <= ${F} then null
+                 when i <= ${F + D} then now() - make_interval(secs => ${OLDEST_S} + (${F + L} - i) * 0.001)
+                 when i <= ${F + D + R} then now() + interval '1 hour'
+                 else null end,
+            case when i <= ${F} then now() else null end,
+            case when i > ${F} and i <= ${F + L} then now() + interval '1 hour' else null end,
+            case when i > ${F} and i <= ${F + L} then 'some-worker' else null end,
+            now(), now()
+       from generate_series(1, ${F + D + R + P}) as i`,
+    [tenant.id, active, paused],
+  );
+  await db.query('analyze delivery');
+  await db.query('analyze webhook');
+  console.log(`gauges plan: ${FINAL + DUE + RETRYING + PARKED} deliveries written and analyzed in ${Date.now() - started} ms`);
+}, 300_000);
+
+afterAll(async () => {
+  await db?.end();
+  await h?.stop();
+});
+
+/** Rows a scan node looked at: those it returned and those its filter removed, over every loop. */
+const rowsTouched = (n: PlanNode) =>
+  (Number(n['Actual Rows'] ?? 0) + Number(n['Rows Removed by Filter'] ?? 0) + Number(n['Rows Removed by Index Recheck'] ?? 0)) *
+  Number(n['Actual Loops'] ?? 1);
+
+test('the gauges statement reads a bounded number of rows on a backlog of a million, and its figures are right', {
+  timeout: 60_000,
+}, async () => {
+  // The statement exactly as Herald sends it, captured on its way out.
+  let statement: { text: string; params: unknown[]; settings: Record<string, string> } | null = null;
+  const gauges = await readGauges(async (text, params, settings = {}) => {
+    statement = { text, params, settings };
+    return (await db.query(text, params)).rows;
+  });
+  // With the planner settings Herald sends it with.
+  await db.query('begin');
+  for (const [name, value] of Object.entries(statement!.settings)) await db.query('select set_config($1, $2, true)', [name, value]);
+  const { rows } = await db.query(`explain (analyze, buffers, format json) ${statement!.text}`, statement!.params);
+  await db.query('commit');
+  const plan = rows[0]['QUERY PLAN'][0] as { Plan: PlanNode; 'Execution Time': number };
+  const scans = planNodes(plan.Plan).filter((n) => n['Relation Name'] === 'delivery');
+  const report = scans.map(
+    (n) => `${describePlan(n)[0]}: ${rowsTouched(n)} rows (${n['Index Cond'] ?? ''} ${n.Filter ? `filter ${n.Filter}` : ''})`,
+  );
+  const pages = (await db.query(`select pg_relation_size('delivery') / current_setting('block_size')::int as n`)).rows[0].n;
+  const buffers = Number(plan.Plan['Shared Hit Blocks'] ?? 0) + Number(plan.Plan['Shared Read Blocks'] ?? 0);
+  console.log(
+    `gauges plan: ${plan['Execution Time'].toFixed(1)} ms, ${buffers} buffers of a ${pages}-page table\n  ${report.join('\n  ')}`,
+  );
+
+  expect(scans.length).toBeGreaterThan(0);
+  for (const scan of scans) expect(rowsTouched(scan), report.join('\n')).toBeLessThanOrEqual(3 * EXACT_COUNT_LIMIT);
+  expect(buffers).toBeLessThan(Number(pages) / 20);
+
+  // Above the exact limit the waiting counts are PostgreSQL's estimate: within 10 % here.
+  expect(gauges.waiting.PENDING).toBeGreaterThan((DUE + PARKED) * 0.9);
+  expect(gauges.waiting.PENDING).toBeLessThan((DUE + PARKED) * 1.1);
+  expect(gauges.waiting.RETRYING).toBeGreaterThan(RETRYING * 0.9);
+  expect(gauges.waiting.RETRYING).toBeLessThan(RETRYING * 1.1);
+  // The oldest due delivery, leased or not: a claimed delivery is not done until its attempt is recorded.
+  const sinceWritten = (Date.now() - writtenAt) / 1000;
+  const oldest = OLDEST_S + LEASED * 0.001;
+  expect(gauges.lagSeconds).toBeGreaterThan(oldest - 1);
+  expect(gauges.lagSeconds).toBeLessThan(oldest + sinceWritten + 1);
+  expect(gauges.webhooks).toEqual({ ACTIVE: 1, PAUSED: 1 });
+
+  // And /metrics shows the same.
+  const m = await scrape(h.herald.opsUrl);
+  expect(m.value('herald_deliveries_waiting', { status: 'RETRYING' })).toBe(gauges.waiting.RETRYING);
+  expect(m.value('herald_delivery_lag_seconds')).toBeGreaterThan(oldest - 1);
+});
