@@ -1,5 +1,6 @@
 // Secrets Herald creates, hashes and keeps at rest. Pure: only node:crypto.
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { SecretFormat, SigningKey } from './profiles/definition.ts';
 
 const WEBHOOK_SECRET_PREFIX = 'whsec_';
 const API_KEY_PREFIX = 'hrld_';
@@ -31,6 +32,52 @@ export function webhookSecretKey(secret: string): Buffer {
   const key = Buffer.from(encoded, 'base64');
   if (key.length === 0) throw new Error('Webhook secret is empty or not base64');
   return key;
+}
+
+/** A signing secret in a profile's format (`secret.format` of a delivery profile). */
+export function generateSecret(format: SecretFormat): string {
+  switch (format) {
+    case 'WHSEC':
+      return generateWebhookSecret();
+    case 'HEX':
+      return randomBytes(32).toString('hex');
+    case 'TOKEN':
+      return randomBytes(32).toString('base64url');
+  }
+}
+
+const IMPORTED = {
+  WHSEC: { pattern: /^whsec_[A-Za-z0-9+/]+={0,2}$/, description: '"whsec_" followed by the base64 of 24 to 64 bytes' },
+  HEX: { pattern: /^[0-9A-Fa-f]{64}$/, description: '64 hexadecimal characters' },
+  TOKEN: { pattern: /^[\x21-\x7e]{16,256}$/, description: '16 to 256 visible ASCII characters' },
+} as const;
+
+/**
+ * Why an imported secret does not fit `format`, or null when it does. A receiver's existing
+ * secret is imported as is, so it must be one Herald can sign with.
+ */
+export function secretFormatError(format: SecretFormat, secret: string): string | null {
+  const { pattern, description } = IMPORTED[format];
+  if (!pattern.test(secret)) return `must be ${description}`;
+  if (format === 'WHSEC') {
+    const encoded = secret.slice(WEBHOOK_SECRET_PREFIX.length);
+    const key = Buffer.from(encoded, 'base64');
+    if (key.length < 24 || key.length > 64 || key.toString('base64') !== encoded) return `must be ${description}`;
+  }
+  return null;
+}
+
+/** The HMAC key a profile's `signature.key` makes from a secret string. Throws if the secret does not fit. */
+export function signingKeyBytes(secret: string, key: SigningKey): Buffer {
+  switch (key) {
+    case 'WHSEC_DECODED':
+      return webhookSecretKey(secret);
+    case 'SECRET_BYTES':
+      return Buffer.from(secret, 'utf8');
+    case 'HEX_DECODED':
+      if (!/^([0-9A-Fa-f]{2})+$/.test(secret)) throw new Error('Webhook secret is not hexadecimal');
+      return Buffer.from(secret, 'hex');
+  }
 }
 
 /** A tenant API key. Only `prefix` and `hash` are stored; `secret` is shown once. */

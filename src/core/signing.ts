@@ -2,7 +2,8 @@
 // (DESIGN.md, "What an endpoint receives"). Pure: only node:crypto.
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { BoundedMap } from './bounded-map.ts';
-import { webhookSecretKey } from './secrets.ts';
+import type { SignatureSpec, SigningKey } from './profiles/definition.ts';
+import { signingKeyBytes } from './secrets.ts';
 
 export type SignatureScheme = 'STANDARD' | 'STRIPE' | 'HMAC_SHA256';
 
@@ -61,16 +62,16 @@ export function signatureHeaders(input: SignatureInput): Record<string, string> 
 }
 
 /**
- * HMAC keys by secret and scheme. Turning raw bytes into a key on every call is the costliest
+ * HMAC keys by secret and key kind. Turning raw bytes into a key on every call is the costliest
  * part of signing; a worker signs with the same few secrets thousands of times a second.
  */
 const keys = new BoundedMap<string, KeyObject>(10_000);
 
-function hmacKey(secret: string, standard: boolean): KeyObject {
-  const cacheKey = (standard ? 's:' : 'r:') + secret;
+function hmacKey(secret: string, kind: SigningKey): KeyObject {
+  const cacheKey = `${kind}:${secret}`;
   let key = keys.get(cacheKey);
   if (!key) {
-    key = createSecretKey(standard ? webhookSecretKey(secret) : Buffer.from(secret, 'utf8'));
+    key = createSecretKey(signingKeyBytes(secret, kind));
     keys.set(cacheKey, key);
   }
   return key;
@@ -78,15 +79,43 @@ function hmacKey(secret: string, standard: boolean): KeyObject {
 
 /** Standard Webhooks: base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` under the decoded key. */
 export function standardSignature(secret: string, msgId: string, timestamp: number, body: string | Uint8Array): string {
-  return createHmac('sha256', hmacKey(secret, true)).update(`${msgId}.${timestamp}.`, 'utf8').update(body).digest('base64');
+  return createHmac('sha256', hmacKey(secret, 'WHSEC_DECODED')).update(`${msgId}.${timestamp}.`, 'utf8').update(body).digest('base64');
 }
 
 /** Stripe style: hex HMAC-SHA256 of `{t}.{body}`, keyed by the whole secret string. */
 export function stripeSignature(secret: string, timestamp: number, body: string | Uint8Array): string {
-  return createHmac('sha256', hmacKey(secret, false)).update(`${timestamp}.`, 'utf8').update(body).digest('hex');
+  return createHmac('sha256', hmacKey(secret, 'SECRET_BYTES')).update(`${timestamp}.`, 'utf8').update(body).digest('hex');
 }
 
 /** Plain: hex HMAC-SHA256 of the body, keyed by the whole secret string. */
 export function hmacSignature(secret: string, body: string | Uint8Array): string {
-  return createHmac('sha256', hmacKey(secret, false)).update(body).digest('hex');
+  return createHmac('sha256', hmacKey(secret, 'SECRET_BYTES')).update(body).digest('hex');
+}
+
+/**
+ * The signature header value of a delivery profile (`spec`) for one attempt: HMAC-SHA256 of
+ * what `spec.signs` names, under each secret (newest first), written in `spec.format`. List
+ * formats carry every secret; single-value ones the newest only. With `redact`, each signature
+ * is `[redacted]` (previews). Throws if a secret does not fit `spec.key`.
+ */
+export function profileSignature(spec: SignatureSpec, input: Omit<SignatureInput, 'scheme'> & { redact?: boolean }): string {
+  const { secrets, msgId, timestamp, body } = input;
+  if (secrets.length === 0) throw new Error('At least one signing secret is required');
+  const sign = (secret: string): string => {
+    if (input.redact) return '[redacted]';
+    const hmac = createHmac('sha256', hmacKey(secret, spec.key));
+    if (spec.signs === 'TIMESTAMP_DOT_BODY') hmac.update(`${timestamp}.`, 'utf8');
+    else if (spec.signs === 'ID_DOT_TIMESTAMP_DOT_BODY') hmac.update(`${msgId}.${timestamp}.`, 'utf8');
+    return hmac.update(body).digest(spec.encoding === 'HEX' ? 'hex' : 'base64');
+  };
+  switch (spec.format) {
+    case 'v1,{sig}':
+      return secrets.map((secret) => `v1,${sign(secret)}`).join(' ');
+    case 't={t},v1={sig}':
+      return [`t=${timestamp}`, ...secrets.map((secret) => `v1=${sign(secret)}`)].join(',');
+    case 'sha256={sig}':
+      return `sha256=${sign(secrets[0])}`;
+    case '{sig}':
+      return sign(secrets[0]);
+  }
 }
