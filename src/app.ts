@@ -13,6 +13,7 @@ import { startLiveListener } from './live/listener.ts';
 import type { Logger } from './logger.ts';
 import { createOps } from './ops/ops.ts';
 import { validCredentialIds } from './services/credentials.ts';
+import { checkDefaultProfile } from './services/profiles.ts';
 import { Shutdown, type StopOutcome } from './shutdown.ts';
 
 export const PGBOSS_SCHEMA = 'pgboss';
@@ -77,6 +78,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     shutdown.add('orm', () => orm.close());
     const applied = await migrate(orm, db.url);
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
+    await checkDefaultProfile(orm.em.fork(), config.defaultProfile);
 
     const boss = new PgBoss({ connectionString: db.url, schema: PGBOSS_SCHEMA, useListenNotify: true });
     boss.on('error', (err) => logger.error({ err }, 'pg-boss error'));

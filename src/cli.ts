@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'tenant' && sub === 'create' && arg) {
     return withDatabase(config, logger, async (orm) => {
       const { createTenant } = await import('./services/tenants.ts');
-      const { tenant, apiKey } = await createTenant(orm.em.fork(), arg);
+      const { tenant, apiKey } = await createTenant(orm.em.fork(), { name: arg });
       console.log(JSON.stringify({ tenant: { id: tenant.id, name: tenant.name }, apiKey }));
       return 0;
     });

@@ -1,6 +1,7 @@
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { parseCidrs } from './core/address.ts';
+import { PROFILE_NAME } from './core/profiles/definition.ts';
 import { parseDuration } from './core/retry.ts';
 
 /** Thrown for a bad environment value; the message names the variable. */
@@ -131,6 +132,7 @@ const schema = z.object({
   HERALD_OPS_PORT: port.optional(),
   HERALD_SHUTDOWN_DRAIN: duration.default(5000),
   HERALD_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  HERALD_DEFAULT_PROFILE: z.string().regex(PROFILE_NAME, 'must be a delivery profile name').default('standard'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
@@ -203,6 +205,8 @@ export interface Config {
   shutdownDrainMs: number;
   /** When set, /metrics requires `authorization: Bearer <token>`. */
   metricsToken: string | null;
+  /** The delivery profile of webhooks whose own and whose tenant's name none. */
+  defaultProfile: string;
   logLevel: string;
   /** GraphiQL in a browser at /graphql, and schema introspection. */
   graphiql: boolean;
@@ -251,6 +255,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     opsPort: v.HERALD_OPS_PORT ?? null,
     shutdownDrainMs: v.HERALD_SHUTDOWN_DRAIN,
     metricsToken: v.HERALD_METRICS_TOKEN ?? null,
+    defaultProfile: v.HERALD_DEFAULT_PROFILE,
     logLevel: v.LOG_LEVEL,
     graphiql: v.HERALD_GRAPHIQL,
     graphqlLimits: Object.freeze({

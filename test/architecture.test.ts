@@ -136,6 +136,7 @@ test('the rules themselves point one way: no folder can reach itself again', () 
     'live',
     'logger.ts',
     'metrics.ts',
+    'version.ts',
   ]);
   expect(edges.get('metrics.ts')?.size ?? 0).toBe(0);
   expect(edges.get('delivery')?.has('services')).toBe(false);

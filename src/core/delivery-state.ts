@@ -39,6 +39,7 @@
 // | claimed SCHEDULED | hold(): webhook DISABLED                             | FAILED    | none                     | FAILED                            |
 // | claimed           | deferred: the webhook's lane is far behind           | unchanged | later, same trigger      | –                                 |
 // | claimed           | not attempted: a bug or a broken setting             | unchanged | in 60 s, same trigger    | –                                 |
+// | claimed           | not sent: its profile could not render it²           | FAILED    | none                     | ATTEMPT_FINISHED, FAILED          |
 // | claimed           | attempt answered 2xx                                 | SUCCEEDED | none                     | ATTEMPT_FINISHED, SUCCEEDED       |
 // | claimed           | attempt answered 410 Gone (disables the webhook)     | FAILED    | none                     | ATTEMPT_FINISHED, FAILED          |
 // | claimed, one-off  | attempt failed (TEST, or MANUAL of an ended one)     | FAILED    | none                     | ATTEMPT_FINISHED, FAILED          |
@@ -49,7 +50,9 @@
 // Every row from "claimed" down is decide() (with hold() choosing among the first three); "any"
 // includes ended deliveries. A one-off attempt of a waiting delivery walks its schedule like a
 // scheduled one. ¹ The webhook's retrySchedule (or the default) with ±20 % jitter; a 429 or 503
-// may ask for more with Retry-After, up to 24 h (core/retry.ts).
+// may ask for more with Retry-After, up to 24 h (core/retry.ts). ² An attempt with error TRANSFORM
+// (a profile expression failed, or nothing to sign with): every retry would fail alike, and it is
+// not the endpoint's doing, so it does not count against the webhook's health.
 import { DEFAULT_RETRY_SCHEDULE, nextRetryDelayMs, retryAfterDelayMs } from './retry.ts';
 
 export const DELIVERY_STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
@@ -155,6 +158,12 @@ export interface AttemptResponse {
   headers: Readonly<Record<string, string>>;
 }
 
+/**
+ * The attempt error of a delivery whose profile could not render the request (core/profiles):
+ * nothing was sent.
+ */
+export const TRANSFORM_ERROR = 'TRANSFORM';
+
 /** Why a claimed delivery is not sent (hold()). */
 export type HoldReason = 'WEBHOOK_DELETED' | 'WEBHOOK_PAUSED' | 'WEBHOOK_DISABLED';
 
@@ -174,6 +183,7 @@ export type DecisionKind =
   | 'succeeded'
   | 'gone'
   | 'failed'
+  | 'untransformable'
   | 'retry'
   | 'cancelled'
   | 'parked'
@@ -263,9 +273,10 @@ function afterAttempt(
     nextTrigger: 'SCHEDULED',
     completedAt: isWaiting(status) ? null : now,
     phases: ['ATTEMPT_FINISHED', DELIVERY_STATES[status].announcedAs],
-    health: status === 'SUCCEEDED' ? 'success' : 'failure',
+    health: kind === 'untransformable' ? null : status === 'SUCCEEDED' ? 'success' : 'failure',
     disableWebhook: kind === 'gone' ? GONE_REASON : null,
   });
+  if (response.error === TRANSFORM_ERROR) return attempted('untransformable', 'FAILED');
   if (isSuccess(response)) return attempted('succeeded', 'SUCCEEDED');
   if (response.status === 410) return attempted('gone', 'FAILED');
   // A test, or a manual retry of an ended delivery, is one try.

@@ -83,6 +83,12 @@ export function isBuiltInEventType(name: string): boolean {
   return builtInNames.has(name);
 }
 
-/** Lowercase dotted names: `message.delivered`, `acme.invoice_paid`. */
-export const EVENT_TYPE_NAME = /^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$/;
+/**
+ * Event type names: letters, digits, `_`, `.` and `-`, so that other platforms' catalogs fit
+ * as they are (`message.delivered`, Hub's `MESSAGE_RECEIVED`, Zautic's `contact.created`).
+ */
+export const EVENT_TYPE_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 export const EVENT_TYPE_NAME_MAX = 100;
+
+/** `webhook.test` always exists: sendTestEvent sends it. */
+export const TEST_EVENT_TYPE = 'webhook.test';

@@ -5,11 +5,17 @@ import { settlesBy } from '../core/deadline.ts';
 import { type DeliveryJobData, enqueueDeliveries } from '../jobs/queue.ts';
 import type { Logger } from '../logger.ts';
 import { type ClaimedDelivery, claimDeliveries, releaseLeases, renewLeases, type WebhookForDelivery } from './sql/claim-deliveries.ts';
+import { loadProfileMaterial, type ProfileMaterial } from './sql/profile-material.ts';
 
-/** A delivery this worker has leased, with its webhook's settings as read in the same statement (undefined: none). */
+/**
+ * A delivery this worker has leased, with its webhook's settings as read in the same statement
+ * (undefined: none), and what its batch's operator-defined profile versions need.
+ */
 export interface Claimed {
   delivery: ClaimedDelivery;
   webhook: WebhookForDelivery | undefined;
+  /** Shared by the batch; the same empty object when all of it is under built-in profiles. */
+  profiles: ProfileMaterial;
 }
 
 /** The delivery ids a batch of wake-up jobs names, each once. */
@@ -19,7 +25,8 @@ export function deliveryIdsOf(jobs: readonly Job<DeliveryJobData>[]): string[] {
 
 /**
  * This worker's leases. claim() leases the due deliveries among those named (one statement,
- * sql/claim-deliveries.ts); each lease is renewed every lease/3 until the delivery is recorded
+ * sql/claim-deliveries.ts, and a second one only for deliveries under operator-defined profiles,
+ * sql/profile-material.ts); each lease is renewed every lease/3 until the delivery is recorded
  * (recorded()) or let go of (letGo()). A worker that dies lets its leases lapse, and the
  * sweep re-queues what they held.
  */
@@ -49,16 +56,15 @@ export class Leases {
    */
   async claim(ids: string[], place: (claimed: Claimed) => void): Promise<number> {
     if (ids.length === 0 || this.stopping) return 0;
-    const claim = claimDeliveries(this.deps.pool, ids, this.deps.workerId, this.deps.leaseMs);
+    const claim = this.leaseWithProfiles(ids);
     this.claiming.add(claim);
-    const { deliveries, webhooks } = await claim.finally(() => this.claiming.delete(claim));
-    for (const delivery of deliveries) this.held.add(delivery.id);
+    const { deliveries, webhooks, profiles } = await claim.finally(() => this.claiming.delete(claim));
     // Claimed as the worker began to stop: the stop lets go of them with the rest.
     if (this.stopping) return deliveries.length;
     let placed = 0;
     try {
       for (const delivery of deliveries) {
-        place({ delivery, webhook: webhooks.get(delivery.webhookId) });
+        place({ delivery, webhook: webhooks.get(delivery.webhookId), profiles });
         placed++;
       }
     } catch (err) {
@@ -66,6 +72,19 @@ export class Leases {
       throw err;
     }
     return deliveries.length;
+  }
+
+  /** Leases (held from then on), then reads what their profile versions need. */
+  private async leaseWithProfiles(ids: string[]) {
+    const { deliveries, webhooks } = await claimDeliveries(this.deps.pool, ids, this.deps.workerId, this.deps.leaseMs);
+    for (const delivery of deliveries) this.held.add(delivery.id);
+    try {
+      return { deliveries, webhooks, profiles: await loadProfileMaterial(this.deps.pool, deliveries) };
+    } catch (err) {
+      // As when placing fails (below): let the leases lapse, and the sweep finds them.
+      for (const delivery of deliveries) this.held.delete(delivery.id);
+      throw err;
+    }
   }
 
   /** Stops renewing deliveries whose recording has committed (their leases are cleared there). */

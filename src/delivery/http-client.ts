@@ -20,6 +20,8 @@ export type AttemptError =
   | 'REDIRECT'
   | 'BODY_TOO_LARGE'
   | 'INVALID_URL'
+  /** The delivery profile could not render the body or headers: nothing was sent. */
+  | 'TRANSFORM'
   | 'UNKNOWN';
 
 export interface OutboundRequest {

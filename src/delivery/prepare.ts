@@ -1,63 +1,15 @@
-// Stage 2 of the worker (worker.ts): prepare — the body, headers and signatures of one attempt.
+// Stage 2 of the worker (worker.ts): prepare — the body, headers and signatures of one attempt,
+// under the delivery profile version its event was published with.
 import { authHeaders } from '../core/auth.ts';
+import { TRANSFORM_ERROR } from '../core/delivery-state.ts';
 import { newId } from '../core/ids.ts';
-import { type SignatureScheme, signatureHeaders } from '../core/signing.ts';
-import type { CustomHeader } from '../entities/Webhook.ts';
-import { VERSION } from '../version.ts';
-import type { OutboundRequest } from './http-client.ts';
+import { compiledBuiltIn } from '../core/profiles/builtins.ts';
+import { type CompiledProfile, envelopeInput, type RenderedHeaders, TransformError } from '../core/profiles/render.ts';
+import { USER_AGENT } from '../version.ts';
+import type { OutboundRequest, OutboundResult } from './http-client.ts';
 import type { SigningCache } from './signing-cache.ts';
 import type { ClaimedDelivery, WebhookForDelivery } from './sql/claim-deliveries.ts';
-
-const USER_AGENT = `Herald/${VERSION}`;
-
-/** Header values never written to the attempt log. */
-export const REDACTED = '[redacted]';
-
-export interface AttemptRequestInput {
-  eventId: string;
-  eventType: string;
-  deliveryId: string;
-  attemptNumber: number;
-  /** The exact JSON body built at publish time. */
-  payload: string;
-  scheme: SignatureScheme;
-  /** Signing secrets, newest first. */
-  secrets: string[];
-  customHeaders: CustomHeader[];
-  authHeaders: Record<string, string>;
-  now?: Date;
-}
-
-/**
- * The headers of one attempt, and the same headers as logged (signature and auth redacted).
- * Custom headers go first so Herald's own can never be replaced by them.
- */
-export function buildAttemptHeaders(input: AttemptRequestInput): { headers: Record<string, string>; logged: Record<string, string> } {
-  const timestamp = Math.floor((input.now ?? new Date()).getTime() / 1000);
-  const headers: Record<string, string> = {};
-  for (const { name, value } of input.customHeaders) headers[name.toLowerCase()] = value;
-  Object.assign(headers, input.authHeaders, {
-    'content-type': 'application/json',
-    'user-agent': USER_AGENT,
-    'webhook-id': input.eventId,
-    'webhook-timestamp': String(timestamp),
-    'herald-event-type': input.eventType,
-    'herald-delivery-id': input.deliveryId,
-    'herald-attempt': String(input.attemptNumber),
-  });
-  const signatures = signatureHeaders({
-    scheme: input.scheme,
-    secrets: input.secrets,
-    msgId: input.eventId,
-    timestamp,
-    body: input.payload,
-  });
-  Object.assign(headers, signatures);
-
-  const logged = { ...headers };
-  for (const name of [...Object.keys(input.authHeaders), ...Object.keys(signatures)]) logged[name] = REDACTED;
-  return { headers, logged };
-}
+import { materialKey, type ProfileMaterial } from './sql/profile-material.ts';
 
 /** A webhook's signing secrets (newest first, only those still signing) and its auth headers, decrypted. */
 export interface Credentials {
@@ -71,6 +23,10 @@ export interface AttemptTask {
   webhook: WebhookForDelivery;
   /** The webhook's credentials; throws when they cannot be decrypted. */
   credentials(): Credentials;
+  /** What its batch's operator-defined profile versions need (claim.ts). */
+  profiles: ProfileMaterial;
+  /** Decrypts tenant-scoped secrets (the webhook's own come through `credentials`). */
+  signing: SigningCache;
 }
 
 /** One attempt, ready to send. */
@@ -84,37 +40,114 @@ export interface PreparedAttempt {
   request: OutboundRequest;
   /** The request headers as the attempt log keeps them (signatures and auth redacted). */
   loggedHeaders: Record<string, string>;
+  /**
+   * Set when the delivery's profile could not render this attempt (an expression failed, no
+   * body was stored, no secret to sign with): nothing is sent, and this is the attempt's result,
+   * error TRANSFORM.
+   */
+  refused: OutboundResult | null;
 }
 
 /**
- * The request of an attempt starting at `startedAt`: the body stored at publish time (every
- * attempt sends the same bytes), Herald's headers with this attempt's timestamp and number, the
- * webhook's custom and auth headers, and the signatures of its scheme.
+ * The request of an attempt starting at `startedAt` under the delivery's profile version: the
+ * body stored at publish time (every attempt sends the same bytes: Herald's envelope for the
+ * built-ins, the rendered one otherwise), the webhook's custom and auth headers, Herald's
+ * headers with this attempt's timestamp and number, the profile's headers and its signature.
+ * Synchronous for a profile without header expressions (the built-ins); a promise otherwise.
+ * Throws only when the credentials cannot be decrypted (the attempt is not made).
  */
-export function prepare(task: AttemptTask, startedAt: Date): PreparedAttempt {
+export function prepare(task: AttemptTask, startedAt: Date): PreparedAttempt | Promise<PreparedAttempt> {
+  const { delivery } = task;
+  const timestamp = Math.floor(startedAt.getTime() / 1000);
+  let body: string;
+  let rendered: RenderedHeaders | Promise<RenderedHeaders>;
+  try {
+    const profile = versionOf(delivery, task.profiles);
+    body = bodyOf(delivery, profile, task.profiles);
+    const { secrets, authHeaders } = task.credentials();
+    rendered = profile.renderHeaders({
+      eventId: delivery.eventId,
+      eventType: delivery.eventType,
+      event: profile.readsEvent ? () => eventInputOf(delivery, task.profiles) : null,
+      deliveryId: delivery.id,
+      attemptNumber: delivery.attemptCount + 1,
+      timestamp,
+      body,
+      secrets: profile.version.definition.secret.scope === 'TENANT' ? tenantSecrets(task, profile) : secrets,
+      customHeaders: task.webhook.headers,
+      authHeaders,
+      userAgent: USER_AGENT,
+    });
+  } catch (err) {
+    return refusedOrThrow(task, startedAt, err);
+  }
+  if (rendered instanceof Promise) {
+    return rendered.then(
+      (headers) => prepared(task, startedAt, body, headers),
+      (err) => refusedOrThrow(task, startedAt, err),
+    );
+  }
+  return prepared(task, startedAt, body, rendered);
+}
+
+function prepared(task: AttemptTask, startedAt: Date, body: string, { headers, logged }: RenderedHeaders): PreparedAttempt {
   const { delivery, webhook } = task;
-  const number = delivery.attemptCount + 1;
-  const { secrets, authHeaders } = task.credentials();
-  const { headers, logged } = buildAttemptHeaders({
-    eventId: delivery.eventId,
-    eventType: delivery.eventType,
-    deliveryId: delivery.id,
-    attemptNumber: number,
-    payload: delivery.payload,
-    scheme: webhook.signatureScheme,
-    secrets,
-    customHeaders: webhook.headers,
-    authHeaders,
-    now: startedAt,
-  });
   return {
     id: newId('att', startedAt.getTime()),
-    number,
+    number: delivery.attemptCount + 1,
     webhookId: webhook.id,
     startedAt,
-    request: { url: webhook.url, headers, body: delivery.payload, timeoutMs: webhook.timeoutMs },
+    request: { url: webhook.url, headers, body, timeoutMs: webhook.timeoutMs },
     loggedHeaders: logged,
+    refused: null,
   };
+}
+
+/** A TransformError becomes an attempt that is not sent (error TRANSFORM); anything else is thrown. */
+function refusedOrThrow(task: AttemptTask, startedAt: Date, err: unknown): PreparedAttempt {
+  if (!(err instanceof TransformError)) throw err;
+  const attempt = prepared(task, startedAt, '', { headers: {}, logged: {} });
+  attempt.refused = {
+    status: null,
+    headers: {},
+    body: '',
+    bodyTruncated: false,
+    durationMs: 0,
+    error: TRANSFORM_ERROR,
+    errorMessage: err.message.slice(0, 1000),
+  };
+  return attempt;
+}
+
+/** The compiled profile version the delivery was published with. */
+function versionOf(delivery: ClaimedDelivery, profiles: ProfileMaterial): CompiledProfile {
+  const profile = compiledBuiltIn(delivery.profileVersion) ?? profiles.versions.get(delivery.profileVersion);
+  if (profile) return profile;
+  // What the publish stored instead of a body says why (e.g. the profile did not exist).
+  const stored = profiles.bodies.get(materialKey(delivery.eventId, delivery.profileVersion));
+  throw new TransformError('profile', stored?.error ?? `delivery profile version ${delivery.profileVersion} does not exist`);
+}
+
+/** The bytes every attempt sends: the event's envelope, or the body rendered when it was published. */
+function bodyOf(delivery: ClaimedDelivery, profile: CompiledProfile, profiles: ProfileMaterial): string {
+  if (profile.sendsEnvelope) return delivery.payload;
+  const stored = profiles.bodies.get(materialKey(delivery.eventId, delivery.profileVersion));
+  if (stored?.error) throw new TransformError('profile', stored.error);
+  if (stored?.body == null) throw new TransformError('body', 'was not rendered when the event was published');
+  return stored.body;
+}
+
+/** The input of header expressions, from the stored envelope (parsed only if an expression reads more than the id and type). */
+function eventInputOf(delivery: ClaimedDelivery, profiles: ProfileMaterial) {
+  const tenant = profiles.tenants.get(delivery.tenantId) ?? { id: delivery.tenantId, name: '', externalId: null };
+  return envelopeInput(delivery.payload, { id: delivery.eventId, type: delivery.eventType, tenant });
+}
+
+/** The tenant's live secrets under a tenant-scoped profile, newest first (none: the signature is a TRANSFORM failure). */
+function tenantSecrets(task: AttemptTask, profile: CompiledProfile): string[] {
+  const { delivery } = task;
+  const stored = task.profiles.tenantSecrets.get(materialKey(delivery.tenantId, delivery.profileVersion)) ?? [];
+  return task.signing.tenantSecrets(delivery.tenantId, profile.version.name, stored);
 }
 
 /**

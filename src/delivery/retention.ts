@@ -27,8 +27,8 @@ export async function applyRetention(pool: Pool, retentionMs: number, now = Date
     if ((rowCount ?? 0) < BATCH) break;
   }
   for (;;) {
-    // No foreign keys cascade (see the Delivery entity): the event, its deliveries and their
-    // attempts (retried by hand since the cutoff) go in one statement.
+    // No foreign keys cascade (see the Delivery entity): the event, its bodies under delivery
+    // profiles, its deliveries and their attempts (retried by hand since the cutoff) go in one statement.
     const { rows } = await pool.query<{ events: string; attempts: string }>(
       `with old_event as (
          delete from event where id in (
@@ -41,6 +41,8 @@ export async function applyRetention(pool: Pool, retentionMs: number, now = Date
          delete from delivery where event_id in (select id from old_event) returning id
        ), old_attempt as (
          delete from attempt where delivery_id in (select id from old_delivery) returning id
+       ), old_body as (
+         delete from event_body where event_id in (select id from old_event)
        )
        select (select count(*) from old_event) as events, (select count(*) from old_attempt) as attempts`,
       [lowestIdAt('evt', cutoff), BATCH],

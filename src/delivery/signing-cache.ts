@@ -40,4 +40,14 @@ export class SigningCache {
     }
     return { secrets: activeSecrets(entry.secrets, now).map((s) => s.plain), auth: entry.auth };
   }
+
+  /** A tenant's live secrets under a tenant-scoped profile, newest first, decrypted again only when they change. */
+  tenantSecrets(
+    tenantId: string,
+    profile: string,
+    secrets: readonly Pick<StoredSecret, 'encrypted' | 'expiresAt'>[],
+    now = new Date(),
+  ): string[] {
+    return this.get({ id: `tenant ${tenantId} ${profile}`, secrets }, now).secrets;
+  }
 }

@@ -53,9 +53,10 @@ const STOP_RESERVE_MAX_MS = 5000;
  *
  *   claim ──▶ admit ──▶ (lane) ──▶ prepare ──▶ send ──▶ decide ──▶ record ──▶ notify
  *
- * claim leases the deliveries a batch of pg-boss wake-up jobs names; admit puts each in its
- * webhook's lane (at most maxInFlight at once) or settles it at once (held, deferred); prepare
- * builds the signed request; send POSTs it; decide (core/delivery-state.ts) chooses what
+ * claim leases the deliveries a batch of pg-boss wake-up jobs names (with what their delivery
+ * profile versions need); admit puts each in its webhook's lane (at most maxInFlight at once) or
+ * settles it at once (held, deferred); prepare renders the signed request under the delivery's
+ * profile version; send POSTs it; decide (core/delivery-state.ts) chooses what
  * follows; record writes batches of results; notify announces them once committed.
  */
 export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promise<DeliveryWorker> {
@@ -94,7 +95,13 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       const admission = admit(claimed, lanes.waiting(delivery.webhookId), pace, new Date());
       if (admission.to === 'record') return recorder.add(recordOf(delivery, admission.decision));
       const { webhook } = admission;
-      lanes.push(webhook.id, webhook.maxInFlight, { delivery, webhook, credentials: credentials(webhook) });
+      lanes.push(webhook.id, webhook.maxInFlight, {
+        delivery,
+        webhook,
+        credentials: credentials(webhook),
+        profiles: claimed.profiles,
+        signing: signingCache,
+      });
     });
     if (stopping) return;
     // Backpressure: take no more jobs while the lanes have plenty ready to run.
@@ -104,9 +111,12 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   async function attempt(task: AttemptTask): Promise<void> {
     const { delivery, webhook } = task;
     try {
-      const prepared = prepare(task, new Date());
+      const preparing = prepare(task, new Date());
+      // Awaited only when it is a promise (header expressions ran): none for the built-ins.
+      const prepared = preparing instanceof Promise ? await preparing : preparing;
       recorder.announce(deliveryMessage(delivery, 'ATTEMPT_STARTED', { status: delivery.status, attemptId: prepared.id }));
-      const result = await send(client, prepared, pace, abortAttempts.signal);
+      // What the profile could not render is not sent: its result is error TRANSFORM, and decide() fails it.
+      const result = prepared.refused ?? (await send(client, prepared, pace, abortAttempts.signal));
       // A delivery's id is made when its event is published: its first scheduled attempt measures the pipeline.
       observeAttempt(
         result,

@@ -28,6 +28,11 @@ export const Delivery = defineEntity({
     event: () => p.manyToOne(Event).ref().createForeignKeyConstraint(false),
     webhook: () => p.manyToOne(Webhook).ref().createForeignKeyConstraint(false),
     eventType: p.string(),
+    /**
+     * The delivery profile version its event was published with (a built-in's name, or `dpv_…`):
+     * every attempt sends that version's body and headers.
+     */
+    profileVersion: p.string().default('standard'),
     status: p.enum(DELIVERY_STATUSES).default('PENDING'),
     attemptCount: p.integer().default(0),
     nextAttemptAt: p.datetime().nullable(),

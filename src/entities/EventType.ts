@@ -1,14 +1,21 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { Tenant } from './Tenant.ts';
 
-/** A tenant's own event type; the built-in catalog lives in code (core/event-types.ts). */
+/**
+ * A tenant's own event type, or (tenant null) a platform-wide one created with the admin key.
+ * The built-in catalog lives in code (core/event-types.ts); a platform-wide row with a built-in's
+ * name holds the operators' changes to it (archived, description, example).
+ */
 export const EventType = defineEntity({
   name: 'EventType',
   tableName: 'event_type',
-  uniques: [{ properties: ['tenant', 'name'] }],
+  uniques: [
+    { properties: ['tenant', 'name'] },
+    { name: 'event_type_platform_name_unique', properties: ['name'], where: 'tenant_id is null' },
+  ],
   properties: {
     id: p.string().primary(),
-    tenant: () => p.manyToOne(Tenant).ref().deleteRule('cascade'),
+    tenant: () => p.manyToOne(Tenant).ref().nullable().deleteRule('cascade'),
     name: p.string(),
     description: p.text().nullable(),
     example: p.json<unknown>().nullable(),

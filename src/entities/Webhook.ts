@@ -2,12 +2,10 @@ import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { WEBHOOK_STATUSES } from '../core/delivery-state.ts';
 import { Tenant } from './Tenant.ts';
 
-export const SIGNATURE_SCHEMES = ['STANDARD', 'STRIPE', 'HMAC_SHA256'] as const;
-
 export const AUTH_TYPES = ['NONE', 'BEARER', 'BASIC', 'API_KEY', 'CUSTOM_HEADER'] as const;
 export type WebhookAuthType = (typeof AUTH_TYPES)[number];
 
-/** One signing secret, encrypted; old ones sign until `expiresAt` after a rotation. */
+/** One signing secret, encrypted; old ones sign until `expiresAt` after a rotation. A webhook under a tenant-scoped profile has none of its own. */
 export interface StoredSecret {
   encrypted: string;
   createdAt: string;
@@ -33,7 +31,8 @@ export const Webhook = defineEntity({
     channels: p.json<string[]>().nullable(),
     status: p.enum(WEBHOOK_STATUSES).default('ACTIVE'),
     disabledReason: p.text().nullable(),
-    signatureScheme: p.enum(SIGNATURE_SCHEMES).default('STANDARD'),
+    /** Its own delivery profile; null: its tenant's, else HERALD_DEFAULT_PROFILE. */
+    profile: p.string().nullable(),
     secrets: p.json<StoredSecret[]>(),
     authType: p.enum(AUTH_TYPES).default('NONE'),
     /** The auth settings (token, password, …) as encrypted JSON; never returned. */

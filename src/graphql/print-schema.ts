@@ -1,7 +1,7 @@
 // Prints the Pothos schema to schema.graphql; with --check, fails when the committed file is stale.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lexicographicSortSchema, printSchema } from 'graphql';
+import { writeOrCheck } from '../generated-file.ts';
 import { schema } from './schema.ts';
 
 export const SCHEMA_FILE = fileURLToPath(new URL('../../schema.graphql', import.meta.url));
@@ -10,20 +10,4 @@ export function printedSchema(): string {
   return `${printSchema(lexicographicSortSchema(schema))}\n`;
 }
 
-if (import.meta.main) {
-  const printed = printedSchema();
-  if (process.argv.includes('--check')) {
-    let committed = '';
-    try {
-      committed = readFileSync(SCHEMA_FILE, 'utf8');
-    } catch {}
-    if (committed !== printed) {
-      console.error('schema.graphql is out of date: run `npm run schema` and commit the result.');
-      process.exit(1);
-    }
-    console.log('schema.graphql is up to date.');
-  } else {
-    writeFileSync(SCHEMA_FILE, printed);
-    console.log(`wrote ${SCHEMA_FILE}`);
-  }
-}
+if (import.meta.main) writeOrCheck(SCHEMA_FILE, printedSchema(), 'npm run schema');

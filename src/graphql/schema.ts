@@ -3,6 +3,7 @@ import './types/scalars.ts';
 import './types/tenant.ts';
 import './types/event-type.ts';
 import './types/webhook.ts';
+import './types/delivery-profile.ts';
 import './types/event.ts';
 import './types/delivery.ts';
 import './types/webhook-stats.ts';

@@ -4,7 +4,9 @@ import { buildPayload } from '../core/payload.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { Delivery, type IDelivery } from '../entities/Delivery.ts';
 import { Event } from '../entities/Event.ts';
+import { Tenant } from '../entities/Tenant.ts';
 import type { ServiceContext } from './context.ts';
+import { insertEventBodies, profilesOf, renderBodies, versionIdOf } from './event-bodies.ts';
 import { findDelivery } from './history.ts';
 import { RETURNING, type RequeuedRow, requeue } from './requeue.ts';
 import { getWebhook } from './webhooks.ts';
@@ -59,14 +61,22 @@ export async function replayFailedDeliveries(
   });
 }
 
-/** Sends a `webhook.test` event to one webhook (trigger TEST), whatever it subscribes to. */
+/** Sends a `webhook.test` event to one webhook (trigger TEST), whatever it subscribes to, under its profile. */
 export async function sendTestEvent(ctx: ServiceContext, webhookId: string): Promise<IDelivery> {
   const webhook = await getWebhook(ctx, webhookId);
   const tenantId = webhook.tenant.id;
+  const tenant = await ctx.em.findOneOrFail(Tenant, tenantId);
+  const webhookProfile = { id: webhook.id, profile: webhook.profile ?? tenant.profile ?? null };
+  const profile = (await profilesOf(ctx.em, [webhookProfile], ctx.config.defaultProfile)).get(webhook.id)!;
   const deliveryId = await ctx.em.transactional(async (tx) => {
     const id = newId('evt');
     const createdAt = new Date();
     const data = { message: 'This is a test event from Herald.', webhookId: webhook.id };
+    const fields = { id, type: 'webhook.test', channel: null, createdAt, data };
+    await insertEventBodies(
+      tx,
+      await renderBodies(fields, { id: tenantId, name: tenant.name, externalId: tenant.externalId ?? null }, [profile]),
+    );
     tx.create(Event, {
       id,
       tenant: tenantId,
@@ -81,6 +91,7 @@ export async function sendTestEvent(ctx: ServiceContext, webhookId: string): Pro
       event: id,
       webhook: webhook.id,
       eventType: 'webhook.test',
+      profileVersion: versionIdOf(profile),
       status: 'PENDING',
       nextTrigger: 'TEST',
       nextAttemptAt: createdAt,

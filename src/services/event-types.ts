@@ -1,8 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { FieldErrors } from '../core/errors.ts';
-import { BUILT_IN_EVENT_TYPES, EVENT_TYPE_NAME, EVENT_TYPE_NAME_MAX, isBuiltInEventType } from '../core/event-types.ts';
+import { FieldErrors, HeraldError, notFound } from '../core/errors.ts';
+import { BUILT_IN_EVENT_TYPES, EVENT_TYPE_NAME, isBuiltInEventType, TEST_EVENT_TYPE } from '../core/event-types.ts';
 import { newId } from '../core/ids.ts';
-import { EventType } from '../entities/EventType.ts';
+import { EventType, type IEventType } from '../entities/EventType.ts';
+import { resolveTenantId } from './caller.ts';
+import type { ServiceContext } from './context.ts';
 
 export interface EventTypeView {
   name: string;
@@ -10,42 +12,64 @@ export interface EventTypeView {
   example: unknown;
   archived: boolean;
   builtIn: boolean;
+  /** The tenant of a tenant's own type; null for built-in and platform-wide types. */
+  tenantId: string | null;
 }
 
-/** The built-in catalog followed by the tenant's own types (all tenants' for an admin). */
+function view(row: IEventType | undefined, name: string, builtIn?: { description: string; example: unknown }): EventTypeView {
+  return {
+    name,
+    description: row?.description ?? builtIn?.description ?? null,
+    example: row?.example ?? builtIn?.example ?? null,
+    archived: row?.archived ?? false,
+    builtIn: builtIn !== undefined,
+    tenantId: row?.tenant?.id ?? null,
+  };
+}
+
+/**
+ * The catalog a tenant sees: the built-ins (with the operators' changes), the platform-wide
+ * types, then the tenant's own — every tenant's own for an admin that names none.
+ */
 export async function listEventTypes(em: EntityManager, tenantId: string | null): Promise<EventTypeView[]> {
-  const own = await em.find(EventType, tenantId ? { tenant: tenantId } : {}, { orderBy: { name: 'asc' } });
+  const rows = await em.find(EventType, tenantId ? { $or: [{ tenant: tenantId }, { tenant: null }] } : {}, { orderBy: { name: 'asc' } });
+  const platform = new Map(rows.filter((r) => !r.tenant).map((r) => [r.name, r]));
   return [
-    ...BUILT_IN_EVENT_TYPES.map((t) => ({ ...t, archived: false, builtIn: true })),
-    ...own.map((t) => ({
-      name: t.name,
-      description: t.description ?? null,
-      example: t.example ?? null,
-      archived: t.archived,
-      builtIn: false,
-    })),
+    ...BUILT_IN_EVENT_TYPES.map((t) => view(platform.get(t.name), t.name, t)),
+    ...[...platform.values()].filter((r) => !isBuiltInEventType(r.name)).map((r) => view(r, r.name)),
+    ...rows.filter((r) => r.tenant).map((r) => view(r, r.name)),
   ];
 }
 
-/** Names a tenant may subscribe to and publish: built-ins plus its non-archived own types. */
+/** Names a tenant may subscribe to and publish: built-ins, platform-wide and its own types, none archived. */
 export async function knownEventTypeNames(em: EntityManager, tenantId: string): Promise<Set<string>> {
-  const own = await em.find(EventType, { tenant: tenantId, archived: false }, { fields: ['name'] });
-  return new Set([...BUILT_IN_EVENT_TYPES.map((t) => t.name), ...own.map((t) => t.name)]);
+  const rows = await em.find(EventType, { $or: [{ tenant: tenantId }, { tenant: null }] }, { fields: ['name', 'archived'] });
+  const known = new Set(BUILT_IN_EVENT_TYPES.map((t) => t.name));
+  for (const row of rows) {
+    if (row.archived) known.delete(row.name);
+    else known.add(row.name);
+  }
+  return known;
 }
 
+/**
+ * A new event type: the tenant's own, or (tenantId null: the admin key naming no tenant) a
+ * platform-wide one every tenant sees. A name may not repeat a built-in or platform-wide type,
+ * nor, for a platform-wide one, any tenant's own.
+ */
 export async function createEventType(
   em: EntityManager,
-  tenantId: string,
+  tenantId: string | null,
   input: { name: string; description?: string | null; example?: unknown },
 ): Promise<EventTypeView> {
   const errors = new FieldErrors();
   const name = input.name.trim();
-  if (!EVENT_TYPE_NAME.test(name) || name.length > EVENT_TYPE_NAME_MAX) {
-    errors.add('name', `must be lowercase dotted words like "invoice.paid", at most ${EVENT_TYPE_NAME_MAX} characters`);
+  if (!EVENT_TYPE_NAME.test(name)) {
+    errors.add('name', 'must be 1 to 100 letters, digits, "_", "." or "-", like "invoice.paid" or "MESSAGE_RECEIVED"');
   } else if (isBuiltInEventType(name)) {
     errors.add('name', 'is a built-in event type');
-  } else if (await em.count(EventType, { tenant: tenantId, name })) {
-    errors.add('name', 'already exists');
+  } else if (await em.count(EventType, { name, ...(tenantId ? { $or: [{ tenant: tenantId }, { tenant: null }] } : {}) })) {
+    errors.add('name', tenantId ? 'already exists' : 'already exists, platform-wide or as a tenant’s own type');
   }
   if (input.description && input.description.length > 1000) errors.add('description', 'must be at most 1000 characters');
   errors.throwIfAny();
@@ -57,5 +81,39 @@ export async function createEventType(
     example: input.example ?? null,
   });
   await em.flush();
-  return { name, description: eventType.description ?? null, example: eventType.example ?? null, archived: false, builtIn: false };
+  return view(eventType, name);
+}
+
+/**
+ * Changes an event type's description, example or archived flag. The admin key changes
+ * built-in and platform-wide types (or a tenant's, naming `tenantId`); a tenant key only its
+ * own. An archived type can no longer be published or newly subscribed to; webhooks that
+ * subscribe to it keep it in their list and receive nothing. `webhook.test` cannot be archived.
+ */
+export async function updateEventType(
+  ctx: ServiceContext,
+  name: string,
+  input: { description?: string | null; example?: unknown; archived?: boolean | null; tenantId?: string | null },
+): Promise<EventTypeView> {
+  const tenantId = ctx.caller.kind === 'admin' && !input.tenantId ? null : await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
+  const builtIn = BUILT_IN_EVENT_TYPES.find((t) => t.name === name);
+  if (tenantId && builtIn) throw new HeraldError('FORBIDDEN', 'Built-in event types are changed with the admin key');
+  const errors = new FieldErrors();
+  if (input.description && input.description.length > 1000) errors.add('description', 'must be at most 1000 characters');
+  if (input.archived && name === TEST_EVENT_TYPE) errors.add('archived', `${TEST_EVENT_TYPE} always exists (sendTestEvent sends it)`);
+  errors.throwIfAny();
+  let row = await ctx.em.findOne(EventType, { name, tenant: tenantId });
+  if (!row && !builtIn) {
+    if (tenantId && (await ctx.em.count(EventType, { name, tenant: null }))) {
+      throw new HeraldError('FORBIDDEN', 'Platform-wide event types are changed with the admin key');
+    }
+    throw notFound('EventType', name);
+  }
+  // A built-in's changes are kept in a platform-wide row of its name.
+  row ??= ctx.em.create(EventType, { id: newId('etp'), tenant: null, name, description: null, example: null });
+  if (input.description !== undefined) row.description = input.description;
+  if (input.example !== undefined) row.example = input.example ?? null;
+  if (input.archived != null) row.archived = input.archived;
+  await ctx.em.flush();
+  return view(row, name, builtIn);
 }

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { FieldErrors, HeraldError, validationError } from '../core/errors.ts';
-import { isBuiltInEventType } from '../core/event-types.ts';
 import { newId } from '../core/ids.ts';
 import { buildPayload } from '../core/payload.ts';
+import type { CompiledProfile } from '../core/profiles/render.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { Event, type EventRecord } from '../entities/Event.ts';
 import { enqueueDeliveries } from '../jobs/queue.ts';
@@ -12,8 +12,9 @@ import { deliveryMessage, LIVE_CHANNEL, packMessages } from '../live/messages.ts
 import { countPublished } from '../metrics.ts';
 import { resolveTenantId } from './caller.ts';
 import type { ServiceContext } from './context.ts';
+import { type EventBodyRow, profilesOf, renderBodies, versionIdOf } from './event-bodies.ts';
 import { knownEventTypeNames } from './event-types.ts';
-import { type MatchableWebhook, matchingWebhooks } from './matching.ts';
+import { matchingWebhooks } from './matching.ts';
 
 export const MAX_EVENT_DATA_BYTES = 256 * 1024;
 export const MAX_EVENTS_PER_CALL = 1000;
@@ -54,11 +55,11 @@ export async function publishEvents(ctx: ServiceContext, inputs: PublishInput[])
   }
   const prepared = await prepare(ctx, inputs);
   try {
-    return await insertAll(ctx.em, ctx.boss, prepared);
+    return await insertAll(ctx.em, ctx.boss, prepared, ctx.config.defaultProfile);
   } catch (error) {
     // Two concurrent publishes with one idempotency key: the loser now finds the winner's event.
     if ((error as { code?: string }).code === '23505' || String(error).includes('idempotency_key')) {
-      return insertAll(ctx.em.fork(), ctx.boss, prepared);
+      return insertAll(ctx.em.fork(), ctx.boss, prepared, ctx.config.defaultProfile);
     }
     throw error;
   }
@@ -77,11 +78,9 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
       tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
       tenants.set(input.tenantId, tenantId);
     }
-    // Built-in types need no lookup; a tenant's own are read once per call.
-    if (!isBuiltInEventType(input.type)) {
-      if (!known.has(tenantId)) known.set(tenantId, await knownEventTypeNames(ctx.em, tenantId));
-      if (!known.get(tenantId)!.has(input.type)) errors.add(field(index, 'type'), `unknown event type "${input.type}"`);
-    }
+    // Read once per tenant per call: the platform's catalog may archive built-ins.
+    if (!known.has(tenantId)) known.set(tenantId, await knownEventTypeNames(ctx.em, tenantId));
+    if (!known.get(tenantId)!.has(input.type)) errors.add(field(index, 'type'), `unknown or archived event type "${input.type}"`);
     if (input.channel != null && !CHANNEL.test(input.channel))
       errors.add(field(index, 'channel'), 'must be a short lowercase name like "sms"');
     if (input.idempotencyKey != null && (input.idempotencyKey.length === 0 || input.idempotencyKey.length > 255)) {
@@ -110,10 +109,15 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
   return prepared;
 }
 
-async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]): Promise<Published[]> {
+async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[], defaultProfile: string): Promise<Published[]> {
   // Read before the transaction, to keep it short: what a concurrent change could alter is the same either way.
-  const webhooksByTenant = new Map<string, MatchableWebhook[]>();
-  for (const tenantId of new Set(prepared.map((p) => p.tenantId))) webhooksByTenant.set(tenantId, await matchingWebhooks(em, tenantId));
+  const fanouts = new Map<string, Fanout>();
+  for (const tenantId of new Set(prepared.map((p) => p.tenantId))) fanouts.set(tenantId, await matchingWebhooks(em, tenantId));
+  const profiles = await profilesOf(
+    em,
+    [...fanouts.values()].flatMap((f) => f.webhooks),
+    defaultProfile,
+  );
   let created = 0;
   const published = await em.transactional(async (tx) => {
     const results = new Array<Published>(prepared.length);
@@ -148,7 +152,7 @@ async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[]):
       fresh.push({ item, event });
     }
 
-    const counts = await insertEventsAndDeliveries(tx, boss, fresh, webhooksByTenant);
+    const counts = await insertEventsAndDeliveries(tx, boss, fresh, fanouts, profiles);
     created = fresh.length;
     for (const [i, { item, event }] of fresh.entries()) results[item.index] = { event, deliveryCount: counts[i] };
     for (const item of prepared) {
@@ -187,38 +191,58 @@ async function findByIdempotencyKey(em: EntityManager, prepared: Prepared[]): Pr
   return found;
 }
 
+type Fanout = Awaited<ReturnType<typeof matchingWebhooks>>;
+
 /**
- * Writes the events, one delivery per (event, matching webhook) and the QUEUED live messages
- * with one statement, then the wake-up jobs of deliveries to active webhooks (paused ones
- * wait) — all inside the caller's transaction. Few round trips keep publishing fast.
+ * Writes the events, their bodies under the profiles that render their own, one delivery per
+ * (event, matching webhook) pinned to its profile version, and the QUEUED live messages with
+ * one statement, then the wake-up jobs of deliveries to active webhooks (paused ones wait) —
+ * all inside the caller's transaction. Few round trips keep publishing fast.
  */
 async function insertEventsAndDeliveries(
   em: EntityManager,
   boss: PgBoss,
   fresh: { event: EventRecord; item: Prepared }[],
-  webhooksByTenant: Map<string, MatchableWebhook[]>,
+  fanouts: Map<string, Fanout>,
+  profiles: Map<string, CompiledProfile | string>,
 ): Promise<number[]> {
   const counts: number[] = [];
-  const deliveries: { id: string; tenant_id: string; event_id: string; webhook_id: string; event_type: string; due: Date | null }[] = [];
+  const deliveries: {
+    id: string;
+    tenant_id: string;
+    event_id: string;
+    webhook_id: string;
+    event_type: string;
+    profile_version: string;
+    due: Date | null;
+  }[] = [];
+  const bodies: EventBodyRow[] = [];
   const dueIds: string[] = [];
   const now = new Date();
   for (const { event, item } of fresh) {
-    let count = 0;
-    for (const webhook of webhooksByTenant.get(item.tenantId) ?? []) {
+    const { webhooks, tenant } = fanouts.get(item.tenantId) ?? { webhooks: [], tenant: null };
+    const used: (CompiledProfile | string)[] = [];
+    for (const webhook of webhooks) {
       if (!webhook.matches(item.type, item.channel)) continue;
       const id = newId('dlv');
+      const profile = profiles.get(webhook.id)!;
+      used.push(profile);
       deliveries.push({
         id,
         tenant_id: item.tenantId,
         event_id: event.id,
         webhook_id: webhook.id,
         event_type: item.type,
+        profile_version: versionIdOf(profile),
         due: webhook.paused ? null : now,
       });
       if (!webhook.paused) dueIds.push(id);
-      count++;
     }
-    counts.push(count);
+    if (tenant && used.length) {
+      const fields = { id: event.id, type: item.type, channel: item.channel, createdAt: event.createdAt, data: item.data };
+      bodies.push(...(await renderBodies(fields, { id: tenant.id, name: tenant.name, externalId: tenant.externalId }, used)));
+    }
+    counts.push(used.length);
   }
   if (fresh.length === 0) return counts;
   const events = fresh.map(({ event, item }) => ({
@@ -242,12 +266,16 @@ async function insertEventsAndDeliveries(
          from json_to_recordset($1::json) as x(id text, tenant_id text, type text, channel text, payload text,
               idempotency_key text, request_hash text, created_at timestamptz)
      ), new_delivery as (
-       insert into delivery (id, tenant_id, event_id, webhook_id, event_type, status, next_attempt_at, created_at, updated_at)
-       select id, tenant_id, event_id, webhook_id, event_type, 'PENDING', due, $3::timestamptz, $3::timestamptz
-         from json_to_recordset($2::json) as x(id text, tenant_id text, event_id text, webhook_id text, event_type text, due timestamptz)
+       insert into delivery (id, tenant_id, event_id, webhook_id, event_type, profile_version, status, next_attempt_at, created_at, updated_at)
+       select id, tenant_id, event_id, webhook_id, event_type, profile_version, 'PENDING', due, $3::timestamptz, $3::timestamptz
+         from json_to_recordset($2::json) as x(id text, tenant_id text, event_id text, webhook_id text, event_type text,
+              profile_version text, due timestamptz)
+     ), new_body as (
+       insert into event_body (event_id, profile_version, body, error)
+       select event_id, profile_version, body, error from json_to_recordset($6::json) as x(event_id text, profile_version text, body text, error text)
      )
      select count(pg_notify($4, payload)) from unnest($5::text[]) as payload`,
-    [JSON.stringify(events), JSON.stringify(deliveries), now, LIVE_CHANNEL, queued],
+    [JSON.stringify(events), JSON.stringify(deliveries), now, LIVE_CHANNEL, queued, JSON.stringify(bodies)],
   );
   await enqueueDeliveries(boss, dueIds, { db: fromKysely(em.getKysely()) });
   return counts;

@@ -48,13 +48,17 @@ export function validateUrl(errors: FieldErrors, value: string, allowHttp: boole
   return checked.href;
 }
 
-export function validateEvents(errors: FieldErrors, events: string[], known: Set<string>): void {
+/**
+ * Event names a webhook may subscribe to: `known` ones (not archived), or `["*"]`. Names in
+ * `subscribed` (the webhook's current list) stay allowed even if archived since.
+ */
+export function validateEvents(errors: FieldErrors, events: string[], known: Set<string>, subscribed: readonly string[] = []): void {
   if (events.length === 0) return errors.add('events', 'must name at least one event type, or be ["*"]');
   if (events.includes('*')) {
     if (events.length > 1) errors.add('events', '"*" cannot be combined with event names');
     return;
   }
-  const unknown = events.filter((e) => !known.has(e));
+  const unknown = events.filter((e) => !known.has(e) && !subscribed.includes(e));
   if (unknown.length > 0) errors.add('events', `unknown event type(s): ${unknown.join(', ')}`);
   if (new Set(events).size !== events.length) errors.add('events', 'contains duplicates');
 }

@@ -1,9 +1,11 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { StoredAuth } from '../core/auth.ts';
 import { WAITING_SQL, type WebhookStatus } from '../core/delivery-state.ts';
 import { FieldErrors, notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { profileOfScheme } from '../core/profiles/builtins.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
-import { activeSecrets, encryptSecret, generateWebhookSecret } from '../core/secrets.ts';
+import { activeSecrets, encryptSecret, generateSecret } from '../core/secrets.ts';
 import type { SignatureScheme } from '../core/signing.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { type CustomHeader, type IWebhook, type StoredSecret, Webhook } from '../entities/Webhook.ts';
@@ -13,6 +15,19 @@ import { resolveTenantId, tenantScope } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
 import { type Page, type PageArgs, paginate } from './pagination.ts';
+import {
+  checkImportedSecret,
+  currentDefinition,
+  effectiveProfile,
+  insertTenantSecret,
+  refitSecrets,
+  secretOfNewWebhook,
+  storedSecret,
+  tenantProfile,
+  tenantSecrets,
+  updateTenantSecrets,
+} from './profile-secrets.ts';
+import { lockProfile } from './profiles.ts';
 import { RETURNING, type RequeuedRow, requeue } from './requeue.ts';
 import {
   MAX_IN_FLIGHT,
@@ -37,7 +52,12 @@ export interface WebhookFields {
   events?: string[] | null;
   description?: string | null;
   channels?: string[] | null;
+  /** The webhook's own delivery profile; null (on update) clears it: the tenant's applies. */
+  profile?: string | null;
+  /** Alias of the built-in profiles `standard`, `stripe`, `hmac-sha256`. */
   signatureScheme?: SignatureScheme | null;
+  /** An existing secret to import (in the profile's secret format) instead of a generated one. */
+  secret?: string | null;
   auth?: WebhookAuthInput | null;
   headers?: CustomHeader[] | null;
   retrySchedule?: number[] | null;
@@ -56,9 +76,9 @@ export interface UpdateWebhookInput extends WebhookFields {
 }
 
 /** Validates every given field at once, so a client sees all its mistakes in one answer. */
-async function validateFields(ctx: ServiceContext, tenantId: string, input: WebhookFields, errors: FieldErrors) {
+async function validateFields(ctx: ServiceContext, tenantId: string, input: WebhookFields, errors: FieldErrors, subscribed: string[] = []) {
   const url = input.url != null ? validateUrl(errors, input.url, ctx.config.allowHttp) : undefined;
-  if (input.events != null) validateEvents(errors, input.events, await knownEventTypeNames(ctx.em, tenantId));
+  if (input.events != null) validateEvents(errors, input.events, await knownEventTypeNames(ctx.em, tenantId), subscribed);
   if (input.channels != null) validateChannels(errors, input.channels);
   if (input.description != null && input.description.length > 1000) errors.add('description', 'must be at most 1000 characters');
   if (input.timeoutMs != null) validateTimeout(errors, input.timeoutMs);
@@ -66,7 +86,37 @@ async function validateFields(ctx: ServiceContext, tenantId: string, input: Webh
   if (input.retrySchedule != null) validateRetrySchedule(errors, input.retrySchedule);
   if (input.headers != null) validateHeaders(errors, input.headers);
   const auth = input.auth != null ? validateAuth(errors, input.auth) : undefined;
-  return { auth, url };
+  return { auth, url, ownProfile: ownProfileOf(input, errors) };
+}
+
+/**
+ * The webhook's own profile as `profile` and its alias `signatureScheme` give it: undefined when
+ * neither is given, null when `profile` clears it. The two must agree when both are given.
+ */
+function ownProfileOf(input: WebhookFields, errors: FieldErrors): string | null | undefined {
+  const alias = input.signatureScheme ? profileOfScheme(input.signatureScheme) : undefined;
+  if (input.profile !== undefined && alias !== undefined && input.profile !== alias) {
+    errors.add('signatureScheme', `${input.signatureScheme} is profile "${alias}", but profile is ${JSON.stringify(input.profile)}`);
+  }
+  return input.profile !== undefined ? input.profile : alias;
+}
+
+/** The profile that applies once `own` is the webhook's own; adds an error if it does not exist. */
+async function resolveProfile(
+  tx: EntityManager,
+  ctx: ServiceContext,
+  tenantId: string,
+  own: string | null | undefined,
+  errors: FieldErrors,
+) {
+  if (own != null && !(await lockProfile(tx, own))) {
+    errors.add('profile', `no delivery profile is named "${own}"`);
+    return null;
+  }
+  const name = effectiveProfile(own, await tenantProfile(tx, tenantId), ctx.config);
+  const definition = await currentDefinition(tx, name);
+  if (!definition) errors.add('profile', `the profile that would apply, "${name}", does not exist`);
+  return definition && { name, definition };
 }
 
 function encryptAuth(ctx: ServiceContext, auth: StoredAuth): string | null {
@@ -77,34 +127,45 @@ export function effectiveRetrySchedule(webhook: IWebhook): readonly number[] {
   return webhook.retrySchedule ?? DEFAULT_RETRY_SCHEDULE;
 }
 
-export async function createWebhook(ctx: ServiceContext, input: CreateWebhookInput): Promise<{ webhook: IWebhook; secret: string }> {
+/**
+ * Registers an endpoint under its profile (its own, its tenant's or the deployment's): the
+ * profile's defaults fill `retrySchedule` and `timeoutMs` unless given. The signing secret,
+ * imported or generated, is returned once — null when the profile does not sign or its
+ * tenant-scoped secret already existed.
+ */
+export async function createWebhook(ctx: ServiceContext, input: CreateWebhookInput): Promise<{ webhook: IWebhook; secret: string | null }> {
   const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
   const errors = new FieldErrors();
-  const { auth, url } = await validateFields(ctx, tenantId, input, errors);
-  errors.throwIfAny();
-  const count = await ctx.em.count(Webhook, { tenant: tenantId, deletedAt: null });
-  if (count >= ctx.config.maxWebhooksPerTenant) {
-    throw validationError([{ field: 'url', message: `a tenant may have at most ${ctx.config.maxWebhooksPerTenant} webhooks` }]);
-  }
-  const secret = generateWebhookSecret();
-  const webhook = ctx.em.create(Webhook, {
-    id: newId('wh'),
-    tenant: tenantId,
-    url: url!, // the normalised input.url (required): validateFields reported any problem above
-    description: input.description ?? null,
-    events: input.events,
-    channels: input.channels ?? null,
-    signatureScheme: input.signatureScheme ?? 'STANDARD',
-    secrets: [{ encrypted: encryptSecret(secret, ctx.encryptionKey), createdAt: new Date().toISOString(), expiresAt: null }],
-    authType: auth?.type ?? 'NONE',
-    authEncrypted: auth ? encryptAuth(ctx, auth) : null,
-    headers: input.headers ?? [],
-    retrySchedule: input.retrySchedule ?? null,
-    timeoutMs: input.timeoutMs ?? TIMEOUT_MS.default,
-    maxInFlight: input.maxInFlight ?? MAX_IN_FLIGHT.default,
+  const { auth, url, ownProfile } = await validateFields(ctx, tenantId, input, errors);
+  return ctx.em.transactional(async (tx) => {
+    const profile = await resolveProfile(tx, ctx, tenantId, ownProfile, errors);
+    if (profile) checkImportedSecret(errors, profile.definition, input.secret, profile.name);
+    errors.throwIfAny();
+    const count = await tx.count(Webhook, { tenant: tenantId, deletedAt: null });
+    if (count >= ctx.config.maxWebhooksPerTenant) {
+      throw validationError([{ field: 'url', message: `a tenant may have at most ${ctx.config.maxWebhooksPerTenant} webhooks` }]);
+    }
+    const { name, definition } = profile!;
+    const { own, shown } = await secretOfNewWebhook(ctx, tx, { tenantId, profile: name, definition, imported: input.secret }, errors);
+    errors.throwIfAny();
+    const webhook = tx.create(Webhook, {
+      id: newId('wh'),
+      tenant: tenantId,
+      url: url!, // the normalised input.url (required): validateFields reported any problem above
+      description: input.description ?? null,
+      events: input.events,
+      channels: input.channels ?? null,
+      profile: ownProfile ?? null,
+      secrets: own,
+      authType: auth?.type ?? 'NONE',
+      authEncrypted: auth ? encryptAuth(ctx, auth) : null,
+      headers: input.headers ?? [],
+      retrySchedule: input.retrySchedule ?? definition.defaults.retrySchedule ?? null,
+      timeoutMs: input.timeoutMs ?? definition.defaults.timeoutMs ?? TIMEOUT_MS.default,
+      maxInFlight: input.maxInFlight ?? MAX_IN_FLIGHT.default,
+    });
+    return { webhook, secret: shown };
   });
-  await ctx.em.flush();
-  return { webhook, secret };
 }
 
 export async function findWebhook(ctx: ServiceContext, id: string): Promise<IWebhook | null> {
@@ -126,45 +187,66 @@ export async function listWebhooks(
 }
 
 /**
- * Changes a webhook's settings. A status change (pause, resume) takes effect at once: on resume
- * the deliveries parked while it was paused become due now, and subscribers of
+ * Changes a webhook's settings. A new profile or an imported secret must leave it able to sign
+ * (profile-secrets.ts). A status change (pause, resume) takes effect at once: on resume the
+ * deliveries parked while it was paused become due now, and subscribers of
  * webhookStatusChanged are told either way.
  */
 export async function updateWebhook(ctx: ServiceContext, id: string, input: UpdateWebhookInput): Promise<IWebhook> {
-  const webhook = await getWebhook(ctx, id);
-  const errors = new FieldErrors();
-  if (input.url === null) errors.add('url', 'cannot be null');
-  if (input.events === null) errors.add('events', 'cannot be null');
-  if (input.status === 'DISABLED') errors.add('status', 'can be set to ACTIVE or PAUSED; Herald disables webhooks itself');
-  const { auth, url } = await validateFields(ctx, webhook.tenant.id, input, errors);
-  errors.throwIfAny();
-
-  if (url != null) webhook.url = url;
-  if (input.events != null) webhook.events = input.events;
-  if (input.description !== undefined) webhook.description = input.description;
-  // An explicit null clears the channel filter; an absent field keeps it.
-  if (input.channels !== undefined) webhook.channels = input.channels;
-  if (input.signatureScheme != null) webhook.signatureScheme = input.signatureScheme;
-  if (auth) {
-    webhook.authType = auth.type;
-    webhook.authEncrypted = encryptAuth(ctx, auth);
-  }
-  if (input.headers !== undefined) webhook.headers = input.headers ?? [];
-  if (input.retrySchedule !== undefined) webhook.retrySchedule = input.retrySchedule;
-  if (input.timeoutMs != null) webhook.timeoutMs = input.timeoutMs;
-  if (input.maxInFlight != null) webhook.maxInFlight = input.maxInFlight;
-
-  const from = webhook.status;
-  if (input.status && input.status !== webhook.status) {
-    webhook.status = input.status;
-    if (input.status === 'ACTIVE') {
-      // Re-enabling starts the failure clock afresh.
-      webhook.disabledReason = null;
-      webhook.consecutiveFailures = 0;
-      webhook.failingSince = null;
+  const { webhook, from } = await ctx.em.transactional(async (tx) => {
+    const txCtx = { ...ctx, em: tx };
+    const webhook = await getWebhook(txCtx, id);
+    const errors = new FieldErrors();
+    if (input.url === null) errors.add('url', 'cannot be null');
+    if (input.events === null) errors.add('events', 'cannot be null');
+    if (input.status === 'DISABLED') errors.add('status', 'can be set to ACTIVE or PAUSED; Herald disables webhooks itself');
+    const { auth, url, ownProfile } = await validateFields(txCtx, webhook.tenant.id, input, errors, webhook.events);
+    // A new profile, or a new secret, must leave the webhook able to sign.
+    if ((ownProfile !== undefined && ownProfile !== (webhook.profile ?? null)) || input.secret != null) {
+      const own = ownProfile !== undefined ? ownProfile : (webhook.profile ?? null);
+      const profile = await resolveProfile(tx, ctx, webhook.tenant.id, own, errors);
+      if (profile) {
+        checkImportedSecret(errors, profile.definition, input.secret, profile.name);
+        const refit = {
+          tenantId: webhook.tenant.id,
+          webhook,
+          profile: profile.name,
+          definition: profile.definition,
+          imported: input.secret,
+        };
+        const secrets = errors.list.length ? undefined : await refitSecrets(ctx, tx, refit, errors);
+        if (secrets) webhook.secrets = secrets;
+      }
+      webhook.profile = own;
     }
-  }
-  await ctx.em.flush();
+    errors.throwIfAny();
+
+    if (url != null) webhook.url = url;
+    if (input.events != null) webhook.events = input.events;
+    if (input.description !== undefined) webhook.description = input.description;
+    // An explicit null clears the channel filter; an absent field keeps it.
+    if (input.channels !== undefined) webhook.channels = input.channels;
+    if (auth) {
+      webhook.authType = auth.type;
+      webhook.authEncrypted = encryptAuth(ctx, auth);
+    }
+    if (input.headers !== undefined) webhook.headers = input.headers ?? [];
+    if (input.retrySchedule !== undefined) webhook.retrySchedule = input.retrySchedule;
+    if (input.timeoutMs != null) webhook.timeoutMs = input.timeoutMs;
+    if (input.maxInFlight != null) webhook.maxInFlight = input.maxInFlight;
+
+    const from = webhook.status;
+    if (input.status && input.status !== webhook.status) {
+      webhook.status = input.status;
+      if (input.status === 'ACTIVE') {
+        // Re-enabling starts the failure clock afresh.
+        webhook.disabledReason = null;
+        webhook.consecutiveFailures = 0;
+        webhook.failingSince = null;
+      }
+    }
+    return { webhook, from };
+  });
   if (webhook.status !== from) await statusChanged(ctx, webhook, from);
   return webhook;
 }
@@ -221,30 +303,52 @@ export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IW
 }
 
 /**
- * A new signing secret, returned once. The previous ones keep signing alongside it until
- * their grace period ends, so receivers can switch without dropping deliveries.
+ * A new signing secret (imported, or generated in the profile's format), returned once — null
+ * when the profile does not sign. The previous ones keep signing alongside it until their grace
+ * period ends, so receivers can switch without dropping deliveries (single-signature formats
+ * sign with the newest only). Under a tenant-scoped profile this re-keys the tenant: every one
+ * of its webhooks under that profile.
  */
 export async function rotateWebhookSecret(
   ctx: ServiceContext,
   id: string,
   graceSeconds?: number | null,
-): Promise<{ webhook: IWebhook; secret: string }> {
+  imported?: string | null,
+): Promise<{ webhook: IWebhook; secret: string | null }> {
   const grace = graceSeconds ?? DEFAULT_GRACE_SECONDS;
   if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
     throw validationError([{ field: 'graceSeconds', message: `must be between 0 and ${MAX_GRACE_SECONDS}` }]);
   }
-  const webhook = await getWebhook(ctx, id);
-  const now = new Date();
+  return ctx.em.transactional(async (tx) => {
+    const webhook = await getWebhook({ ...ctx, em: tx }, id);
+    const tenantId = webhook.tenant.id;
+    const errors = new FieldErrors();
+    const profile = await resolveProfile(tx, ctx, tenantId, webhook.profile ?? null, errors);
+    if (profile) checkImportedSecret(errors, profile.definition, imported, profile.name);
+    errors.throwIfAny();
+    const { name, definition } = profile!;
+    const secret = imported ?? generateSecret(definition.secret.format);
+    const now = new Date();
+    if (definition.secret.scope === 'TENANT') {
+      const current = await tenantSecrets(tx, tenantId, name);
+      const next = rotated(ctx, current ?? [], secret, grace, now);
+      if (current) await updateTenantSecrets(tx, tenantId, name, next);
+      else await insertTenantSecret(tx, tenantId, name, next[0]);
+    } else {
+      webhook.secrets = rotated(ctx, webhook.secrets, secret, grace, now);
+    }
+    return { webhook, secret: definition.signature ? secret : null };
+  });
+}
+
+/** `secret` first, then the live ones with their grace period ended at `grace` seconds from now at the latest. */
+function rotated(ctx: ServiceContext, secrets: StoredSecret[], secret: string, grace: number, now: Date): StoredSecret[] {
   const expiresAt = new Date(now.getTime() + grace * 1000).toISOString();
-  // The previous secrets sign until the grace period ends (or sooner, if theirs ends first).
   const old: StoredSecret[] =
     grace === 0
       ? []
-      : activeSecrets(webhook.secrets, now)
+      : activeSecrets(secrets, now)
           .map((s) => ({ ...s, expiresAt: s.expiresAt === null || s.expiresAt > expiresAt ? expiresAt : s.expiresAt }))
           .slice(0, MAX_OLD_SECRETS);
-  const secret = generateWebhookSecret();
-  webhook.secrets = [{ encrypted: encryptSecret(secret, ctx.encryptionKey), createdAt: now.toISOString(), expiresAt: null }, ...old];
-  await ctx.em.flush();
-  return { webhook, secret };
+  return [storedSecret(ctx, secret, now), ...old];
 }

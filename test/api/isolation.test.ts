@@ -50,6 +50,21 @@ test.each([
   expect(await aWebhookAsSeenByA()).toEqual(before);
 });
 
+test('deliveryPreview of another tenant’s webhook is NOT_FOUND', async () => {
+  const preview = 'query($id: ID!) { deliveryPreview(webhookId: $id, type: "message.sent", data: {}) { body } }';
+  expectError(await h.gql(preview, { id: aWebhook }, b.key), 'NOT_FOUND');
+});
+
+test('updateEventType of another tenant’s own type is NOT_FOUND and changes nothing', async () => {
+  await h.ok('mutation { createEventType(input: { name: "a.private_type" }) { name } }', {}, a.key);
+  expectError(
+    await h.gql('mutation { updateEventType(name: "a.private_type", input: { archived: true }) { name } }', {}, b.key),
+    'NOT_FOUND',
+  );
+  const { eventTypes } = await h.ok('{ eventTypes { name archived } }', {}, a.key);
+  expect(eventTypes).toContainEqual({ name: 'a.private_type', archived: false });
+});
+
 test('revokeApiKey of another tenant’s key is NOT_FOUND and the key keeps working', async () => {
   expectError(await h.gql('mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { id: aKeyId }, b.key), 'NOT_FOUND');
   expect((await h.ok('{ tenant { id } }', {}, a.key)).tenant.id).toBe(a.id);
@@ -100,7 +115,10 @@ test('nothing B tried landed in A', async () => {
   const { tenant } = await h.ok('{ tenant { apiKeys { id revokedAt } } }', {}, a.key);
   expect(tenant.apiKeys).toEqual([{ id: aKeyId, revokedAt: null }]);
   const { eventTypes } = await h.ok('{ eventTypes { name builtIn } }', {}, a.key);
-  expect(eventTypes.filter((t: { builtIn: boolean }) => !t.builtIn).map((t: { name: string }) => t.name)).toEqual(['a.secret_type']);
+  expect(eventTypes.filter((t: { builtIn: boolean }) => !t.builtIn).map((t: { name: string }) => t.name)).toEqual([
+    'a.private_type',
+    'a.secret_type',
+  ]);
 });
 
 test('the admin key acts on a tenant by passing tenantId', async () => {

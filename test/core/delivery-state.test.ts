@@ -10,6 +10,7 @@ import {
   isDue,
   NOT_ATTEMPTED_DELAY_MS,
   settle,
+  TRANSFORM_ERROR,
   WAITING_SQL,
   WAITING_STATUSES,
   type WebhookState,
@@ -132,6 +133,12 @@ describe('decide() after an attempt', () => {
     const d = attempted(pending, response(410));
     expect(d).toMatchObject({ kind: 'gone', status: 'FAILED', completedAt: now, phases: ['ATTEMPT_FINISHED', 'FAILED'] });
     expect(d).toMatchObject({ health: 'failure', disableWebhook: GONE_REASON });
+  });
+
+  it('not sent because its profile could not render it (TRANSFORM): FAILED at once, not against the webhook’s health', () => {
+    const d = attempted(pending, response(null, { error: TRANSFORM_ERROR }));
+    expect(d).toMatchObject({ kind: 'untransformable', status: 'FAILED', attemptCount: 1, nextAttemptAt: null, completedAt: now });
+    expect(d).toMatchObject({ phases: ['ATTEMPT_FINISHED', 'FAILED'], health: null, disableWebhook: null });
   });
 
   it('failed with the schedule left: RETRYING after the scheduled delay, announced RETRY_SCHEDULED', () => {

@@ -213,3 +213,14 @@ test('a retention job run by the worker applies HERALD_RETENTION', async () => {
   expect(await exists('event', [old.eventId])).toBe(1);
   expect(await exists('attempt', old.attemptIds)).toBe(1);
 });
+
+test('an event’s bodies under delivery profiles go with it', async () => {
+  const [old] = await seedHistory(pool, { tenantId: tenant.id, webhookId }, [{ at: now - 50 * DAY, status: 'SUCCEEDED', attempts: 1 }]);
+  const [recent] = await seedHistory(pool, { tenantId: tenant.id, webhookId }, [{ at: now - DAY, status: 'SUCCEEDED', attempts: 1 }]);
+  for (const eventId of [old.eventId, recent.eventId]) {
+    await pool.query(`insert into event_body (event_id, profile_version, body) values ($1, 'dpv_1', '{}')`, [eventId]);
+  }
+  await applyRetention(pool, RETENTION, now);
+  expect(await count('event_body where event_id = $1', [old.eventId])).toBe(0);
+  expect(await count('event_body where event_id = $1', [recent.eventId])).toBe(1);
+});

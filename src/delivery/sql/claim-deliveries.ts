@@ -1,6 +1,5 @@
 import type { Pool } from 'pg';
 import { type AttemptTrigger, type DeliveryStatus, dueSql, type WebhookStatus } from '../../core/delivery-state.ts';
-import type { SignatureScheme } from '../../core/signing.ts';
 import type { CustomHeader, StoredSecret } from '../../entities/Webhook.ts';
 
 export interface ClaimedDelivery {
@@ -13,7 +12,10 @@ export interface ClaimedDelivery {
   status: DeliveryStatus;
   attemptCount: number;
   trigger: AttemptTrigger;
+  /** Herald's envelope of the event (the body unless its profile version renders its own). */
   payload: string;
+  /** The profile version the delivery was published with. */
+  profileVersion: string;
 }
 
 /** A webhook's current settings, read with each claim so changes apply at once. */
@@ -23,7 +25,6 @@ export interface WebhookForDelivery {
   url: string;
   status: WebhookStatus;
   deleted: boolean;
-  signatureScheme: SignatureScheme;
   secrets: StoredSecret[];
   authEncrypted: string | null;
   headers: CustomHeader[];
@@ -53,11 +54,11 @@ export async function claimDeliveries(
           and ${dueSql('d', 'now()')}
         returning d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId",
                   d.event_type as "eventType", d.status, d.attempt_count as "attemptCount",
-                  d.next_trigger as trigger, e.payload)
+                  d.next_trigger as trigger, e.payload, d.profile_version as "profileVersion")
      select coalesce((select json_agg(c) from claimed c), '[]') as deliveries,
             coalesce((select json_agg(json_build_object(
                 'id', w.id, 'tenantId', w.tenant_id, 'url', w.url, 'status', w.status,
-                'deleted', w.deleted_at is not null, 'signatureScheme', w.signature_scheme, 'secrets', w.secrets,
+                'deleted', w.deleted_at is not null, 'secrets', w.secrets,
                 'authEncrypted', w.auth_encrypted, 'headers', w.headers, 'retrySchedule', w.retry_schedule,
                 'timeoutMs', w.timeout_ms, 'maxInFlight', w.max_in_flight))
               from webhook w where w.id in (select "webhookId" from claimed)), '[]') as webhooks`,

@@ -26,7 +26,11 @@ export const AttemptRef = builder.objectRef<IAttempt>('Attempt').implement({
     responseStatus: t.exposeInt('responseStatus', { nullable: true }),
     responseHeaders: t.expose('responseHeaders', { type: 'JSON', nullable: true }),
     responseBody: t.exposeString('responseBody', { nullable: true, description: 'The first 16 KiB.' }),
-    error: t.exposeString('error', { nullable: true, description: 'TIMEOUT, CONNECTION, DNS, TLS, BLOCKED_ADDRESS, REDIRECT, …' }),
+    error: t.exposeString('error', {
+      nullable: true,
+      description:
+        'TIMEOUT, CONNECTION, DNS, TLS, BLOCKED_ADDRESS, REDIRECT, …; TRANSFORM: its delivery profile could not render the request (nothing was sent).',
+    }),
     errorMessage: t.exposeString('errorMessage', { nullable: true }),
   }),
 });

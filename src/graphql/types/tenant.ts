@@ -3,7 +3,7 @@ import type { IApiKey } from '../../entities/ApiKey.ts';
 import { type ITenant, Tenant } from '../../entities/Tenant.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../services/api-keys.ts';
 import { callerTenantId, requireAdmin, resolveTenantId } from '../../services/caller.ts';
-import { createTenant } from '../../services/tenants.ts';
+import { createTenant, updateTenant } from '../../services/tenants.ts';
 import { builder } from '../builder.ts';
 
 export const TenantRef = builder.objectRef<ITenant>('Tenant');
@@ -14,6 +14,14 @@ TenantRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
+    profile: t.exposeString('profile', {
+      nullable: true,
+      description: 'The delivery profile of its webhooks that name none; null: HERALD_DEFAULT_PROFILE.',
+    }),
+    externalId: t.exposeString('externalId', {
+      nullable: true,
+      description: 'The platform’s own id for this customer (profiles may send it as tenant.externalId).',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     apiKeys: t.field({
       type: [ApiKeyRef],
@@ -53,8 +61,36 @@ builder.queryField('tenant', (t) =>
 );
 
 const CreateTenantInput = builder.inputType('CreateTenantInput', {
-  fields: (t) => ({ name: t.string({ required: true }) }),
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    profile: t.string({
+      required: false,
+      description: 'Delivery profile of its webhooks that name none (default: HERALD_DEFAULT_PROFILE).',
+    }),
+    externalId: t.string({ required: false, description: 'The platform’s own id for this customer.' }),
+  }),
 });
+
+const UpdateTenantInput = builder.inputType('UpdateTenantInput', {
+  fields: (t) => ({
+    name: t.string({ required: false }),
+    profile: t.string({ required: false, description: 'null: HERALD_DEFAULT_PROFILE applies.' }),
+    externalId: t.string({ required: false, description: 'null clears it.' }),
+  }),
+});
+
+builder.mutationField('updateTenant', (t) =>
+  t.field({
+    type: TenantRef,
+    description: 'Admin only. A new profile applies to its webhooks that name none, from the next event published.',
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateTenantInput, required: true }) },
+    resolve: (_root, args, ctx) => {
+      requireAdmin(ctx.caller);
+      return updateTenant(ctx, args.id, args.input);
+    },
+  }),
+);
 
 const CreateTenantPayload = builder.objectRef<{ tenant: ITenant; apiKey: string }>('CreateTenantPayload').implement({
   fields: (t) => ({
@@ -71,7 +107,7 @@ builder.mutationField('createTenant', (t) =>
     args: { input: t.arg({ type: CreateTenantInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
       requireAdmin(ctx.caller);
-      return createTenant(ctx.em, input.name);
+      return createTenant(ctx.em, input);
     },
   }),
 );

@@ -1,7 +1,10 @@
 import { readAuth } from '../../core/auth.ts';
 import { WEBHOOK_STATUSES } from '../../core/delivery-state.ts';
+import { schemeOfProfile } from '../../core/profiles/builtins.ts';
 import { activeSecrets } from '../../core/secrets.ts';
-import { AUTH_TYPES, type IWebhook, SIGNATURE_SCHEMES } from '../../entities/Webhook.ts';
+import { SIGNATURE_SCHEMES } from '../../core/signing.ts';
+import { AUTH_TYPES, type IWebhook } from '../../entities/Webhook.ts';
+import { effectiveProfile } from '../../services/profile-secrets.ts';
 import {
   createWebhook,
   deleteWebhook,
@@ -12,6 +15,7 @@ import {
   updateWebhook,
 } from '../../services/webhooks.ts';
 import { builder } from '../builder.ts';
+import type { GraphQLContext } from '../context.ts';
 import { connectionOf } from './connection.ts';
 
 export const WebhookStatusEnum = builder.enumType('WebhookStatus', { values: WEBHOOK_STATUSES });
@@ -36,11 +40,18 @@ const WebhookAuthRef = builder.objectRef<AuthView>('WebhookAuth').implement({
   }),
 });
 
-const HeaderRef = builder.objectRef<{ name: string; value: string }>('Header').implement({
+export const HeaderRef = builder.objectRef<{ name: string; value: string }>('Header').implement({
   fields: (t) => ({ name: t.exposeString('name'), value: t.exposeString('value') }),
 });
 
 export const WebhookRef = builder.objectRef<IWebhook>('Webhook');
+
+/** The profile that applies to a webhook (its tenant loaded in one query per request for a list). */
+async function appliedProfile(ctx: GraphQLContext, webhook: IWebhook): Promise<string> {
+  if (webhook.profile) return webhook.profile;
+  const tenant = await webhook.tenant.load({ dataloader: true });
+  return effectiveProfile(null, tenant?.profile, ctx.config);
+}
 
 WebhookRef.implement({
   description: 'A customer endpoint that receives signed event deliveries.',
@@ -53,7 +64,20 @@ WebhookRef.implement({
     channels: t.exposeStringList('channels', { nullable: true }),
     status: t.expose('status', { type: WebhookStatusEnum }),
     disabledReason: t.exposeString('disabledReason', { nullable: true }),
-    signatureScheme: t.expose('signatureScheme', { type: SignatureSchemeEnum }),
+    profile: t.exposeString('profile', {
+      nullable: true,
+      description: 'The webhook’s own delivery profile; null: its tenant’s applies (else HERALD_DEFAULT_PROFILE).',
+    }),
+    deliveryProfile: t.string({
+      description: 'The delivery profile that applies to new events: its own, else its tenant’s, else HERALD_DEFAULT_PROFILE.',
+      resolve: (w, _args, ctx) => appliedProfile(ctx, w),
+    }),
+    signatureScheme: t.field({
+      type: SignatureSchemeEnum,
+      nullable: true,
+      description: 'The built-in profile that applies, by its older name; null under any other profile.',
+      resolve: async (w, _args, ctx) => schemeOfProfile(await appliedProfile(ctx, w)),
+    }),
     auth: t.field({
       type: WebhookAuthRef,
       resolve: (w, _args, ctx) => {
@@ -128,17 +152,31 @@ const WebhookAuthInput = builder.inputType('WebhookAuthInput', {
   }),
 });
 
+const SIGNATURE_SCHEME_INPUT = {
+  type: SignatureSchemeEnum,
+  required: false,
+  description: 'Alias of profile standard, stripe or hmac-sha256.',
+} as const;
+
 const CreateWebhookInput = builder.inputType('CreateWebhookInput', {
   fields: (t) => ({
     url: t.string({ required: true }),
     events: t.stringList({ required: true, description: 'Event type names, or ["*"] for all.' }),
     description: t.string({ required: false }),
     channels: t.stringList({ required: false, description: 'Only events of these channels (e.g. sms, whatsapp).' }),
-    signatureScheme: t.field({ type: SignatureSchemeEnum, required: false }),
+    profile: t.string({ required: false, description: 'Its own delivery profile (default: its tenant’s, else HERALD_DEFAULT_PROFILE).' }),
+    signatureScheme: t.field(SIGNATURE_SCHEME_INPUT),
+    secret: t.string({
+      required: false,
+      description: 'An existing signing secret to import, in the profile’s secret format (default: a new one is generated).',
+    }),
     auth: t.field({ type: WebhookAuthInput, required: false }),
     headers: t.field({ type: [HeaderInput], required: false }),
-    retrySchedule: t.intList({ required: false, description: 'Seconds between attempts; [] means a single attempt.' }),
-    timeoutMs: t.int({ required: false }),
+    retrySchedule: t.intList({
+      required: false,
+      description: 'Seconds between attempts; [] means a single attempt (default: the profile’s).',
+    }),
+    timeoutMs: t.int({ required: false, description: 'Default: the profile’s, else 15000.' }),
     maxInFlight: t.int({ required: false }),
     tenantId: t.id({ required: false }),
   }),
@@ -150,7 +188,12 @@ const UpdateWebhookInput = builder.inputType('UpdateWebhookInput', {
     events: t.stringList({ required: false }),
     description: t.string({ required: false }),
     channels: t.stringList({ required: false, description: 'null removes the channel filter.' }),
-    signatureScheme: t.field({ type: SignatureSchemeEnum, required: false }),
+    profile: t.string({ required: false, description: 'null: its tenant’s profile applies again.' }),
+    signatureScheme: t.field(SIGNATURE_SCHEME_INPUT),
+    secret: t.string({
+      required: false,
+      description: 'A signing secret to import, replacing the current ones at once (e.g. when the new profile needs another format).',
+    }),
     auth: t.field({ type: WebhookAuthInput, required: false }),
     headers: t.field({ type: [HeaderInput], required: false }),
     retrySchedule: t.intList({ required: false, description: 'null restores the default schedule.' }),
@@ -161,10 +204,14 @@ const UpdateWebhookInput = builder.inputType('UpdateWebhookInput', {
 });
 
 const WebhookSecretPayload = (name: string) =>
-  builder.objectRef<{ webhook: IWebhook; secret: string }>(name).implement({
+  builder.objectRef<{ webhook: IWebhook; secret: string | null }>(name).implement({
     fields: (t) => ({
       webhook: t.expose('webhook', { type: WebhookRef }),
-      secret: t.exposeString('secret', { description: 'The signing secret (`whsec_…`). Shown once.' }),
+      secret: t.exposeString('secret', {
+        nullable: true,
+        description:
+          'The signing secret, in the profile’s format (`whsec_…` for the built-ins). Shown once. Null when the profile does not sign, or its secret is tenant-scoped and already existed.',
+      }),
     }),
   });
 
@@ -205,7 +252,8 @@ builder.mutationField('rotateWebhookSecret', (t) =>
     args: {
       id: t.arg.id({ required: true }),
       graceSeconds: t.arg.int({ required: false, description: 'How long the previous secret keeps signing (default 86400).' }),
+      secret: t.arg.string({ required: false, description: 'An existing secret to import, in the profile’s secret format.' }),
     },
-    resolve: (_root, args, ctx) => rotateWebhookSecret(ctx, args.id, args.graceSeconds),
+    resolve: (_root, args, ctx) => rotateWebhookSecret(ctx, args.id, args.graceSeconds, args.secret),
   }),
 );
