@@ -1,11 +1,52 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 
+/** A delivery profile file, as in examples/profiles/ (the bench's --delivery-profile). */
+export interface DeliveryProfileFile {
+  name: string;
+  description?: string;
+  definition: {
+    heraldHeaders?: boolean;
+    signature?: { header: string; signs: string; key: string; encoding: string; format: string } | null;
+  };
+}
+
+/** Checks one request's signature; throws if it does not verify. */
+export type SignatureVerifier = (body: string, headers: IncomingHttpHeaders) => void;
+
+/**
+ * How the receiver checks a path's signatures: the `standardwebhooks` library for Herald's own
+ * contract; for a delivery profile, HMAC-SHA256 of its signed content written in its format
+ * (profiles signing the body or `{t}.{body}` with the secret's bytes, as those of examples/profiles/
+ * do; null for others, which are then not checked).
+ */
+export function signatureVerifier(
+  secret: string | null,
+  signature: DeliveryProfileFile['definition']['signature'] | undefined,
+): SignatureVerifier | null {
+  if (!secret) return null;
+  if (signature === undefined) {
+    const verifier = new Webhook(secret);
+    return (body, headers) => void verifier.verify(body, headers as Record<string, string>);
+  }
+  if (signature?.key !== 'SECRET_BYTES' || signature.signs === 'ID_DOT_TIMESTAMP_DOT_BODY') return null;
+  const encoding = signature.encoding === 'HEX' ? 'hex' : 'base64';
+  return (body, headers) => {
+    const value = String(headers[signature.header.toLowerCase()] ?? '');
+    const t = /(?:^|,)t=(\d+)/.exec(value)?.[1];
+    const hmac = createHmac('sha256', secret);
+    if (signature.signs === 'TIMESTAMP_DOT_BODY') hmac.update(`${t}.`);
+    if (!value.includes(hmac.update(body).digest(encoding))) throw new Error('signature mismatch');
+  };
+}
+
 /**
  * The benchmark's endpoint: answers 200 at once (HTTP/1.1 keep-alive), counts unique
- * `webhook-id`s per path, records publish→receipt latency from `data.sentAt`, and verifies
- * the signature of every 50th request with the `standardwebhooks` library.
+ * deliveries per path (by `webhook-id`, or by body when a delivery profile leaves Herald's
+ * headers out: the body holds the event's id), records publish→receipt latency from
+ * `data.sentAt`, and verifies the signature of every 50th request.
  */
 export interface BenchReceiver {
   url: string;
@@ -17,7 +58,8 @@ export interface BenchReceiver {
   verified: number;
   /** Paths whose requests hang until the client gives up. */
   hangPaths: Set<string>;
-  secrets: Map<string, string>;
+  /** How each path's signatures are checked (none: not checked). */
+  verifiers: Map<string, SignatureVerifier | null>;
   reset(): void;
   uniqueCount(filter?: (path: string) => boolean): number;
   close(): Promise<void>;
@@ -32,7 +74,7 @@ export async function startBenchReceiver(): Promise<BenchReceiver> {
     signatureFailures: 0,
     verified: 0,
     hangPaths: new Set(),
-    secrets: new Map(),
+    verifiers: new Map(),
     reset() {
       state.received = new Map();
       state.latencies = [];
@@ -50,7 +92,6 @@ export async function startBenchReceiver(): Promise<BenchReceiver> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-  const verifiers = new Map<string, Webhook>();
   const server: Server = createServer({ keepAliveTimeout: 60_000 }, (req: IncomingMessage, res) => {
     const path = req.url ?? '/';
     if (state.hangPaths.has(path)) return; // never answers; the client times out
@@ -60,7 +101,7 @@ export async function startBenchReceiver(): Promise<BenchReceiver> {
       const now = Date.now();
       const body = Buffer.concat(chunks).toString('utf8');
       state.requests++;
-      const id = String(req.headers['webhook-id']);
+      const id = String(req.headers['webhook-id'] ?? body);
       let ids = state.received.get(path);
       if (!ids) {
         ids = new Set();
@@ -72,15 +113,10 @@ export async function startBenchReceiver(): Promise<BenchReceiver> {
         const sentAt = /"sentAt":(\d+)/.exec(body);
         if (sentAt) state.latencies.push(now - Number(sentAt[1]));
       }
-      const secret = state.secrets.get(path);
-      if (secret && state.requests % 50 === 0) {
-        let verifier = verifiers.get(secret);
-        if (!verifier) {
-          verifier = new Webhook(secret);
-          verifiers.set(secret, verifier);
-        }
+      const verifier = state.verifiers.get(path);
+      if (verifier && state.requests % 50 === 0) {
         try {
-          verifier.verify(body, req.headers as Record<string, string>);
+          verifier(body, req.headers);
           state.verified++;
         } catch {
           state.signatureFailures++;

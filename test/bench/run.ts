@@ -15,7 +15,7 @@ import { createLogger } from '../../src/logger.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { cpuSeconds, freePort } from '../helpers/process.ts';
 import { PEER_QUEUE, PEER_SCHEMA, type PeerJob } from './peer.ts';
-import { type BenchReceiver, latencySummary, startBenchReceiver } from './receiver.ts';
+import { type BenchReceiver, type DeliveryProfileFile, latencySummary, signatureVerifier, startBenchReceiver } from './receiver.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
@@ -45,6 +45,11 @@ const { values: opts } = parseArgs({
     profile: { type: 'string' },
     /** Scrape /metrics of every Herald process every second, as Prometheus would, throughout the run. */
     scrape: { type: 'boolean', default: false },
+    /**
+     * A delivery profile file ({ name, description, definition }, as in examples/profiles/): stored
+     * with upsertDeliveryProfile and made the profile of every tenant of Herald's scenarios.
+     */
+    'delivery-profile': { type: 'string' },
   },
 });
 const EVENTS = Number(opts.events);
@@ -387,10 +392,26 @@ function startScraper(h: HeraldHandle): () => { scrapes: number; failures: numbe
   };
 }
 
+/** The --delivery-profile file, stored in Herald once; null: the default (standard) profile. */
+let deliveryProfile: Promise<DeliveryProfileFile | null> | null = null;
+
+function useDeliveryProfile(h: HeraldHandle): Promise<DeliveryProfileFile | null> {
+  deliveryProfile ??= (async () => {
+    if (!opts['delivery-profile']) return null;
+    const file = JSON.parse(readFileSync(opts['delivery-profile'], 'utf8')) as DeliveryProfileFile;
+    await h.gql('mutation($i: UpsertDeliveryProfileInput!) { upsertDeliveryProfile(input: $i) { name } }', { i: file });
+    log(`delivery profile ${file.name} from ${opts['delivery-profile']}`);
+    return file;
+  })();
+  return deliveryProfile;
+}
+
 async function createTenant(h: HeraldHandle, name: string): Promise<string> {
-  const data = await h.gql<{ createTenant: { apiKey: string } }>('mutation($n: String!) { createTenant(input: { name: $n }) { apiKey } }', {
-    n: name,
-  });
+  const profile = await useDeliveryProfile(h);
+  const data = await h.gql<{ createTenant: { apiKey: string } }>(
+    'mutation($n: String!, $p: String) { createTenant(input: { name: $n, profile: $p }) { apiKey } }',
+    { n: name, p: profile?.name ?? null },
+  );
   return data.createTenant.apiKey;
 }
 
@@ -400,7 +421,8 @@ async function createWebhook(h: HeraldHandle, key: string, receiver: BenchReceiv
     { i: { url: `${receiver.url}${pathName}`, events: ['*'], ...input } },
     key,
   );
-  receiver.secrets.set(pathName, data.createWebhook.secret);
+  const profile = await useDeliveryProfile(h);
+  receiver.verifiers.set(pathName, signatureVerifier(data.createWebhook.secret, profile?.definition.signature));
   return data.createWebhook.webhook.id;
 }
 
@@ -669,6 +691,7 @@ function report() {
       logLevel: opts['log-level'],
       heraldProcesses: opts.herald,
       scrape: opts.scrape ? scraped : false,
+      deliveryProfile: opts['delivery-profile'] ? path.basename(opts['delivery-profile']) : 'standard',
     },
     ratios,
     results: results.map((r) => ({ ...r, machine, date: new Date().toISOString() })),
