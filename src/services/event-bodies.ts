@@ -1,6 +1,7 @@
 // Publishing under delivery profiles: which version each webhook's deliveries are pinned to,
 // and the bodies rendered once per (event, version).
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { compiledBuiltIn } from '../core/profiles/builtins.ts';
 import { type CompiledProfile, type EventFields, eventInput, type TenantFields, TransformError } from '../core/profiles/render.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { currentVersions } from './profiles.ts';
@@ -74,4 +75,37 @@ export async function insertEventBodies(em: EntityManager, rows: EventBodyRow[])
 /** The version id a delivery is pinned to: the compiled version's, or the missing profile's name. */
 export function versionIdOf(profile: CompiledProfile | string): string {
   return typeof profile === 'string' ? profile : profile.version.id;
+}
+
+/** What a delivery sends, as the API shows it. */
+export interface SentBody {
+  /** The delivery profile its event was published with (a version of it: later edits do not change what it sends). */
+  profile: string;
+  /** The exact bytes every attempt sends; null when its profile could not render them (its attempt's error is TRANSFORM). */
+  body: string | null;
+}
+
+/**
+ * The body a delivery sends on every attempt, exactly as sent: its event's envelope under a
+ * profile without a body expression (the built-ins among them), else the body rendered for its
+ * profile version when the event was published.
+ */
+export async function sentBody(
+  em: EntityManager,
+  delivery: { eventId: string; profileVersion: string },
+  envelope: () => Promise<string>,
+): Promise<SentBody> {
+  const builtIn = compiledBuiltIn(delivery.profileVersion);
+  if (builtIn) return { profile: builtIn.version.name, body: await envelope() };
+  const [row] = await rawQuery<{ profile: string; envelope: boolean; body: string | null }>(
+    em,
+    `select v.profile, v.definition ->> 'body' is null as envelope, b.body
+       from delivery_profile_version v
+       left join event_body b on b.event_id = $1 and b.profile_version = v.id
+      where v.id = $2`,
+    [delivery.eventId, delivery.profileVersion],
+  );
+  // No such version: the profile named did not exist when the event was published.
+  if (!row) return { profile: delivery.profileVersion, body: null };
+  return { profile: row.profile, body: row.envelope ? await envelope() : row.body };
 }

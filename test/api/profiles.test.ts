@@ -292,6 +292,26 @@ describe('publishing under a profile', () => {
     expect(rows).toEqual([{ body: '{"v":2,"type":"message.sent"}' }]);
   });
 
+  test('a delivery shows its profile and its body byte for byte as its receiver got it (the version it was published with)', async () => {
+    const t = await createTenant(h, 'as-sent');
+    const custom = await createWebhook(h, t.key, { url: `${receiver.url}/as-sent-custom`, profile: 'versioned' });
+    const plain = await createWebhook(h, t.key, { url: `${receiver.url}/as-sent-standard` });
+    const { eventId } = await publish(h, t.key, { type: 'message.sent', data: { text: 'Grüße 👋 "quoted" </b>' } });
+    // A later edit of the profile changes neither what was sent nor what is shown.
+    await h.ok(UPSERT, { input: { name: 'versioned', definition: { signature: null, body: '{"v": 3, "type": type}' } } });
+    for (const [webhook, path, profile] of [
+      [custom, '/as-sent-custom', 'versioned'],
+      [plain, '/as-sent-standard', 'standard'],
+    ] as const) {
+      const [d] = await listDeliveries(h, t.key, { eventId, webhookId: webhook.id });
+      expect(await waitForDelivery(h, t.key, d.id)).toMatchObject({ status: 'SUCCEEDED' });
+      const received = receiver.requests.find((r) => r.url === path)!;
+      const { delivery } = await h.ok('query($id: ID!) { delivery(id: $id) { profile body } }', { id: d.id }, t.key);
+      expect(delivery).toEqual({ profile, body: received.body });
+    }
+    expect(receiver.requests.find((r) => r.url === '/as-sent-custom')!.body).toBe('{"v":2,"type":"message.sent"}');
+  });
+
   test('an expression that fails for an event fails only that delivery (TRANSFORM), never the publish', async () => {
     await h.ok(UPSERT, {
       input: {
@@ -308,6 +328,8 @@ describe('publishing under a profile', () => {
     const failed = await waitForDelivery(h, t.key, bad.id);
     expect(failed).toMatchObject({ status: 'FAILED', attemptCount: 1, lastError: 'TRANSFORM' });
     expect(failed.attempts[0]).toMatchObject({ error: 'TRANSFORM', responseStatus: null, errorMessage: expect.stringContaining('body:') });
+    const shown = await h.ok('query($id: ID!) { delivery(id: $id) { profile body } }', { id: bad.id }, t.key);
+    expect(shown.delivery).toEqual({ profile: 'picky', body: null });
     const [good] = await listDeliveries(h, t.key, { eventId, webhookId: plain.id });
     expect(await waitForDelivery(h, t.key, good.id)).toMatchObject({ status: 'SUCCEEDED' });
     expect(receiver.requests.some((r) => r.url === '/picky')).toBe(false);
@@ -381,6 +403,12 @@ describe('HERALD_DEFAULT_PROFILE', () => {
         t.key,
       );
       expect(webhook).toEqual({ profile: null, deliveryProfile: 'stripe', signatureScheme: 'STRIPE' });
+      expect((await stripe.ok('{ tenant { profile deliveryProfile } }', {}, t.key)).tenant).toEqual({
+        profile: null,
+        deliveryProfile: 'stripe',
+      });
+      await stripe.ok('mutation($id: ID!) { updateTenant(id: $id, input: { profile: "hmac-sha256" }) { id } }', { id: t.id });
+      expect((await stripe.ok('{ tenant { deliveryProfile } }', {}, t.key)).tenant.deliveryProfile).toBe('hmac-sha256');
       expectError(await stripe.gql(DELETE, { name: 'stripe' }), 'VALIDATION_ERROR', 'name');
     } finally {
       await stripe.stop();

@@ -2,8 +2,10 @@ import { ATTEMPT_TRIGGERS, DELIVERY_STATUSES } from '../../core/delivery-state.t
 import type { IAttempt } from '../../entities/Attempt.ts';
 import type { IDelivery } from '../../entities/Delivery.ts';
 import { replayFailedDeliveries, retryDelivery, sendTestEvent } from '../../services/deliveries.ts';
+import { type SentBody, sentBody } from '../../services/event-bodies.ts';
 import { findDelivery, listDeliveries } from '../../services/history.ts';
 import { builder } from '../builder.ts';
+import type { GraphQLContext } from '../context.ts';
 import { connectionOf } from './connection.ts';
 import { EventRef } from './event.ts';
 import { WebhookRef } from './webhook.ts';
@@ -56,6 +58,16 @@ DeliveryRef.implement({
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     webhook: t.field({ type: WebhookRef, resolve: (d) => d.webhook.load({ dataloader: true }) as never }),
     event: t.field({ type: EventRef, resolve: (d) => d.event.load({ dataloader: true }) as never }),
+    profile: t.string({
+      description: 'The delivery profile its event was published with: every attempt sends what that version rendered.',
+      resolve: async (d, _args, ctx) => (await sentBodyOf(ctx, d)).profile,
+    }),
+    body: t.string({
+      nullable: true,
+      description:
+        'The body every attempt sends, byte for byte as sent (the event’s envelope, or what its delivery profile rendered at publish); null when the profile could not render it (the attempt’s error is TRANSFORM).',
+      resolve: async (d, _args, ctx) => (await sentBodyOf(ctx, d)).body,
+    }),
     attempts: t.field({
       type: [AttemptRef],
       description: 'Every attempt, oldest first.',
@@ -66,6 +78,21 @@ DeliveryRef.implement({
     }),
   }),
 });
+
+/** A delivery's profile and body, read once per delivery and request however many of the two fields ask. */
+const sentBodies = new WeakMap<IDelivery, Promise<SentBody>>();
+function sentBodyOf(ctx: GraphQLContext, d: IDelivery): Promise<SentBody> {
+  let found = sentBodies.get(d);
+  if (!found) {
+    found = sentBody(
+      ctx.em,
+      { eventId: d.event.id, profileVersion: d.profileVersion },
+      async () => (await d.event.load({ dataloader: true }))!.payload,
+    );
+    sentBodies.set(d, found);
+  }
+  return found;
+}
 
 const DeliveryConnection = connectionOf('Delivery', DeliveryRef);
 

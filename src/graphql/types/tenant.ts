@@ -3,6 +3,7 @@ import type { IApiKey } from '../../entities/ApiKey.ts';
 import { type ITenant, Tenant } from '../../entities/Tenant.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../services/api-keys.ts';
 import { callerTenantId, requireAdmin, resolveTenantId } from '../../services/caller.ts';
+import { effectiveProfile } from '../../services/profile-secrets.ts';
 import { createTenant, updateTenant } from '../../services/tenants.ts';
 import { builder } from '../builder.ts';
 
@@ -17,6 +18,10 @@ TenantRef.implement({
     profile: t.exposeString('profile', {
       nullable: true,
       description: 'The delivery profile of its webhooks that name none; null: HERALD_DEFAULT_PROFILE.',
+    }),
+    deliveryProfile: t.string({
+      description: 'The delivery profile that applies to its webhooks that name none: its own, else HERALD_DEFAULT_PROFILE.',
+      resolve: (tenant, _args, ctx) => effectiveProfile(null, tenant.profile, ctx.config),
     }),
     externalId: t.exposeString('externalId', {
       nullable: true,

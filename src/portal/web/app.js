@@ -7,7 +7,7 @@ import { ApiError, createApi, openSession, startLive } from './api.js';
 import { DeliveriesPage } from './deliveries.js';
 import { DeliveryPage } from './delivery.js';
 import { EndpointsPage } from './endpoints.js';
-import { CATALOG, TENANT, WEBHOOKS } from './queries.js';
+import { CATALOG, PROFILES, TENANT, WEBHOOKS } from './queries.js';
 import { html, Portal } from './ui.js';
 
 /** The link's code, taken out of the address at once so that it is neither kept nor shown. */
@@ -137,6 +137,8 @@ function SignedIn({ session, onEnded }) {
   const route = useRoute();
   const [status, setStatus] = useState('connecting');
   const [catalog, setCatalog] = useState([]);
+  // The delivery profiles offered, and the one endpoints that name none follow (the tenant's, else the platform's).
+  const [profiles, setProfiles] = useState({ list: [], defaultProfile: null });
   const [webhooks, setWebhooks] = useState(null);
   const [notice, setNotice] = useState(null);
   const main = useRef(null);
@@ -190,6 +192,10 @@ function SignedIn({ session, onEnded }) {
       .request(CATALOG)
       .then((data) => setCatalog(data.eventTypes))
       .catch(() => {});
+    portal.api
+      .request(PROFILES)
+      .then((data) => setProfiles({ list: data.deliveryProfiles, defaultProfile: data.tenant?.deliveryProfile ?? null }))
+      .catch(() => {});
     let reloadSoon = null;
     const live = startLive({
       token: session.token,
@@ -238,7 +244,7 @@ function SignedIn({ session, onEnded }) {
   const known = useRef(webhookById);
   // Until the first read, nothing is known and nothing needs reading again.
   known.current = webhooks === null ? null : webhookById;
-  const value = { ...portal, catalog, webhooks, webhookById };
+  const value = { ...portal, catalog, profiles, webhooks, webhookById };
   const tab = (page, label) =>
     html`<a href=${`#/${page}`} aria-current=${route.page === page || (page === 'deliveries' && route.page === 'delivery') ? 'page' : undefined}>${label}</a>`;
 

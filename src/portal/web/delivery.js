@@ -1,4 +1,4 @@
-// One delivery: its event's payload and every attempt, what was sent and what came back; Retry.
+// One delivery: the body it sends (byte for byte), its event, and every attempt, what was sent and what came back; Retry.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { DELIVERY, RETRY } from './queries.js';
 import { act, html, Json, Status, Time, usePortal } from './ui.js';
@@ -69,8 +69,19 @@ export function DeliveryPage({ id }) {
       <div><dt>Next attempt</dt><dd><${Time} value=${d.nextAttemptAt} /></dd></div>
       <div><dt>Completed</dt><dd><${Time} value=${d.completedAt} /></dd></div>
     </dl>
-    <h2>Event <span class="mono">${d.event.id}</span></h2>
-    <${Json} value=${{ id: d.event.id, type: d.event.type, channel: d.event.channel, data: d.event.data }} label="Event payload" />
+    <h2>Body as sent</h2>
+    <p class="hint">
+      Delivery profile <strong>${d.profile}</strong>. Every attempt sends and signs these exact bytes.
+    </p>
+    ${
+      d.body == null
+        ? html`<p class="warning">Not sent: the delivery profile could not render this event (see the attempt’s TRANSFORM error).</p>`
+        : html`<pre class="code body-as-sent" tabindex="0" aria-label="Body as sent">${d.body}</pre>`
+    }
+    <details>
+      <summary>Event <span class="mono">${d.event.id}</span> as published</summary>
+      <${Json} value=${{ id: d.event.id, type: d.event.type, channel: d.event.channel, data: d.event.data }} label="Event payload" />
+    </details>
     <h2>Attempts</h2>
     ${
       d.attempts.length === 0

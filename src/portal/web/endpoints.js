@@ -29,9 +29,9 @@ export function EndpointsPage() {
     };
   }, []);
 
-  const saved = (webhook, newSecret) => {
+  const saved = (webhook, newSecret, signing) => {
     setEditing(null);
-    if (newSecret) setSecret({ url: webhook.url, secret: newSecret });
+    if (newSecret) setSecret({ url: webhook.url, secret: newSecret, signing });
   };
 
   return html`<div>
@@ -54,7 +54,8 @@ export function EndpointsPage() {
 }
 
 function EndpointItem({ webhook: w, onEdit, onSecret }) {
-  const { api, readOnly, notify, updateWebhook, reloadWebhooks } = usePortal();
+  const { api, readOnly, notify, updateWebhook, reloadWebhooks, profiles } = usePortal();
+  const signing = signingOf(profiles, w.deliveryProfile);
   const [busy, setBusy] = useState(false);
   const [confirming, setConfirming] = useState(null); // 'delete' | 'rotate'
   const run = async (work, done) => {
@@ -84,7 +85,8 @@ function EndpointItem({ webhook: w, onEdit, onSecret }) {
     const data = await run(() => api.request(ROTATE_SECRET, { id: w.id }));
     if (data) {
       updateWebhook(data.rotateWebhookSecret.webhook);
-      onSecret({ url: w.url, secret: data.rotateWebhookSecret.secret, rotated: true });
+      if (data.rotateWebhookSecret.secret) onSecret({ url: w.url, secret: data.rotateWebhookSecret.secret, rotated: true, signing });
+      else reloadWebhooks();
     }
   };
   const stats = w.stats;
@@ -103,6 +105,8 @@ function EndpointItem({ webhook: w, onEdit, onSecret }) {
       <div><dt>Last failure</dt><dd><${Time} value=${stats?.lastFailureAt} /></dd></div>
       <div><dt>Consecutive failures</dt><dd>${stats?.consecutiveFailures ?? 0}</dd></div>
       <div class="wide"><dt>Events</dt><dd>${w.events.includes('*') ? 'All events' : w.events.join(', ')}</dd></div>
+      <div><dt>Delivery profile</dt><dd>${w.deliveryProfile}</dd></div>
+      <div><dt>Signing</dt><dd>${SIGNING_TEXT[signing?.kind] ?? '—'}</dd></div>
     </dl>
     <div class="actions">
       <button type="button" disabled=${off} onClick=${sendTest}>Send test event</button>
@@ -112,7 +116,7 @@ function EndpointItem({ webhook: w, onEdit, onSecret }) {
           : html`<button type="button" disabled=${off} onClick=${() => setStatus('ACTIVE')}>Resume</button>`
       }
       <button type="button" disabled=${off} onClick=${onEdit}>Edit</button>
-      <button type="button" disabled=${off} onClick=${() => setConfirming('rotate')}>Rotate secret</button>
+      ${signing?.kind !== 'none' && html`<button type="button" disabled=${off} onClick=${() => setConfirming('rotate')}>Rotate secret</button>`}
       <button type="button" class="danger" disabled=${off} onClick=${() => setConfirming('delete')}>Delete</button>
       <a href=${`#/deliveries?webhook=${encodeURIComponent(w.id)}`}>Deliveries</a>
     </div>
@@ -125,14 +129,27 @@ function EndpointItem({ webhook: w, onEdit, onSecret }) {
     ${
       confirming === 'rotate' &&
       html`<${Confirm} title="Rotate the signing secret?" confirm="Rotate" onConfirm=${rotate} onClose=${() => setConfirming(null)}>
-        <p>A new secret signs deliveries to <span class="url">${w.url}</span> from now on. The current one keeps signing alongside it for 24 hours, so the receiver can switch without missing a delivery.</p>
+        <p>
+          A new secret signs deliveries to
+          ${
+            signing?.kind === 'tenant'
+              ? html`<strong>every one of your endpoints under ${w.deliveryProfile}</strong> (they share one secret)`
+              : html`<span class="url">${w.url}</span>`
+          }
+          from now on.
+          ${
+            signing?.listsEverySecret === false
+              ? ' This profile’s signature carries one secret: from now on only the new one signs, so update the receiver at once.'
+              : ' The current one keeps signing alongside it for 24 hours, so the receiver can switch without missing a delivery.'
+          }
+        </p>
       <//>`
     }
   </li>`;
 }
 
 /** The signing secret, shown this once: copy it, then it is gone from the page. */
-function SecretDialog({ url, secret, rotated, onClose }) {
+function SecretDialog({ url, secret, rotated, signing, onClose }) {
   const [copied, setCopied] = useState(null);
   const copy = async () => {
     try {
@@ -145,7 +162,14 @@ function SecretDialog({ url, secret, rotated, onClose }) {
     }
   };
   return html`<${Dialog} title=${rotated ? 'New signing secret' : 'Endpoint created: its signing secret'} onClose=${onClose}>
-    <p>Deliveries to <span class="url">${url}</span> are signed with this secret. <strong>It is shown this once</strong>: copy it into the receiver’s configuration now.</p>
+    <p>
+      ${
+        signing?.kind === 'tenant'
+          ? html`Deliveries to <span class="url">${url}</span> and to your other endpoints under ${signing.profile.name} are signed with this secret.`
+          : html`Deliveries to <span class="url">${url}</span> are signed with this secret.`
+      }
+      <strong> It is shown this once</strong>: copy it into the receiver’s configuration now.
+    </p>
     <label for="signing-secret">Signing secret</label>
     <div class="copy-row">
       <input id="signing-secret" readonly value=${secret} class="mono" onFocus=${(e) => e.currentTarget.select()} />
@@ -164,11 +188,33 @@ const AUTH_TYPES = [
   ['CUSTOM_HEADER', 'Custom header'],
 ];
 
-const SCHEMES = [
-  ['STANDARD', 'Standard Webhooks (webhook-signature)'],
-  ['STRIPE', 'Stripe style (herald-signature)'],
-  ['HMAC_SHA256', 'HMAC-SHA256 of the body (x-herald-signature)'],
-];
+/**
+ * How the delivery profile `name` signs: `kind` 'none' (unsigned), 'webhook' (each endpoint its
+ * own secret) or 'tenant' (one secret for all of the tenant's endpoints under it); `format` of
+ * its secrets; `listsEverySecret` when its signature carries every live secret during a rotation.
+ * Null while the profiles load or for a profile not offered.
+ */
+function signingOf(profiles, name) {
+  const profile = profiles.list.find((p) => p.name === name);
+  if (!profile) return null;
+  const { signature, secret } = profile.definition;
+  if (!signature) return { kind: 'none', profile };
+  return {
+    kind: secret.scope === 'TENANT' ? 'tenant' : 'webhook',
+    format: secret.format,
+    listsEverySecret: signature.format === 'v1,{sig}' || signature.format === 't={t},v1={sig}',
+    profile,
+  };
+}
+
+const SIGNING_TEXT = { none: 'Not signed', webhook: 'Its own secret', tenant: 'Shared secret' };
+
+/** What an imported secret must look like, by the profile's secret format. */
+const SECRET_FORMATS = {
+  WHSEC: '“whsec_” followed by base64',
+  HEX: '64 hexadecimal characters',
+  TOKEN: '16 to 256 visible characters, no spaces',
+};
 
 const list = (text) =>
   text
@@ -183,7 +229,8 @@ function initialFields(w) {
     description: w?.description ?? '',
     events: new Set(w?.events ?? []),
     channels: w?.channels?.join(', ') ?? '',
-    signatureScheme: w?.signatureScheme ?? 'STANDARD',
+    profile: w?.profile ?? '',
+    secret: '',
     authType: w?.auth.type ?? 'NONE',
     token: '',
     username: w?.auth.username ?? '',
@@ -206,7 +253,9 @@ function toInput(fields, original, errors) {
   if (input.events.length === 0) errors.events = 'Pick at least one event (or All events).';
   if (changed('description')) input.description = fields.description.trim() || null;
   if (changed('channels')) input.channels = fields.channels.trim() ? list(fields.channels) : null;
-  if (changed('signatureScheme')) input.signatureScheme = fields.signatureScheme;
+  // '' follows the tenant's (else the platform's) profile: on an edit, null clears the endpoint's own.
+  if (changed('profile') && (fields.profile || before)) input.profile = fields.profile || null;
+  if (fields.secret.trim()) input.secret = fields.secret.trim();
   const authSecretGiven = fields.token || fields.password || fields.headerValue;
   if (
     !before ||
@@ -248,11 +297,51 @@ function toInput(fields, original, errors) {
   return input;
 }
 
+/**
+ * The secret part of the form, as the applied profile signs: nothing for an unsigned one; for a
+ * per-endpoint or a shared (per-tenant) secret, what will sign and an optional secret to import,
+ * so that a receiver keeps the secret it already has.
+ */
+function SigningFields({ signing, webhook, field, input }) {
+  if (!signing) return null;
+  if (signing.kind === 'none') {
+    return html`<p class="hint" id="signing-note">Deliveries under ${signing.profile.name} are not signed: there is no secret.</p>`;
+  }
+  const format = SECRET_FORMATS[signing.format] ?? signing.format;
+  const note =
+    signing.kind === 'tenant'
+      ? html`One secret signs all your endpoints under ${signing.profile.name}. Your first endpoint under it makes that secret (shown once);
+          the others use it, and rotating it on any of them changes it for all.`
+      : webhook
+        ? 'This endpoint has its own signing secret. Rotate it from the list, or import one below to replace it at once.'
+        : 'This endpoint gets its own signing secret, shown once after saving.';
+  const hint =
+    signing.kind === 'tenant'
+      ? `Only while you have no endpoint under ${signing.profile.name} yet: ${format}.`
+      : webhook
+        ? `Leave empty to keep the current secret; to replace it, ${format}.`
+        : `Leave empty and Herald makes one. To keep the secret your receiver already uses, paste it: ${format}.`;
+  return html`<div class="signing">
+    <p class="hint" id="signing-note">${note}</p>
+    ${field('secret', 'Existing secret (optional)', input('secret', { type: 'password', autocomplete: 'off', spellcheck: false }), hint)}
+  </div>`;
+}
+
 /** Which form field shows the message of a server-side VALIDATION_ERROR field. */
 const FIELD_OF = { 'auth.token': 'token', 'auth.password': 'password', 'auth.username': 'username', 'auth.headerName': 'headerName' };
 
+/** The confirmation after adding an endpoint, saying whose secret signs its deliveries. */
+function addedText(webhook, secret, imported, signing) {
+  if (signing?.kind === 'none') return `${webhook.url} added: its deliveries are not signed`;
+  if (imported) return `${webhook.url} added: it signs with the secret you gave`;
+  if (!secret && signing?.kind === 'tenant') {
+    return `${webhook.url} added: it signs with the secret your endpoints under ${webhook.deliveryProfile} share`;
+  }
+  return `${webhook.url} added`;
+}
+
 function EndpointForm({ webhook, onSaved, onCancel }) {
-  const { api, catalog, notify, reloadWebhooks, readOnly } = usePortal();
+  const { api, catalog, notify, reloadWebhooks, readOnly, profiles } = usePortal();
   const [fields, setFields] = useState(() => initialFields(webhook));
   const [errors, setErrors] = useState({});
   const [saving, setSaving] = useState(false);
@@ -282,9 +371,10 @@ function EndpointForm({ webhook, onSaved, onCancel }) {
         notify(`${data.updateWebhook.url} saved`);
         onSaved(data.updateWebhook, null);
       } else {
-        const data = await api.request(CREATE_WEBHOOK, { input });
-        notify(`${data.createWebhook.webhook.url} added`);
-        onSaved(data.createWebhook.webhook, data.createWebhook.secret);
+        const { webhook: created, secret } = (await api.request(CREATE_WEBHOOK, { input })).createWebhook;
+        notify(addedText(created, secret, input.secret, signingOf(profiles, created.deliveryProfile)));
+        // An imported secret is the receiver's already: nothing to show.
+        onSaved(created, input.secret ? null : secret, signingOf(profiles, created.deliveryProfile));
       }
       reloadWebhooks();
     } catch (error) {
@@ -312,6 +402,13 @@ function EndpointForm({ webhook, onSaved, onCancel }) {
     </select>`;
   const secretPlaceholder = webhook && webhook.auth.type === fields.authType && fields.authType !== 'NONE' ? 'unchanged' : '';
   const allEvents = fields.events.has('*');
+  // The profile that will apply: the one picked, else the tenant's (else the platform's).
+  const applied = fields.profile || profiles.defaultProfile;
+  const signing = signingOf(profiles, applied);
+  const profileOptions = [
+    ['', `Default${profiles.defaultProfile ? ` (${profiles.defaultProfile})` : ''}`],
+    ...profiles.list.map((p) => [p.name, p.name]),
+  ];
 
   return html`<form ref=${form} class="panel" onSubmit=${submit} aria-labelledby="endpoint-form-title" novalidate>
     <h2 id="endpoint-form-title">${webhook ? 'Edit endpoint' : 'Add an endpoint'}</h2>
@@ -336,10 +433,11 @@ function EndpointForm({ webhook, onSaved, onCancel }) {
       </ul>
       <p id="f-events-note" class=${errors.events ? 'error-text' : 'hint'}>${errors.events ?? ''}</p>
     </fieldset>
+    ${field('profile', 'Delivery profile', select('profile', profileOptions), signing?.profile.description ?? 'The format of what the endpoint receives: body, headers and signature.')}
+    <${SigningFields} signing=${signing} webhook=${webhook} field=${field} input=${input} />
     <details class="advanced" open=${Boolean(webhook)}>
       <summary>Channels, authentication, headers, retries</summary>
       ${field('channels', 'Channels', input('channels', { placeholder: 'sms, whatsapp' }), 'Only events of these channels, comma-separated. Empty: every channel.')}
-      ${field('signatureScheme', 'Signature scheme', select('signatureScheme', SCHEMES))}
       ${field('authType', 'Authentication', select('authType', AUTH_TYPES), 'How Herald authenticates to the endpoint, besides the signature.')}
       ${(fields.authType === 'BEARER' || fields.authType === 'API_KEY') && field('token', 'Token', input('token', { type: 'password', autocomplete: 'off', placeholder: secretPlaceholder }))}
       ${fields.authType === 'BASIC' && field('username', 'Username', input('username', { autocomplete: 'off' }))}

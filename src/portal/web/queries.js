@@ -1,6 +1,6 @@
 // The GraphQL operations the portal sends: all of them public API, the same a platform's own UI would use.
 
-const WEBHOOK_FIELDS = `id url description events channels status disabledReason signatureScheme
+const WEBHOOK_FIELDS = `id url description events channels status disabledReason profile deliveryProfile
   auth { type username headerName } headers { name value } retrySchedule timeoutMs secretCount createdAt
   stats { deliveries24h successRate24h lastSuccessAt lastFailureAt consecutiveFailures }`;
 
@@ -10,6 +10,9 @@ export const DELIVERY_FIELDS = `id status eventType webhookId eventId attemptCou
 export const TENANT = `query PortalTenant { tenant { id name } }`;
 
 export const CATALOG = `query PortalCatalog { eventTypes { name description example archived } }`;
+
+/** The delivery profiles the platform offers, and the one that applies to endpoints that name none. */
+export const PROFILES = `query PortalProfiles { deliveryProfiles { name description builtIn definition } tenant { deliveryProfile } }`;
 
 export const WEBHOOKS = `query PortalWebhooks($after: String) {
   webhooks(first: 100, after: $after) { edges { node { ${WEBHOOK_FIELDS} } } pageInfo { hasNextPage endCursor } }
@@ -42,6 +45,7 @@ export const DELIVERY = `query PortalDelivery($id: ID!) {
   delivery(id: $id) {
     ${DELIVERY_FIELDS}
     webhook { id url }
+    profile body
     event { id type channel data createdAt }
     attempts { id number trigger startedAt durationMs requestUrl requestHeaders responseStatus responseHeaders responseBody error errorMessage }
   }

@@ -8,7 +8,8 @@ export { html };
 
 /**
  * What every page of a signed-in portal reads:
- * `{ api, readOnly, catalog, webhooks, webhookById, reloadWebhooks, updateWebhook, notify, live }`.
+ * `{ api, readOnly, catalog, profiles, webhooks, webhookById, reloadWebhooks, updateWebhook, notify, live }`
+ * (`profiles`: `{ list, defaultProfile }`, the delivery profiles offered and the one endpoints naming none follow).
  */
 export const Portal = createContext(null);
 
