@@ -108,6 +108,7 @@ const schema = z.object({
   HERALD_ALLOW_HTTP: boolean.default(false),
   HERALD_ALLOWED_CIDRS: cidrs.default([]),
   HERALD_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
+  HERALD_EXHAUSTED_WINDOW: duration.default(60 * 1000),
   HERALD_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   HERALD_LEASE: duration.default(30 * 1000),
   HERALD_DB_WAIT: duration.default(30 * 1000),
@@ -186,6 +187,8 @@ export interface Config {
   allowHttp: boolean;
   allowedCidrs: string[];
   disableAfterMs: number;
+  /** After a webhook's first delivery.exhausted, how long further ones are folded into one follow-up. */
+  exhaustedWindowMs: number;
   retentionMs: number;
   /** How long a worker holds a delivery without renewing; after a crash it is retried once this lapses. */
   leaseMs: number;
@@ -244,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     allowHttp: v.HERALD_ALLOW_HTTP,
     allowedCidrs: v.HERALD_ALLOWED_CIDRS,
     disableAfterMs: v.HERALD_DISABLE_AFTER,
+    exhaustedWindowMs: v.HERALD_EXHAUSTED_WINDOW,
     retentionMs: v.HERALD_RETENTION,
     leaseMs: v.HERALD_LEASE,
     dbWaitMs: v.HERALD_DB_WAIT,

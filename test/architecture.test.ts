@@ -136,10 +136,13 @@ test('the rules themselves point one way: no folder can reach itself again', () 
     'live',
     'logger.ts',
     'metrics.ts',
+    'outbox',
     'version.ts',
   ]);
   expect(edges.get('metrics.ts')?.size ?? 0).toBe(0);
   expect(edges.get('delivery')?.has('services')).toBe(false);
+  // The outbox is shared by services and the worker, and needs neither.
+  expect([...(edges.get('outbox') ?? [])].sort()).toEqual(['core', 'jobs', 'live']);
   expect([...(edges.get('live') ?? [])].sort()).toEqual(['core', 'logger.ts']);
   expect(edges.get('core')?.size).toBe(0);
 });

@@ -89,3 +89,11 @@ describe('the customer portal', () => {
     }
   });
 });
+
+describe('operational events', () => {
+  test('HERALD_EXHAUSTED_WINDOW: one minute unless set', () => {
+    expect(loadConfig({}).exhaustedWindowMs).toBe(60_000);
+    expect(loadConfig({ HERALD_EXHAUSTED_WINDOW: '5m' }).exhaustedWindowMs).toBe(300_000);
+    expect(() => loadConfig({ HERALD_EXHAUSTED_WINDOW: 'soon' })).toThrow(/^Invalid HERALD_EXHAUSTED_WINDOW="soon": /);
+  });
+});

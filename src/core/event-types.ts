@@ -1,11 +1,18 @@
+import { DELIVERY_EXHAUSTED, DELIVERY_RECOVERED, OPERATIONAL_EXAMPLES, WEBHOOK_DISABLED, WEBHOOK_ENABLED } from './operational-events.ts';
+
 const message = { messageId: 'msg_01h2xcejqtf2nbrexx3vqjhp41', to: '+14155550123', from: '+14155550100', channel: 'sms' };
 const campaign = { campaignId: 'cmp_01h2xcf4k6a9z3m1w7q8r5t2yv', name: 'Spring sale' };
 
-/**
- * The built-in catalog every tenant sees, each with an example of the `data` it carries (shown
- * to customers choosing what to subscribe to). Tenants may add their own names beside these.
- */
-export const BUILT_IN_EVENT_TYPES: readonly { name: string; description: string; example: Record<string, unknown> }[] = [
+/** A built-in catalog entry. */
+export interface BuiltInEventType {
+  name: string;
+  description: string;
+  example: Record<string, unknown>;
+  /** Sent by Herald itself (core/operational-events.ts): subscribed to by name only, never published. */
+  operational: boolean;
+}
+
+const MESSAGING_EVENT_TYPES: readonly Omit<BuiltInEventType, 'operational'>[] = [
   { name: 'message.queued', description: 'A message was accepted and queued for sending.', example: { ...message } },
   { name: 'message.sent', description: 'A message was handed to the carrier or channel.', example: { ...message, segments: 1 } },
   {
@@ -75,6 +82,41 @@ export const BUILT_IN_EVENT_TYPES: readonly { name: string; description: string;
     description: 'A test event sent with sendTestEvent.',
     example: { message: 'This is a test event from Herald.', webhookId: 'wh_01h2xcg0v8s6d4f2h0k8m6p4r2' },
   },
+];
+
+const OPERATIONAL_CATALOG: readonly Omit<BuiltInEventType, 'operational'>[] = [
+  {
+    name: WEBHOOK_DISABLED,
+    description:
+      'Herald disabled one of your webhooks (it answered 410 Gone, or every delivery failed for days); it receives nothing until set back to ACTIVE.',
+    example: OPERATIONAL_EXAMPLES[WEBHOOK_DISABLED],
+  },
+  {
+    name: WEBHOOK_ENABLED,
+    description: 'A disabled webhook was set back to ACTIVE.',
+    example: OPERATIONAL_EXAMPLES[WEBHOOK_ENABLED],
+  },
+  {
+    name: DELIVERY_EXHAUSTED,
+    description:
+      'A delivery ran out of attempts and is FAILED (replayable). The first of a webhook in a minute comes at once; the rest of that minute come in one follow-up with their count.',
+    example: OPERATIONAL_EXAMPLES[DELIVERY_EXHAUSTED],
+  },
+  {
+    name: DELIVERY_RECOVERED,
+    description: 'A webhook answered with success again after a streak of failed attempts.',
+    example: OPERATIONAL_EXAMPLES[DELIVERY_RECOVERED],
+  },
+];
+
+/**
+ * The built-in catalog every tenant sees, each with an example of the `data` it carries (shown
+ * to customers choosing what to subscribe to): the messaging events, `webhook.test`, and the
+ * operational events Herald sends itself. Tenants may add their own names beside these.
+ */
+export const BUILT_IN_EVENT_TYPES: readonly BuiltInEventType[] = [
+  ...MESSAGING_EVENT_TYPES.map((t) => ({ ...t, operational: false })),
+  ...OPERATIONAL_CATALOG.map((t) => ({ ...t, operational: true })),
 ];
 
 const builtInNames = new Set(BUILT_IN_EVENT_TYPES.map((t) => t.name));

@@ -9,7 +9,8 @@ export function buildPayload(event: {
   id: string;
   type: string;
   createdAt: Date;
-  tenantId: string;
+  /** The tenant the event concerns (an operational event's copy for operator webhooks names it too); null for none. */
+  tenantId: string | null;
   channel: string | null;
   data: unknown;
 }): string {

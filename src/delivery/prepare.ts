@@ -9,7 +9,7 @@ import { USER_AGENT } from '../version.ts';
 import type { OutboundRequest, OutboundResult } from './http-client.ts';
 import type { SigningCache } from './signing-cache.ts';
 import type { ClaimedDelivery, WebhookForDelivery } from './sql/claim-deliveries.ts';
-import { materialKey, type ProfileMaterial } from './sql/profile-material.ts';
+import { expressionTenantId, materialKey, type ProfileMaterial } from './sql/profile-material.ts';
 
 /** A webhook's signing secrets (newest first, only those still signing) and its auth headers, decrypted. */
 export interface Credentials {
@@ -139,13 +139,16 @@ function bodyOf(delivery: ClaimedDelivery, profile: CompiledProfile, profiles: P
 
 /** The input of header expressions, from the stored envelope (parsed only if an expression reads more than the id and type). */
 function eventInputOf(delivery: ClaimedDelivery, profiles: ProfileMaterial) {
-  const tenant = profiles.tenants.get(delivery.tenantId) ?? { id: delivery.tenantId, name: '', externalId: null };
+  const tenantId = expressionTenantId(delivery);
+  const tenant = tenantId === null ? null : (profiles.tenants.get(tenantId) ?? { id: tenantId, name: '', externalId: null });
   return envelopeInput(delivery.payload, { id: delivery.eventId, type: delivery.eventType, tenant });
 }
 
 /** The tenant's live secrets under a tenant-scoped profile, newest first (none: the signature is a TRANSFORM failure). */
 function tenantSecrets(task: AttemptTask, profile: CompiledProfile): string[] {
   const { delivery } = task;
+  // An operator webhook's delivery has no tenant to sign for (such profiles are refused for them).
+  if (delivery.tenantId === null) return [];
   const stored = task.profiles.tenantSecrets.get(materialKey(delivery.tenantId, delivery.profileVersion)) ?? [];
   return task.signing.tenantSecrets(delivery.tenantId, profile.version.name, stored);
 }

@@ -3,12 +3,15 @@ import type { Pool } from 'pg';
 import type { PgBoss } from 'pg-boss';
 import { settlesBy } from '../core/deadline.ts';
 import type { Decision, DecisionKind } from '../core/delivery-state.ts';
+import { DELIVERY_EXHAUSTED, exhausts, mayNotify, type Notice } from '../core/operational-events.ts';
 import { fromPgClient } from '../jobs/pg-boss-db.ts';
 import { enqueueDeliveries, enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, type LiveMessage, webhookStatusMessage } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 import { type CompletedStatus, countCompleted } from '../metrics.ts';
+import { emitNotices } from '../outbox/notices.ts';
 import type { OutboundResult } from './http-client.ts';
+import { noticesOf } from './notices.ts';
 import type { Committed, Query } from './notify.ts';
 import type { PreparedAttempt } from './prepare.ts';
 import type { ClaimedDelivery } from './sql/claim-deliveries.ts';
@@ -28,11 +31,17 @@ export interface ResultRecord {
   kind: DecisionKind;
   change: DeliveryChange;
   attempt: AttemptRow | null;
-  tenantId: string;
+  /** null: a delivery to an operator webhook. */
+  tenantId: string | null;
   webhookId: string;
   eventId: string;
+  eventType: string;
   /** 'success' or 'failure' of the attempt, for the webhook's failure streak. */
   health: 'success' | 'failure' | null;
+  /** Whether this delivery may be the subject of an operational event (core/operational-events.ts). */
+  mayNotify: boolean;
+  /** The `delivery.exhausted` this attempt owes (its delivery ran out of attempts), if any. */
+  exhausted: Notice | null;
   /** 410 Gone: the webhook is disabled in the same transaction. */
   gone: boolean;
   /** Live messages this result announces. */
@@ -86,11 +95,39 @@ export function recordOf(
     tenantId: delivery.tenantId,
     webhookId: delivery.webhookId,
     eventId: delivery.eventId,
+    eventType: delivery.eventType,
     health: decision.health,
+    mayNotify: mayNotify(delivery),
+    exhausted:
+      prepared && result && exhausts(delivery, { status: decision.status, attempted: true })
+        ? exhaustedNotice(delivery, decision, prepared, result)
+        : null,
     gone: decision.disableWebhook !== null,
     messages: decision.phases.map((phase) =>
       deliveryMessage(delivery, phase, { status: decision.status, attemptId, nextAttemptAt: decision.nextAttemptAt }),
     ),
+  };
+}
+
+function exhaustedNotice(delivery: ClaimedDelivery, decision: Decision, prepared: PreparedAttempt, result: OutboundResult): Notice {
+  const failedAt = new Date(prepared.startedAt.getTime() + result.durationMs).toISOString();
+  return {
+    type: DELIVERY_EXHAUSTED,
+    tenantId: delivery.tenantId!, // exhausts() holds only for a tenant's delivery
+    webhookId: delivery.webhookId,
+    data: {
+      webhookId: delivery.webhookId,
+      url: prepared.request.url,
+      deliveryId: delivery.id,
+      eventId: delivery.eventId,
+      eventType: delivery.eventType,
+      attemptCount: decision.attemptCount,
+      lastResponseStatus: result.status,
+      lastError: result.error,
+      failedAt,
+      count: 1,
+      since: failedAt,
+    },
   };
 }
 
@@ -99,8 +136,8 @@ const FLUSH_SIZE = 500;
 
 /**
  * Buffers attempt results and writes them in batches: one transaction inserts the attempts,
- * updates the deliveries and webhooks and queues retries; live subscribers are notified right
- * after it commits. Batching keeps the database cost per delivery low. One write runs at a time;
+ * updates the deliveries and webhooks, queues retries and writes the operational events they
+ * cause (notices.ts); live subscribers are notified right after it commits. Batching keeps the database cost per delivery low. One write runs at a time;
  * a failed write is kept and tried again after a pause (1 s, doubling to 5 s), for as long as the
  * database is away, until `close()` sets an end.
  */
@@ -120,6 +157,10 @@ export class Recorder {
     boss: PgBoss;
     workerId: string;
     disableAfterMs: number;
+    /** HERALD_EXHAUSTED_WINDOW: delivery.exhausted events of a webhook within it are folded. */
+    exhaustedWindowMs: number;
+    /** HERALD_DEFAULT_PROFILE: operational events go to each webhook under its delivery profile, this one where no other applies. */
+    defaultProfile: string;
     logger: Logger;
     /** Stage 6: told what each batch changed once it has committed, on the same connection. */
     notify(committed: Committed, query: Query): Promise<void>;
@@ -240,7 +281,7 @@ export class Recorder {
         this.deps.workerId,
       );
       await enqueueDeliveries(this.deps.boss, requested, { db: fromPgClient(client) });
-      await updateWebhookHealth(client, foldHealth(records));
+      const endedStreaks = await updateWebhookHealth(client, foldHealth(records));
       const { webhooks: disabled, failed } = await disableWebhooks(client, {
         gone: [...new Set(records.filter((r) => r.gone).map((r) => r.webhookId))],
         checked: [...new Set(records.filter((r) => r.health === 'failure').map((r) => r.webhookId))],
@@ -263,6 +304,14 @@ export class Recorder {
         messages.push(webhookStatusMessage({ id: w.id, tenantId: w.tenantId, status: 'DISABLED', deleted: false }));
       }
       for (const d of failed) messages.push(deliveryMessage(d, 'FAILED'));
+      // Operational events, in this transaction: none unless a delivery ran out of attempts, a
+      // failure streak ended or a webhook was disabled (no statement otherwise).
+      const queued = await emitNotices(fromPgClient(client), this.deps.boss, noticesOf(records, endedStreaks, disabled), {
+        announce: false,
+        exhaustedWindowMs: this.deps.exhaustedWindowMs,
+        defaultProfile: this.deps.defaultProfile,
+      });
+      messages.push(...queued);
       await client.query('commit');
       countCompleted(completions(records, failed.length));
       // Announced once the rows are committed, in a statement of its own: a transaction that

@@ -81,11 +81,13 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     boss,
     workerId,
     disableAfterMs: config.disableAfterMs,
+    exhaustedWindowMs: config.exhaustedWindowMs,
+    defaultProfile: config.defaultProfile,
     logger,
     notify: (committed, query) => notify(committed, query, { logger, wakeTimers, recorded: (ids) => leases.recorded(ids) }),
   });
   const lanes = new Lanes<AttemptTask>(config.workerConcurrency, attempt);
-  const sweeper = startSweeper({ pool, boss, leaseMs: config.leaseMs, logger });
+  const sweeper = startSweeper({ pool, boss, leaseMs: config.leaseMs, defaultProfile: config.defaultProfile, logger });
 
   async function onJobs(jobs: Job<DeliveryJobData>[]): Promise<void> {
     if (stopping) return;

@@ -12,7 +12,8 @@ export const Attempt = defineEntity({
     // No foreign key (see Delivery): attempts are written in batches as they happen, and
     // retention deletes them with their deliveries.
     delivery: () => p.manyToOne(Delivery).ref().createForeignKeyConstraint(false),
-    tenantId: p.string(),
+    /** null: an attempt of a delivery to an operator webhook. */
+    tenantId: p.string().nullable(),
     webhookId: p.string(),
     number: p.integer(),
     trigger: p.enum(ATTEMPT_TRIGGERS),

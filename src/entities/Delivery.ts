@@ -24,7 +24,8 @@ export const Delivery = defineEntity({
     // outright), and retention deletes events, deliveries and attempts together. Each key
     // check locked the tenant, webhook or event row once per delivery written: a fifth of
     // PostgreSQL's time in the benchmark.
-    tenant: () => p.manyToOne(Tenant).ref().createForeignKeyConstraint(false),
+    /** null: a delivery to an operator webhook. */
+    tenant: () => p.manyToOne(Tenant).ref().nullable().createForeignKeyConstraint(false),
     event: () => p.manyToOne(Event).ref().createForeignKeyConstraint(false),
     webhook: () => p.manyToOne(Webhook).ref().createForeignKeyConstraint(false),
     eventType: p.string(),

@@ -12,7 +12,8 @@ export const Event = defineEntity({
   uniques: [{ properties: ['tenant', 'idempotencyKey'] }],
   properties: {
     id: p.string().primary(),
-    tenant: () => p.manyToOne(Tenant).ref().deleteRule('cascade'),
+    /** null: an operational event sent to operator webhooks (its body names the tenant it concerns). */
+    tenant: () => p.manyToOne(Tenant).ref().nullable().deleteRule('cascade'),
     type: p.string(),
     channel: p.string().nullable(),
     payload: p.text(),
@@ -27,5 +28,6 @@ export type IEvent = InferEntity<typeof Event>;
 
 /** What is shown of an event: a loaded entity, or the plain record `publishEvents` builds (no entity to hydrate per event). */
 export type EventRecord = Pick<IEvent, 'id' | 'type' | 'channel' | 'payload' | 'idempotencyKey' | 'requestHash' | 'createdAt'> & {
-  tenant: { id: string };
+  /** null: the operator's copy of an operational event. */
+  tenant?: { id: string } | null;
 };

@@ -17,14 +17,18 @@ export interface CustomHeader {
   value: string;
 }
 
-/** An endpoint. Soft-deleted (`deletedAt`) so its delivery log stays readable. */
+/**
+ * An endpoint. Soft-deleted (`deletedAt`) so its delivery log stays readable. An operator webhook
+ * (created with the admin key, `operator: true`) belongs to no tenant (`tenant` null): it receives
+ * every tenant's operational events, and only the admin key sees it.
+ */
 export const Webhook = defineEntity({
   name: 'Webhook',
   tableName: 'webhook',
   indexes: [{ properties: ['tenant', 'id'] }],
   properties: {
     id: p.string().primary(),
-    tenant: () => p.manyToOne(Tenant).ref().deleteRule('cascade'),
+    tenant: () => p.manyToOne(Tenant).ref().nullable().deleteRule('cascade'),
     url: p.text(),
     description: p.text().nullable(),
     events: p.json<string[]>(),

@@ -6,6 +6,7 @@ export { DeliveryProfileVersion } from './DeliveryProfileVersion.ts';
 export { Event } from './Event.ts';
 export { EventBody } from './EventBody.ts';
 export { EventType } from './EventType.ts';
+export { ExhaustedFold } from './ExhaustedFold.ts';
 export { PortalSession } from './PortalSession.ts';
 export { RateLimitBucket } from './RateLimitBucket.ts';
 export { Tenant } from './Tenant.ts';
@@ -20,6 +21,7 @@ import { DeliveryProfileVersion } from './DeliveryProfileVersion.ts';
 import { Event } from './Event.ts';
 import { EventBody } from './EventBody.ts';
 import { EventType } from './EventType.ts';
+import { ExhaustedFold } from './ExhaustedFold.ts';
 import { PortalSession } from './PortalSession.ts';
 import { RateLimitBucket } from './RateLimitBucket.ts';
 import { Tenant } from './Tenant.ts';
@@ -40,4 +42,5 @@ export const entities = [
   DeliveryProfileVersion,
   EventBody,
   TenantSecret,
+  ExhaustedFold,
 ];

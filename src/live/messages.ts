@@ -9,9 +9,10 @@ export const LIVE_CHANNEL = 'herald_live';
 /** NOTIFY payloads must stay under 8 000 bytes. */
 const MAX_PAYLOAD_BYTES = 7800;
 
+/** `tenantId` null: an operator webhook's, or one of its deliveries' (only the admin key's subscribers see them). */
 export interface WebhookStatusMessage {
   kind: 'webhook';
-  tenantId: string;
+  tenantId: string | null;
   webhookId: string;
   status: string;
   deleted: boolean;
@@ -21,7 +22,7 @@ export type { DeliveryPhase };
 
 export interface DeliveryMessage {
   kind: 'delivery';
-  tenantId: string;
+  tenantId: string | null;
   webhookId: string;
   eventId: string;
   deliveryId: string;
@@ -48,8 +49,8 @@ export type LiveMessage = WebhookStatusMessage | DeliveryMessage | RevokedMessag
  * an entry (`ATTEMPT_FINISHED+SUCCEEDED`).
  */
 type WireMessage =
-  | ['w', string, string, string, 0 | 1]
-  | ['d', string, string, string, string, string, string, string | 0, string | 0]
+  | ['w', string | null, string, string, 0 | 1]
+  | ['d', string | null, string, string, string, string, string, string | 0, string | 0]
   | ['r', string];
 
 function toWire(m: LiveMessage): WireMessage {
@@ -132,14 +133,19 @@ export async function notifyLive(query: (sql: string, params: unknown[]) => Prom
 }
 
 /** The message announcing a webhook's status, or its delete. */
-export function webhookStatusMessage(webhook: { id: string; tenantId: string; status: string; deleted: boolean }): WebhookStatusMessage {
+export function webhookStatusMessage(webhook: {
+  id: string;
+  tenantId: string | null;
+  status: string;
+  deleted: boolean;
+}): WebhookStatusMessage {
   return { kind: 'webhook', tenantId: webhook.tenantId, webhookId: webhook.id, status: webhook.status, deleted: webhook.deleted };
 }
 
 /** The ids a delivery message carries. */
 export interface DeliveryIds {
   id: string;
-  tenantId: string;
+  tenantId: string | null;
   webhookId: string;
   eventId: string;
 }

@@ -1,3 +1,4 @@
+import { fromKysely } from 'pg-boss';
 import { notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { buildPayload } from '../core/payload.ts';
@@ -5,8 +6,9 @@ import { rawQuery } from '../db/raw-query.ts';
 import { Delivery, type IDelivery } from '../entities/Delivery.ts';
 import { Event } from '../entities/Event.ts';
 import { Tenant } from '../entities/Tenant.ts';
+import { profilesOf, renderBodies, versionIdOf } from '../outbox/profiles.ts';
 import type { ServiceContext } from './context.ts';
-import { insertEventBodies, profilesOf, renderBodies, versionIdOf } from './event-bodies.ts';
+import { insertEventBodies } from './event-bodies.ts';
 import { findDelivery } from './history.ts';
 import { RETURNING, type RequeuedRow, requeue } from './requeue.ts';
 import { getWebhook } from './webhooks.ts';
@@ -61,13 +63,17 @@ export async function replayFailedDeliveries(
   });
 }
 
-/** Sends a `webhook.test` event to one webhook (trigger TEST), whatever it subscribes to, under its profile. */
+/**
+ * Sends a `webhook.test` event to one webhook (trigger TEST), whatever it subscribes to, under
+ * its profile (its own, else its tenant's, else HERALD_DEFAULT_PROFILE). An operator webhook's
+ * test belongs to no tenant: expressions see `tenant` null.
+ */
 export async function sendTestEvent(ctx: ServiceContext, webhookId: string): Promise<IDelivery> {
   const webhook = await getWebhook(ctx, webhookId);
-  const tenantId = webhook.tenant.id;
-  const tenant = await ctx.em.findOneOrFail(Tenant, tenantId);
-  const webhookProfile = { id: webhook.id, profile: webhook.profile ?? tenant.profile ?? null };
-  const profile = (await profilesOf(ctx.em, [webhookProfile], ctx.config.defaultProfile)).get(webhook.id)!;
+  const tenantId = webhook.tenant?.id ?? null;
+  const tenant = tenantId === null ? null : await ctx.em.findOneOrFail(Tenant, tenantId);
+  const webhookProfile = { id: webhook.id, profile: webhook.profile ?? tenant?.profile ?? null };
+  const profile = (await profilesOf(fromKysely(ctx.em.getKysely()), [webhookProfile], ctx.config.defaultProfile)).get(webhook.id)!;
   const deliveryId = await ctx.em.transactional(async (tx) => {
     const id = newId('evt');
     const createdAt = new Date();
@@ -75,7 +81,7 @@ export async function sendTestEvent(ctx: ServiceContext, webhookId: string): Pro
     const fields = { id, type: 'webhook.test', channel: null, createdAt, data };
     await insertEventBodies(
       tx,
-      await renderBodies(fields, { id: tenantId, name: tenant.name, externalId: tenant.externalId ?? null }, [profile]),
+      await renderBodies(fields, tenant && { id: tenant.id, name: tenant.name, externalId: tenant.externalId ?? null }, [profile]),
     );
     tx.create(Event, {
       id,

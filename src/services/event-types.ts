@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { FieldErrors, HeraldError, notFound } from '../core/errors.ts';
-import { BUILT_IN_EVENT_TYPES, EVENT_TYPE_NAME, isBuiltInEventType, TEST_EVENT_TYPE } from '../core/event-types.ts';
+import { BUILT_IN_EVENT_TYPES, type BuiltInEventType, EVENT_TYPE_NAME, isBuiltInEventType, TEST_EVENT_TYPE } from '../core/event-types.ts';
 import { newId } from '../core/ids.ts';
 import { EventType, type IEventType } from '../entities/EventType.ts';
 import { resolveTenantId } from './caller.ts';
@@ -14,9 +14,11 @@ export interface EventTypeView {
   builtIn: boolean;
   /** The tenant of a tenant's own type; null for built-in and platform-wide types. */
   tenantId: string | null;
+  /** Sent by Herald itself: subscribed to by name ("*" does not include it), never published. */
+  operational: boolean;
 }
 
-function view(row: IEventType | undefined, name: string, builtIn?: { description: string; example: unknown }): EventTypeView {
+function view(row: IEventType | undefined, name: string, builtIn?: BuiltInEventType): EventTypeView {
   return {
     name,
     description: row?.description ?? builtIn?.description ?? null,
@@ -24,6 +26,7 @@ function view(row: IEventType | undefined, name: string, builtIn?: { description
     archived: row?.archived ?? false,
     builtIn: builtIn !== undefined,
     tenantId: row?.tenant?.id ?? null,
+    operational: builtIn?.operational ?? false,
   };
 }
 
@@ -101,6 +104,9 @@ export async function updateEventType(
   const errors = new FieldErrors();
   if (input.description && input.description.length > 1000) errors.add('description', 'must be at most 1000 characters');
   if (input.archived && name === TEST_EVENT_TYPE) errors.add('archived', `${TEST_EVENT_TYPE} always exists (sendTestEvent sends it)`);
+  // Herald sends these itself, whatever the catalog says: a webhook stops them by not naming them.
+  if (input.archived && builtIn?.operational)
+    errors.add('archived', `${name} is an operational event; webhooks receive it only by naming it`);
   errors.throwIfAny();
   let row = await ctx.em.findOne(EventType, { name, tenant: tenantId });
   if (!row && !builtIn) {

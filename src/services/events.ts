@@ -3,18 +3,17 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { FieldErrors, HeraldError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { isOperationalEventType } from '../core/operational-events.ts';
 import { buildPayload } from '../core/payload.ts';
-import type { CompiledProfile } from '../core/profiles/render.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { Event, type EventRecord } from '../entities/Event.ts';
-import { enqueueDeliveries } from '../jobs/queue.ts';
-import { deliveryMessage, LIVE_CHANNEL, packMessages } from '../live/messages.ts';
 import { countPublished } from '../metrics.ts';
+import { insertEvents, type OutgoingEvent } from '../outbox/fan-out.ts';
+import { matchingWebhooks } from '../outbox/matching.ts';
+import { type PublishProfile, profilesOf } from '../outbox/profiles.ts';
 import { resolveTenantId } from './caller.ts';
 import type { ServiceContext } from './context.ts';
-import { type EventBodyRow, profilesOf, renderBodies, versionIdOf } from './event-bodies.ts';
 import { knownEventTypeNames } from './event-types.ts';
-import { matchingWebhooks } from './matching.ts';
 
 export const MAX_EVENT_DATA_BYTES = 256 * 1024;
 export const MAX_EVENTS_PER_CALL = 1000;
@@ -78,9 +77,13 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
       tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
       tenants.set(input.tenantId, tenantId);
     }
-    // Read once per tenant per call: the platform's catalog may archive built-ins.
-    if (!known.has(tenantId)) known.set(tenantId, await knownEventTypeNames(ctx.em, tenantId));
-    if (!known.get(tenantId)!.has(input.type)) errors.add(field(index, 'type'), `unknown or archived event type "${input.type}"`);
+    if (isOperationalEventType(input.type)) {
+      errors.add(field(index, 'type'), `"${input.type}" is sent by Herald itself and cannot be published`);
+    } else {
+      // Read once per tenant per call: the platform's catalog may archive built-ins.
+      if (!known.has(tenantId)) known.set(tenantId, await knownEventTypeNames(ctx.em, tenantId));
+      if (!known.get(tenantId)!.has(input.type)) errors.add(field(index, 'type'), `unknown or archived event type "${input.type}"`);
+    }
     if (input.channel != null && !CHANNEL.test(input.channel))
       errors.add(field(index, 'channel'), 'must be a short lowercase name like "sms"');
     if (input.idempotencyKey != null && (input.idempotencyKey.length === 0 || input.idempotencyKey.length > 255)) {
@@ -111,10 +114,11 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
 
 async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[], defaultProfile: string): Promise<Published[]> {
   // Read before the transaction, to keep it short: what a concurrent change could alter is the same either way.
+  const db = fromKysely(em.getKysely());
   const fanouts = new Map<string, Fanout>();
-  for (const tenantId of new Set(prepared.map((p) => p.tenantId))) fanouts.set(tenantId, await matchingWebhooks(em, tenantId));
+  for (const tenantId of new Set(prepared.map((p) => p.tenantId))) fanouts.set(tenantId, await matchingWebhooks(db, tenantId));
   const profiles = await profilesOf(
-    em,
+    db,
     [...fanouts.values()].flatMap((f) => f.webhooks),
     defaultProfile,
   );
@@ -122,7 +126,7 @@ async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[], 
   const published = await em.transactional(async (tx) => {
     const results = new Array<Published>(prepared.length);
     const existing = await findByIdempotencyKey(tx, prepared);
-    const fresh: { item: Prepared; event: EventRecord }[] = [];
+    const fresh: OutgoingEvent[] = [];
     const firstWithKey = new Map<string, number>();
 
     for (const item of prepared) {
@@ -149,12 +153,14 @@ async function insertAll(em: EntityManager, boss: PgBoss, prepared: Prepared[], 
         requestHash: item.requestHash,
         createdAt,
       };
-      fresh.push({ item, event });
+      const outgoing = outgoingEvent(item, event, fanouts.get(item.tenantId)!, profiles);
+      fresh.push(outgoing);
+      results[item.index] = { event, deliveryCount: outgoing.webhooks.length };
     }
 
-    const counts = await insertEventsAndDeliveries(tx, boss, fresh, fanouts, profiles);
+    // Events, bodies, deliveries, live messages and wake-up jobs in this transaction (outbox/fan-out.ts).
+    await insertEvents(fromKysely(tx.getKysely()), boss, fresh);
     created = fresh.length;
-    for (const [i, { item, event }] of fresh.entries()) results[item.index] = { event, deliveryCount: counts[i] };
     for (const item of prepared) {
       if (results[item.index]) continue;
       const first = results[firstWithKey.get(`${item.tenantId}\u0000${item.idempotencyKey}`)!];
@@ -186,97 +192,28 @@ async function findByIdempotencyKey(em: EntityManager, prepared: Prepared[]): Pr
   );
   const byEvent = new Map(counts.map((c) => [c.event_id, Number(c.count)]));
   for (const event of events) {
-    found.set(`${event.tenant.id}\u0000${event.idempotencyKey}`, { event, deliveryCount: byEvent.get(event.id) ?? 0 });
+    found.set(`${event.tenant?.id}\u0000${event.idempotencyKey}`, { event, deliveryCount: byEvent.get(event.id) ?? 0 });
   }
   return found;
 }
 
 type Fanout = Awaited<ReturnType<typeof matchingWebhooks>>;
 
-/**
- * Writes the events, their bodies under the profiles that render their own, one delivery per
- * (event, matching webhook) pinned to its profile version, and the QUEUED live messages with
- * one statement, then the wake-up jobs of deliveries to active webhooks (paused ones wait) —
- * all inside the caller's transaction. Few round trips keep publishing fast.
- */
-async function insertEventsAndDeliveries(
-  em: EntityManager,
-  boss: PgBoss,
-  fresh: { event: EventRecord; item: Prepared }[],
-  fanouts: Map<string, Fanout>,
-  profiles: Map<string, CompiledProfile | string>,
-): Promise<number[]> {
-  const counts: number[] = [];
-  const deliveries: {
-    id: string;
-    tenant_id: string;
-    event_id: string;
-    webhook_id: string;
-    event_type: string;
-    profile_version: string;
-    due: Date | null;
-  }[] = [];
-  const bodies: EventBodyRow[] = [];
-  const dueIds: string[] = [];
-  const now = new Date();
-  for (const { event, item } of fresh) {
-    const { webhooks, tenant } = fanouts.get(item.tenantId) ?? { webhooks: [], tenant: null };
-    const used: (CompiledProfile | string)[] = [];
-    for (const webhook of webhooks) {
-      if (!webhook.matches(item.type, item.channel)) continue;
-      const id = newId('dlv');
-      const profile = profiles.get(webhook.id)!;
-      used.push(profile);
-      deliveries.push({
-        id,
-        tenant_id: item.tenantId,
-        event_id: event.id,
-        webhook_id: webhook.id,
-        event_type: item.type,
-        profile_version: versionIdOf(profile),
-        due: webhook.paused ? null : now,
-      });
-      if (!webhook.paused) dueIds.push(id);
-    }
-    if (tenant && used.length) {
-      const fields = { id: event.id, type: item.type, channel: item.channel, createdAt: event.createdAt, data: item.data };
-      bodies.push(...(await renderBodies(fields, { id: tenant.id, name: tenant.name, externalId: tenant.externalId }, used)));
-    }
-    counts.push(used.length);
-  }
-  if (fresh.length === 0) return counts;
-  const events = fresh.map(({ event, item }) => ({
+/** What the outbox writes for a new event: it, and a delivery to each matching webhook under that webhook's profile. */
+function outgoingEvent(item: Prepared, event: EventRecord, fanout: Fanout, profiles: Map<string, PublishProfile>): OutgoingEvent {
+  return {
     id: event.id,
-    tenant_id: item.tenantId,
+    tenantId: item.tenantId,
     type: item.type,
     channel: item.channel,
     payload: event.payload,
-    idempotency_key: item.idempotencyKey,
-    request_hash: item.requestHash,
-    created_at: event.createdAt,
-  }));
-  const queued = packMessages(
-    deliveries.map((d) => deliveryMessage({ id: d.id, tenantId: d.tenant_id, webhookId: d.webhook_id, eventId: d.event_id }, 'QUEUED')),
-  );
-  await rawQuery(
-    em,
-    `with new_event as (
-       insert into event (id, tenant_id, type, channel, payload, idempotency_key, request_hash, created_at)
-       select id, tenant_id, type, channel, payload, idempotency_key, request_hash, created_at
-         from json_to_recordset($1::json) as x(id text, tenant_id text, type text, channel text, payload text,
-              idempotency_key text, request_hash text, created_at timestamptz)
-     ), new_delivery as (
-       insert into delivery (id, tenant_id, event_id, webhook_id, event_type, profile_version, status, next_attempt_at, created_at, updated_at)
-       select id, tenant_id, event_id, webhook_id, event_type, profile_version, 'PENDING', due, $3::timestamptz, $3::timestamptz
-         from json_to_recordset($2::json) as x(id text, tenant_id text, event_id text, webhook_id text, event_type text,
-              profile_version text, due timestamptz)
-     ), new_body as (
-       insert into event_body (event_id, profile_version, body, error)
-       select event_id, profile_version, body, error from json_to_recordset($6::json) as x(event_id text, profile_version text, body text, error text)
-     )
-     select count(pg_notify($4, payload)) from unnest($5::text[]) as payload`,
-    [JSON.stringify(events), JSON.stringify(deliveries), now, LIVE_CHANNEL, queued, JSON.stringify(bodies)],
-  );
-  await enqueueDeliveries(boss, dueIds, { db: fromKysely(em.getKysely()) });
-  return counts;
+    data: item.data,
+    tenant: fanout.tenant,
+    idempotencyKey: item.idempotencyKey,
+    requestHash: item.requestHash,
+    createdAt: event.createdAt,
+    webhooks: fanout.webhooks
+      .filter((w) => w.matches(item.type, item.channel))
+      .map((w) => ({ id: w.id, paused: w.paused, profile: profiles.get(w.id)! })),
+  };
 }

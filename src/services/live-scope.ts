@@ -27,11 +27,11 @@ export async function resolveLiveScope(
   const eventId = args.eventId ?? null;
   if (webhookId) {
     const webhook = await findWebhook(ctx, webhookId);
-    if (!webhook || (tenantId && webhook.tenant.id !== tenantId)) throw notFound('Webhook', webhookId);
+    if (!webhook || (tenantId && webhook.tenant?.id !== tenantId)) throw notFound('Webhook', webhookId);
   }
   if (eventId) {
     const event = await findEvent(ctx, eventId);
-    if (!event || (tenantId && event.tenant.id !== tenantId)) throw notFound('Event', eventId);
+    if (!event || (tenantId && event.tenant?.id !== tenantId)) throw notFound('Event', eventId);
   }
   return { tenantId, webhookId, eventId };
 }

@@ -37,8 +37,9 @@ export async function previewDelivery(
   if (!EVENT_TYPE_NAME.test(input.type) || input.type.length > EVENT_TYPE_NAME_MAX) errors.add('type', 'is not an event type name');
   if (Buffer.byteLength(JSON.stringify(input.data ?? null)) > MAX_EVENT_DATA_BYTES) errors.add('data', 'is over 256 KiB serialized');
   errors.throwIfAny();
-  const tenant = await ctx.em.findOneOrFail(Tenant, webhook.tenant.id);
-  const name = effectiveProfile(webhook.profile, tenant.profile, ctx.config);
+  // An operator webhook belongs to no tenant: its own profile or the deployment's, and `tenant` null.
+  const tenant = webhook.tenant ? await ctx.em.findOneOrFail(Tenant, webhook.tenant.id) : null;
+  const name = effectiveProfile(webhook.profile, tenant?.profile, ctx.config);
   const profile = (await currentVersions(ctx.em, [name])).get(name);
   if (!profile) throw validationError([{ field: 'webhookId', message: `the webhook's profile "${name}" does not exist` }]);
   const { definition } = profile.version;
@@ -49,11 +50,12 @@ export async function previewDelivery(
     channel: input.channel ?? null,
     createdAt,
     data: input.data ?? null,
-    tenant: { id: tenant.id, name: tenant.name, externalId: tenant.externalId ?? null },
+    tenant: tenant && { id: tenant.id, name: tenant.name, externalId: tenant.externalId ?? null },
   };
-  const secrets = definition.secret.scope === 'TENANT' ? ((await tenantSecrets(ctx.em, tenant.id, name)) ?? []) : webhook.secrets;
+  const secrets =
+    definition.secret.scope !== 'TENANT' ? webhook.secrets : tenant ? ((await tenantSecrets(ctx.em, tenant.id, name)) ?? []) : [];
   try {
-    const body = (await profile.renderBody(eventInput(event))) ?? buildPayload({ ...event, tenantId: tenant.id });
+    const body = (await profile.renderBody(eventInput(event))) ?? buildPayload({ ...event, tenantId: tenant?.id ?? null });
     const auth = authHeaders(readAuth(webhook, ctx.encryptionKey));
     const { headers } = await profile.renderHeaders({
       eventId: event.id,

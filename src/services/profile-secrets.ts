@@ -85,13 +85,14 @@ export async function updateTenantSecrets(em: EntityManager, tenantId: string, p
 export async function secretOfNewWebhook(
   ctx: ServiceContext,
   tx: EntityManager,
-  input: { tenantId: string; profile: string; definition: ProfileDefinition; imported: string | null | undefined },
+  input: { tenantId: string | null; profile: string; definition: ProfileDefinition; imported: string | null | undefined },
   errors: FieldErrors,
 ): Promise<{ own: StoredSecret[]; shown: string | null }> {
   const { definition, profile } = input;
   const secret = input.imported ?? generateSecret(definition.secret.format);
   const shown = definition.signature ? secret : null;
-  if (definition.secret.scope === 'WEBHOOK') return { own: [storedSecret(ctx, secret)], shown };
+  // An operator webhook (no tenant) is never under a tenant-scoped profile (webhooks.ts refuses it).
+  if (definition.secret.scope === 'WEBHOOK' || input.tenantId === null) return { own: [storedSecret(ctx, secret)], shown };
   if (await insertTenantSecret(tx, input.tenantId, profile, storedSecret(ctx, secret))) return { own: [], shown };
   if (input.imported != null) errors.add('secret', tenantHasSecret(profile));
   return { own: [], shown: null };
@@ -111,7 +112,8 @@ export async function refitSecrets(
   ctx: ServiceContext,
   tx: EntityManager,
   input: {
-    tenantId: string;
+    /** null: an operator webhook, never under a tenant-scoped profile (webhooks.ts refuses it). */
+    tenantId: string | null;
     webhook: { id: string; secrets: StoredSecret[] };
     profile: string;
     definition: ProfileDefinition;
@@ -121,7 +123,7 @@ export async function refitSecrets(
 ): Promise<StoredSecret[] | undefined> {
   const { definition, profile, webhook, imported } = input;
   const now = new Date();
-  if (definition.secret.scope === 'TENANT') {
+  if (definition.secret.scope === 'TENANT' && input.tenantId !== null) {
     if (await tenantSecrets(tx, input.tenantId, profile)) {
       if (imported != null) errors.add('secret', tenantHasSecret(profile));
       return undefined;

@@ -1,17 +1,18 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { fromKysely } from 'pg-boss';
 import { ConfigError } from '../config.ts';
 import { FieldErrors, HeraldError, notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { BUILT_IN_PROFILES, builtInProfile, compiledBuiltIn } from '../core/profiles/builtins.ts';
+import { BUILT_IN_PROFILES, builtInProfile } from '../core/profiles/builtins.ts';
 import { PROFILE_NAME, type ProfileDefinition, parseDefinition } from '../core/profiles/definition.ts';
 import { ExpressionError, TRIAL_TIMEOUT_MS } from '../core/profiles/expressions.ts';
 import { CompiledProfile, eventInput, TransformError } from '../core/profiles/render.ts';
-import { compiledVersion } from '../core/profiles/versions.ts';
 import { generateSecret } from '../core/secrets.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { DeliveryProfile } from '../entities/DeliveryProfile.ts';
 import { DeliveryProfileVersion } from '../entities/DeliveryProfileVersion.ts';
+import { currentVersions as versionsThrough } from '../outbox/profiles.ts';
 import { USER_AGENT } from '../version.ts';
 import { requireAdmin } from './caller.ts';
 import type { ServiceContext } from './context.ts';
@@ -224,23 +225,12 @@ export async function lockProfile(em: EntityManager, name: string): Promise<bool
   return rows.length > 0;
 }
 
-/** The profile versions new events are published with, compiled, by profile name (missing names are left out). */
-export async function currentVersions(em: EntityManager, names: Iterable<string>): Promise<Map<string, CompiledProfile>> {
-  const found = new Map<string, CompiledProfile>();
-  const stored: string[] = [];
-  for (const name of new Set(names)) {
-    const builtIn = compiledBuiltIn(name);
-    if (builtIn) found.set(name, builtIn);
-    else stored.push(name);
-  }
-  if (stored.length === 0) return found;
-  const rows = await rawQuery<{ name: string; id: string; definition: ProfileDefinition }>(
-    em,
-    'select p.name, p.version_id as id, v.definition from delivery_profile p join delivery_profile_version v on v.id = p.version_id where p.name = any($1)',
-    [stored],
-  );
-  for (const row of rows) found.set(row.name, compiledVersion(row));
-  return found;
+/**
+ * The profile versions new events are published with, compiled, by profile name (missing names
+ * are left out): outbox/profiles.ts on this EntityManager's connection.
+ */
+export function currentVersions(em: EntityManager, names: Iterable<string>): Promise<Map<string, CompiledProfile>> {
+  return versionsThrough(fromKysely(em.getKysely()), names);
 }
 
 /**

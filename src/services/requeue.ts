@@ -19,7 +19,7 @@ export async function requeue(tx: EntityManager, boss: PgBoss, rows: RequeuedRow
 
 export interface RequeuedRow {
   id: string;
-  tenantId: string;
+  tenantId: string | null;
   webhookId: string;
   eventId: string;
   status: string;

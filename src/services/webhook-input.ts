@@ -1,5 +1,6 @@
 import type { StoredAuth } from '../core/auth.ts';
 import type { FieldErrors } from '../core/errors.ts';
+import { isOperationalEventType } from '../core/operational-events.ts';
 import { SIGNATURE_HEADER_NAMES } from '../core/signing.ts';
 import { parseWebhookUrl } from '../core/webhook-url.ts';
 import type { CustomHeader, WebhookAuthType } from '../entities/Webhook.ts';
@@ -49,16 +50,16 @@ export function validateUrl(errors: FieldErrors, value: string, allowHttp: boole
 }
 
 /**
- * Event names a webhook may subscribe to: `known` ones (not archived), or `["*"]`. Names in
- * `subscribed` (the webhook's current list) stay allowed even if archived since.
+ * `events`: known names (not archived), or "*" — which takes every type but the operational ones,
+ * so those may be named beside it (`["*", "delivery.exhausted"]`). Names in `subscribed` (the
+ * webhook's current list) stay allowed even if archived since.
  */
 export function validateEvents(errors: FieldErrors, events: string[], known: Set<string>, subscribed: readonly string[] = []): void {
   if (events.length === 0) return errors.add('events', 'must name at least one event type, or be ["*"]');
-  if (events.includes('*')) {
-    if (events.length > 1) errors.add('events', '"*" cannot be combined with event names');
-    return;
+  if (events.includes('*') && events.some((e) => e !== '*' && !isOperationalEventType(e))) {
+    return errors.add('events', '"*" can be combined only with operational event names (webhook.disabled, delivery.exhausted, …)');
   }
-  const unknown = events.filter((e) => !known.has(e) && !subscribed.includes(e));
+  const unknown = events.filter((e) => e !== '*' && !known.has(e) && !subscribed.includes(e));
   if (unknown.length > 0) errors.add('events', `unknown event type(s): ${unknown.join(', ')}`);
   if (new Set(events).size !== events.length) errors.add('events', 'contains duplicates');
 }

@@ -1,8 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { fromKysely } from 'pg-boss';
 import type { StoredAuth } from '../core/auth.ts';
 import { WAITING_SQL, type WebhookStatus } from '../core/delivery-state.ts';
 import { FieldErrors, notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { OPERATIONAL_EVENT_TYPES, WEBHOOK_ENABLED } from '../core/operational-events.ts';
 import { profileOfScheme } from '../core/profiles/builtins.ts';
 import { DEFAULT_RETRY_SCHEDULE } from '../core/retry.ts';
 import { activeSecrets, encryptSecret, generateSecret } from '../core/secrets.ts';
@@ -11,7 +13,8 @@ import { rawQuery } from '../db/raw-query.ts';
 import { type CustomHeader, type IWebhook, type StoredSecret, Webhook } from '../entities/Webhook.ts';
 import { type DeliveryIds, deliveryMessage, type LiveMessage, notifyLive, webhookStatusMessage } from '../live/messages.ts';
 import { countCompleted } from '../metrics.ts';
-import { resolveTenantId, tenantScope } from './caller.ts';
+import { emitNotices } from '../outbox/notices.ts';
+import { requireAdmin, resolveTenantId, tenantScope } from './caller.ts';
 import type { ServiceContext } from './context.ts';
 import { knownEventTypeNames } from './event-types.ts';
 import { type Page, type PageArgs, paginate } from './pagination.ts';
@@ -69,17 +72,34 @@ export interface CreateWebhookInput extends WebhookFields {
   url: string;
   events: string[];
   tenantId?: string | null;
+  /** An operator webhook (admin key only): no tenant; every tenant's operational events it names ("*": all of them). */
+  operator?: boolean | null;
 }
 
 export interface UpdateWebhookInput extends WebhookFields {
   status?: WebhookStatus | null;
 }
 
-/** Validates every given field at once, so a client sees all its mistakes in one answer. */
-async function validateFields(ctx: ServiceContext, tenantId: string, input: WebhookFields, errors: FieldErrors, subscribed: string[] = []) {
+/**
+ * Validates every given field at once, so a client sees all its mistakes in one answer. An
+ * operator webhook (`tenantId` null) takes operational event names only, and no channels.
+ */
+async function validateFields(
+  ctx: ServiceContext,
+  tenantId: string | null,
+  input: WebhookFields,
+  errors: FieldErrors,
+  subscribed: string[] = [],
+) {
   const url = input.url != null ? validateUrl(errors, input.url, ctx.config.allowHttp) : undefined;
-  if (input.events != null) validateEvents(errors, input.events, await knownEventTypeNames(ctx.em, tenantId), subscribed);
-  if (input.channels != null) validateChannels(errors, input.channels);
+  if (input.events != null) {
+    const known = tenantId === null ? new Set<string>(OPERATIONAL_EVENT_TYPES) : await knownEventTypeNames(ctx.em, tenantId);
+    validateEvents(errors, input.events, known, subscribed);
+  }
+  if (input.channels != null) {
+    if (tenantId === null) errors.add('channels', 'an operator webhook receives operational events, which have no channel');
+    else validateChannels(errors, input.channels);
+  }
   if (input.description != null && input.description.length > 1000) errors.add('description', 'must be at most 1000 characters');
   if (input.timeoutMs != null) validateTimeout(errors, input.timeoutMs);
   if (input.maxInFlight != null) validateMaxInFlight(errors, input.maxInFlight);
@@ -105,7 +125,7 @@ function ownProfileOf(input: WebhookFields, errors: FieldErrors): string | null 
 async function resolveProfile(
   tx: EntityManager,
   ctx: ServiceContext,
-  tenantId: string,
+  tenantId: string | null,
   own: string | null | undefined,
   errors: FieldErrors,
 ) {
@@ -113,9 +133,14 @@ async function resolveProfile(
     errors.add('profile', `no delivery profile is named "${own}"`);
     return null;
   }
-  const name = effectiveProfile(own, await tenantProfile(tx, tenantId), ctx.config);
+  const name = effectiveProfile(own, tenantId === null ? null : await tenantProfile(tx, tenantId), ctx.config);
   const definition = await currentDefinition(tx, name);
   if (!definition) errors.add('profile', `the profile that would apply, "${name}", does not exist`);
+  else if (tenantId === null && definition.secret.scope === 'TENANT') {
+    // An operator webhook has no tenant whose secret it could sign with.
+    errors.add('profile', `profile "${name}" signs with a tenant's secret; an operator webhook belongs to no tenant`);
+    return null;
+  }
   return definition && { name, definition };
 }
 
@@ -129,19 +154,26 @@ export function effectiveRetrySchedule(webhook: IWebhook): readonly number[] {
 
 /**
  * Registers an endpoint under its profile (its own, its tenant's or the deployment's): the
- * profile's defaults fill `retrySchedule` and `timeoutMs` unless given. The signing secret,
- * imported or generated, is returned once — null when the profile does not sign or its
- * tenant-scoped secret already existed.
+ * profile's defaults fill `retrySchedule` and `timeoutMs` unless given. With `operator: true`
+ * (admin key only: FORBIDDEN otherwise) it is an operator webhook of no tenant, outside
+ * HERALD_MAX_WEBHOOKS, under its own profile or the deployment's. The signing secret, imported
+ * or generated, is returned once — null when the profile does not sign or its tenant-scoped
+ * secret already existed.
  */
 export async function createWebhook(ctx: ServiceContext, input: CreateWebhookInput): Promise<{ webhook: IWebhook; secret: string | null }> {
-  const tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
+  const operator = input.operator === true;
+  if (operator) {
+    requireAdmin(ctx.caller);
+    if (input.tenantId) throw validationError([{ field: 'tenantId', message: 'an operator webhook belongs to no tenant' }]);
+  }
+  const tenantId = operator ? null : await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
   const errors = new FieldErrors();
   const { auth, url, ownProfile } = await validateFields(ctx, tenantId, input, errors);
   return ctx.em.transactional(async (tx) => {
     const profile = await resolveProfile(tx, ctx, tenantId, ownProfile, errors);
     if (profile) checkImportedSecret(errors, profile.definition, input.secret, profile.name);
     errors.throwIfAny();
-    const count = await tx.count(Webhook, { tenant: tenantId, deletedAt: null });
+    const count = tenantId === null ? 0 : await tx.count(Webhook, { tenant: tenantId, deletedAt: null });
     if (count >= ctx.config.maxWebhooksPerTenant) {
       throw validationError([{ field: 'url', message: `a tenant may have at most ${ctx.config.maxWebhooksPerTenant} webhooks` }]);
     }
@@ -178,12 +210,17 @@ export async function getWebhook(ctx: ServiceContext, id: string): Promise<IWebh
   return webhook;
 }
 
+/**
+ * The caller's webhooks, newest first. The admin key sees every tenant's and the operator webhooks
+ * unless it names a tenant; `operator` keeps only operator webhooks (true) or only tenants' (false).
+ */
 export async function listWebhooks(
   ctx: ServiceContext,
-  args: PageArgs & { status?: WebhookStatus | null; tenantId?: string | null },
+  args: PageArgs & { status?: WebhookStatus | null; tenantId?: string | null; operator?: boolean | null },
 ): Promise<Page<IWebhook>> {
   const scope = ctx.caller.kind === 'admin' && !args.tenantId ? {} : { tenant: await resolveTenantId(ctx.em, ctx.caller, args.tenantId) };
-  return paginate(ctx.em, Webhook, { ...scope, deletedAt: null, ...(args.status ? { status: args.status } : {}) }, args);
+  const kind = args.operator == null ? {} : { tenant: args.operator ? null : { $ne: null } };
+  return paginate(ctx.em, Webhook, { $and: [scope, kind], deletedAt: null, ...(args.status ? { status: args.status } : {}) }, args);
 }
 
 /**
@@ -193,27 +230,22 @@ export async function listWebhooks(
  * webhookStatusChanged are told either way.
  */
 export async function updateWebhook(ctx: ServiceContext, id: string, input: UpdateWebhookInput): Promise<IWebhook> {
-  const { webhook, from } = await ctx.em.transactional(async (tx) => {
+  return ctx.em.transactional(async (tx) => {
     const txCtx = { ...ctx, em: tx };
     const webhook = await getWebhook(txCtx, id);
+    const tenantId = webhook.tenant?.id ?? null;
     const errors = new FieldErrors();
     if (input.url === null) errors.add('url', 'cannot be null');
     if (input.events === null) errors.add('events', 'cannot be null');
     if (input.status === 'DISABLED') errors.add('status', 'can be set to ACTIVE or PAUSED; Herald disables webhooks itself');
-    const { auth, url, ownProfile } = await validateFields(txCtx, webhook.tenant.id, input, errors, webhook.events);
+    const { auth, url, ownProfile } = await validateFields(txCtx, tenantId, input, errors, webhook.events);
     // A new profile, or a new secret, must leave the webhook able to sign.
     if ((ownProfile !== undefined && ownProfile !== (webhook.profile ?? null)) || input.secret != null) {
       const own = ownProfile !== undefined ? ownProfile : (webhook.profile ?? null);
-      const profile = await resolveProfile(tx, ctx, webhook.tenant.id, own, errors);
+      const profile = await resolveProfile(tx, ctx, tenantId, own, errors);
       if (profile) {
         checkImportedSecret(errors, profile.definition, input.secret, profile.name);
-        const refit = {
-          tenantId: webhook.tenant.id,
-          webhook,
-          profile: profile.name,
-          definition: profile.definition,
-          imported: input.secret,
-        };
+        const refit = { tenantId, webhook, profile: profile.name, definition: profile.definition, imported: input.secret };
         const secrets = errors.list.length ? undefined : await refitSecrets(ctx, tx, refit, errors);
         if (secrets) webhook.secrets = secrets;
       }
@@ -245,31 +277,41 @@ export async function updateWebhook(ctx: ServiceContext, id: string, input: Upda
         webhook.failingSince = null;
       }
     }
-    return { webhook, from };
+    // The change and what it causes commit together: a re-enabled webhook is never left without
+    // its webhook.enabled event, nor the event sent for a change that did not happen.
+    await tx.flush();
+    if (webhook.status !== from) await statusChanged(tx, ctx, webhook, from);
+    return webhook;
   });
-  if (webhook.status !== from) await statusChanged(ctx, webhook, from);
-  return webhook;
 }
 
-/** After a status change: a resumed webhook's parked deliveries are due now; subscribers are told. */
-async function statusChanged(ctx: ServiceContext, webhook: IWebhook, from: WebhookStatus): Promise<void> {
-  await ctx.em.fork().transactional(async (tx) => {
-    if (from === 'PAUSED' && webhook.status === 'ACTIVE') {
-      const parked = await rawQuery<RequeuedRow>(
-        tx,
-        `update delivery set next_attempt_at = now(), updated_at = now()
-          where webhook_id = $1 and status in ${WAITING_SQL} and next_attempt_at is null
-          ${RETURNING}`,
-        [webhook.id],
-      );
-      await requeue(tx, ctx.boss, parked);
-    }
-    await notifyLive((sql, params) => rawQuery(tx, sql, params), [webhookMessage(webhook)]);
-  });
+/**
+ * After a status change, in its transaction: a resumed webhook's parked deliveries are due now;
+ * a disabled one set back to ACTIVE sends `webhook.enabled`; subscribers are told.
+ */
+async function statusChanged(tx: EntityManager, ctx: ServiceContext, webhook: IWebhook, from: WebhookStatus): Promise<void> {
+  if (from === 'PAUSED' && webhook.status === 'ACTIVE') {
+    const parked = await rawQuery<RequeuedRow>(
+      tx,
+      `update delivery set next_attempt_at = now(), updated_at = now()
+        where webhook_id = $1 and status in ${WAITING_SQL} and next_attempt_at is null
+        ${RETURNING}`,
+      [webhook.id],
+    );
+    await requeue(tx, ctx.boss, parked);
+  }
+  const tenantId = webhook.tenant?.id;
+  if (from === 'DISABLED' && webhook.status === 'ACTIVE' && tenantId) {
+    const data = { webhookId: webhook.id, url: webhook.url, enabledAt: webhook.updatedAt.toISOString() };
+    await emitNotices(fromKysely(tx.getKysely()), ctx.boss, [{ type: WEBHOOK_ENABLED, tenantId, webhookId: webhook.id, data }], {
+      defaultProfile: ctx.config.defaultProfile,
+    });
+  }
+  await notifyLive((sql, params) => rawQuery(tx, sql, params), [webhookMessage(webhook)]);
 }
 
 function webhookMessage(webhook: IWebhook, deleted = webhook.deletedAt != null): LiveMessage {
-  return webhookStatusMessage({ id: webhook.id, tenantId: webhook.tenant.id, status: webhook.status, deleted });
+  return webhookStatusMessage({ id: webhook.id, tenantId: webhook.tenant?.id ?? null, status: webhook.status, deleted });
 }
 
 /**
@@ -321,7 +363,7 @@ export async function rotateWebhookSecret(
   }
   return ctx.em.transactional(async (tx) => {
     const webhook = await getWebhook({ ...ctx, em: tx }, id);
-    const tenantId = webhook.tenant.id;
+    const tenantId = webhook.tenant?.id ?? null;
     const errors = new FieldErrors();
     const profile = await resolveProfile(tx, ctx, tenantId, webhook.profile ?? null, errors);
     if (profile) checkImportedSecret(errors, profile.definition, imported, profile.name);
@@ -329,7 +371,8 @@ export async function rotateWebhookSecret(
     const { name, definition } = profile!;
     const secret = imported ?? generateSecret(definition.secret.format);
     const now = new Date();
-    if (definition.secret.scope === 'TENANT') {
+    // resolveProfile refused a tenant-scoped profile for an operator webhook (no tenant).
+    if (definition.secret.scope === 'TENANT' && tenantId !== null) {
       const current = await tenantSecrets(tx, tenantId, name);
       const next = rotated(ctx, current ?? [], secret, grace, now);
       if (current) await updateTenantSecrets(tx, tenantId, name, next);

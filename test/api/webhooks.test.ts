@@ -433,12 +433,15 @@ describe('event types', () => {
   });
 
   test('eventTypes lists the built-ins, webhook.test included, and only the tenant’s own types', async () => {
-    const { eventTypes } = await h.ok('{ eventTypes { name description example archived builtIn tenantId } }', {}, owner.key);
+    const { eventTypes } = await h.ok('{ eventTypes { name description example archived builtIn tenantId operational } }', {}, owner.key);
     const builtIns = eventTypes.filter((t: { builtIn: boolean }) => t.builtIn).map((t: { name: string }) => t.name);
     expect(builtIns).toEqual(
       expect.arrayContaining(['message.delivered', 'message.inbound', 'message.optout', 'campaign.completed', 'webhook.test']),
     );
-    expect(builtIns).toHaveLength(17);
+    expect(builtIns).toHaveLength(21);
+    // Herald's own operational events, flagged so (subscribed to by name only).
+    const operational = eventTypes.filter((t: { operational: boolean }) => t.operational).map((t: { name: string }) => t.name);
+    expect(operational).toEqual(['webhook.disabled', 'webhook.enabled', 'delivery.exhausted', 'delivery.recovered']);
     // Each built-in shows customers an example of its data (the portal's event picker shows it).
     const delivered = eventTypes.find((t: { name: string }) => t.name === 'message.delivered');
     expect(delivered.example).toMatchObject({ messageId: expect.any(String), to: expect.any(String), channel: 'sms' });
@@ -452,8 +455,17 @@ describe('event types', () => {
         archived: false,
         builtIn: false,
         tenantId: owner.id,
+        operational: false,
       },
-      { name: 'invoice.refunded', description: null, example: null, archived: false, builtIn: false, tenantId: owner.id },
+      {
+        name: 'invoice.refunded',
+        description: null,
+        example: null,
+        archived: false,
+        builtIn: false,
+        tenantId: owner.id,
+        operational: false,
+      },
     ]);
     const theirs = (await h.ok(LIST_TYPES, {}, tenant.key)).eventTypes.filter((t: { builtIn: boolean }) => !t.builtIn);
     expect(theirs).toEqual([]);

@@ -3,6 +3,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
 
 /** One request as the receiver saw it. */
 export interface ReceivedRequest {
@@ -159,4 +160,33 @@ export function holdingHandler() {
       for (const res of held.splice(0)) answer(res);
     },
   };
+}
+
+/** An event body as an endpoint receives it (DESIGN.md, "What an endpoint receives"). */
+export interface ReceivedEvent<Data = any> {
+  id: string;
+  type: string;
+  timestamp: string;
+  tenantId: string | null;
+  channel: string | null;
+  data: Data;
+}
+
+/**
+ * The event bodies a receiver got (those to `path` only, if given), in order, each verified with
+ * the public `standardwebhooks` library against `secret` (a bad signature throws), with the time
+ * it arrived.
+ */
+export function verifiedEvents<Data = any>(
+  receiver: Receiver,
+  secret: string,
+  path?: string,
+): (ReceivedEvent<Data> & { receivedAt: Date })[] {
+  const webhook = new StandardWebhook(secret);
+  return receiver.requests
+    .filter((r) => path === undefined || r.url === path)
+    .map((r) => {
+      const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]));
+      return { ...(webhook.verify(r.body, headers) as ReceivedEvent<Data>), receivedAt: r.receivedAt };
+    });
 }

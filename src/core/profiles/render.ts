@@ -35,7 +35,8 @@ export interface EventFields {
   channel: string | null;
   createdAt: Date;
   data: unknown;
-  tenant: TenantFields;
+  /** null for an event of no tenant (a test event sent to an operator webhook). */
+  tenant: TenantFields | null;
 }
 
 /**
@@ -48,8 +49,8 @@ export interface ExpressionInput {
   idHex: string;
   type: string;
   channel: string | null;
-  tenantId: string;
-  tenant: TenantFields;
+  tenantId: string | null;
+  tenant: TenantFields | null;
   data: unknown;
   /** ISO 8601 UTC time of the event. */
   timestamp: string;
@@ -65,7 +66,7 @@ export function eventInput(event: EventFields): ExpressionInput {
     idHex: idHex(event.id),
     type: event.type,
     channel: event.channel,
-    tenantId: event.tenant.id,
+    tenantId: event.tenant?.id ?? null,
     tenant: event.tenant,
     data: event.data,
     timestamp: event.createdAt.toISOString(),
@@ -79,18 +80,21 @@ export function eventInput(event: EventFields): ExpressionInput {
  * parsed only if an expression reads a field the caller did not give (most header expressions
  * need only the id and type).
  */
-export function envelopeInput(envelope: string, known: { id: string; type: string; tenant: TenantFields }): ExpressionInput {
+export function envelopeInput(envelope: string, known: { id: string; type: string; tenant: TenantFields | null }): ExpressionInput {
   let parsed: { timestamp: string; channel: string | null; data: unknown } | undefined;
   const event = () => (parsed ??= JSON.parse(envelope) as { timestamp: string; channel: string | null; data: unknown });
   const ms = () => Date.parse(event().timestamp);
-  return Object.defineProperties({ id: known.id, type: known.type, tenantId: known.tenant.id, tenant: known.tenant } as ExpressionInput, {
-    idHex: { enumerable: true, get: () => idHex(known.id) },
-    channel: { enumerable: true, get: () => event().channel },
-    data: { enumerable: true, get: () => event().data },
-    timestamp: { enumerable: true, get: () => event().timestamp },
-    timestampMs: { enumerable: true, get: ms },
-    timestampS: { enumerable: true, get: () => Math.floor(ms() / 1000) },
-  });
+  return Object.defineProperties(
+    { id: known.id, type: known.type, tenantId: known.tenant?.id ?? null, tenant: known.tenant } as ExpressionInput,
+    {
+      idHex: { enumerable: true, get: () => idHex(known.id) },
+      channel: { enumerable: true, get: () => event().channel },
+      data: { enumerable: true, get: () => event().data },
+      timestamp: { enumerable: true, get: () => event().timestamp },
+      timestampMs: { enumerable: true, get: ms },
+      timestampS: { enumerable: true, get: () => Math.floor(ms() / 1000) },
+    },
+  );
 }
 
 /** One attempt, as the headers are rendered for it. */

@@ -4,7 +4,8 @@ import type { CustomHeader, StoredSecret } from '../../entities/Webhook.ts';
 
 export interface ClaimedDelivery {
   id: string;
-  tenantId: string;
+  /** null: a delivery to an operator webhook. */
+  tenantId: string | null;
   webhookId: string;
   eventId: string;
   eventType: string;
@@ -21,7 +22,7 @@ export interface ClaimedDelivery {
 /** A webhook's current settings, read with each claim so changes apply at once. */
 export interface WebhookForDelivery {
   id: string;
-  tenantId: string;
+  tenantId: string | null;
   url: string;
   status: WebhookStatus;
   deleted: boolean;

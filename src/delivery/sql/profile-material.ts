@@ -32,13 +32,23 @@ export const NO_PROFILE_MATERIAL: ProfileMaterial = Object.freeze({
 export const materialKey = (id: string, versionId: string) => `${id} ${versionId}`;
 
 /**
+ * The tenant profile expressions see for a delivery (`tenant`, `tenantId`): its own; for a
+ * delivery to an operator webhook (no tenant), the tenant its operational event is about, as its
+ * envelope names it — so its body, rendered at publish, and its headers agree — or none (a test).
+ */
+export function expressionTenantId(delivery: { tenantId: string | null; payload: string }): string | null {
+  if (delivery.tenantId !== null) return delivery.tenantId;
+  return (JSON.parse(delivery.payload) as { tenantId?: string | null }).tenantId ?? null;
+}
+
+/**
  * Reads, in one round trip, the bodies, versions (only those this process has not compiled),
  * tenants and tenant-scoped secrets of claimed deliveries pinned to operator-defined profile
  * versions. A batch under built-in profiles only costs no query and no allocation.
  */
 export async function loadProfileMaterial(
   pool: Pool,
-  deliveries: readonly { eventId: string; tenantId: string; profileVersion: string }[],
+  deliveries: readonly { eventId: string; tenantId: string | null; payload: string; profileVersion: string }[],
 ): Promise<ProfileMaterial> {
   if (deliveries.every((d) => compiledBuiltIn(d.profileVersion) !== undefined)) return NO_PROFILE_MATERIAL;
   const custom = deliveries.filter((d) => compiledBuiltIn(d.profileVersion) === undefined);
@@ -61,12 +71,18 @@ export async function loadProfileMaterial(
             coalesce((select json_agg(json_build_object('id', v.id, 'name', v.profile, 'definition', v.definition))
                         from delivery_profile_version v where v.id = any($4::text[])), '[]') as versions,
             coalesce((select json_agg(json_build_object('id', t.id, 'name', t.name, 'externalId', t.external_id))
-                        from tenant t where t.id in (select tenant_id from wanted)), '[]') as tenants,
+                        from tenant t where t.id = any($5::text[])), '[]') as tenants,
             coalesce((select json_agg(json_build_object('tenantId', s.tenant_id, 'versionId', v.id, 'secrets', s.secrets))
                         from (select distinct tenant_id, version_id from wanted) w
                         join delivery_profile_version v on v.id = w.version_id
                         join tenant_secret s on s.tenant_id = w.tenant_id and s.profile = v.profile), '[]') as secrets`,
-    [custom.map((d) => d.eventId), custom.map((d) => d.profileVersion), custom.map((d) => d.tenantId), missing],
+    [
+      custom.map((d) => d.eventId),
+      custom.map((d) => d.profileVersion),
+      custom.map((d) => d.tenantId),
+      missing,
+      [...new Set(custom.map(expressionTenantId))].filter((id) => id !== null),
+    ],
   );
   for (const v of rows[0].versions) versions.set(v.id, compiledVersion(v));
   return {

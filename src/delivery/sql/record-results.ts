@@ -5,7 +5,7 @@ import type { DeliveryIds } from '../../live/messages.ts';
 export interface AttemptRow {
   id: string;
   deliveryId: string;
-  tenantId: string;
+  tenantId: string | null;
   webhookId: string;
   number: number;
   trigger: AttemptTrigger;
@@ -130,21 +130,42 @@ export interface WebhookHealth {
   firstTrailingFailureAt: Date | null;
 }
 
-/** Folds a batch of results into each webhook's failure streak and last success/failure times. */
-export async function updateWebhookHealth(client: PoolClient, health: WebhookHealth[]): Promise<void> {
-  if (health.length === 0) return;
-  await client.query(
-    `update webhook w set
-        last_success_at = coalesce(h.last_success_at, w.last_success_at),
-        last_failure_at = coalesce(h.last_failure_at, w.last_failure_at),
-        consecutive_failures = case when h.had_success then h.trailing_failures else w.consecutive_failures + h.trailing_failures end,
-        failing_since = case
-          when h.trailing_failures = 0 then null
-          when h.had_success then h.first_failure
-          else coalesce(w.failing_since, h.first_failure) end
-      from unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::int[], $6::timestamptz[])
-           as h(id, last_success_at, last_failure_at, had_success, trailing_failures, first_failure)
-     where w.id = h.id`,
+/** A webhook whose failure streak a success of the batch ended: the streak as it stood before the batch. */
+export interface EndedStreak {
+  webhookId: string;
+  /** Failed attempts in a row before the batch. */
+  failures: number;
+  failingSince: Date | null;
+}
+
+/**
+ * Folds a batch of results into each webhook's failure streak and last success/failure times.
+ * Returns the webhooks that were failing before the batch and had a success in it (for
+ * `delivery.recovered`), usually none. The streaks are read under a row lock in the same
+ * statement — the latest committed ones, so two workers' batches never both see one streak end
+ * — taken in id order, as every worker takes them.
+ */
+export async function updateWebhookHealth(client: PoolClient, health: WebhookHealth[]): Promise<EndedStreak[]> {
+  if (health.length === 0) return [];
+  const { rows } = await client.query<EndedStreak>(
+    `with before as (
+       select id, consecutive_failures, failing_since from webhook where id = any($1::text[]) order by id for update
+     ), updated as (
+       update webhook w set
+           last_success_at = coalesce(h.last_success_at, w.last_success_at),
+           last_failure_at = coalesce(h.last_failure_at, w.last_failure_at),
+           consecutive_failures = case when h.had_success then h.trailing_failures else w.consecutive_failures + h.trailing_failures end,
+           failing_since = case
+             when h.trailing_failures = 0 then null
+             when h.had_success then h.first_failure
+             else coalesce(w.failing_since, h.first_failure) end
+         from unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::int[], $6::timestamptz[])
+              as h(id, last_success_at, last_failure_at, had_success, trailing_failures, first_failure)
+         join before b on b.id = h.id
+        where w.id = h.id
+        returning w.id, h.had_success, b.consecutive_failures, b.failing_since)
+     select id as "webhookId", consecutive_failures as failures, failing_since as "failingSince"
+       from updated where had_success and consecutive_failures > 0`,
     [
       health.map((h) => h.webhookId),
       health.map((h) => h.lastSuccessAt),
@@ -154,12 +175,16 @@ export async function updateWebhookHealth(client: PoolClient, health: WebhookHea
       health.map((h) => h.firstTrailingFailureAt),
     ],
   );
+  return rows;
 }
 
 export interface DisabledWebhook {
   id: string;
-  tenantId: string;
+  /** null: an operator webhook. */
+  tenantId: string | null;
+  url: string;
   reason: string;
+  disabledAt: Date;
 }
 
 /**
@@ -179,7 +204,7 @@ export async function disableWebhooks(
       where deleted_at is null and status <> 'DISABLED'
         and (id = any($1::text[])
              or (id = any($2::text[]) and failing_since < now() - make_interval(secs => $4::double precision / 1000)))
-      returning id, tenant_id as "tenantId", disabled_reason as reason`,
+      returning id, tenant_id as "tenantId", url, disabled_reason as reason, updated_at as "disabledAt"`,
     [input.gone, input.checked, humanDuration(input.disableAfterMs), input.disableAfterMs, GONE_REASON],
   );
   if (rows.length === 0) return { webhooks: rows, failed: [] };

@@ -43,7 +43,7 @@ DeliveryRef.implement({
   description: 'The state of getting one event to one webhook.',
   fields: (t) => ({
     id: t.exposeID('id'),
-    tenantId: t.id({ resolve: (d) => d.tenant.id }),
+    tenantId: t.id({ nullable: true, description: 'null for a delivery to an operator webhook.', resolve: (d) => d.tenant?.id ?? null }),
     webhookId: t.id({ resolve: (d) => d.webhook.id }),
     eventId: t.id({ resolve: (d) => d.event.id }),
     eventType: t.exposeString('eventType'),

@@ -14,6 +14,10 @@ export const EventTypeRef = builder.objectRef<EventTypeView>('EventType').implem
       nullable: true,
       description: 'The tenant of a tenant’s own type; null for built-in and platform-wide types.',
     }),
+    operational: t.exposeBoolean('operational', {
+      description:
+        'Sent by Herald itself about webhooks and deliveries: a webhook receives it only by naming it ("*" does not include it); it cannot be published.',
+    }),
   }),
 });
 

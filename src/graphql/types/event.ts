@@ -13,7 +13,11 @@ EventRef.implement({
   description: 'A published event.',
   fields: (t) => ({
     id: t.exposeID('id'),
-    tenantId: t.id({ resolve: (e) => e.tenant.id }),
+    tenantId: t.id({
+      nullable: true,
+      description: 'null for the operator webhooks’ copy of an operational event (its data names the tenant).',
+      resolve: (e) => e.tenant?.id ?? null,
+    }),
     type: t.exposeString('type'),
     channel: t.exposeString('channel', { nullable: true }),
     data: t.field({ type: 'JSON', resolve: dataOf }),

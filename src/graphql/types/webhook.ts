@@ -48,7 +48,7 @@ export const WebhookRef = builder.objectRef<IWebhook>('Webhook');
 
 /** The profile that applies to a webhook (its tenant loaded in one query per request for a list). */
 async function appliedProfile(ctx: GraphQLContext, webhook: IWebhook): Promise<string> {
-  if (webhook.profile) return webhook.profile;
+  if (webhook.profile || !webhook.tenant) return webhook.profile ?? ctx.config.defaultProfile;
   const tenant = await webhook.tenant.load({ dataloader: true });
   return effectiveProfile(null, tenant?.profile, ctx.config);
 }
@@ -57,7 +57,11 @@ WebhookRef.implement({
   description: 'A customer endpoint that receives signed event deliveries.',
   fields: (t) => ({
     id: t.exposeID('id'),
-    tenantId: t.id({ resolve: (w) => w.tenant.id }),
+    tenantId: t.id({ nullable: true, description: 'null for an operator webhook.', resolve: (w) => w.tenant?.id ?? null }),
+    operator: t.boolean({
+      description: 'An operator webhook: of no tenant, it receives every tenant’s operational events it names. Only the admin key sees it.',
+      resolve: (w) => !w.tenant,
+    }),
     url: t.exposeString('url'),
     description: t.exposeString('description', { nullable: true }),
     events: t.exposeStringList('events'),
@@ -117,12 +121,14 @@ const WebhookConnection = connectionOf('Webhook', WebhookRef);
 builder.queryField('webhooks', (t) =>
   t.field({
     type: WebhookConnection,
-    description: 'The tenant’s webhooks, newest first. The admin key sees every tenant unless tenantId is given.',
+    description:
+      'The tenant’s webhooks, newest first. The admin key sees every tenant’s and the operator webhooks unless tenantId is given.',
     args: {
       first: t.arg.int({ required: false }),
       after: t.arg.string({ required: false }),
       status: t.arg({ type: WebhookStatusEnum, required: false }),
       tenantId: t.arg.id({ required: false }),
+      operator: t.arg.boolean({ required: false, description: 'true: operator webhooks only; false: tenants’ only.' }),
     },
     resolve: (_root, args, ctx) => listWebhooks(ctx, { ...args, tenantId: args.tenantId ?? null }),
   }),
@@ -161,7 +167,11 @@ const SIGNATURE_SCHEME_INPUT = {
 const CreateWebhookInput = builder.inputType('CreateWebhookInput', {
   fields: (t) => ({
     url: t.string({ required: true }),
-    events: t.stringList({ required: true, description: 'Event type names, or ["*"] for all.' }),
+    events: t.stringList({
+      required: true,
+      description:
+        'Event type names, or ["*"] for all but the operational ones (webhook.disabled, webhook.enabled, delivery.exhausted, delivery.recovered), which are named: ["*", "delivery.exhausted"].',
+    }),
     description: t.string({ required: false }),
     channels: t.stringList({ required: false, description: 'Only events of these channels (e.g. sms, whatsapp).' }),
     profile: t.string({ required: false, description: 'Its own delivery profile (default: its tenant’s, else HERALD_DEFAULT_PROFILE).' }),
@@ -179,6 +189,11 @@ const CreateWebhookInput = builder.inputType('CreateWebhookInput', {
     timeoutMs: t.int({ required: false, description: 'Default: the profile’s, else 15000.' }),
     maxInFlight: t.int({ required: false }),
     tenantId: t.id({ required: false }),
+    operator: t.boolean({
+      required: false,
+      description:
+        'Admin key only: an operator webhook, of no tenant (no tenantId), receiving every tenant’s operational events it names ("*": all of them). Not counted in HERALD_MAX_WEBHOOKS.',
+    }),
   }),
 });
 
