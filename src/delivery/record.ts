@@ -1,5 +1,5 @@
 // Stage 5 of the worker (worker.ts): record.
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { PgBoss } from 'pg-boss';
 import { settlesBy } from '../core/deadline.ts';
 import type { Decision, DecisionKind } from '../core/delivery-state.ts';
@@ -266,6 +266,34 @@ export class Recorder {
     return [...this.inWrite, ...this.buffer].map((r) => r.change.id);
   }
 
+  /**
+   * Writes a batch's operational events in its transaction — none unless a delivery ran out of
+   * attempts, a failure streak ended or a webhook was disabled (no statement otherwise) — and
+   * returns their QUEUED messages. Behind a savepoint: should writing them fail for a reason of
+   * their own, the batch is recorded without them (logged) rather than tried again for ever; a
+   * connection lost fails the batch as before.
+   */
+  private async writeNotices(client: PoolClient, notices: Notice[]): Promise<LiveMessage[]> {
+    if (notices.length === 0) return [];
+    await client.query('savepoint notices');
+    try {
+      const queued = await emitNotices(fromPgClient(client), this.deps.boss, notices, {
+        announce: false,
+        exhaustedWindowMs: this.deps.exhaustedWindowMs,
+        defaultProfile: this.deps.defaultProfile,
+      });
+      await client.query('release savepoint notices');
+      return queued;
+    } catch (err) {
+      await client.query('rollback to savepoint notices');
+      this.deps.logger.error(
+        { err, notices: notices.map((n) => n.type) },
+        'operational events not written; the batch is recorded without them',
+      );
+      return [];
+    }
+  }
+
   private async write(records: ResultRecord[], extra: LiveMessage[]): Promise<void> {
     const client = await this.deps.pool.connect();
     const retries: { id: string; at: Date }[] = [];
@@ -304,14 +332,7 @@ export class Recorder {
         messages.push(webhookStatusMessage({ id: w.id, tenantId: w.tenantId, status: 'DISABLED', deleted: false }));
       }
       for (const d of failed) messages.push(deliveryMessage(d, 'FAILED'));
-      // Operational events, in this transaction: none unless a delivery ran out of attempts, a
-      // failure streak ended or a webhook was disabled (no statement otherwise).
-      const queued = await emitNotices(fromPgClient(client), this.deps.boss, noticesOf(records, endedStreaks, disabled), {
-        announce: false,
-        exhaustedWindowMs: this.deps.exhaustedWindowMs,
-        defaultProfile: this.deps.defaultProfile,
-      });
-      messages.push(...queued);
+      messages.push(...(await this.writeNotices(client, noticesOf(records, endedStreaks, disabled))));
       await client.query('commit');
       countCompleted(completions(records, failed.length));
       // Announced once the rows are committed, in a statement of its own: a transaction that

@@ -26,6 +26,8 @@ export async function foldExhausted(db: Db, notices: readonly Notice[], windowMs
   if (byWebhook.size === 0) return now;
   // A new row counts all but the first (sent now); an open window counts them all. Locked by
   // its upsert, a row is never closed while a batch folds into it (closeFoldWindows skips it).
+  // Rows go in webhook id order, so that two batches wait for each other rather than deadlock;
+  // `xmax = 0` tells a row this statement inserted from one it updated.
   const { rows } = await db.executeSql(
     `insert into exhausted_fold (webhook_id, tenant_id, opened_at, closes_at, count, latest)
      select webhook_id, tenant_id, opened_at, now() + make_interval(secs => $2::double precision / 1000), n - 1, latest
@@ -34,13 +36,15 @@ export async function foldExhausted(db: Db, notices: readonly Notice[], windowMs
      returning webhook_id as "webhookId", xmax = 0 as opened`,
     [
       JSON.stringify(
-        [...byWebhook.values()].map((list) => ({
-          webhook_id: list[0].webhookId,
-          tenant_id: list[0].tenantId,
-          opened_at: list[0].data.failedAt,
-          n: list.length,
-          latest: list.at(-1)!.data,
-        })),
+        [...byWebhook.values()]
+          .sort((a, b) => (a[0].webhookId < b[0].webhookId ? -1 : 1))
+          .map((list) => ({
+            webhook_id: list[0].webhookId,
+            tenant_id: list[0].tenantId,
+            opened_at: list[0].data.failedAt,
+            n: list.length,
+            latest: list.at(-1)!.data,
+          })),
       ),
       windowMs,
     ],

@@ -82,3 +82,24 @@ test('no loop: failing receivers of operational events, an operator webhook amon
   const inboxDeliveries = await listDeliveries(h, tenant.key, { webhookId: inbox.id });
   expect(inboxDeliveries.map((d) => d.status)).toEqual(['SUCCEEDED', 'FAILED']);
 });
+
+test('operational events that cannot be written never hold up recording: the batch is recorded without them', async () => {
+  const endpoint = await answering(() => 500);
+  const inbox = await answering(() => 200);
+  const failing = await createWebhook(h, tenant.key, { url: `${endpoint.url}/hook`, events: ['message.read'], retrySchedule: [] });
+  await createWebhook(h, tenant.key, { url: `${inbox.url}/ops`, events: ['delivery.exhausted'] });
+  // A fault of their own: the fold's table refuses every row.
+  await withPgClient(h.databaseUrl, (client) => client.query('alter table exhausted_fold add constraint broken check (count < 0)'));
+  try {
+    const { eventId } = await publish(h, tenant.key, { type: 'message.read', data: { messageId: 'broken' } });
+    await expect.poll(async () => (await listDeliveries(h, tenant.key, { eventId }))[0]?.status, { timeout: 10_000 }).toBe('FAILED');
+    await sleep(500);
+    expect(inbox.requests).toHaveLength(0);
+  } finally {
+    await withPgClient(h.databaseUrl, (client) => client.query('alter table exhausted_fold drop constraint broken'));
+  }
+  // Mended, the next one is told.
+  await publish(h, tenant.key, { type: 'message.read', data: { messageId: 'mended' } });
+  await expect.poll(() => inbox.requests.length, { timeout: 10_000 }).toBe(1);
+  expect(JSON.parse(inbox.requests[0].body).data.webhookId).toBe(failing.id);
+});
