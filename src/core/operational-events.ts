@@ -127,7 +127,7 @@ export const OPERATIONAL_EXAMPLES = {
     url: 'https://example.com/hooks/herald',
     deliveryId: 'dlv_01h2xch3m9q1w5e7r9t1y3u5i7',
     eventId: 'evt_01h2xcekz4b8n2m6v0c4x8z2l6',
-    eventType: 'message.delivered',
+    eventType: 'message.inbound',
     attemptCount: 10,
     lastResponseStatus: 503,
     lastError: null,
