@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { createWebhook, getDelivery, listDeliveries, publish } from '../helpers/deliveries.ts';
 import { createTenant, expectError, LOCAL_RECEIVERS, startTestHerald, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
 import { collect, DELIVERY_UPDATED, liveClients, settle } from '../helpers/live.ts';
+import { exampleProfile, upsertProfile } from '../helpers/platforms.ts';
 import { exchange, portalLink } from '../helpers/portal.ts';
 import { type Receiver, startReceiver, verifiedEvents } from '../helpers/receiver.ts';
 
@@ -31,6 +32,9 @@ test('only the admin key creates an operator webhook: of no tenant, naming opera
   expectError(await h.gql(CREATE, { input: { ...input, tenantId: tenant.id } }), 'VALIDATION_ERROR', 'tenantId');
   expectError(await h.gql(CREATE, { input: { ...input, events: ['message.sent'] } }), 'VALIDATION_ERROR', 'events');
   expectError(await h.gql(CREATE, { input: { ...input, channels: ['sms'] } }), 'VALIDATION_ERROR', 'channels');
+  // senderZ's secrets are tenant-scoped: an operator webhook has no tenant to sign for.
+  await upsertProfile(h, exampleProfile('senderz'));
+  expectError(await h.gql(CREATE, { input: { ...input, profile: 'senderz' } }), 'VALIDATION_ERROR', 'profile');
 
   const { webhook: created, secret } = (await h.ok(CREATE, { input })).createWebhook;
   expect(created).toEqual({ id: expect.any(String), tenantId: null, operator: true, events: ['delivery.exhausted'] });
@@ -45,7 +49,8 @@ test('only the admin key creates an operator webhook: of no tenant, naming opera
   await expect.poll(() => receiver.requests.filter((r) => r.url === '/operator').length, { timeout: 10_000 }).toBe(1);
   const [test] = verifiedEvents(receiver, secret, '/operator').filter((e) => e.type === 'webhook.test');
   expect(test).toMatchObject({ tenantId: null, data: { webhookId: created.id } });
-  expect((await getDelivery(h, h.adminKey, sent.sendTestEvent.id)).status).toBe('SUCCEEDED');
+  // Recorded in the worker's next batch, just after the endpoint answered.
+  await expect.poll(async () => (await getDelivery(h, h.adminKey, sent.sendTestEvent.id)).status).toBe('SUCCEEDED');
 });
 
 test('HERALD_MAX_WEBHOOKS (2 here) does not count operator webhooks, nor do they take a tenant’s place', async () => {
