@@ -98,5 +98,7 @@ test('who may change what: admin the built-in and platform-wide types, a tenant 
   // The admin key names the tenant of a tenant's own type.
   expect((await h.ok(UPDATE, { name: 'invoice.paid', input: { archived: false, tenantId: a.id } })).updateEventType.archived).toBe(false);
   expectError(await h.gql(UPDATE, { name: 'webhook.test', input: { archived: true } }), 'VALIDATION_ERROR', 'archived');
+  // Herald sends operational events itself: a webhook stops one by not naming it.
+  expectError(await h.gql(UPDATE, { name: 'delivery.exhausted', input: { archived: true } }), 'VALIDATION_ERROR', 'archived');
   expectError(await h.gql(UPDATE, { name: 'no.such', input: { archived: true } }), 'NOT_FOUND');
 });
