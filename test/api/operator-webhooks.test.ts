@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { createWebhook, getDelivery, listDeliveries, publish } from '../helpers/deliveries.ts';
 import { createTenant, expectError, LOCAL_RECEIVERS, startTestHerald, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
-import { collect, DELIVERY_UPDATED, liveClients, settle } from '../helpers/live.ts';
+import { collect, DELIVERY_UPDATED, liveClients } from '../helpers/live.ts';
 import { exampleProfile, upsertProfile } from '../helpers/platforms.ts';
 import { exchange, portalLink } from '../helpers/portal.ts';
 import { type Receiver, startReceiver, verifiedEvents } from '../helpers/receiver.ts';
@@ -74,7 +74,8 @@ test('tenant keys and portal sessions never see operator webhooks, their deliver
     }),
   );
   const [asTenant, asSession, asAdmin] = watchers;
-  await settle();
+  // Two subscriptions for each of the three: all running before anything happens.
+  await clients.running(6);
 
   // The tenant's delivery runs out of attempts: the operator webhook gets delivery.exhausted.
   await publish(h, tenant.key, { type: 'message.failed', data: { messageId: 'iso' } });

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { createWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { collect, liveClients, settle, subscribeOverSse, wsUrlOf } from '../helpers/live.ts';
+import { collect, liveClients, subscribeOverSse, wsUrlOf } from '../helpers/live.ts';
 
 const STATUS_CHANGED = 'subscription($id: ID) { webhookStatusChanged(webhookId: $id) { id tenantId status } }';
 const SET_STATUS = 'mutation($id: ID!, $status: WebhookStatus!) { updateWebhook(id: $id, input: { status: $status }) { id } }';
@@ -28,7 +28,7 @@ const newWebhook = async (key: string) => (await createWebhook(h, key, { url: 'h
 test('an authenticated subscriber receives the change when its webhook is paused and resumed over HTTP', async () => {
   const webhook = await newWebhook(a.key);
   const sub = subscribe(await connect(a.key), STATUS_CHANGED);
-  await settle(200);
+  await clients.running(1);
   await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, a.key);
   expect(await sub.next()).toEqual({ data: { webhookStatusChanged: { id: webhook, tenantId: a.id, status: 'PAUSED' } } });
   await h.ok(SET_STATUS, { id: webhook, status: 'ACTIVE' }, a.key);
@@ -43,7 +43,8 @@ test('tenant B’s subscribers receive nothing of tenant A’s webhooks', async 
   // Naming A's webhook is NOT_FOUND, as it is over HTTP: nothing of A's is streamed.
   const bOnA = subscribe(bClient, STATUS_CHANGED, { id: aWebhook });
   const aAll = subscribe(await connect(a.key), STATUS_CHANGED);
-  await settle(200);
+  // bOnA is refused (NOT_FOUND): two run.
+  await clients.running(2);
 
   await h.ok(SET_STATUS, { id: aWebhook, status: 'PAUSED' }, a.key);
   expect((await aAll.next()).data.webhookStatusChanged.id).toBe(aWebhook);
@@ -60,7 +61,7 @@ test('tenant B’s subscribers receive nothing of tenant A’s webhooks', async 
 test('webhookId narrows the subscription to one webhook', async () => {
   const [one, two] = [await newWebhook(a.key), await newWebhook(a.key)];
   const sub = subscribe(await connect(a.key), STATUS_CHANGED, { id: two });
-  await settle(200);
+  await clients.running(1);
   await h.ok(SET_STATUS, { id: one, status: 'PAUSED' }, a.key);
   await h.ok(SET_STATUS, { id: two, status: 'PAUSED' }, a.key);
   expect((await sub.next()).data.webhookStatusChanged.id).toBe(two);
@@ -70,7 +71,7 @@ test('webhookId narrows the subscription to one webhook', async () => {
 test('deleting a webhook is announced to its subscribers', async () => {
   const webhook = await newWebhook(a.key);
   const sub = subscribe(await connect(a.key), STATUS_CHANGED, { id: webhook });
-  await settle(200);
+  await clients.running(1);
   await h.ok('mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: webhook }, a.key);
   expect((await sub.next()).data.webhookStatusChanged).toMatchObject({ id: webhook, tenantId: a.id });
 });
@@ -161,7 +162,7 @@ test.each(['authorization', 'Authorization'])(
     const bWebhook = await newWebhook(b.key);
     const conn = await connectWithoutKey();
     const sub = collect(conn.client, STATUS_CHANGED, {}, { headers: { [header]: `Bearer ${a.key}` } });
-    await settle(200);
+    await clients.running(1);
 
     // The key authenticates the subscription as tenant A: B's change is not seen, A's is.
     await h.ok(SET_STATUS, { id: bWebhook, status: 'PAUSED' }, b.key);
@@ -178,7 +179,7 @@ test('a key in one subscribe does not authenticate the connection: a later subsc
   const webhook = await newWebhook(a.key);
   const conn = await connectWithoutKey();
   const keyed = collect(conn.client, STATUS_CHANGED, { id: webhook }, { headers: { authorization: `Bearer ${a.key}` } });
-  await settle(200);
+  await clients.running(1);
   await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, a.key);
   await expect.poll(() => keyed.results).toEqual([{ data: { webhookStatusChanged: { id: webhook, tenantId: a.id, status: 'PAUSED' } } }]);
 
@@ -289,7 +290,7 @@ describe('every subscription argument is checked as a query checks it, with the 
   test('a tenant naming its own tenant, webhook and event gets its stream', async () => {
     const webhook = await newWebhook(b.key);
     const sub = subscribe(await connect(b.key), WEBHOOK_STATUS, { tenantId: b.id, webhookId: webhook });
-    await settle();
+    await clients.running(1);
     await h.ok(SET_STATUS, { id: webhook, status: 'PAUSED' }, b.key);
     expect(await sub.next()).toEqual({ data: { webhookStatusChanged: { id: webhook } } });
   });

@@ -6,7 +6,7 @@ import { getIntrospectionQuery } from 'graphql';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { countWebhookRows, createTenant, expectError, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { collect, connectLive, settle } from '../helpers/live.ts';
+import { collect, connectLive, subscriptionsRunning } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
@@ -154,9 +154,11 @@ describe('over HTTP', () => {
         const client = await connectLive(h.url, tenant.key);
         clients.push(client);
         const sub = collect(client, operation);
-        await settle();
+        // Running: accepted, not refused by a limit.
+        await subscriptionsRunning(h.url, 1);
         expect(sub.errors).toEqual([]);
         sub.unsubscribe();
+        await subscriptionsRunning(h.url, 0);
         continue;
       }
       // Admin for createTenant and an operator webhook, the tenant otherwise; what matters is that no limit is met.
@@ -204,7 +206,7 @@ describe('over graphql-ws, as the real client sends them', () => {
       client,
       'subscription { deliveryUpdated { phase delivery { eventId } } }',
     );
-    await settle();
+    await subscriptionsRunning(h.url, 1);
     const { publishEvent } = await h.ok(
       'mutation { publishEvent(input: { type: "message.sent", data: {} }) { event { id } } }',
       {},

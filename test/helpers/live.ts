@@ -39,7 +39,7 @@ export interface Collected<T> {
   /** Errors and completion, if any. */
   errors: unknown[];
   completed: boolean;
-  /** The next message of `results` not read yet by next(); rejects after `timeoutMs` (default 5 s). */
+  /** The next message of `results` not read yet by next(); rejects after `timeoutMs` (default 15 s, as waitUntil). */
   next(timeoutMs?: number): Promise<any>;
   /** Resolves with the first item (past or future) matching `predicate`; rejects after `timeoutMs`. */
   waitFor(predicate: (item: T) => boolean, timeoutMs?: number, what?: string): Promise<T>;
@@ -120,7 +120,7 @@ export function collect<T = any>(
     get completed() {
       return state.completed;
     },
-    async next(timeoutMs = 5000) {
+    async next(timeoutMs = 15_000) {
       await waitOn(() => results.length > state.read, timeoutMs, 'the next message');
       return results[state.read++];
     },
@@ -145,17 +145,52 @@ export function liveClients(httpUrl: () => string) {
       open.push(client);
       return client;
     },
+    /** subscriptionsRunning() on this file's Herald. */
+    running(count: number): Promise<void> {
+      return subscriptionsRunning(httpUrl(), count);
+    },
+    /** Closes every connection, and waits until Herald has ended their subscriptions (so the next test counts from 0). */
     async disposeAll(): Promise<void> {
       await Promise.all(open.splice(0).map((c) => c.dispose()));
+      await subscriptionsRunning(httpUrl(), 0);
     },
   };
 }
 
 /**
- * graphql-ws does not acknowledge a subscribe message: give the server a moment to start the
- * subscriptions just sent before causing the events they should see.
+ * How many live subscriptions (graphql-ws and SSE) the Herald API process at `httpUrl` runs
+ * now: its `herald_live_subscribers` gauge on /metrics; null when it does not export it.
  */
-export const settle = (ms = 250) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export async function liveSubscribers(httpUrl: string, metricsToken?: string): Promise<number | null> {
+  const res = await fetch(new URL('/metrics', httpUrl), {
+    headers: metricsToken ? { authorization: `Bearer ${metricsToken}` } : {},
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${text}`);
+  const value = /^herald_live_subscribers (\S+)$/m.exec(text)?.[1];
+  return value === undefined ? null : Number(value);
+}
+
+/**
+ * Resolves once the Herald API process at `httpUrl` runs exactly `count` live subscriptions,
+ * i.e. every subscribe sent to it so far has reached the point where updates are kept for it.
+ * graphql-ws does not acknowledge a subscribe message, and a fixed pause before causing the
+ * first event a subscription should see is too short on a loaded machine (the subscribe takes a
+ * rate-limit token and reads the database first). Exactly, not at least: subscriptions of an
+ * earlier test still being ended must not count as the new ones.
+ */
+export async function subscriptionsRunning(httpUrl: string, count: number, options: { timeoutMs?: number; metricsToken?: string } = {}) {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  let seen: number | null = null;
+  for (;;) {
+    seen = await liveSubscribers(httpUrl, options.metricsToken);
+    if (seen === count) return;
+    if (Date.now() > deadline) throw new Error(`${httpUrl} runs ${seen} live subscriptions, not ${count}, after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
 
 export const DELIVERY_UPDATED = `subscription($webhookId: ID, $eventId: ID, $tenantId: ID) {
   deliveryUpdated(webhookId: $webhookId, eventId: $eventId, tenantId: $tenantId) {

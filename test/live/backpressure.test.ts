@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { SLOW_SUBSCRIBER_CLOSE_CODE, SUBSCRIBER_QUEUE_LIMIT } from '../../src/graphql/types/subscriptions.ts';
 import { createWebhook, publishEvents } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { collect, connectLive, settle, wsUrlOf } from '../helpers/live.ts';
+import { collect, connectLive, subscriptionsRunning, wsUrlOf } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const EVENTS = 1000;
@@ -85,7 +85,7 @@ test('a client that stops reading is closed with 4429 once 1 000 updates wait fo
   let normalClosed: unknown = null;
   normal.on('closed', (event) => (normalClosed = event));
   const fast = collect<{ phase: string; delivery: { id: string } }>(normal, 'subscription { deliveryUpdated { phase delivery { id } } }');
-  await settle();
+  await subscriptionsRunning(h.url, 2);
 
   // Stop reading: the server's writes pile up in the TCP buffers, then it stops sending and
   // updates wait in this subscriber's queue.
@@ -107,7 +107,7 @@ test('a client that stops reading is closed with 4429 once 1 000 updates wait fo
     // otherwise end the silent connection itself).
     const total = EVENTS * WEBHOOKS;
     await fast.waitUntil((items) => items.length >= total * 2, 60_000, `${total * 2} updates`);
-    await settle(3000);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
     (slow as unknown as { _socket: { resume(): void } })._socket.resume();
 
     // What was already in flight arrives, then the close frame.

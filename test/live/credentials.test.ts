@@ -3,7 +3,7 @@ import { afterEach, expect, test } from 'vitest';
 import { type CredentialEnd, CredentialWatch, type ValidCredentials } from '../../src/live/credentials.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTenant, startTestHerald } from '../helpers/herald.ts';
-import { collect, connectLive, settle, subscribeOverSse } from '../helpers/live.ts';
+import { collect, connectLive, subscribeOverSse, subscriptionsRunning } from '../helpers/live.ts';
 
 const watches: CredentialWatch[] = [];
 afterEach(() => {
@@ -108,13 +108,13 @@ test('what a key opened stops being watched when it closes by itself: nothing is
     const sse = subscribeOverSse(h.url, tenant.key, { query: 'subscription { deliveryUpdated { phase } }' }, () => {}, abort.signal).catch(
       () => false,
     );
-    await settle(500);
+    await subscriptionsRunning(h.url, 3);
     expect(watch.watching).toBe(1);
 
     subscriptions[0].unsubscribe();
     abort.abort();
     await sse;
-    await settle(300);
+    await subscriptionsRunning(h.url, 1);
     expect(watch.watching).toBe(1); // the connection and its other subscription still hold it
     await client.dispose();
     await expect.poll(() => watch.watching).toBe(0);

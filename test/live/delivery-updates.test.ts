@@ -2,9 +2,9 @@
 // changes, filters and tenant scope. Herald runs in-process (API + worker); updates still
 // travel worker → NOTIFY → the API's LISTEN connection → subscribers.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createWebhook, publish, type WebhookInput } from '../helpers/deliveries.ts';
+import { createWebhook, publish, sleep, type WebhookInput } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { collect, DELIVERY_UPDATED, type DeliveryUpdate, liveClients, settle } from '../helpers/live.ts';
+import { collect, DELIVERY_UPDATED, type DeliveryUpdate, liveClients } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const STATUS_CHANGED = `subscription($webhookId: ID, $tenantId: ID) {
@@ -63,7 +63,7 @@ describe('deliveryUpdated', () => {
     const a = await createTenant(h, 'live-1');
     const wh = await webhook(a.key, { url: `${ok.url}/ok` });
     const sub = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: wh });
-    await settle();
+    await clients.running(1);
     const eventId = await publishData(a.key);
 
     await sub.waitFor(phaseOf(eventId, 'SUCCEEDED'), 15_000, 'SUCCEEDED');
@@ -85,7 +85,7 @@ describe('deliveryUpdated', () => {
     const a = await createTenant(h, 'live-2');
     const wh = await webhook(a.key, { url: `${flaky.url}/flaky`, retrySchedule: [1] });
     const sub = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: wh });
-    await settle();
+    await clients.running(1);
     const eventId = await publishData(a.key);
 
     const succeeded = await sub.waitFor(phaseOf(eventId, 'SUCCEEDED'), 20_000, 'SUCCEEDED');
@@ -120,7 +120,7 @@ describe('deliveryUpdated', () => {
     const a = await createTenant(h, 'live-3');
     const wh = await webhook(a.key, { url: `${failing.url}/exhausted`, retrySchedule: [] });
     const sub = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: wh });
-    await settle();
+    await clients.running(1);
     const eventId = await publishData(a.key);
 
     const failed = await sub.waitFor(phaseOf(eventId, 'FAILED'), 15_000, 'FAILED');
@@ -137,7 +137,7 @@ describe('deliveryUpdated', () => {
     const wh = await webhook(a.key, { url: `${ok.url}/deleted` });
     await h.ok('mutation($id: ID!) { updateWebhook(id: $id, input: { status: PAUSED }) { id } }', { id: wh }, a.key);
     const sub = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: wh });
-    await settle();
+    await clients.running(1);
     // Deliveries to a paused webhook wait (PENDING) until it is resumed.
     const events = [await publishData(a.key), await publishData(a.key)];
     await sub.waitUntil((items) => items.length === 2, 10_000, 'two QUEUED updates');
@@ -156,12 +156,12 @@ describe('deliveryUpdated', () => {
     const client = await live(t.key);
     const onlyTwo = collect<DeliveryUpdate>(client, DELIVERY_UPDATED, { webhookId: two });
     const all = collect<DeliveryUpdate>(client, DELIVERY_UPDATED);
-    await settle();
+    await clients.running(2);
     const events = [await publishData(t.key, { n: 1 }), await publishData(t.key, { n: 2 })];
 
     await all.waitUntil((items) => items.filter((u) => u.phase === 'SUCCEEDED').length === 4, 15_000, 'all four deliveries to succeed');
     await onlyTwo.waitUntil((items) => items.filter((u) => u.phase === 'SUCCEEDED').length === 2, 5_000, 'two SUCCEEDED on webhook two');
-    await settle(300);
+    await sleep(300); // anything that should not come would have come by now
     expect(new Set(all.items.map((u) => u.delivery.webhookId))).toEqual(new Set([one, two]));
     expect(new Set(onlyTwo.items.map((u) => u.delivery.webhookId))).toEqual(new Set([two]));
     for (const e of events) expect(phasesOf(onlyTwo.items, e)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'SUCCEEDED']);
@@ -177,7 +177,7 @@ describe('deliveryUpdated', () => {
     const y = await webhook(t.key, { url: `${ok.url}/y` });
     const client = await live(t.key);
     const all = collect<DeliveryUpdate>(client, DELIVERY_UPDATED);
-    await settle();
+    await clients.running(1);
     const target = await publishData(t.key, { n: 'target' });
     await all.waitUntil(
       (items) => items.filter((u) => u.delivery.eventId === target && u.phase === 'SUCCEEDED').length === 2,
@@ -188,7 +188,7 @@ describe('deliveryUpdated', () => {
     // Event ids exist only once published: subscribe to the target now, then cause updates of
     // both the target (manual retries on both webhooks) and a new event.
     const byEvent = collect<DeliveryUpdate>(client, DELIVERY_UPDATED, { eventId: target });
-    await settle();
+    await clients.running(2);
     const other = await publishData(t.key, { n: 'other' });
     for (const u of all.items.filter((u) => u.delivery.eventId === target && u.phase === 'SUCCEEDED')) {
       await h.ok('mutation($id: ID!) { retryDelivery(id: $id) { id } }', { id: u.delivery.id }, t.key);
@@ -199,7 +199,7 @@ describe('deliveryUpdated', () => {
       15_000,
       'other done',
     );
-    await settle(300);
+    await sleep(300); // anything that should not come would have come by now
 
     expect(new Set(byEvent.items.map((u) => u.delivery.eventId))).toEqual(new Set([target]));
     expect(new Set(byEvent.items.map((u) => u.delivery.webhookId))).toEqual(new Set([x, y]));
@@ -228,7 +228,8 @@ describe('tenant scope', () => {
     const bStatus = collect<WebhookChange>(bClient, STATUS_CHANGED);
     const adminA = collect<DeliveryUpdate>(await live(h.adminKey), DELIVERY_UPDATED, { tenantId: a.id });
     const aAll = collect<DeliveryUpdate>(await live(a.key), DELIVERY_UPDATED, { webhookId: aHook });
-    await settle();
+    // The two refused (NOT_FOUND) never run.
+    await clients.running(4);
 
     const aEvent = await publishData(a.key, { secret: 'tenant A only' });
     await aAll.waitFor(phaseOf(aEvent, 'SUCCEEDED'), 15_000, 'A’s delivery to succeed');
@@ -237,7 +238,7 @@ describe('tenant scope', () => {
     // of A's would have arrived before it.
     const marker = await publishData(b.key, { marker: true });
     await bAll.waitFor(phaseOf(marker, 'SUCCEEDED'), 15_000, 'B’s marker to succeed');
-    await settle(300);
+    await sleep(300); // anything of A's that B should not see would have come by now
 
     expect(new Set(bAll.items.map((u) => u.delivery.eventId))).toEqual(new Set([marker]));
     expect(bAll.items.every((u) => u.delivery.tenantId === b.id && u.delivery.webhookId === bHook)).toBe(true);
@@ -259,7 +260,7 @@ describe('webhookStatusChanged', () => {
     const a = await createTenant(h, 'live-5');
     const wh = await webhook(a.key, { url: `${ok.url}/status` });
     const sub = collect<WebhookChange>(await live(a.key), STATUS_CHANGED, { webhookId: wh });
-    await settle();
+    await clients.running(1);
     await h.ok('mutation($id: ID!) { updateWebhook(id: $id, input: { status: PAUSED }) { id } }', { id: wh }, a.key);
     await sub.waitUntil((items) => items.length === 1, 5_000, 'pause');
     await h.ok('mutation($id: ID!) { updateWebhook(id: $id, input: { status: ACTIVE }) { id } }', { id: wh }, a.key);
@@ -281,7 +282,7 @@ describe('webhookStatusChanged', () => {
     const client = await live(a.key);
     const sub = collect<WebhookChange>(client, STATUS_CHANGED, { webhookId: wh });
     const deliveries = collect<DeliveryUpdate>(client, DELIVERY_UPDATED, { webhookId: wh });
-    await settle();
+    await clients.running(2);
     await publishData(a.key);
 
     const disabled = await sub.waitFor((w) => w.status === 'DISABLED', 20_000, 'DISABLED');

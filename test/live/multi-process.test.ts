@@ -5,9 +5,9 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
-import { createWebhook, publish } from '../helpers/deliveries.ts';
+import { createWebhook, publish, sleep } from '../helpers/deliveries.ts';
 import { createTenant, gqlClient } from '../helpers/herald.ts';
-import { collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, settle } from '../helpers/live.ts';
+import { collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, subscriptionsRunning } from '../helpers/live.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
@@ -65,7 +65,7 @@ test('one API and two workers: every delivery’s updates reach the API’s subs
 
   client = await connectLive(url, key);
   const sub = collect<DeliveryUpdate>(client, DELIVERY_UPDATED);
-  await settle();
+  await subscriptionsRunning(url, 1);
 
   // One publish per event (a few at a time), so the work arrives as many jobs both workers compete for.
   const eventIds: string[] = [];
@@ -83,7 +83,7 @@ test('one API and two workers: every delivery’s updates reach the API’s subs
     60_000,
     `${expected} SUCCEEDED updates`,
   );
-  await settle(500);
+  await sleep(500); // an update sent twice would have come by now
 
   // Every update of every delivery, once each and in order, at the API process's subscriber.
   const byDelivery = new Map<string, DeliveryUpdate[]>();

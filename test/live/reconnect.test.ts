@@ -8,7 +8,7 @@ import { LIVE_CHANNEL } from '../../src/live/messages.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createWebhook, publish } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, settle } from '../helpers/live.ts';
+import { collect, connectLive, DELIVERY_UPDATED, type DeliveryUpdate, subscriptionsRunning } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
@@ -69,7 +69,7 @@ test('after its LISTEN connection is terminated by the database, the API listens
   let closed: unknown = null;
   client.on('closed', (event) => (closed = event));
   const sub = collect<DeliveryUpdate>(client, DELIVERY_UPDATED, { webhookId });
-  await settle();
+  await subscriptionsRunning(h.url, 1);
   const publishOne = async () => (await publish(h, tenant.key, { data: {} })).eventId;
   const lifecycle = (eventId: string) => sub.items.filter((u) => u.delivery.eventId === eventId).map((u) => u.phase);
 

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
 import { createWebhook, publish } from '../helpers/deliveries.ts';
 import { createTenant, type GqlClient, gqlClient } from '../helpers/herald.ts';
-import { settle, subscribeOverSse, wsUrlOf } from '../helpers/live.ts';
+import { subscribeOverSse, subscriptionsRunning, wsUrlOf } from '../helpers/live.ts';
 import { CREATE_PORTAL_SESSION, exchange } from '../helpers/portal.ts';
 import { type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
 
@@ -47,7 +47,12 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const abort of aborts.splice(0)) abort.abort();
   await Promise.all(clients.splice(0).map((c) => c.dispose()));
+  // Each test counts the subscriptions it starts from 0 (subscriptionsRunning).
+  await Promise.all(apis.map((p) => subscriptionsRunning(p.url!, 0)));
 });
+
+/** Resolves once each API process runs `count` live subscriptions: what was just subscribed sees what happens next. */
+const runningOnEach = (count: number) => Promise.all(apis.map((p) => subscriptionsRunning(p.url!, count)));
 
 afterAll(async () => {
   for (const p of apis) p.kill('SIGTERM');
@@ -163,7 +168,7 @@ test('revoking a key ends, within 5 s on both API processes, every subscription 
       };
     }),
   );
-  await settle(500);
+  await runningOnEach(6);
 
   // Every subscription streams before the revocation.
   const before = await publishOne();
@@ -212,7 +217,7 @@ test('a revocation whose notification never came (written behind Herald’s back
   const key = await newKey('quiet');
   const connections = await Promise.all(apis.map((api) => connect(api.url!, key.secret)));
   const watched = connections.map(({ client }) => watchWs(client));
-  await settle(500);
+  await runningOnEach(1);
 
   // No NOTIFY: only the periodic check can see this.
   const revokedAt = Date.now();
@@ -248,7 +253,7 @@ test('revoking a portal session ends, within 5 s on both API processes, what it 
       };
     }),
   );
-  await settle(500);
+  await runningOnEach(3);
   const before = await publishOne();
   for (const p of perProcess) await expect.poll(() => [...p.watched, p.tenant].every((w) => w.events.includes(before))).toBe(true);
 
@@ -275,7 +280,7 @@ test('a portal session’s subscriptions end when it expires, on both API proces
       return { connection, watched: [watchWs(connection.client), watchSse(api.url!, session.token)] };
     }),
   );
-  await settle(500);
+  await runningOnEach(2);
   for (const p of perProcess) expect(p.watched.every((w) => w.endedAt === null)).toBe(true);
   for (const [i, p] of perProcess.entries()) {
     await expect.poll(() => p.watched.every((w) => w.endedAt !== null), { timeout: 8000 }).toBe(true);

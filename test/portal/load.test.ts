@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, HAS_CHROMIUM, openBrowser, recordWebSocketCloses, screenshot, webSocketCloses } from '../helpers/browser.ts';
 import { createWebhook, PUBLISH_MANY, updateWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { subscriptionsRunning } from '../helpers/live.ts';
 import { endpointRow, eventually, liveStatus, openPortal, portalLink, waitForText } from '../helpers/portal.ts';
 import { childEnv, type HeraldProcess, startHeraldProcess } from '../helpers/process.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
@@ -220,7 +221,10 @@ describe.skipIf(!HAS_CHROMIUM)('the portal under load', () => {
     await expect.poll(() => reads.length, { timeout: 10_000 }).toBeGreaterThan(readsBefore);
     const newest = (await h.ok('{ deliveries(first: 1) { edges { node { id } } } }', {}, tenant.key)).deliveries.edges[0].node.id;
     await page.getByRole('region', { name: 'Deliveries' }).getByRole('listitem', { name: newest }).waitFor({ timeout: 15_000 });
-    // And live again: a new event's delivery appears without another read.
+    // And live again: a new event's delivery appears without another read. The page restarts its
+    // two subscriptions (deliveries, endpoints) on its own timers; wait until Herald runs both
+    // (graphql-ws does not acknowledge a subscribe) before causing the event.
+    await subscriptionsRunning(served.url!, 2);
     const readsAfter = reads.length;
     const { publishEvents } = await h.ok(PUBLISH_MANY, { inputs: [{ type: 'message.read', data: { after: 'reconnect' } }] }, tenant.key);
     const { deliveries } = await h.ok(
