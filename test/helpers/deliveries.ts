@@ -163,6 +163,19 @@ export async function getWebhookStatus(h: GqlClient, key: string, id: string): P
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** `promise`, or a rejection naming `what` once `ms` have passed: a wait of a test never hangs until the test's own timeout. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Polls `check` until it returns a truthy value, and returns that value. For hooks, where
  * `expect.poll` is not available; tests use `expect.poll`.

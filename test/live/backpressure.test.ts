@@ -8,7 +8,7 @@ import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { SLOW_SUBSCRIBER_CLOSE_CODE, SUBSCRIBER_QUEUE_LIMIT } from '../../src/graphql/types/subscriptions.ts';
-import { createWebhook, publishEvents } from '../helpers/deliveries.ts';
+import { createWebhook, publishEvents, within } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { collect, connectLive, subscriptionsRunning, wsUrlOf } from '../helpers/live.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
@@ -90,6 +90,8 @@ test('a client that stops reading is closed with 4429 once 1 000 updates wait fo
   // Stop reading: the server's writes pile up in the TCP buffers, then it stops sending and
   // updates wait in this subscriber's queue.
   (slow as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+  const pausedAt = Date.now();
+  let droppedAfterMs = -1;
 
   const heapBefore = retainedHeap();
   const rssBefore = process.memoryUsage().rss;
@@ -101,17 +103,21 @@ test('a client that stops reading is closed with 4429 once 1 000 updates wait fo
     expect(await publishEvents(h, tenant.key, inputs)).toHaveLength(EVENTS);
 
     // Four updates per delivery (queued, started, finished, succeeded): 8 000 in all, far more
-    // than the slow client's TCP buffers and its 1 000-update queue hold. Once half have gone
-    // out, more than 1 000 wait for the slow client; give the server its 2 s to notice that it
-    // does not read, then read again (well within graphql-ws's 12 s keep-alive, which would
-    // otherwise end the silent connection itself).
+    // than the slow client's TCP buffers and its 1 000-update queue hold. Herald drops the slow
+    // subscriber 2 s after more than 1 000 wait for it: wait for that (its subscription ends,
+    // the fast one's runs on), then read again — before graphql-ws's keep-alive (a ping every
+    // 12 s, answered within 12 s) would end the silent connection itself.
     const total = EVENTS * WEBHOOKS;
-    await fast.waitUntil((items) => items.length >= total * 2, 60_000, `${total * 2} updates`);
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const dropped = await subscriptionsRunning(h.url, 1, { timeoutMs: 60_000 }).then(
+      () => null,
+      (error: Error) => new Error(`${error.message}; the fast client has ${fast.items.length} of ${total * 4} updates`),
+    );
+    droppedAfterMs = Date.now() - pausedAt;
     (slow as unknown as { _socket: { resume(): void } })._socket.resume();
+    if (dropped) throw dropped;
 
     // What was already in flight arrives, then the close frame.
-    const closed = await slowSub.closed;
+    const closed = await within(slowSub.closed, 30_000, 'the slow client’s close');
     expect(closed.code).toBe(SLOW_SUBSCRIBER_CLOSE_CODE);
     expect(closed.code).toBe(4429);
     expect(closed.reason).toMatch(/too slow/i);
@@ -141,7 +147,7 @@ test('a client that stops reading is closed with 4429 once 1 000 updates wait fo
   const rssGrowthMb = (rssPeak - rssBefore) / 2 ** 20;
   console.info(
     `backpressure: retained heap +${heapGrowthMb.toFixed(1)} MiB, rss peak +${rssGrowthMb.toFixed(1)} MiB; ` +
-      `slow client got ${slowSub.received()} of ${total * 4} updates (limit ${SUBSCRIBER_QUEUE_LIMIT})`,
+      `slow client got ${slowSub.received()} of ${total * 4} updates (limit ${SUBSCRIBER_QUEUE_LIMIT}), dropped ${droppedAfterMs} ms after it stopped reading`,
   );
   expect(heapGrowthMb).toBeLessThan(32);
   expect(rssGrowthMb).toBeLessThan(768);
