@@ -54,7 +54,8 @@ async function waitForNewListener(oldPid: number): Promise<Backend> {
     .poll(
       async () => {
         found = await liveListener();
-        return found && found.pid !== oldPid;
+        // Idle: the LISTEN has completed, so a notification committed from now on reaches it.
+        return found && found.pid !== oldPid && found.state === 'idle';
       },
       { timeout: 15_000, interval: 100 },
     )
