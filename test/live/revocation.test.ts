@@ -273,7 +273,8 @@ test('revoking a portal session ends, within 5 s on both API processes, what it 
 }, 60_000);
 
 test('a portal session’s subscriptions end when it expires, on both API processes', async () => {
-  const session = await portalSession(3);
+  // Time enough to open everything on a loaded machine before it expires.
+  const session = await portalSession(6);
   const perProcess = await Promise.all(
     apis.map(async (api) => {
       const connection = await connect(api.url!, session.token);
@@ -281,14 +282,21 @@ test('a portal session’s subscriptions end when it expires, on both API proces
     }),
   );
   await runningOnEach(2);
+  const runningAt = Date.now();
+  expect(runningAt).toBeLessThan(session.expiresAt);
   for (const p of perProcess) expect(p.watched.every((w) => w.endedAt === null)).toBe(true);
   for (const [i, p] of perProcess.entries()) {
-    await expect.poll(() => p.watched.every((w) => w.endedAt !== null), { timeout: 8000 }).toBe(true);
+    // The errors come first, then the close frame: wait for both.
+    await expect
+      .poll(() => p.watched.every((w) => w.endedAt !== null) && p.connection.state.closed !== null, { timeout: 15_000 })
+      .toBe(true);
     for (const w of p.watched) {
       expect(codes(w.error), `process ${i}`).toEqual(['UNAUTHORIZED']);
       expect(w.endedAt! - session.expiresAt).toBeGreaterThan(-500);
       expect(w.endedAt! - session.expiresAt).toBeLessThan(5000);
     }
     expect(p.connection.state.closed).toMatchObject({ code: 4401, reason: expect.stringMatching(/expired/) });
+    expect(p.connection.state.closed!.at - session.expiresAt).toBeGreaterThan(-500);
+    expect(p.connection.state.closed!.at - session.expiresAt).toBeLessThan(5000);
   }
 }, 30_000);
