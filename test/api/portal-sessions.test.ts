@@ -53,12 +53,12 @@ function refusedConnection(token: string): Promise<{ code: number; reason: strin
   });
 }
 
-/** Opens a session for tenant `t` (optionally read-only); returns its id and bearer token. */
+/** Opens a session for tenant `t` (optionally read-only); returns its id, bearer token and expiry. */
 async function session(t: { id: string }, input: { readOnly?: boolean; expiresInSeconds?: number } = {}) {
   const link = await portalLink(h, { tenantId: t.id, ...input });
   const opened = await exchange(link.url);
   expect(opened.status).toBe(200);
-  return { id: link.id, token: opened.body.token as string };
+  return { id: link.id, token: opened.body.token as string, expiresAt: Date.parse(opened.body.expiresAt) };
 }
 
 describe('createPortalSession', () => {
@@ -160,9 +160,10 @@ describe('opening a link', () => {
 
   test('an unused link expires with its session; an opened session stops working when it expires', async () => {
     const unused = await portalLink(h, { tenantId: a.id, expiresInSeconds: 1 });
-    const opened = await session(a, { expiresInSeconds: 2 });
+    // Long enough to be opened and used first on a loaded machine; then past both expiries.
+    const opened = await session(a, { expiresInSeconds: 4 });
     expect((await h.ok(TENANT, {}, opened.token)).tenant.id).toBe(a.id);
-    await sleep(2200);
+    await sleep(Math.max(Date.parse(unused.expiresAt), opened.expiresAt) + 200 - Date.now());
     expect((await exchange(unused.url)).status).toBe(401);
     const refused = expectError(await h.gql(TENANT, {}, opened.token), 'UNAUTHORIZED');
     expect(refused.message).toBe('Unknown, revoked or expired portal session');
@@ -184,6 +185,8 @@ describe('opening a link', () => {
 
   test('a session revoked behind Herald’s back (no notification) still has its connection closed within 5 s', async () => {
     const opened = await session(a);
+    let acknowledged!: () => void;
+    const connected = new Promise<void>((resolve) => (acknowledged = resolve));
     const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) => {
       const client = createClient({
         url: wsUrlOf(h.url),
@@ -193,6 +196,7 @@ describe('opening a link', () => {
         retryAttempts: 0,
         onNonLazyError: () => {},
         on: {
+          connected: () => acknowledged(),
           closed: (event) => {
             const { code, reason } = event as { code: number; reason: string };
             resolve({ code, reason, at: Date.now() });
@@ -201,7 +205,8 @@ describe('opening a link', () => {
       });
       refused.push(client);
     });
-    await sleep(500);
+    // Open (and so watched) before the revocation.
+    await connected;
     const revokedAt = Date.now();
     await withPgClient(h.databaseUrl, (c) => c.query('update portal_session set revoked_at = now() where id = $1', [opened.id]));
     const event = await closed;
