@@ -70,6 +70,8 @@ export interface PublishInput {
   data?: unknown;
   channel?: string | null;
   idempotencyKey?: string;
+  /** The admin key names the tenant it publishes for. */
+  tenantId?: string;
 }
 
 export const PUBLISH_ONE = 'mutation($input: PublishEventInput!) { publishEvent(input: $input) { event { id } deliveryCount } }';
