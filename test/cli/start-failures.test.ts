@@ -28,7 +28,10 @@ test('DATABASE_URL set and the database not up yet (compose, Kubernetes): Herald
   timeout: 90_000,
 }, async () => {
   const port = await freePort();
-  const url = `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/herald`;
+  // The `postgres` database: it exists as soon as the server accepts connections, as a
+  // provisioned database does. (A database created after the server is up would make a moment
+  // where Herald meets a server without it: an error it rightly does not wait out.)
+  const url = `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`;
   let herald: HeraldProcess | null = null;
   const starting = startHeraldProcess({
     role: 'all',
@@ -48,6 +51,7 @@ test('DATABASE_URL set and the database not up yet (compose, Kubernetes): Herald
     dir: path.join(dir, 'pg'),
     port,
     password: PASSWORD,
+    database: 'postgres',
     logger: createLogger('warn'),
   });
   cleanups.push(async () => {
