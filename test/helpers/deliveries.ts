@@ -148,7 +148,7 @@ export async function waitForDelivery(
         last = await getDelivery(h, key, id);
         return options.status ? last.status : FINAL.has(last.status);
       },
-      { timeout: options.timeout ?? 10_000, interval: 100 },
+      { timeout: options.timeout ?? 30_000, interval: 100 },
     )
     .toBe(options.status ?? true);
   return last!;
