@@ -156,7 +156,7 @@ async function checkDefinition(value: unknown, errors: FieldErrors): Promise<Pro
     profile = new CompiledProfile({ id: 'example', name: 'example', definition }, { timeoutMs: TRIAL_TIMEOUT_MS });
   } catch (error) {
     if (!(error instanceof ExpressionError)) throw error;
-    errors.add(`definition.${error.field ?? 'body'}`, error.message);
+    errors.add(`definition.${error.field ?? 'body'}`, error.reason);
     return null;
   }
   try {

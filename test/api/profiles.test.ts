@@ -94,6 +94,23 @@ describe('defining profiles', () => {
     expect(kept).toMatchObject({ version: 1, definition: { body: 'data' } });
   });
 
+  test('errors name their field once, and a missing signature says null is the unsigned choice', async () => {
+    const fieldsOf = async (definition: object) =>
+      expectError(await h.gql(UPSERT, { input: { name: 'messages', definition } }), 'VALIDATION_ERROR').extensions?.fields;
+    const [body] = (await fieldsOf({ signature: null, body: '{ "a": 1' }))!;
+    expect(body.field).toBe('definition.body');
+    expect(body.message).toMatch(/^Expected "}"/);
+    const [header] = (await fieldsOf({ signature: null, headers: { 'X-Event': 'type +' } }))!;
+    expect(header).toMatchObject({ field: 'definition.headers.X-Event' });
+    expect(header.message).not.toMatch(/headers\.X-Event/);
+    expect(await fieldsOf({ body: 'data' })).toEqual([
+      { field: 'definition.signature', message: 'signature is required (null for unsigned deliveries)' },
+    ]);
+    expect(await fieldsOf({ signature: 'none' })).toEqual([
+      { field: 'definition.signature', message: 'expected an object, or null for unsigned deliveries' },
+    ]);
+  });
+
   test('built-in names, bad names and tenant keys are refused', async () => {
     expectError(await h.gql(UPSERT, { input: { name: 'standard', definition: { signature: null } } }), 'VALIDATION_ERROR', 'name');
     expectError(await h.gql(UPSERT, { input: { name: 'Not A Name', definition: { signature: null } } }), 'VALIDATION_ERROR', 'name');

@@ -68,25 +68,37 @@ export type SecretFormat = (typeof SECRET_FORMATS)[number];
 export type SecretScope = (typeof SECRET_SCOPES)[number];
 
 const signature = z
-  .strictObject({
-    header: headerName.describe('The header that carries the signature, e.g. "X-Zautic-Signature".'),
-    signs: z
-      .enum(SIGNED_CONTENTS)
-      .describe(
-        'What is signed: the raw body; "{t}.{body}" with t the attempt\'s unix seconds; or "{id}.{t}.{body}" with id the event id (Standard Webhooks).',
-      ),
-    key: z
-      .enum(SIGNING_KEYS)
-      .describe(
-        'The HMAC key: the base64 after "whsec_" decoded (secret format WHSEC), the secret string\'s UTF-8 bytes, or the secret\'s hex decoded (secret format HEX).',
-      ),
-    encoding: z.enum(SIGNATURE_ENCODINGS).describe('How the HMAC-SHA256 digest is written: lowercase hex or base64.'),
-    format: z
-      .enum(SIGNATURE_FORMATS)
-      .describe(
-        'The header value. "v1,{sig}": space-separated, one per live secret; "t={t},v1={sig}": t then one v1 per live secret; "sha256={sig}" and "{sig}": the newest secret only.',
-      ),
-  })
+  .strictObject(
+    {
+      header: headerName.describe('The header that carries the signature, e.g. "X-Zautic-Signature".'),
+      signs: z
+        .enum(SIGNED_CONTENTS)
+        .describe(
+          'What is signed: the raw body; "{t}.{body}" with t the attempt\'s unix seconds; or "{id}.{t}.{body}" with id the event id (Standard Webhooks).',
+        ),
+      key: z
+        .enum(SIGNING_KEYS)
+        .describe(
+          'The HMAC key: the base64 after "whsec_" decoded (secret format WHSEC), the secret string\'s UTF-8 bytes, or the secret\'s hex decoded (secret format HEX).',
+        ),
+      encoding: z.enum(SIGNATURE_ENCODINGS).describe('How the HMAC-SHA256 digest is written: lowercase hex or base64.'),
+      format: z
+        .enum(SIGNATURE_FORMATS)
+        .describe(
+          'The header value. "v1,{sig}": space-separated, one per live secret; "t={t},v1={sig}": t then one v1 per live secret; "sha256={sig}" and "{sig}": the newest secret only.',
+        ),
+    },
+    {
+      // Left out, zod would say "expected object, received undefined" without saying that null
+      // (unsigned) is the other choice.
+      error: (issue) =>
+        issue.code === 'invalid_type'
+          ? issue.input === undefined
+            ? 'signature is required (null for unsigned deliveries)'
+            : 'expected an object, or null for unsigned deliveries'
+          : undefined,
+    },
+  )
   .describe('HMAC-SHA256 signature of each attempt.');
 
 const secret = z

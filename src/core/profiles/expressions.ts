@@ -25,11 +25,14 @@ const NOT_IN_BODIES = new Set(['now', 'millis', 'random']);
 /** A JSONata expression that could not be compiled or evaluated; `field` names it in a definition (`body`, `headers.X-Event`). */
 export class ExpressionError extends Error {
   readonly field: string | undefined;
+  /** The message without the field: what a caller that names the field itself shows. */
+  readonly reason: string;
 
-  constructor(message: string, field?: string) {
-    super(field ? `${field}: ${message}` : message);
+  constructor(reason: string, field?: string) {
+    super(field ? `${field}: ${reason}` : reason);
     this.name = 'ExpressionError';
     this.field = field;
+    this.reason = reason;
   }
 }
 
