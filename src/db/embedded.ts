@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -61,7 +61,8 @@ export async function startEmbeddedPostgres(options: {
     logger: log,
   });
   if (place.relocated && remembered.cluster !== place.clusterDir) {
-    // Recorded at once, so that a start that fails from here on finds the same cluster next time.
+    // Recorded at once, so that a start killed from here on finds the same cluster next time (one
+    // that fails cleanly removes a cluster it made, below).
     await writeRemembered(memoryFile, { ...remembered, cluster: place.clusterDir });
   }
   const database = options.database ?? 'herald';
@@ -78,12 +79,23 @@ export async function startEmbeddedPostgres(options: {
   }
   if (running) stopOrphan(running.pid, log);
 
-  if (!existsSync(path.join(place.clusterDir, 'PG_VERSION'))) {
-    if (remembered.cluster) log.warn({ clusterDir: place.clusterDir }, 'the cluster this data dir remembers is gone; making a new one');
-    options.logger.info({ dir: place.clusterDir }, 'initialising embedded PostgreSQL');
-    await initCluster({ ...place, password: options.password, log });
+  // A cluster this start makes and then cannot serve from (HERALD_PG_PORT taken, initdb failed)
+  // holds nothing yet: removed, so that failed first starts do not leave ~40 MB each behind (as
+  // root, in Herald's directory, where deleting the data dir would not reach it).
+  const fresh = (await readdir(place.clusterDir)).length === 0;
+  let started: Awaited<ReturnType<typeof listen>>;
+  try {
+    if (!existsSync(path.join(place.clusterDir, 'PG_VERSION'))) {
+      if (remembered.cluster) log.warn({ clusterDir: place.clusterDir }, 'the cluster this data dir remembers is gone; making a new one');
+      options.logger.info({ dir: place.clusterDir }, 'initialising embedded PostgreSQL');
+      await initCluster({ ...place, password: options.password, log });
+    }
+    started = await listen(place, options, remembered.port, log);
+  } catch (error) {
+    if (fresh) await discardCluster(place, memoryFile, remembered, log);
+    throw error;
   }
-  const { postmaster, port } = await listen(place, options, remembered.port, log);
+  const { postmaster, port } = started;
   await writeRemembered(memoryFile, { port, ...(place.relocated ? { cluster: place.clusterDir } : {}) });
 
   // A process that ends without stopping the database (a second Ctrl-C, process.exit, an
@@ -114,6 +126,21 @@ export async function startEmbeddedPostgres(options: {
       options.logger.info('embedded PostgreSQL stopped');
     },
   };
+}
+
+/** Removes a cluster that was never served from, and puts back what the data dir remembered before. */
+async function discardCluster(place: Placement, memoryFile: string, remembered: Remembered, log: Logger): Promise<void> {
+  try {
+    await rm(place.clusterDir, { recursive: true, force: true });
+    if (place.relocated) {
+      await removeRelocatedCluster(place.clusterDir);
+      if (remembered.port === undefined && remembered.cluster === undefined) await rm(memoryFile, { force: true });
+      else await writeRemembered(memoryFile, remembered);
+    }
+  } catch (error) {
+    // The start's own failure is what the operator needs to read; this one is only logged.
+    log.warn({ clusterDir: place.clusterDir, err: error }, 'could not remove the cluster of a failed start');
+  }
 }
 
 /** Starts the postmaster on the configured, remembered or a free port; a port Herald chose that was taken meanwhile is chosen again. */

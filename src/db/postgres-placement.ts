@@ -38,7 +38,8 @@ export interface Placement {
 
 /** Herald's own root-owned directory for PostgreSQL binaries and clusters when it runs as root. */
 export const ROOT_STATE_DIR = '/var/lib/herald';
-const CLUSTERS_DIR = path.join(ROOT_STATE_DIR, 'clusters');
+/** Relocated clusters, one directory per data dir: `<data dir's real path, as a slug>-<random>/pg`. */
+export const CLUSTERS_DIR = path.join(ROOT_STATE_DIR, 'clusters');
 const BINARIES_DIR = path.join(ROOT_STATE_DIR, 'postgres');
 
 /**

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chown, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chown, cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -154,6 +154,8 @@ test('HERALD_DATA_DIR made by `mktemp -d` (0700), and a second Herald beside the
   expect(third.stderr.trim().split('\n'), third.stderr).toEqual([
     `herald: the embedded PostgreSQL cannot listen on 127.0.0.1:${firstPg.port} (HERALD_PG_PORT): another program (another Herald?) uses that port. Choose a free port, or unset HERALD_PG_PORT and Herald picks one and remembers it in the data dir.`,
   ]);
+  // The cluster that start made, never used, is gone (as root it would be under /var/lib/herald, out of the data dir's reach).
+  expect((await readdir(thirdDir)).filter((entry) => entry === 'pg' || entry === 'postgres.json')).toEqual([]);
 
   expect(await stop(second)).toBe(0);
   expect(await stop(first)).toBe(0);

@@ -1,10 +1,14 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { isAlive, startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { createLogger } from '../../src/logger.ts';
+import { removeDataDir } from '../helpers/data-dir.ts';
 import { freePort } from '../helpers/process.ts';
+
+const PREFIX = 'herald-test-pg-';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -24,7 +28,9 @@ export default async function setup(project: TestProject) {
   }
   // mkdtemp makes it 0700: as root, Herald's PostgreSQL runs as the postgres user and its cluster
   // goes where that user can reach it (see src/db/postgres-placement.ts), as for an operator's.
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'herald-test-pg-'));
+  await removeInterruptedRuns();
+  const dir = await mkdtemp(path.join(os.tmpdir(), PREFIX));
+  await writeFile(path.join(dir, 'owner'), String(process.pid));
   const db = await startEmbeddedPostgres({
     dir: path.join(dir, 'pg'),
     port: await freePort(),
@@ -36,6 +42,24 @@ export default async function setup(project: TestProject) {
   project.provide('postgresUrl', db.url);
   return async () => {
     await db.stop();
-    await rm(dir, { recursive: true, force: true });
+    await removeDataDir(dir);
   };
+}
+
+/**
+ * A run that was interrupted (its teardown never ran) leaves its database behind: as root,
+ * gigabytes under /var/lib/herald/clusters. Each run's directory names the process that owns it;
+ * once that process is gone and its PostgreSQL has stopped, the next run removes both.
+ */
+async function removeInterruptedRuns(): Promise<void> {
+  for (const entry of await readdir(os.tmpdir())) {
+    if (!entry.startsWith(PREFIX)) continue;
+    const dir = path.join(os.tmpdir(), entry);
+    const owner = Number.parseInt(await readFile(path.join(dir, 'owner'), 'utf8').catch(() => ''), 10);
+    if (!(owner > 0) || isAlive(owner)) continue; // another run's (or from before owners were recorded)
+    const { cluster = path.join(dir, 'pg') } = JSON.parse(await readFile(path.join(dir, 'postgres.json'), 'utf8').catch(() => '{}'));
+    const postmaster = Number.parseInt(await readFile(path.join(cluster, 'postmaster.pid'), 'utf8').catch(() => ''), 10);
+    if (postmaster > 0 && isAlive(postmaster)) continue;
+    if (existsSync(dir)) await removeDataDir(dir);
+  }
 }
