@@ -161,4 +161,34 @@ describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
     await eventually(shownIds).toEqual(all);
     expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
   });
+
+  test('a row shows its endpoint’s URL cut in the middle, its path (/good, /bad) whole, at 1024 and at 375 px', async () => {
+    await page.evaluate((type) => (location.hash = `#/deliveries?type=${type}`), 'message.sent');
+    const rows = page.getByRole('region', { name: 'Deliveries' }).getByRole('listitem');
+    await eventually(() => rows.count()).toBe(2);
+    for (const width of [1024, 375]) {
+      await page.setViewportSize({ width, height: 800 });
+      // What can be seen of each row's URL: its kept end whole, and nothing past the screen's edge.
+      const shown = await rows.evaluateAll((items) =>
+        items.map((item) => {
+          const url = item.querySelector('.endpoint') as HTMLElement;
+          const tail = url.querySelector('.tail') as HTMLElement;
+          return {
+            whole: url.textContent,
+            title: url.title,
+            tail: tail.textContent,
+            tailClipped: tail.scrollWidth > tail.clientWidth,
+            inside: url.getBoundingClientRect().right <= document.documentElement.clientWidth,
+          };
+        }),
+      );
+      expect(shown.map((s) => s.whole).sort()).toEqual([bad.url, good.url].sort());
+      for (const s of shown) {
+        expect(s).toMatchObject({ title: s.whole, tailClipped: false, inside: true });
+        expect(s.tail).toBe(new URL(s.whole!).pathname);
+      }
+      await screenshot(page, `portal-deliveries-urls-${width}`);
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
 });

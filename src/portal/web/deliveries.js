@@ -1,7 +1,7 @@
 // Deliveries: the log (filtered, newest first, paginated, live), Retry and Replay failed.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { DELIVERIES, REPLAY_FAILED, RETRY } from './queries.js';
-import { act, Confirm, html, memo, Status, Time, usePortal } from './ui.js';
+import { act, Confirm, html, memo, ShortUrl, Status, Time, usePortal } from './ui.js';
 
 const PAGE = 50;
 const STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
@@ -212,7 +212,7 @@ const DeliveryRow = memo(function DeliveryRow({ d, url }) {
     <a class="mono id" href=${`#/deliveries/${d.id}`}>${d.id}</a>
     <${Status} value=${d.status} />
     <span class="type">${d.eventType}</span>
-    <span class="url endpoint">${url ?? d.webhookId}</span>
+    ${url ? html`<${ShortUrl} url=${url} className="endpoint" />` : html`<span class="url endpoint">${d.webhookId}</span>`}
     <span class="tries">${d.attemptCount} ${d.attemptCount === 1 ? 'attempt' : 'attempts'}${d.lastResponseStatus ? ` · HTTP ${d.lastResponseStatus}` : d.lastError ? ` · ${d.lastError}` : ''}</span>
     <span class="when"><${Time} value=${d.createdAt} /></span>
     <button type="button" class="small" disabled=${readOnly || busy} onClick=${retry}>Retry</button>

@@ -71,9 +71,22 @@ export function Confirm({ title, confirm, danger, onConfirm, onClose, children }
   <//>`;
 }
 
-/** `0.987` → `98.7 %`; null (nothing finished yet) → `—`. */
-export function percent(rate) {
-  return rate == null ? '—' : `${(rate * 100).toFixed(rate === 1 || rate === 0 ? 0 : 1)} %`;
+/**
+ * A URL that gives way in the middle when it does not fit, not at its end: its path, which tells
+ * endpoints on one host apart (`http://127.0.0.1:9…/ok` against `…/fail`), is kept and the
+ * scheme and host give way. The text stays whole for screen readers, copying and search; `title`
+ * shows it on hover.
+ */
+export function ShortUrl({ url, className = '' }) {
+  const cut = pathStart(url);
+  return html`<span class=${`url short-url ${className}`} title=${url}>${cut > 0 && html`<span class="head">${url.slice(0, cut)}</span>`}<span class="tail">${url.slice(cut)}</span></span>`;
+}
+
+/** Where a URL's path starts, or its last 24 characters when the path is longer. */
+function pathStart(url) {
+  const scheme = url.indexOf('://');
+  const path = scheme === -1 ? -1 : url.indexOf('/', scheme + 3);
+  return Math.max(path === -1 ? 0 : path, url.length - 24);
 }
 
 /** Runs a mutation from a button: the button is busy meanwhile, and errors are shown, not thrown. */
