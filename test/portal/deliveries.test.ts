@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
 import { createWebhook, getDelivery, listDeliveries, PUBLISH_MANY, publish, waitForDelivery, waitUntil } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { browserOnPortal, deliveryRow, eventually, waitForText } from '../helpers/portal.ts';
+import { browserOnPortal, deliveryRow, endpointRow, eventually, waitForText } from '../helpers/portal.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 let h: TestHerald;
@@ -190,5 +190,29 @@ describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
       await screenshot(page, `portal-deliveries-urls-${width}`);
     }
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test('an endpoint’s health counts its last 24 h of deliveries alike whether they still retry or gave up', async () => {
+    receiver.setHandler((req, res) => res.writeHead(['/bad', '/down'].includes(req.url!) ? 503 : 200).end());
+    const down = `${receiver.url}/down`; // retried on the default schedule: its deliveries stay RETRYING
+    const { id } = await createWebhook(h, tenant.key, { url: down, events: ['device.connected'] });
+    const { eventId } = await publish(h, tenant.key, { type: 'device.connected' });
+    const [delivery] = await listDeliveries(h, tenant.key, { eventId, webhookId: id });
+    await waitUntil(async () => (await getDelivery(h, tenant.key, delivery.id)).attemptCount === 1, { message: 'a failed first attempt' });
+    const stats = async (webhookId: string) =>
+      (await h.ok('query($id: ID!) { webhook(id: $id) { stats { deliveries24h succeeded24h failed24h } } }', { id: webhookId }, tenant.key))
+        .webhook.stats;
+    await page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Endpoints' }).click();
+    for (const [url, webhookId] of [
+      [down, id],
+      [bad.url, bad.id],
+      [good.url, good.id],
+    ]) {
+      const { deliveries24h, succeeded24h, failed24h } = await stats(webhookId);
+      const failedText = failed24h > 0 ? ` · ${failed24h} failed` : '';
+      await waitForText(endpointRow(page, url), `Deliveries (24 h)${succeeded24h} of ${deliveries24h} succeeded${failedText}`);
+    }
+    // Still retrying: none succeeded and none failed yet (a rate of finished deliveries would have nothing to show).
+    await waitForText(endpointRow(page, down), /Deliveries \(24 h\)0 of 1 succeeded(?! ·)/);
   });
 });

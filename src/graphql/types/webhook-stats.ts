@@ -9,9 +9,15 @@ const WebhookStatsRef = builder.objectRef<WebhookStats>('WebhookStats').implemen
   description: 'A webhook’s health: recent volume, success rate, failure streak and latency.',
   fields: (t) => ({
     deliveries24h: t.exposeInt('deliveries24h', { description: 'Deliveries created in the last 24 h.' }),
-    succeeded24h: t.exposeInt('succeeded24h'),
-    failed24h: t.exposeInt('failed24h'),
-    successRate24h: t.exposeFloat('successRate24h', { nullable: true, description: 'Of the last 24 h’s finished deliveries, 0–1.' }),
+    succeeded24h: t.exposeInt('succeeded24h', { description: 'Of deliveries24h, those that SUCCEEDED.' }),
+    failed24h: t.exposeInt('failed24h', {
+      description: 'Of deliveries24h, those that ended FAILED. Those still being retried are in neither count.',
+    }),
+    successRate24h: t.exposeFloat('successRate24h', {
+      nullable: true,
+      description:
+        'succeeded24h / (succeeded24h + failed24h), 0–1: the rate among finished deliveries; null while none has finished (deliveries still being retried, whatever consecutiveFailures says).',
+    }),
     lastSuccessAt: t.expose('lastSuccessAt', { type: 'DateTime', nullable: true }),
     lastFailureAt: t.expose('lastFailureAt', { type: 'DateTime', nullable: true }),
     consecutiveFailures: t.exposeInt('consecutiveFailures', { description: 'Failed attempts since the last success.' }),

@@ -1,7 +1,7 @@
 // Endpoints: the list with status and health, the add/edit form, pause/resume/delete, secrets.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { CREATE_WEBHOOK, DELETE_WEBHOOK, ROTATE_SECRET, SEND_TEST, UPDATE_WEBHOOK } from './queries.js';
-import { act, Confirm, Dialog, html, Json, percent, Status, Time, usePortal } from './ui.js';
+import { act, Confirm, Dialog, html, Json, Status, Time, usePortal } from './ui.js';
 
 /** Health figures are re-read this often while the page is open, and at most this often while deliveries change. */
 const HEALTH_REFRESH_MS = 10_000;
@@ -100,7 +100,7 @@ function EndpointItem({ webhook: w, onEdit, onSecret }) {
     ${w.description && html`<p class="description">${w.description}</p>`}
     ${w.disabledReason && html`<p class="warning">Disabled: ${w.disabledReason}</p>`}
     <dl class="facts">
-      <div><dt>Success (24 h)</dt><dd>${percent(stats?.successRate24h)}</dd></div>
+      <div><dt>Deliveries (24 h)</dt><dd>${recent(stats)}</dd></div>
       <div><dt>Last success</dt><dd><${Time} value=${stats?.lastSuccessAt} /></dd></div>
       <div><dt>Last failure</dt><dd><${Time} value=${stats?.lastFailureAt} /></dd></div>
       <div><dt>Consecutive failures</dt><dd>${stats?.consecutiveFailures ?? 0}</dd></div>
@@ -205,6 +205,17 @@ function signingOf(profiles, name) {
     listsEverySecret: signature.format === 'v1,{sig}' || signature.format === 't={t},v1={sig}',
     profile,
   };
+}
+
+/**
+ * The last 24 hours of an endpoint's deliveries, in counts: "3 of 5 succeeded · 1 failed" (the
+ * rest are still being tried). Counts and not a rate, so that an endpoint whose deliveries all
+ * still retry and one whose deliveries gave up both read 0 succeeded.
+ */
+function recent(stats) {
+  if (!stats || stats.deliveries24h === 0) return 'None';
+  const failed = stats.failed24h > 0 ? ` · ${stats.failed24h} failed` : '';
+  return `${stats.succeeded24h} of ${stats.deliveries24h} succeeded${failed}`;
 }
 
 const SIGNING_TEXT = { none: 'Not signed', webhook: 'Its own secret', tenant: 'Shared secret' };
