@@ -133,8 +133,13 @@ describe('defining profiles', () => {
     expectError(await h.gql(DELETE, { name: 'standard' }), 'VALIDATION_ERROR', 'name');
   });
 
-  test('the JSON definitions of examples/profiles are all accepted', async () => {
-    for (const file of ['zexa', 'hub', 'hub-unsigned', 'senderz', 'zavu', 'zautic']) await upsertProfile(h, exampleProfile(file));
+  test('the JSON definitions of examples/profiles are all accepted; their descriptions, shown to customers, speak to customers', async () => {
+    for (const file of ['zexa', 'hub', 'hub-unsigned', 'senderz', 'zavu', 'zautic']) {
+      const profile = exampleProfile(file);
+      await upsertProfile(h, profile);
+      // The portal shows a description word for word: how the contract was read is the README's (operator notes), not the customer's.
+      expect(profile.description).not.toMatch(/CONTRACTS|Herald|the contract|does not say/i);
+    }
   });
 });
 
