@@ -1,5 +1,7 @@
-// Herald's receiver helper (package export `herald/verify`): checks a delivery's
-// signature and freshness, then returns the parsed body. Pure: only node:crypto.
+// A verifier of Herald's own three schemes (package export `herald/verify`): checks a
+// delivery's signature and freshness, then returns the parsed body. Pure: only node:crypto.
+// The tests check deliveries with it; Herald is not published, so receivers use the public
+// libraries instead (README, What endpoints receive).
 import { safeEqual } from './secrets.ts';
 import type { SignatureScheme } from './signing.ts';
 import {
