@@ -14,6 +14,7 @@ import { isPortalToken } from './core/secrets.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { useInputErrors, variableInputError } from './graphql/input-errors.ts';
 import { graphqlLimits } from './graphql/limits.ts';
+import { useRequestErrors } from './graphql/request-errors.ts';
 import { useRequestLog } from './graphql/request-log.ts';
 import { closeWithCredential, useCredentialWatch } from './graphql/revocation.ts';
 import { schema } from './graphql/schema.ts';
@@ -113,6 +114,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
       useRequestLog(deps.logger),
       ...graphqlLimits(deps.config.graphqlLimits, { introspection: deps.config.graphiql }),
       useInputErrors(),
+      useRequestErrors(),
       useCredentialWatch(deps.credentials),
     ],
     maxRequestBodySize: deps.config.graphqlLimits.maxRequestBytes,
@@ -122,6 +124,8 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     // self-hosted and offline installs may not reach.
     renderGraphiQL,
     maskedErrors: {
+      // Never yoga's development mode (it follows NODE_ENV): it would send stacks to clients.
+      isDev: false,
       // Internal errors stay masked, but an unreachable database is said plainly, so a client
       // knows to retry (a publish that failed at COMMIT may or may not have been stored).
       maskError: (error, message, isDev) =>

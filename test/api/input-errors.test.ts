@@ -108,6 +108,46 @@ describe('refused argument values are VALIDATION_ERROR with the input path', () 
   });
 });
 
+describe('a broken request is a 400 with yoga’s code, whatever the client accepts', () => {
+  /** POSTs `body` as curl or fetch would (no Accept unless given); the status and the parsed body. */
+  async function post(
+    body: string,
+    accept?: string,
+  ): Promise<{ status: number; errors: { message: string; extensions?: Record<string, unknown> }[] }> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${tenant.key}` };
+    if (accept) headers.accept = accept;
+    const res = await fetch(h.url, { method: 'POST', headers, body });
+    return { status: res.status, errors: ((await res.json()) as { errors: [] }).errors };
+  }
+
+  test.each([
+    ['a parse error', '{"query":"query { nope "}', 'GRAPHQL_PARSE_FAILED'],
+    ['an unknown field', '{"query":"{ nope }"}', 'GRAPHQL_VALIDATION_FAILED'],
+    ['an unknown argument', '{"query":"{ deliveries(colour: \\"red\\") { edges { cursor } } }"}', 'GRAPHQL_VALIDATION_FAILED'],
+    ['a body that is not JSON', 'query { nope }', 'BAD_REQUEST'],
+    ['a body without a query', '{"variables":{}}', 'BAD_REQUEST'],
+  ])('%s', async (_case, body, code) => {
+    for (const accept of [undefined, 'application/json', 'application/graphql-response+json', '*/*']) {
+      const result = await post(body, accept);
+      expect({ accept, status: result.status }).toEqual({ accept, status: 400 });
+      expect(result.errors.map((e) => e.extensions?.code)).toEqual(result.errors.map(() => code));
+      // The JSON parser's own error (yoga's extensions.originalError) is not the client's business.
+      for (const error of result.errors) expect(Object.keys(error.extensions ?? {})).toEqual(['code']);
+    }
+  });
+
+  test('a mutation over GET is a 405', async () => {
+    const query = encodeURIComponent(
+      'mutation { createWebhook(input: { url: "https://example.com/x", events: ["*"] }) { webhook { id } } }',
+    );
+    const res = await fetch(`${h.url}?query=${query}`, {
+      headers: { authorization: `Bearer ${tenant.key}`, 'x-graphql-yoga-csrf': '1', accept: 'application/json' },
+    });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+  });
+});
+
 describe('strings PostgreSQL cannot store are VALIDATION_ERROR naming the field; nothing is stored', () => {
   const NUL = 'x\u0000y';
   const LONE = 'x\ud800y';
