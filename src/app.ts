@@ -11,6 +11,7 @@ import { LiveBus } from './live/bus.ts';
 import { CredentialWatch } from './live/credentials.ts';
 import { startLiveListener } from './live/listener.ts';
 import type { Logger } from './logger.ts';
+import { bindHttpPort, type HttpPort } from './ops/http-port.ts';
 import { createOps } from './ops/ops.ts';
 import { validCredentialIds } from './services/credentials.ts';
 import { checkDefaultProfile } from './services/profiles.ts';
@@ -53,12 +54,20 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
   let url: string | null = null;
   let opsUrl = '';
   try {
+    // The API's port first: one another program holds ends the start before anything else runs.
+    let apiPort: HttpPort | null = null;
+    if (config.role !== 'worker') {
+      const port = await bindHttpPort(config.host, config.port);
+      apiPort = port;
+      shutdown.add('api', () => port.close());
+    }
     const db = await openDatabase(config, logger, options.signal);
     if (db.embedded) shutdown.add('database', (deadline) => db.stop(deadline));
     if (db.newAdminKey) printAdminKeyOnce(db.newAdminKey, config.dataDir);
 
     const ops = createOps({ databaseUrl: db.url, logger, metricsToken: config.metricsToken, knownMigrations: knownMigrations() });
     shutdown.add('ops', () => ops.stop());
+    if (apiPort) apiPort.ops = ops.handler;
     shutdown.add('drain', async (deadline) => {
       ops.readiness.startDrain();
       if (!drainOnStop || url === null || config.shutdownDrainMs === 0) return;
@@ -81,7 +90,12 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     await checkDefaultProfile(orm.em.fork(), config.defaultProfile);
 
     const boss = new PgBoss({ connectionString: db.url, schema: PGBOSS_SCHEMA, useListenNotify: true });
-    boss.on('error', (err) => logger.error({ err }, 'pg-boss error'));
+    boss.on('error', (err) => {
+      // Connections Herald closes itself while stopping end in errors (57P01 when PostgreSQL
+      // ends them first): expected, so one short line at debug, not an error with a stack.
+      if (shutdown.running) logger.debug({ error: err.message }, 'pg-boss connection ended while stopping');
+      else logger.error({ err }, 'pg-boss error');
+    });
     const jobsListener = listenThroughHerald(boss, db.url, logger);
     await boss.start();
     shutdown.add('jobs', (deadline) => boss.stop({ graceful: true, timeout: Math.max(1000, deadline - Date.now()) }));
@@ -100,7 +114,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
       ops.watchWorker(boss, DELIVERY_QUEUE, jobsListener);
     }
 
-    if (config.role !== 'worker') {
+    if (apiPort) {
       const live = new LiveBus();
       const credentials = new CredentialWatch({ valid: (ids) => validCredentialIds(orm.em.fork(), ids), logger });
       credentials.start();
@@ -130,6 +144,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
         credentials,
         boss,
         ops: ops.handler,
+        port: apiPort,
       });
       await server.start();
       shutdown.add('api', () => server.stop());

@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { type ExecutionArgs, GraphQLError } from 'graphql';
@@ -22,6 +21,7 @@ import type { LiveBus } from './live/bus.ts';
 import type { CredentialWatch } from './live/credentials.ts';
 import type { Logger } from './logger.ts';
 import type { OpsHandler } from './ops/endpoints.ts';
+import type { HttpPort } from './ops/http-port.ts';
 import { createPortalHandler } from './portal/http.ts';
 import { authenticate } from './services/api-keys.ts';
 import type { Caller } from './services/caller.ts';
@@ -39,10 +39,12 @@ export interface ServerDeps {
   boss: PgBoss;
   /** /healthz, /readyz and /metrics, answered before GraphQL. */
   ops?: OpsHandler;
+  /** The port the API answers on, bound before anything else started (see bindHttpPort). */
+  port: HttpPort;
 }
 
 export interface HeraldServer {
-  /** Listens on config.host:config.port (0 picks a free port); resolves to the bound port. */
+  /** Starts answering on `deps.port`; resolves to its number. */
   start(): Promise<number>;
   stop(): Promise<void>;
   url(): string;
@@ -148,12 +150,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
   });
 
   const portal = createPortalHandler({ ...deps, limiter });
-  const httpServer: Server = createServer((req, res) => deps.ops?.(req, res) || portal(req, res) || yoga(req, res));
-  const sockets = new Set<Socket>();
-  httpServer.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const httpServer = deps.port.server;
 
   // Upgrades are handed over here rather than through `server: httpServer`: ws would forward the
   // HTTP server's errors to the WebSocket server, where graphql-ws prints them with a stack trace,
@@ -229,7 +226,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     wsServer,
   );
 
-  let port = 0;
+  const port = deps.port.port;
   function listenUrl(): string {
     const host = deps.config.host.includes(':') ? `[${deps.config.host}]` : deps.config.host;
     return `http://${host}:${port}`;
@@ -240,25 +237,15 @@ export function buildServer(deps: ServerDeps): HeraldServer {
   }
   return {
     async start() {
-      await new Promise<void>((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(deps.config.port, deps.config.host, () => resolve());
-      });
-      port = (httpServer.address() as AddressInfo).port;
+      deps.port.serve((req, res) => deps.ops?.(req, res) || portal(req, res) || yoga(req, res));
       log.info({ url: `http://${deps.config.host}:${port}/graphql` }, 'GraphQL API listening');
       return port;
     },
     async stop() {
       for (const client of wsServer.clients) client.close(1001, 'Server shutting down');
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
-      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-      httpServer.closeIdleConnections();
       // Give in-flight requests a moment, then cut what is left.
-      const timer = setTimeout(() => {
-        for (const s of sockets) s.destroy();
-      }, 5000);
-      await closed;
-      clearTimeout(timer);
+      await deps.port.close(5000);
     },
     url() {
       return `${listenUrl()}/graphql`;

@@ -36,6 +36,12 @@ export interface StopOutcome {
 export class Shutdown {
   private readonly steps = new Map<StopStep, StopFn[]>();
   private readonly logger: Logger;
+  private started = false;
+
+  /** Whether a stop has begun: errors from connections being closed are expected from then on. */
+  get running(): boolean {
+    return this.started;
+  }
 
   constructor(logger: Logger) {
     this.logger = logger;
@@ -55,6 +61,7 @@ export class Shutdown {
    * that fails is logged and the stop goes on.
    */
   async run(timeoutMs: number): Promise<StopOutcome> {
+    this.started = true;
     const deadline = Date.now() + timeoutMs;
     const beforeDatabase = this.steps.has('database') ? deadline - Math.min(DATABASE_RESERVE_MS, timeoutMs / 5) : deadline;
     const outcome: StopOutcome = { leftLeased: 0, overran: [] };

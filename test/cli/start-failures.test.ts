@@ -113,6 +113,27 @@ test('PORT taken by another program: one line naming HOST and PORT, no stack tra
   ]);
 });
 
+test('PORT taken: the start fails before the database is touched, with nothing logged as an error', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
+  const port = (blocker.address() as { port: number }).port;
+  // Nothing at DATABASE_URL: had Herald gone to its database first, it would wait there for 30 s.
+  const run = await runHerald(['serve'], {
+    DATABASE_URL: `postgres://herald:${PASSWORD}@127.0.0.1:${await freePort()}/herald`,
+    HERALD_DB_WAIT: '30s',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ...keys,
+  });
+  expect(run.code).toBe(1);
+  expect(run.ms).toBeLessThan(10_000);
+  expect(lines(run.stderr)).toEqual([
+    `herald: cannot listen on 127.0.0.1:${port} (HOST, PORT): another program (another Herald?) listens there. Stop it, or choose another PORT.`,
+  ]);
+  expect(run.stdout).not.toMatch(/waiting for the database|"level":(40|50)/);
+});
+
 test('a HERALD_DATA_DIR that cannot be made: one line naming it', async () => {
   const run = await runHerald(['serve'], { HERALD_DATA_DIR: '/dev/null/herald', PORT: '0' });
   expect(run.code).toBe(1);
