@@ -32,17 +32,44 @@ export function parseCidrs(list: string[]): ParsedCidr[] {
  * Anything that does not parse is blocked: failing closed is the point.
  */
 export function isBlockedAddress(ip: string, allowed: ParsedCidr[]): boolean {
+  return blockedBecause(ip, allowed) !== null;
+}
+
+/**
+ * Why isBlockedAddress blocks `ip` (e.g. "a private address"), for messages; null when it is
+ * allowed. The one place the rule is decided.
+ */
+export function blockedBecause(ip: string, allowed: ParsedCidr[]): string | null {
   const address = parseAddress(ip);
-  if (!address) return true;
+  if (!address) return 'not an address Herald can judge';
   if (address.kind() === 'ipv4') {
-    return !isAllowed(address, allowed) && address.range() !== 'unicast';
+    return isAllowed(address, allowed) || address.range() === 'unicast' ? null : describeRange(address.range());
   }
   const v6 = address as ipaddr.IPv6;
   const embedded = embeddedIPv4(v6);
-  if (isAllowed(v6, allowed) || (embedded && isAllowed(embedded, allowed))) return false;
+  if (isAllowed(v6, allowed) || (embedded && isAllowed(embedded, allowed))) return null;
   // An IPv6 form that reaches an IPv4 host is judged by that host.
-  if (embedded) return embedded.range() !== 'unicast';
-  return !isPublicIPv6(v6);
+  if (embedded) return embedded.range() === 'unicast' ? null : `${describeRange(embedded.range())} (${embedded})`;
+  if (isPublicIPv6(v6)) return null;
+  if (v6.match(IPV4_COMPATIBLE) && v6.range() === 'unicast') return 'an IPv4-compatible IPv6 address';
+  return v6.range() === 'unicast' ? 'an IPv6 address outside 2000::/3 (not routed)' : describeRange(v6.range());
+}
+
+/** ipaddr.js's range names, in words. */
+const RANGES: Record<string, string> = {
+  private: 'a private address',
+  loopback: 'a loopback address',
+  linkLocal: 'a link-local address (where cloud metadata services answer)',
+  uniqueLocal: 'a unique-local (private) address',
+  unspecified: 'the unspecified address',
+  carrierGradeNat: 'a carrier-grade NAT address',
+  multicast: 'a multicast address',
+  broadcast: 'the broadcast address',
+  reserved: 'a reserved address',
+};
+
+function describeRange(range: string): string {
+  return RANGES[range] ?? `a non-public address (${range})`;
 }
 
 /**

@@ -1,3 +1,6 @@
+import { isIP } from 'node:net';
+import { blockedBecause, type ParsedCidr } from './address.ts';
+
 /** DESIGN.md's limit on a webhook URL, in characters (of the URL as typed and as normalised). */
 export const URL_MAX_LENGTH = 2048;
 
@@ -27,7 +30,10 @@ export function parseWebhookUrl(raw: string, allowHttp: boolean): WebhookUrl {
   } catch {
     return { problem: 'is not a valid URL' };
   }
-  if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
+  if (url.protocol === 'http:' && !allowHttp) {
+    return { problem: 'must be an https:// URL (http:// is accepted only with HERALD_ALLOW_HTTP=true, for local development)' };
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     return { problem: allowHttp ? 'must be an http:// or https:// URL' : 'must be an https:// URL' };
   }
   if (url.username || url.password) return { problem: 'must not contain user-info (use auth instead)' };
@@ -36,4 +42,17 @@ export function parseWebhookUrl(raw: string, allowHttp: boolean): WebhookUrl {
   if (raw.includes('#')) return { problem: 'must not contain a fragment (#…): it is never sent to the endpoint' };
   if (url.href.length > URL_MAX_LENGTH) return { problem: `must be at most ${URL_MAX_LENGTH} characters once normalised` };
   return { url, href: url.href };
+}
+
+/**
+ * Why the SSRF guard will refuse every delivery to `url` whatever DNS says: its host is an IP
+ * literal (WHATWG URL has already normalised 2130706433, 0x7f000001 and 0177.0.0.1 to 127.0.0.1)
+ * outside the public unicast ranges and outside `allowed` (HERALD_ALLOWED_CIDRS). Null for
+ * hostnames (judged when resolved, at send time) and for allowed addresses.
+ */
+export function blockedHost(url: URL, allowed: ParsedCidr[]): { host: string; reason: string } | null {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (!isIP(host)) return null;
+  const reason = blockedBecause(host, allowed);
+  return reason === null ? null : { host, reason };
 }

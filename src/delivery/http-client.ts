@@ -1,14 +1,13 @@
 import type { LookupAddress } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupFunction } from 'node:net';
-import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { getCACertificates } from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import type { ParsedCidr } from '../core/address.ts';
 import { isBlockedAddress, parseCidrs } from '../core/address.ts';
 import { BoundedMap } from '../core/bounded-map.ts';
-import { parseWebhookUrl } from '../core/webhook-url.ts';
+import { blockedHost, parseWebhookUrl } from '../core/webhook-url.ts';
 
 /** Why an attempt failed, when the status alone does not tell (DESIGN.md, Attempt `error`). */
 export type AttemptError =
@@ -186,11 +185,8 @@ function checkTarget(raw: string, allowHttp: boolean, allowed: ParsedCidr[]): Ta
   const checked = parseWebhookUrl(raw, allowHttp);
   if ('problem' in checked) return { error: 'INVALID_URL', errorMessage: `The URL ${checked.problem}` };
   const { url } = checked;
-  // WHATWG URL has already normalised 2130706433, 0x7f.1 and 0177.0.0.1 to 127.0.0.1.
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host) && isBlockedAddress(host, allowed)) {
-    return { error: 'BLOCKED_ADDRESS', errorMessage: `address ${host} is not allowed` };
-  }
+  const blocked = blockedHost(url, allowed);
+  if (blocked) return { error: 'BLOCKED_ADDRESS', errorMessage: `address ${blocked.host} is not allowed` };
   return { url };
 }
 

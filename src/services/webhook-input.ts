@@ -1,8 +1,9 @@
+import type { ParsedCidr } from '../core/address.ts';
 import type { StoredAuth } from '../core/auth.ts';
 import type { FieldErrors } from '../core/errors.ts';
 import { isOperationalEventType } from '../core/operational-events.ts';
 import { SIGNATURE_HEADER_NAMES } from '../core/signing.ts';
-import { parseWebhookUrl } from '../core/webhook-url.ts';
+import { blockedHost, parseWebhookUrl } from '../core/webhook-url.ts';
 import type { CustomHeader, WebhookAuthType } from '../entities/Webhook.ts';
 
 export const TIMEOUT_MS = { min: 1000, max: 30000, default: 15000 };
@@ -39,11 +40,23 @@ export interface WebhookAuthInput {
   headerValue?: string | null;
 }
 
-/** Checks a webhook URL; returns it normalised (what is stored and requested), or undefined after adding the error. */
-export function validateUrl(errors: FieldErrors, value: string, allowHttp: boolean): string | undefined {
+/**
+ * Checks a webhook URL; returns it normalised (what is stored and requested), or undefined after
+ * adding the error. A host that is an IP literal the SSRF guard would refuse (`allowedCidrs`:
+ * HERALD_ALLOWED_CIDRS, parsed) is refused here, not retried for days as BLOCKED_ADDRESS.
+ */
+export function validateUrl(errors: FieldErrors, value: string, allowHttp: boolean, allowedCidrs: ParsedCidr[]): string | undefined {
   const checked = parseWebhookUrl(value, allowHttp);
   if ('problem' in checked) {
     errors.add('url', checked.problem);
+    return undefined;
+  }
+  const blocked = blockedHost(checked.url, allowedCidrs);
+  if (blocked) {
+    errors.add(
+      'url',
+      `points at ${blocked.host}, ${blocked.reason}, which Herald never delivers to (the SSRF guard); HERALD_ALLOWED_CIDRS can allow its range`,
+    );
     return undefined;
   }
   return checked.href;

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely } from 'pg-boss';
+import { parseCidrs } from '../core/address.ts';
 import type { StoredAuth } from '../core/auth.ts';
 import { WAITING_SQL, type WebhookStatus } from '../core/delivery-state.ts';
 import { FieldErrors, notFound, validationError } from '../core/errors.ts';
@@ -91,7 +92,7 @@ async function validateFields(
   errors: FieldErrors,
   subscribed: string[] = [],
 ) {
-  const url = input.url != null ? validateUrl(errors, input.url, ctx.config.allowHttp) : undefined;
+  const url = input.url != null ? validateUrl(errors, input.url, ctx.config.allowHttp, parseCidrs(ctx.config.allowedCidrs)) : undefined;
   if (input.events != null) {
     const known = tenantId === null ? new Set<string>(OPERATIONAL_EVENT_TYPES) : await knownEventTypeNames(ctx.em, tenantId);
     validateEvents(errors, input.events, known, subscribed);

@@ -3,7 +3,7 @@ import { PGBOSS_SCHEMA } from '../../src/app.ts';
 import { DELIVERY_QUEUE } from '../../src/jobs/queue.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createWebhook, listDeliveries, publish } from '../helpers/deliveries.ts';
-import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
+import { createTenant, LOCAL_RECEIVERS, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 // Our tables are the truth; pg-boss jobs only wake workers. A delivery that is due but whose
@@ -15,7 +15,7 @@ let tenant: { id: string; key: string };
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  api = await startTestHerald({ HERALD_ROLE: 'api', HERALD_ALLOW_HTTP: 'true' });
+  api = await startTestHerald({ HERALD_ROLE: 'api', ...LOCAL_RECEIVERS });
   tenant = await createTenant(api);
 });
 afterAll(async () => {

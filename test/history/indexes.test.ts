@@ -36,7 +36,7 @@ const TYPES = ['message.delivered', 'message.sent', 'message.read', 'message.inb
 
 beforeAll(async () => {
   // API only: no worker to touch the seeded rows while plans are read.
-  h = await startTestHerald({ HERALD_ROLE: 'api', HERALD_ALLOW_HTTP: 'true' });
+  h = await startTestHerald({ HERALD_ROLE: 'api', HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
   a = await createTenant(h, 'busy');
   b = await createTenant(h, 'neighbour');
   webhookId = (await createWebhook(h, a.key, { url: 'http://127.0.0.1:9/busy' })).id;

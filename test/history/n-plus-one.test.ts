@@ -25,7 +25,7 @@ const QUERY = `query($first: Int!) {
 }`;
 
 beforeAll(async () => {
-  h = await startTestHerald({ HERALD_ROLE: 'api', HERALD_ALLOW_HTTP: 'true' });
+  h = await startTestHerald({ HERALD_ROLE: 'api', HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
   tenant = await createTenant(h, 'dashboard');
   for (let i = 0; i < 5; i++) {
     const url = `http://127.0.0.1:9/hook-${i}`;

@@ -27,7 +27,7 @@ let db: pg.Client;
 let writtenAt: number;
 
 beforeAll(async () => {
-  h = await startTestHerald({ HERALD_ROLE: 'api', HERALD_ALLOW_HTTP: 'true' });
+  h = await startTestHerald({ HERALD_ROLE: 'api', HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
   const tenant = await createTenant(h, 'backlog');
   const active = (await createWebhook(h, tenant.key, { url: 'http://127.0.0.1:9/a' })).id;
   const paused = (await createWebhook(h, tenant.key, { url: 'http://127.0.0.1:9/p' })).id;
