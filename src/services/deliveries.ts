@@ -1,5 +1,5 @@
 import { fromKysely } from 'pg-boss';
-import { notFound, validationError } from '../core/errors.ts';
+import { HeraldError, notFound, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { buildPayload } from '../core/payload.ts';
 import { rawQuery } from '../db/raw-query.ts';
@@ -22,15 +22,23 @@ export async function getDelivery(ctx: ServiceContext, id: string): Promise<IDel
 /**
  * Asks for one new attempt now (trigger MANUAL), whatever the delivery's status. A delivery
  * still in its retry schedule keeps it if this attempt fails; an ended one is FAILED again.
+ * CONFLICT when its webhook was deleted (the delivery is, or will be, CANCELLED: there is
+ * nowhere to send it).
  */
 export async function retryDelivery(ctx: ServiceContext, id: string): Promise<IDelivery> {
   const delivery = await getDelivery(ctx, id);
   await ctx.em.transactional(async (tx) => {
+    // The webhook is checked in the same statement: one deleted meanwhile is refused too.
     const rows = await rawQuery<RequeuedRow>(
       tx,
-      `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now() where id = $1 ${RETURNING}`,
+      `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now()
+        where id = $1 and exists (select 1 from webhook w where w.id = delivery.webhook_id and w.deleted_at is null)
+        ${RETURNING}`,
       [delivery.id],
     );
+    if (rows.length === 0) {
+      throw new HeraldError('CONFLICT', `Delivery ${delivery.id} cannot be retried: its webhook was deleted`);
+    }
     await requeue(tx, ctx.boss, rows);
   });
   await ctx.em.refresh(delivery);

@@ -11,6 +11,7 @@ import {
   waitForDelivery,
 } from '../helpers/deliveries.ts';
 import { createTenant, expectError, startTestHerald, startWithReceiver, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
+import { scrape } from '../helpers/ops.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const ok = (_req: unknown, res: import('node:http').ServerResponse) => res.writeHead(200).end('ok');
@@ -106,6 +107,35 @@ describe('operating deliveries', () => {
     const delivery = await waitForDelivery(h, tenant.key, id);
     expect(delivery.status).toBe('SUCCEEDED');
     expect(delivery.attempts.map((a) => a.trigger)).toEqual(['SCHEDULED', 'MANUAL']);
+  });
+
+  test('retryDelivery of a deleted webhook’s delivery is CONFLICT, changes nothing and counts no second completion', async () => {
+    const cancelled = async () => (await scrape(h.herald.opsUrl)).value('herald_deliveries_completed_total', { status: 'CANCELLED' }) ?? 0;
+    const webhook = await createWebhook(h, tenant.key, { url: `${receiver.url}/deleted`, events: ['message.read'] });
+    // Paused, so its delivery waits until the webhook is deleted, and is CANCELLED then.
+    await h.ok('mutation($id: ID!) { updateWebhook(id: $id, input: { status: PAUSED }) { id } }', { id: webhook.id }, tenant.key);
+    const { eventId } = await publish(h, tenant.key, { type: 'message.read' });
+    const { id } = await deliveryOf(h, tenant.key, eventId, webhook.id);
+    const before = await cancelled();
+    await h.ok('mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: webhook.id }, tenant.key);
+    const ended = await waitForDelivery(h, tenant.key, id);
+    expect(ended.status).toBe('CANCELLED');
+    expect(await cancelled()).toBe(before + 1);
+
+    const error = expectError(await retry(id), 'CONFLICT');
+    expect(error.message).toMatch(/webhook was deleted/);
+    // Anything the retry had queued would be claimed within a second or two (the test event shows the worker is at work).
+    const probe = await createWebhook(h, tenant.key, { url: `${receiver.url}/probe`, events: ['message.read'] });
+    const test = await h.ok<{ sendTestEvent: { id: string } }>(
+      'mutation($id: ID!) { sendTestEvent(webhookId: $id) { id } }',
+      { id: probe.id },
+      tenant.key,
+    );
+    await waitForDelivery(h, tenant.key, test.sendTestEvent.id);
+    await sleep(1000);
+    expect(await waitForDelivery(h, tenant.key, id)).toEqual(ended);
+    expect(await cancelled()).toBe(before + 1);
+    expect(on('/deleted')).toHaveLength(0);
   });
 
   test('retryDelivery while an attempt is in flight is kept: one more MANUAL attempt follows at once', async () => {

@@ -134,6 +134,39 @@ describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
     await waitForText(row, '2 attempts · HTTP 503');
   });
 
+  test('a delivery of a deleted endpoint offers no Retry, in the log and on its page, live and when read afresh', async () => {
+    const url = `${receiver.url}/doomed`;
+    const { id: webhookId } = await createWebhook(h, tenant.key, { url, events: ['campaign.completed'] });
+    // And a delivery that SUCCEEDED before its endpoint was deleted: only its webhook tells.
+    const { id: doneWebhookId } = await createWebhook(h, tenant.key, { url: `${receiver.url}/done`, events: ['campaign.sent'] });
+    const done = await publish(h, tenant.key, { type: 'campaign.sent' });
+    const [succeeded] = await listDeliveries(h, tenant.key, { eventId: done.eventId, webhookId: doneWebhookId });
+    expect((await waitForDelivery(h, tenant.key, succeeded.id)).status).toBe('SUCCEEDED');
+    await h.ok('mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: doneWebhookId }, tenant.key);
+    await h.ok('mutation($id: ID!) { updateWebhook(id: $id, input: { status: PAUSED }) { id } }', { id: webhookId }, tenant.key);
+    const { eventId } = await publish(h, tenant.key, { type: 'campaign.completed' });
+    const [delivery] = await listDeliveries(h, tenant.key, { eventId, webhookId });
+    await page.evaluate(() => (location.hash = '#/deliveries'));
+    const row = deliveryRow(page, delivery.id);
+    await row.getByRole('button', { name: 'Retry' }).waitFor();
+    await h.ok('mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: webhookId }, tenant.key);
+    await waitForText(row, 'CANCELLED');
+    await waitForText(row, 'Endpoint deleted');
+    expect(await row.getByRole('button', { name: 'Retry' }).count()).toBe(0);
+
+    // Read afresh (the log's query, not the live update).
+    await page.evaluate(() => (location.hash = '#/endpoints'));
+    await page.evaluate(() => (location.hash = '#/deliveries'));
+    for (const id of [delivery.id, succeeded.id]) {
+      await waitForText(deliveryRow(page, id), 'Endpoint deleted');
+      expect(await deliveryRow(page, id).getByRole('button', { name: 'Retry' }).count()).toBe(0);
+    }
+    await waitForText(deliveryRow(page, succeeded.id), 'SUCCEEDED');
+    await page.evaluate((id) => (location.hash = `#/deliveries/${id}`), succeeded.id);
+    await waitForText(page.locator('.delivery'), 'Its endpoint was deleted: it cannot be retried.');
+    expect(await page.getByRole('button', { name: 'Retry' }).count()).toBe(0);
+  });
+
   test('an endpoint the platform adds while the page is open is shown by its URL once its first delivery arrives', async () => {
     await page.evaluate(() => (location.hash = '#/deliveries'));
     const url = `${receiver.url}/added-later`;

@@ -1,6 +1,6 @@
 // Deliveries: the log (filtered, newest first, paginated, live), Retry and Replay failed.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { DELIVERIES, REPLAY_FAILED, RETRY } from './queries.js';
+import { DELIVERIES, endpointDeleted, REPLAY_FAILED, RETRY } from './queries.js';
 import { act, Confirm, html, memo, ShortUrl, Status, Time, usePortal } from './ui.js';
 
 const PAGE = 50;
@@ -215,7 +215,11 @@ const DeliveryRow = memo(function DeliveryRow({ d, url }) {
     ${url ? html`<${ShortUrl} url=${url} className="endpoint" />` : html`<span class="url endpoint">${d.webhookId}</span>`}
     <span class="tries">${d.attemptCount} ${d.attemptCount === 1 ? 'attempt' : 'attempts'}${d.lastResponseStatus ? ` · HTTP ${d.lastResponseStatus}` : d.lastError ? ` · ${d.lastError}` : ''}</span>
     <span class="when"><${Time} value=${d.createdAt} /></span>
-    <button type="button" class="small" disabled=${readOnly || busy} onClick=${retry}>Retry</button>
+    ${
+      endpointDeleted(d)
+        ? html`<span class="small muted">Endpoint deleted</span>`
+        : html`<button type="button" class="small" disabled=${readOnly || busy} onClick=${retry}>Retry</button>`
+    }
   </li>`;
 });
 

@@ -1,6 +1,6 @@
 // One delivery: the body it sends (byte for byte), its event, and every attempt, what was sent and what came back; Retry.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { DELIVERY, RETRY } from './queries.js';
+import { DELIVERY, endpointDeleted, RETRY } from './queries.js';
 import { act, html, Json, Status, Time, usePortal } from './ui.js';
 
 /** While updates of this delivery keep arriving, re-read it at most this often. */
@@ -58,7 +58,11 @@ export function DeliveryPage({ id }) {
     <p><a href="#/deliveries">← All deliveries</a></p>
     <div class="page-head">
       <h1>Delivery <span class="mono">${d.id}</span></h1>
-      <button type="button" class="primary" disabled=${readOnly || busy} onClick=${retry}>Retry</button>
+      ${
+        endpointDeleted(d)
+          ? html`<span class="muted">Its endpoint was deleted: it cannot be retried.</span>`
+          : html`<button type="button" class="primary" disabled=${readOnly || busy} onClick=${retry}>Retry</button>`
+      }
     </div>
     <dl class="facts">
       <div><dt>Status</dt><dd><${Status} value=${d.status} /></dd></div>

@@ -5,7 +5,14 @@ const WEBHOOK_FIELDS = `id url description events channels status disabledReason
   stats { deliveries24h succeeded24h failed24h lastSuccessAt lastFailureAt consecutiveFailures }`;
 
 export const DELIVERY_FIELDS = `id status eventType webhookId eventId attemptCount createdAt lastAttemptAt nextAttemptAt
-  lastResponseStatus lastError completedAt`;
+  lastResponseStatus lastError completedAt webhook { deletedAt }`;
+
+/**
+ * Whether a delivery's endpoint was deleted, so it cannot be retried (Herald answers CONFLICT):
+ * its webhook says so when read with DELIVERY_FIELDS, and a live update saying CANCELLED does
+ * too (only a delete cancels a delivery).
+ */
+export const endpointDeleted = (d) => d.status === 'CANCELLED' || Boolean(d.webhook?.deletedAt);
 
 export const TENANT = `query PortalTenant { tenant { id name } }`;
 
