@@ -71,8 +71,9 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     shutdown.add('drain', async (deadline) => {
       ops.readiness.startDrain();
       if (!drainOnStop || url === null || config.shutdownDrainMs === 0) return;
-      // Out of HERALD_SHUTDOWN_TIMEOUT, but never more than half of it: the worker needs the rest.
-      const drainMs = Math.max(0, Math.min(config.shutdownDrainMs, (deadline - Date.now()) / 2));
+      // Out of HERALD_SHUTDOWN_TIMEOUT; loadConfig refuses a drain over half of it, so that the
+      // worker keeps the rest. Bounded by the deadline all the same.
+      const drainMs = Math.max(0, Math.min(config.shutdownDrainMs, deadline - Date.now()));
       logger.info({ drainMs }, 'draining: /readyz answers 503 while the API keeps serving');
       await sleep(drainMs);
     });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // herald serve | migrate | tenant create <name> | api-key create --tenant <id>
 import { parseArgs } from 'node:util';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, ROLE_PROBLEM, ROLES } from './config.ts';
 import type { MikroORM } from './db/orm.ts';
 import type { Logger } from './logger.ts';
 import { applyRuntimeV8Flags } from './node-flags.ts';
@@ -33,6 +33,9 @@ async function main(argv: string[]): Promise<number> {
   if (values.help) {
     console.log(USAGE);
     return 0;
+  }
+  if (values.role !== undefined && !(ROLES as readonly string[]).includes(values.role)) {
+    throw new ConfigError(`Invalid --role ${JSON.stringify(values.role)}: ${ROLE_PROBLEM}`);
   }
   const env = values.role ? { ...process.env, HERALD_ROLE: values.role } : process.env;
   config = loadConfig(env);
@@ -130,8 +133,9 @@ async function withDatabase(config: Readonly<Config>, logger: Logger, run: (orm:
  * (StartupError); the rest are told apart here by what failed: the listening socket, the database.
  */
 async function explain(error: unknown, config: Readonly<Config> | null): Promise<string> {
-  const { StartupError, isDatabaseUnavailable } = await import('./core/errors.ts');
-  if (error instanceof StartupError) return error.message;
+  const { HeraldError, StartupError, isDatabaseUnavailable } = await import('./core/errors.ts');
+  // A HeraldError (NOT_FOUND, VALIDATION_ERROR…) is the answer to what was asked, said as the API says it.
+  if (error instanceof StartupError || error instanceof HeraldError) return error.message;
   const e = (error ?? {}) as NodeJS.ErrnoException;
   if (e.code?.startsWith('ERR_PARSE_ARGS')) return `${e.message} (herald --help lists the commands and options).`;
   if (config && e.syscall === 'listen') {

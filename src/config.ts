@@ -4,6 +4,14 @@ import { parseCidrs } from './core/address.ts';
 import { PROFILE_NAME } from './core/profiles/definition.ts';
 import { parseDuration } from './core/retry.ts';
 
+/** What `herald serve` runs (HERALD_ROLE, or `--role`). */
+export const ROLES = ['all', 'api', 'worker'] as const;
+/** What a role that is none of ROLES is told. */
+export const ROLE_PROBLEM = 'must be all, api or worker';
+
+/** HERALD_SHUTDOWN_DRAIN's default, when HERALD_SHUTDOWN_TIMEOUT is at least twice as long. */
+const DEFAULT_SHUTDOWN_DRAIN_MS = 5000;
+
 /** Thrown for a bad environment value; the message names the variable. */
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -104,7 +112,7 @@ const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   HERALD_ADMIN_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   HERALD_ENCRYPTION_KEY: encryptionKey.optional(),
-  HERALD_ROLE: z.enum(['all', 'api', 'worker'], { error: 'must be all, api or worker' }).default('all'),
+  HERALD_ROLE: z.enum(ROLES, { error: ROLE_PROBLEM }).default('all'),
   HERALD_ALLOW_HTTP: boolean.default(false),
   HERALD_ALLOWED_CIDRS: cidrs.default([]),
   HERALD_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
@@ -131,7 +139,8 @@ const schema = z.object({
   HERALD_PUBLIC_URL: publicUrl.optional(),
   HERALD_PORTAL_FRAME_ANCESTORS: frameAncestors.default([]),
   HERALD_OPS_PORT: port.optional(),
-  HERALD_SHUTDOWN_DRAIN: duration.default(5000),
+  // Default: 5 s, or half of HERALD_SHUTDOWN_TIMEOUT when that is shorter (see loadConfig).
+  HERALD_SHUTDOWN_DRAIN: duration.optional(),
   HERALD_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   HERALD_DEFAULT_PROFILE: z.string().regex(PROFILE_NAME, 'must be a delivery profile name').default('standard'),
   LOG_LEVEL: z
@@ -143,7 +152,7 @@ const schema = z.object({
 
 const SECRET_VARIABLES = new Set(['DATABASE_URL', 'HERALD_ADMIN_KEY', 'HERALD_ENCRYPTION_KEY', 'HERALD_METRICS_TOKEN']);
 
-export type Role = 'all' | 'api' | 'worker';
+export type Role = (typeof ROLES)[number];
 
 /** What one GraphQL request may ask for; over it the request is refused before it runs. */
 export interface GraphQLLimits {
@@ -232,6 +241,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     throw new ConfigError(`Invalid ${name}${shown}: ${issue.message}`);
   }
   const v = parsed.data;
+  if (v.HERALD_SHUTDOWN_DRAIN !== undefined && v.HERALD_SHUTDOWN_DRAIN > v.HERALD_SHUTDOWN_TIMEOUT / 2) {
+    // The drain is taken from the timeout, and the worker needs the other half to finish the
+    // attempts in flight: a longer drain cannot be honoured.
+    const timeout = env.HERALD_SHUTDOWN_TIMEOUT
+      ? `HERALD_SHUTDOWN_TIMEOUT=${JSON.stringify(env.HERALD_SHUTDOWN_TIMEOUT)}`
+      : 'HERALD_SHUTDOWN_TIMEOUT (30s by default)';
+    throw new ConfigError(
+      `Invalid HERALD_SHUTDOWN_DRAIN=${JSON.stringify(env.HERALD_SHUTDOWN_DRAIN ?? '')}: must be at most half of ${timeout}, ` +
+        `that is ${v.HERALD_SHUTDOWN_TIMEOUT / 2000} s: the drain is taken from the timeout and the rest of the stop needs the other half. ` +
+        'Shorten HERALD_SHUTDOWN_DRAIN or raise HERALD_SHUTDOWN_TIMEOUT.',
+    );
+  }
   if (v.DATABASE_URL && !v.HERALD_ENCRYPTION_KEY) {
     throw new ConfigError('HERALD_ENCRYPTION_KEY is required when DATABASE_URL is set (32 bytes base64, e.g. `openssl rand -base64 32`)');
   }
@@ -257,7 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     publicUrl: v.HERALD_PUBLIC_URL,
     portalFrameAncestors: v.HERALD_PORTAL_FRAME_ANCESTORS,
     opsPort: v.HERALD_OPS_PORT ?? null,
-    shutdownDrainMs: v.HERALD_SHUTDOWN_DRAIN,
+    shutdownDrainMs: v.HERALD_SHUTDOWN_DRAIN ?? Math.min(DEFAULT_SHUTDOWN_DRAIN_MS, v.HERALD_SHUTDOWN_TIMEOUT / 2),
     metricsToken: v.HERALD_METRICS_TOKEN ?? null,
     defaultProfile: v.HERALD_DEFAULT_PROFILE,
     logLevel: v.LOG_LEVEL,

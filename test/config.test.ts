@@ -97,3 +97,15 @@ describe('operational events', () => {
     expect(() => loadConfig({ HERALD_EXHAUSTED_WINDOW: 'soon' })).toThrow(/^Invalid HERALD_EXHAUSTED_WINDOW="soon": /);
   });
 });
+
+describe('the shutdown drain', () => {
+  test('5 s by default, or half of a shorter HERALD_SHUTDOWN_TIMEOUT; up to half of it when set', () => {
+    expect(loadConfig({}).shutdownDrainMs).toBe(5000);
+    expect(loadConfig({ HERALD_SHUTDOWN_TIMEOUT: '6s' }).shutdownDrainMs).toBe(3000);
+    expect(loadConfig({ HERALD_SHUTDOWN_DRAIN: '15s' }).shutdownDrainMs).toBe(15_000);
+    expect(loadConfig({ HERALD_SHUTDOWN_DRAIN: '0' }).shutdownDrainMs).toBe(0);
+    expect(() => loadConfig({ HERALD_SHUTDOWN_DRAIN: '15001ms' })).toThrow(
+      /^Invalid HERALD_SHUTDOWN_DRAIN="15001ms": must be at most half of HERALD_SHUTDOWN_TIMEOUT/,
+    );
+  });
+});

@@ -69,6 +69,33 @@ test('`api-key create` for an unknown tenant fails with a message and prints no 
   expect(run.stderr).toMatch(/ten_00000000000000000000000000/);
 });
 
+test('`api-key create` for a tenant that is not there: one plain line, exit 1', async () => {
+  const run = await herald(['api-key', 'create', '--tenant', 'ten_nope'], databaseEnv());
+  expect(run.code).toBe(1);
+  expect(run.stdout).toBe('');
+  expect(lines(run.stderr)).toEqual(['herald: Tenant ten_nope not found']);
+});
+
+test('`serve --role boss` names the flag, not HERALD_ROLE (exit 78, nothing started)', async () => {
+  const run = await herald(['serve', '--role', 'boss'], {}, emptyDir);
+  expect(run.code).toBe(78);
+  expect(lines(run.stderr)).toEqual(['herald: Invalid --role "boss": must be all, api or worker']);
+  expect(await readdir(emptyDir)).toEqual([]);
+});
+
+test.each([
+  ['40s', {}, 'HERALD_SHUTDOWN_TIMEOUT (30s by default), that is 15 s'],
+  ['6s', { HERALD_SHUTDOWN_TIMEOUT: '10s' }, 'HERALD_SHUTDOWN_TIMEOUT="10s", that is 5 s'],
+])('HERALD_SHUTDOWN_DRAIN=%s over half the shutdown timeout is refused at start, naming both (exit 78)', async (drain, env, half) => {
+  const run = await herald(['serve'], { HERALD_SHUTDOWN_DRAIN: drain, ...env }, emptyDir);
+  expect(run.code).toBe(78);
+  expect(run.stdout).toBe('');
+  expect(lines(run.stderr)).toEqual([
+    `herald: Invalid HERALD_SHUTDOWN_DRAIN="${drain}": must be at most half of ${half}: the drain is taken from the timeout and the rest of the stop needs the other half. Shorten HERALD_SHUTDOWN_DRAIN or raise HERALD_SHUTDOWN_TIMEOUT.`,
+  ]);
+  expect(await readdir(emptyDir)).toEqual([]);
+});
+
 test('an unknown command prints the usage and exits 2', async () => {
   const run = await herald(['frobnicate'], databaseEnv());
   expect(run.code).toBe(2);
