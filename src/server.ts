@@ -52,6 +52,20 @@ export interface HeraldServer {
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
+/** What GraphiQL's editor shows the first time: where the key goes (nothing is sent for it). */
+const GRAPHIQL_DEFAULT_QUERY = `# Herald's GraphQL API. Every request needs a key: put it in the Headers tab below,
+#   { "authorization": "Bearer hrld_…" }
+# (the admin key, HERALD_ADMIN_KEY, or a tenant's API key), then press Run.
+# Docs and completion need the schema: once the key is there, press "Re-fetch GraphQL schema" (left bar).
+
+query {
+  tenant {
+    id
+    name
+  }
+}
+`;
+
 /**
  * Closes a WebSocket whose key is missing or bad: 4401 mirrors HTTP 401 (graphql-ws alone would
  * say 4403); 4429, HTTP 429, when its address failed to authenticate too often.
@@ -94,8 +108,12 @@ export function buildServer(deps: ServerDeps): HeraldServer {
   }
 
   const limiter = createRateLimiter(deps.orm, deps.config, log);
-  /** callerFor, rate-limited: the caller's bucket, and the address's when the key is refused. */
-  const admit = (authorization: unknown, request: IncomingMessage) => limiter.admit(request, () => callerFor(authorization));
+  /**
+   * callerFor, rate-limited: the caller's bucket, and the address's when the key is refused. No
+   * authorization at all guesses no key (GraphiQL before one is typed): refused, at no cost.
+   */
+  const admit = (authorization: unknown, request: IncomingMessage) =>
+    authorization == null || authorization === '' ? callerFor(authorization) : limiter.admit(request, () => callerFor(authorization));
 
   function contextFor(caller: Caller, socket?: WebSocket): GraphQLContext {
     return {
@@ -135,10 +153,13 @@ export function buildServer(deps: ServerDeps): HeraldServer {
           ? new HeraldError('SERVICE_UNAVAILABLE', 'The database is unavailable. Retry shortly (an idempotencyKey makes the retry safe).')
           : maskError(error, message, isDev),
     },
+    // No headers prefilled: GraphiQL sends them at once (its schema introspection), and a
+    // placeholder key would be a failed authentication on every page load. The hint is a comment.
     graphiql: deps.config.graphiql && {
       title: 'Herald',
       subscriptionsProtocol: 'WS',
-      headers: JSON.stringify({ authorization: 'Bearer <your key>' }),
+      defaultEditorToolsVisibility: 'headers',
+      defaultQuery: GRAPHIQL_DEFAULT_QUERY,
     },
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),

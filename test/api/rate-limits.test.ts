@@ -276,6 +276,24 @@ describe('failed authentications per address', () => {
     expect(closed.reason).toMatch(/^Rate limited: Too many failed authentications from 203\.0\.113\.7/);
   }, 30_000);
 
+  test('a request with no authorization at all (GraphiQL before a key is typed) is 401 and spends nothing of the address’s allowance', async () => {
+    const tenant = await newTenant('no-key');
+    for (let i = 0; i < 12; i++) {
+      const res = await fetch(apis[i % 2].url!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...from('203.0.113.20') },
+        body: JSON.stringify({ query: '{ tenant { id } }' }),
+      });
+      const answer = (await res.json()) as Answer;
+      expect(res.status).toBe(401);
+      expect(answer.errors![0].message).toMatch(/^Missing authorization/);
+    }
+    expect((await gql(0, tenant.key, '{ tenant { id } }', {}, from('203.0.113.20'))).status).toBe(200);
+    // A malformed one still counts: five of them use up the burst, and the sixth is refused.
+    for (let i = 0; i < 5; i++) expect((await gql(1, '<your key>', '{ tenant { id } }', {}, from('203.0.113.20'))).status).toBe(401);
+    expectRateLimited(await gql(0, '<your key>', '{ tenant { id } }', {}, from('203.0.113.20')));
+  });
+
   test('a portal link’s code that opens nothing is a failed authentication; past the burst its address opens no link', async () => {
     const tenant = await newTenant('portal-codes');
     const { data } = await gql(0, tenant.key, 'mutation { createPortalSession(input: {}) { url } }');

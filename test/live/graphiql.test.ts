@@ -184,6 +184,25 @@ describe.skipIf(!HAS_CHROMIUM)('GraphiQL at /graphql in headless Chromium', () =
     }
   }, 90_000);
 
+  test('opened afresh it sends no authorization (no placeholder key to fail), and its editor says where the key goes', async () => {
+    const browser = await openBrowser();
+    try {
+      const sent: { authorization: string | undefined; body: string }[] = [];
+      browser.context.on('request', (r) => {
+        if (r.url() === h.url && r.method() === 'POST') sent.push({ authorization: r.headers().authorization, body: r.postData() ?? '' });
+      });
+      const { page } = await openGraphiQL(browser.context);
+      // GraphiQL asks for the schema at once, with whatever its Headers tab holds.
+      await expect.poll(() => sent.some((r) => /IntrospectionQuery/.test(r.body)), { timeout: 15_000 }).toBe(true);
+      expect(sent.map((r) => r.authorization)).toEqual(sent.map(() => undefined));
+      const query = ((await page.locator('.graphiql-query-editor .view-lines').first().textContent()) ?? '').replace(/\u00a0/g, ' ');
+      expect(query).toContain('{ "authorization": "Bearer hrld_…" }');
+      expect(query).toContain('Headers tab');
+    } finally {
+      await browser.close();
+    }
+  }, 90_000);
+
   test('the same page without a key in its Headers tab has its WebSocket closed with 4401 and shows an error', async () => {
     const browser = await openBrowser();
     try {
