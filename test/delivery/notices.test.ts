@@ -151,11 +151,16 @@ describe('updateWebhookHealth reports a failure streak ended exactly once, howev
     try {
       await first.query('begin');
       await second.query('begin');
+      const [{ pid }] = (await second.query<{ pid: number }>('select pg_backend_pid() as pid')).rows;
       expect(await updateWebhookHealth(first, [success(T0 + 1000)])).toEqual([
         { webhookId: 'wh_1', failures: 3, failingSince: new Date(T0) },
       ]);
       const waiting = updateWebhookHealth(second, [success(T0 + 2000)]);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Committed only once the second is blocked on the row lock: otherwise it could read the
+      // committed row without ever waiting, and the interleaving under test would not happen.
+      await expect
+        .poll(async () => (await pool.query('select wait_event_type from pg_stat_activity where pid = $1', [pid])).rows[0]?.wait_event_type)
+        .toBe('Lock');
       await first.query('commit');
       expect(await waiting).toEqual([]);
       await second.query('commit');
