@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { FieldErrors, HeraldError, notFound } from '../core/errors.ts';
+import { FieldErrors, HeraldError, notFound, validationError } from '../core/errors.ts';
 import { BUILT_IN_EVENT_TYPES, type BuiltInEventType, EVENT_TYPE_NAME, isBuiltInEventType, TEST_EVENT_TYPE } from '../core/event-types.ts';
 import { newId } from '../core/ids.ts';
 import { EventType, type IEventType } from '../entities/EventType.ts';
@@ -100,7 +100,7 @@ export async function updateEventType(
 ): Promise<EventTypeView> {
   const tenantId = ctx.caller.kind === 'admin' && !input.tenantId ? null : await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
   const builtIn = BUILT_IN_EVENT_TYPES.find((t) => t.name === name);
-  if (tenantId && builtIn) throw new HeraldError('FORBIDDEN', 'Built-in event types are changed with the admin key');
+  if (tenantId && builtIn) throw notTenantOwned(ctx, name, 'built-in');
   const errors = new FieldErrors();
   if (input.description && input.description.length > 1000) errors.add('description', 'must be at most 1000 characters');
   if (input.archived && name === TEST_EVENT_TYPE) errors.add('archived', `${TEST_EVENT_TYPE} always exists (sendTestEvent sends it)`);
@@ -110,9 +110,7 @@ export async function updateEventType(
   errors.throwIfAny();
   let row = await ctx.em.findOne(EventType, { name, tenant: tenantId });
   if (!row && !builtIn) {
-    if (tenantId && (await ctx.em.count(EventType, { name, tenant: null }))) {
-      throw new HeraldError('FORBIDDEN', 'Platform-wide event types are changed with the admin key');
-    }
+    if (tenantId && (await ctx.em.count(EventType, { name, tenant: null }))) throw notTenantOwned(ctx, name, 'platform-wide');
     throw notFound('EventType', name);
   }
   // A built-in's changes are kept in a platform-wide row of its name.
@@ -122,4 +120,15 @@ export async function updateEventType(
   if (input.archived != null) row.archived = input.archived;
   await ctx.em.flush();
   return view(row, name, builtIn);
+}
+
+/**
+ * The error for naming a tenant on a type of no tenant: a tenant key may not change it
+ * (FORBIDDEN); the admin key may, without `tenantId` (VALIDATION_ERROR on that field).
+ */
+function notTenantOwned(ctx: ServiceContext, name: string, kind: 'built-in' | 'platform-wide'): HeraldError {
+  if (ctx.caller.kind === 'admin') {
+    return validationError([{ field: 'tenantId', message: `"${name}" is a ${kind} type, of no tenant: leave tenantId out to change it` }]);
+  }
+  return new HeraldError('FORBIDDEN', `${kind === 'built-in' ? 'Built-in' : 'Platform-wide'} event types are changed with the admin key`);
 }

@@ -101,4 +101,14 @@ test('who may change what: admin the built-in and platform-wide types, a tenant 
   // Herald sends operational events itself: a webhook stops one by not naming it.
   expectError(await h.gql(UPDATE, { name: 'delivery.exhausted', input: { archived: true } }), 'VALIDATION_ERROR', 'archived');
   expectError(await h.gql(UPDATE, { name: 'no.such', input: { archived: true } }), 'NOT_FOUND');
+  // The admin key naming a tenant on a type of no tenant is told to leave tenantId out, and nothing changes.
+  for (const name of ['message.sent', 'MESSAGE_RECEIVED']) {
+    const error = expectError(await h.gql(UPDATE, { name, input: { archived: true, tenantId: a.id } }), 'VALIDATION_ERROR', 'tenantId');
+    expect(error.message).not.toMatch(/admin key/);
+  }
+  const types = (await h.ok(LIST, {}, a.key)).eventTypes;
+  expect(types.filter((t: any) => t.name === 'message.sent' || t.name === 'MESSAGE_RECEIVED').map((t: any) => t.archived)).toEqual([
+    false,
+    false,
+  ]);
 });
