@@ -6,6 +6,7 @@ import { writeOrCheck } from './generated-file.ts';
 
 export const PROFILE_SCHEMA_FILE = fileURLToPath(new URL('../delivery-profile.schema.json', import.meta.url));
 
+/** The definition's JSON Schema (draft 2020-12, input side: defaults optional) as committed, pretty-printed with a final newline. */
 export function printedProfileSchema(): string {
   const { $schema, ...rest } = profileJsonSchema();
   const schema = { $schema, title: 'Herald delivery profile definition (upsertDeliveryProfile input.definition)', ...rest };

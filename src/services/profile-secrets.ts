@@ -24,6 +24,7 @@ export async function currentDefinition(em: EntityManager, name: string): Promis
   return (await currentVersions(em, [name])).get(name)?.version.definition ?? null;
 }
 
+/** The tenant's own delivery profile; null when it names none (or there is no such tenant). */
 export async function tenantProfile(em: EntityManager, tenantId: string): Promise<string | null> {
   const [row] = await rawQuery<{ profile: string | null }>(em, 'select profile from tenant where id = $1', [tenantId]);
   return row?.profile ?? null;
@@ -46,6 +47,7 @@ export function checkImportedSecret(
   if (problem) errors.add('secret', `${problem} (the ${definition.secret.format} secrets of profile "${profile}")`);
 }
 
+/** A tenant's stored (encrypted) secrets under a tenant-scoped profile, newest first; null when it has none yet. */
 export async function tenantSecrets(em: EntityManager, tenantId: string, profile: string): Promise<StoredSecret[] | null> {
   const [row] = await rawQuery<{ secrets: StoredSecret[] }>(em, 'select secrets from tenant_secret where tenant_id = $1 and profile = $2', [
     tenantId,
@@ -68,6 +70,7 @@ export async function insertTenantSecret(em: EntityManager, tenantId: string, pr
   return rows.length > 0;
 }
 
+/** Replaces a tenant's secrets under a tenant-scoped profile (a rotation); its row must exist (insertTenantSecret). */
 export async function updateTenantSecrets(em: EntityManager, tenantId: string, profile: string, secrets: StoredSecret[]): Promise<void> {
   await rawQuery(em, 'update tenant_secret set secrets = $3::jsonb, updated_at = now() where tenant_id = $1 and profile = $2', [
     tenantId,

@@ -61,6 +61,7 @@ export async function listProfiles(em: EntityManager): Promise<ProfileView[]> {
   ];
 }
 
+/** One profile by name, built-in or stored; null when none has it. */
 export async function findProfile(em: EntityManager, name: string): Promise<ProfileView | null> {
   return (await listProfiles(em)).find((p) => p.name === name) ?? null;
 }

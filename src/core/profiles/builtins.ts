@@ -58,6 +58,7 @@ const compiled = new Map(
   ]),
 );
 
+/** The built-in profile of this name (`standard`, `stripe`, `hmac-sha256`); undefined for any other. */
 export function builtInProfile(name: string): BuiltInProfile | undefined {
   return byName.get(name);
 }
