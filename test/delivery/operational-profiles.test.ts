@@ -4,7 +4,7 @@
 // reports nothing further.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { withPgClient } from '../helpers/db.ts';
-import { createWebhook, listDeliveries, publish, sleep } from '../helpers/deliveries.ts';
+import { createWebhook, listDeliveries, publish } from '../helpers/deliveries.ts';
 import { LOCAL_RECEIVERS, startTestHerald, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
 import { exampleProfile, hexHmacMatches, upsertProfile } from '../helpers/platforms.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../helpers/receiver.ts';
@@ -116,8 +116,18 @@ test('an operational event its webhook’s profile cannot render fails that deli
   // Failed at once, though its schedule had retries left: every retry would fail alike.
   expect(notice).toMatchObject({ eventType: 'delivery.exhausted', attemptCount: 1, lastError: 'TRANSFORM' });
   expect(notice.attempts[0].errorMessage).toMatch(/body/);
-  // Windows of 1 s: anything its failure caused would have been sent by now.
-  await sleep(4000);
+  // Anything its failure caused was written when it was recorded; a follow-up of the fold window
+  // (1 s here) is written when the sweeper closes it. Once closed, the events table is final.
+  await expect
+    .poll(
+      () =>
+        withPgClient(h.databaseUrl, async (client) => {
+          const { rows } = await client.query('select 1 from exhausted_fold where webhook_id = $1', [failing.id]);
+          return rows.length;
+        }),
+      { timeout: 15_000 },
+    )
+    .toBe(0);
   expect(inbox.requests).toHaveLength(0);
   expect(endpoint.requests).toHaveLength(1);
   expect(await eventTypesOf(tenant.id)).toEqual({ 'message.sent': 1, 'delivery.exhausted': 1 });
