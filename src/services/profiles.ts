@@ -83,7 +83,8 @@ const EXAMPLE_EVENT = {
  * VALIDATION_ERROR naming the field (`definition.body`, `definition.headers.X-Event`, …) and
  * nothing is stored. A changed definition becomes a new version: deliveries already published
  * keep theirs. A profile in use may not change its secret's format or scope (the stored
- * secrets would no longer fit).
+ * secrets would no longer fit), nor may one that tenants hold tenant-scoped secrets for — also
+ * when it is made again under the name of a deleted one, whose secrets those tenants keep.
  */
 export async function upsertProfile(
   ctx: ServiceContext,
@@ -105,17 +106,26 @@ export async function upsertProfile(
         where p.name = $1 for update of p`,
       [input.name],
     );
-    if (
-      current &&
-      !isDeepStrictEqual(current.definition.secret, definition!.secret) &&
-      (await profileUsers(tx, ctx.config, input.name)).length
-    ) {
-      throw validationError([
-        {
-          field: 'definition.secret',
-          message: 'cannot change while tenants or webhooks use this profile: their secrets would no longer fit',
-        },
-      ]);
+    // What the stored secrets were made for: the current version, or the last one of a profile
+    // of this name deleted before (tenants keep its tenant-scoped secrets, and would sign with
+    // them again under the new profile).
+    const [previous] = current
+      ? [current]
+      : await rawQuery<{ definition: ProfileDefinition }>(
+          tx,
+          'select definition from delivery_profile_version where profile = $1 order by number desc limit 1',
+          [input.name],
+        );
+    if (previous && !isDeepStrictEqual(previous.definition.secret, definition!.secret)) {
+      const holders = [...(await profileUsers(tx, ctx.config, input.name)), ...(await tenantSecretHolders(tx, input.name))];
+      if (holders.length) {
+        throw validationError([
+          {
+            field: 'definition.secret',
+            message: `cannot change while ${holders.join(', ')} use this profile or hold secrets made under it: those secrets would no longer fit`,
+          },
+        ]);
+      }
     }
     const now = new Date();
     const description = input.description ?? null;
@@ -197,6 +207,12 @@ async function profileUsers(em: EntityManager, config: ServiceContext['config'],
     webhooks ? `${webhooks} webhook(s)` : '',
     config.defaultProfile === name ? 'HERALD_DEFAULT_PROFILE' : '',
   ].filter(Boolean);
+}
+
+/** "3 tenant secret(s)" when tenants hold secrets made under a tenant-scoped profile of this name; empty when none does. */
+async function tenantSecretHolders(em: EntityManager, name: string): Promise<string[]> {
+  const [{ n }] = await rawQuery<{ n: number }>(em, 'select count(*)::int as n from tenant_secret where profile = $1', [name]);
+  return n ? [`${n} tenant secret(s)`] : [];
 }
 
 /**

@@ -133,6 +133,35 @@ describe('defining profiles', () => {
     expectError(await h.gql(DELETE, { name: 'standard' }), 'VALIDATION_ERROR', 'name');
   });
 
+  test('a profile made again under a deleted one’s name keeps its secret format while tenants hold secrets made under it', async () => {
+    const shared = (format: string, key: string) => ({
+      signature: { ...signed('X-Shared'), key },
+      secret: { format, scope: 'TENANT' },
+    });
+    await h.ok(UPSERT, { input: { name: 'reborn', definition: shared('TOKEN', 'SECRET_BYTES') } });
+    const first = await createWebhook(h, tenant.key, { url: `${receiver.url}/reborn`, profile: 'reborn' });
+    expect(first.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    await h.ok('mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id: first.id }, tenant.key);
+    await h.ok(DELETE, { name: 'reborn' });
+    // The tenant still holds its TOKEN secret: a HEX profile of that name would never get one it could sign with.
+    const refused = expectError(
+      await h.gql(UPSERT, { input: { name: 'reborn', definition: shared('HEX', 'HEX_DECODED') } }),
+      'VALIDATION_ERROR',
+      'definition.secret',
+    );
+    expect(refused.message).toMatch(/1 tenant secret/);
+    expect(await storedVersions('reborn')).toBe(1);
+    // Made again as it was, it signs with the secret the tenant was shown.
+    await h.ok(UPSERT, { input: { name: 'reborn', definition: shared('TOKEN', 'SECRET_BYTES') } });
+    const again = await createWebhook(h, tenant.key, { url: `${receiver.url}/reborn-again`, profile: 'reborn', events: ['message.read'] });
+    expect(again.secret).toBeNull();
+    const { eventId } = await publish(h, tenant.key, { type: 'message.read', data: { n: 1 } });
+    const [delivery] = await listDeliveries(h, tenant.key, { eventId, webhookId: again.id });
+    expect((await waitForDelivery(h, tenant.key, delivery.id)).status).toBe('SUCCEEDED');
+    const request = receiver.requests.find((r) => r.url === '/reborn-again')!;
+    expect(request.headers['x-shared']).toBe(createHmac('sha256', first.secret!).update(request.body).digest('hex'));
+  });
+
   test('the JSON definitions of examples/profiles are all accepted; their descriptions, shown to customers, speak to customers', async () => {
     for (const file of ['zexa', 'hub', 'hub-unsigned', 'senderz', 'zavu', 'zautic']) {
       const profile = exampleProfile(file);
