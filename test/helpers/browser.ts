@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const HAS_CHROMIUM = existsSync(CHROMIUM);
 /** Screenshots written by the test run (gitignored). */
 export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
@@ -29,6 +28,9 @@ export interface BrowserOptions {
  * reached: a page that needs a CDN, a font or anything else from elsewhere fails visibly.
  */
 export async function openBrowser(options: BrowserOptions = {}): Promise<Browser> {
+  // A missing browser fails the browser tests loudly rather than skipping them.
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as the README's Tests section says`);
   const hosts = new Set(options.hosts ?? ['127.0.0.1']);
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'herald-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {

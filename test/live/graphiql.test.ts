@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { HAS_CHROMIUM, openBrowser, recordWebSocketCloses, screenshot, webSocketCloses } from '../helpers/browser.ts';
+import { openBrowser, recordWebSocketCloses, screenshot, webSocketCloses } from '../helpers/browser.ts';
 import { withPgClient } from '../helpers/db.ts';
 import { createWebhook } from '../helpers/deliveries.ts';
 import { startWithReceiver, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
@@ -117,7 +117,7 @@ async function resultText(page: Page): Promise<string> {
   return ((await page.locator('.graphiql-response .view-lines').first().textContent()) ?? '').replace(/\u00a0/g, ' ');
 }
 
-describe.skipIf(!HAS_CHROMIUM)('GraphiQL at /graphql in headless Chromium', () => {
+describe('GraphiQL at /graphql in headless Chromium', () => {
   test('as served, with the key in its Headers tab, a subscription run in GraphiQL receives the updates of an event published from the page', async () => {
     const browser = await openBrowser();
     try {

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Browser, HAS_CHROMIUM, openBrowser, screenshot } from '../helpers/browser.ts';
+import { type Browser, openBrowser, screenshot } from '../helpers/browser.ts';
 import { createWebhook, publish, waitForDelivery } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import {
@@ -53,7 +53,7 @@ beforeAll(async () => {
   });
   a = await createTenant(h, 'Tenant A');
   b = await createTenant(h, 'Tenant B');
-  if (HAS_CHROMIUM) browser = await openBrowser({ hosts: ['127.0.0.1', 'localhost'] });
+  browser = await openBrowser({ hosts: ['127.0.0.1', 'localhost'] });
 });
 afterAll(async () => {
   await browser?.close();
@@ -74,7 +74,7 @@ async function expectRefused(page: Page): Promise<void> {
   expect(page.url()).not.toContain('code=');
 }
 
-describe.skipIf(!HAS_CHROMIUM)('portal links', () => {
+describe('portal links', () => {
   test('an expired link, a revoked link and a link already used are refused; the first page keeps its session', async () => {
     const expired = await portalLink(h, { tenantId: a.id, expiresInSeconds: 1 });
     const revoked = await portalLink(h, { tenantId: a.id });
@@ -101,7 +101,7 @@ describe.skipIf(!HAS_CHROMIUM)('portal links', () => {
   });
 });
 
-describe.skipIf(!HAS_CHROMIUM)('a session ending while its page is open', () => {
+describe('a session ending while its page is open', () => {
   test('revoked: within 5 s the page says so and returns to sign-in; expired: the same at its expiry', async () => {
     const revoked = await portalLink(h, { tenantId: a.id });
     const expiring = await portalLink(h, { tenantId: a.id, expiresInSeconds: 4 });
@@ -123,7 +123,7 @@ describe.skipIf(!HAS_CHROMIUM)('a session ending while its page is open', () => 
   });
 });
 
-describe.skipIf(!HAS_CHROMIUM)('signing in with an API key', () => {
+describe('signing in with an API key', () => {
   test('a tenant key signs in as its tenant; the admin key and unknown keys are refused', async () => {
     const page = await newPage();
     await page.goto(h.url.replace(/\/graphql$/, '/portal'));
@@ -143,7 +143,7 @@ describe.skipIf(!HAS_CHROMIUM)('signing in with an API key', () => {
   });
 });
 
-describe.skipIf(!HAS_CHROMIUM)('a read-only session', () => {
+describe('a read-only session', () => {
   test('has no enabled mutation control, and the API refuses the mutation a forced control sends', async () => {
     const webhook = await createWebhook(h, a.key, { url: `${receiver.url}/read-only` });
     const { eventId } = await publish(h, a.key, { data: { readOnly: true } });
@@ -196,7 +196,7 @@ describe.skipIf(!HAS_CHROMIUM)('a read-only session', () => {
   });
 });
 
-describe.skipIf(!HAS_CHROMIUM)('tenant isolation', () => {
+describe('tenant isolation', () => {
   test('tenant A’s session never sees tenant B’s endpoints or deliveries, read or live', async () => {
     const aUrl = `${receiver.url}/isolation-a`;
     const bUrl = `${receiver.url}/isolation-b`;
@@ -244,7 +244,7 @@ describe.skipIf(!HAS_CHROMIUM)('tenant isolation', () => {
   });
 });
 
-describe.skipIf(!HAS_CHROMIUM)('embedding', () => {
+describe('embedding', () => {
   test('a listed origin on another site (localhost) frames the portal on 127.0.0.1: it signs in, works and stays live', async () => {
     const hookUrl = `${receiver.url}/framed`;
     const link = await portalLink(h, { tenantId: a.id });

@@ -3,7 +3,7 @@
 // endpoint over a time range.
 import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
+import { type Browser, screenshot } from '../helpers/browser.ts';
 import { createWebhook, getDelivery, listDeliveries, PUBLISH_MANY, publish, waitForDelivery, waitUntil } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { browserOnPortal, deliveryRow, endpointRow, eventually, waitForText } from '../helpers/portal.ts';
@@ -40,7 +40,7 @@ beforeAll(async () => {
     await waitUntil(async () => (await getDelivery(h, tenant.key, delivery.id)).status === 'FAILED', { message: 'a FAILED delivery' });
     failed.push({ id: delivery.id, createdAt: delivery.createdAt });
   }
-  if (HAS_CHROMIUM) ({ browser, page } = await browserOnPortal(h, tenant.id));
+  ({ browser, page } = await browserOnPortal(h, tenant.id));
 });
 afterAll(async () => {
   await browser?.close();
@@ -58,7 +58,7 @@ const shownIds = (): Promise<(string | null)[]> =>
 /** The same filter asked of the API: what the log must show. */
 const apiIds = async (filter: Record<string, unknown>) => (await listDeliveries(h, tenant.key, filter)).map((d) => d.id);
 
-describe.skipIf(!HAS_CHROMIUM)('the delivery log', () => {
+describe('the delivery log', () => {
   test('each filter shows what the API gives for it, newest first, and is kept in the address', async () => {
     await page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Deliveries' }).click();
     await eventually(shownIds).toEqual(await apiIds({}));

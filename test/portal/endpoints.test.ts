@@ -5,7 +5,7 @@
 import type { Page, Route } from 'playwright-core';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
+import { type Browser, screenshot } from '../helpers/browser.ts';
 import { updateWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { browserOnPortal, endpointRow, eventually, waitForText } from '../helpers/portal.ts';
@@ -21,7 +21,7 @@ beforeAll(async () => {
   receiver = await startReceiver();
   h = await startTestHerald({ HERALD_ALLOW_HTTP: 'true', HERALD_ALLOWED_CIDRS: '127.0.0.0/8' });
   tenant = await createTenant(h, 'Endpoints');
-  if (HAS_CHROMIUM) ({ browser, page } = await browserOnPortal(h, tenant.id));
+  ({ browser, page } = await browserOnPortal(h, tenant.id));
 });
 afterAll(async () => {
   await browser?.close();
@@ -64,7 +64,7 @@ const verifies = (secret: string, r: ReceivedRequest) => {
   }
 };
 
-describe.skipIf(!HAS_CHROMIUM)('endpoints in the portal', () => {
+describe('endpoints in the portal', () => {
   test('bad input is shown at its field, and nothing is created', async () => {
     await page.getByRole('button', { name: 'Add endpoint' }).click();
     await page.getByLabel('Endpoint URL').fill('ftp://example.com/hook');

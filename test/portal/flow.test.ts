@@ -4,7 +4,7 @@
 import type { Page } from 'playwright-core';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { HAS_CHROMIUM, openBrowser, screenshot } from '../helpers/browser.ts';
+import { openBrowser, screenshot } from '../helpers/browser.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { deliveryRow, endpointRow, liveStatus, openPortal, portalLink, waitForText } from '../helpers/portal.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../helpers/receiver.ts';
@@ -61,7 +61,7 @@ const verify = (secret: string, r: ReceivedRequest) =>
     'webhook-signature': String(r.headers['webhook-signature']),
   });
 
-describe.skipIf(!HAS_CHROMIUM)('the customer portal in headless Chromium', () => {
+describe('the customer portal in headless Chromium', () => {
   test('portal link → endpoint → secret copied once → test event → live log → RETRYING, FAILED → Retry → SUCCEEDED', async () => {
     const browser = await openBrowser();
     try {

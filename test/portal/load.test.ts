@@ -4,7 +4,7 @@
 // them stops reading) the page reconnects and reads the log again.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Browser, HAS_CHROMIUM, openBrowser, recordWebSocketCloses, screenshot, webSocketCloses } from '../helpers/browser.ts';
+import { type Browser, openBrowser, recordWebSocketCloses, screenshot, webSocketCloses } from '../helpers/browser.ts';
 import { createWebhook, PUBLISH_MANY, updateWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { liveSubscribers, subscriptionsRunning } from '../helpers/live.ts';
@@ -54,11 +54,10 @@ beforeAll(async () => {
     const url = `${receiver.url}/load-${i}`;
     hooks.push({ id: (await createWebhook(h, tenant.key, { url })).id, url });
   }
-  if (HAS_CHROMIUM) {
-    browser = await openBrowser();
-    await recordWebSocketCloses(browser.context);
-    // Long tasks (main-thread work over 50 ms) and the live indicator's every change, as they happen.
-    await browser.context.addInitScript(`(() => {
+  browser = await openBrowser();
+  await recordWebSocketCloses(browser.context);
+  // Long tasks (main-thread work over 50 ms) and the live indicator's every change, as they happen.
+  await browser.context.addInitScript(`(() => {
       const longTasks = [];
       Object.defineProperty(window, '__longTasks', { value: longTasks });
       new PerformanceObserver((list) => { for (const e of list.getEntries()) longTasks.push(Math.round(e.duration)); })
@@ -80,7 +79,6 @@ beforeAll(async () => {
         if (text && statuses.at(-1) !== text) statuses.push(text);
       }).observe(document, { subtree: true, childList: true, characterData: true });
     })();`);
-  }
 });
 afterAll(async () => {
   await browser?.close();
@@ -121,7 +119,7 @@ function logReads(page: Page): number[] {
   return reads;
 }
 
-describe.skipIf(!HAS_CHROMIUM)('the portal under load', () => {
+describe('the portal under load', () => {
   let page: Page;
   let reads: number[];
 

@@ -5,7 +5,7 @@
 // shows its body exactly as the receiver got it.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Browser, HAS_CHROMIUM, screenshot } from '../helpers/browser.ts';
+import { type Browser, screenshot } from '../helpers/browser.ts';
 import { startWithReceiver, stopAll, type Tenant, type TestHerald } from '../helpers/herald.ts';
 import { exampleProfile, hexHmacMatches, upsertProfile } from '../helpers/platforms.ts';
 import { browserOnPortal, endpointRow, eventually, waitForText } from '../helpers/portal.ts';
@@ -20,7 +20,7 @@ let page: Page;
 beforeAll(async () => {
   ({ h, tenant, receiver } = await startWithReceiver({ tenant: 'Profiles' }));
   for (const file of ['zautic', 'senderz', 'hub-unsigned']) await upsertProfile(h, exampleProfile(file));
-  if (HAS_CHROMIUM) ({ browser, page } = await browserOnPortal(h, tenant.id));
+  ({ browser, page } = await browserOnPortal(h, tenant.id));
 });
 afterAll(async () => {
   await browser?.close();
@@ -62,7 +62,7 @@ async function sendTest(url: string): Promise<ReceivedRequest> {
   return receiver.requests.find((r) => r.url === path)!;
 }
 
-describe.skipIf(!HAS_CHROMIUM)('delivery profiles in the portal', () => {
+describe('delivery profiles in the portal', () => {
   test('the form offers every profile of the platform, the tenant’s default first', async () => {
     await page.getByRole('button', { name: 'Add endpoint' }).click();
     const options = await page.getByLabel('Delivery profile').locator('option').allTextContents();
