@@ -27,17 +27,18 @@
 // |-------------------|------------------------------------------------------|-----------|--------------------------|-----------------------------------|
 // | –                 | published, webhook ACTIVE (services/events)          | PENDING   | now                      | QUEUED                            |
 // | –                 | published, webhook PAUSED                            | PENDING   | none: parked             | QUEUED                            |
+// | –                 | published KEYED, its key has a waiting delivery      | PENDING   | none: behind its key     | QUEUED                            |
+// | behind its key    | the key's waiting ones before it ended (recorder)    | unchanged | now                      | –                                 |
 // | –                 | sendTestEvent (services/deliveries)                  | PENDING   | now, TEST                | QUEUED                            |
 // | any               | retryDelivery (services/deliveries)                  | unchanged | now, MANUAL              | QUEUED                            |
 // | FAILED, SCHEDULED | replayFailedDeliveries (none already asked)          | unchanged | now, MANUAL              | QUEUED                            |
-// | parked            | webhook resumed (services/webhooks)                  | unchanged | now                      | QUEUED                            |
+// | parked            | webhook resumed (services/webhooks), not behind key  | unchanged | now                      | QUEUED                            |
 // | waiting           | webhook deleted (services/webhooks)                  | CANCELLED | none                     | CANCELLED                         |
 // | waiting, unleased | webhook disabled (410, failing too long; the worker) | FAILED    | none                     | FAILED                            |
 // | due, lease lapsed | sweep (delivery/sql/sweep)                           | unchanged | now                      | –                                 |
 // | claimed           | hold(): webhook deleted                              | CANCELLED | none                     | CANCELLED                         |
 // | claimed SCHEDULED | hold(): webhook PAUSED                               | unchanged | none: parked             | –                                 |
 // | claimed SCHEDULED | hold(): webhook DISABLED                             | FAILED    | none                     | FAILED                            |
-// | claimed           | deferred: the webhook's lane is far behind           | unchanged | later, same trigger      | –                                 |
 // | claimed           | not attempted: a bug or a broken setting             | unchanged | in 60 s, same trigger    | –                                 |
 // | claimed           | not sent: its profile could not render it²           | FAILED    | none                     | ATTEMPT_FINISHED, FAILED          |
 // | claimed           | attempt answered 2xx                                 | SUCCEEDED | none                     | ATTEMPT_FINISHED, SUCCEEDED       |
@@ -49,10 +50,15 @@
 //
 // Every row from "claimed" down is decide() (with hold() choosing among the first three); "any"
 // includes ended deliveries. A one-off attempt of a waiting delivery walks its schedule like a
-// scheduled one. ¹ The webhook's retrySchedule (or the default) with ±20 % jitter; a 429 or 503
-// may ask for more with Retry-After, up to 24 h (core/retry.ts). ² An attempt with error TRANSFORM
-// (a profile expression failed, or nothing to sign with): every retry would fail alike, and it is
-// not the endpoint's doing, so it does not count against the webhook's health.
+// scheduled one. A delivery waiting for a slot, a send time or room in a worker (flow control,
+// delivery/flow.ts) is due and simply not claimed yet: no row changes while it waits. A KEYED
+// webhook's delivery waits behind its key with no next attempt time, as a parked one does; only
+// the first waiting delivery of a key (its head) has one, and a retry by hand goes regardless
+// (a scheduled retry of one that is not the head waits behind its key again). ¹ The webhook's
+// retrySchedule (or the default) with ±20 % jitter; a 429 or 503 may ask for more with
+// Retry-After, up to 24 h (core/retry.ts). ² An attempt with error TRANSFORM (a profile
+// expression failed, or nothing to sign with): every retry would fail alike, and it is not the
+// endpoint's doing, so it does not count against the webhook's health.
 import { DEFAULT_RETRY_SCHEDULE, nextRetryDelayMs, retryAfterDelayMs } from './retry.ts';
 
 export const DELIVERY_STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
@@ -173,8 +179,6 @@ export type Outcome =
   | { kind: 'attempted'; response: AttemptResponse }
   /** Not sent because of its webhook's state (hold()). */
   | { kind: 'held'; reason: HoldReason }
-  /** Not sent: its webhook's lane is far behind; the worker leaves it in the table for `delayMs`. */
-  | { kind: 'deferred'; delayMs: number }
   /** The attempt could not be made (a bug, or a setting such as an undecryptable secret). */
   | { kind: 'not-attempted' };
 
@@ -188,7 +192,6 @@ export type DecisionKind =
   | 'cancelled'
   | 'parked'
   | 'webhook-disabled'
-  | 'deferred'
   | 'not-attempted';
 
 /** The delivery's new state after a claim, as decide() chooses it. */
@@ -250,8 +253,6 @@ export function decide(
       if (outcome.reason === 'WEBHOOK_DISABLED') return ended(delivery, 'webhook-disabled', 'FAILED', now);
       // Parked: no due time until the webhook is resumed.
       return unchanged(delivery, 'parked', null, 'SCHEDULED');
-    case 'deferred':
-      return unchanged(delivery, 'deferred', new Date(now.getTime() + outcome.delayMs), delivery.trigger);
     case 'not-attempted':
       return unchanged(delivery, 'not-attempted', new Date(now.getTime() + NOT_ATTEMPTED_DELAY_MS), delivery.trigger);
   }

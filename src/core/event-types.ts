@@ -1,3 +1,4 @@
+import { PRIORITY_RANK, type Priority } from './flow.ts';
 import { DELIVERY_EXHAUSTED, DELIVERY_RECOVERED, OPERATIONAL_EXAMPLES, WEBHOOK_DISABLED, WEBHOOK_ENABLED } from './operational-events.ts';
 
 const message = { messageId: 'msg_01h2xcejqtf2nbrexx3vqjhp41', to: '+14155550123', from: '+14155550100', channel: 'sms' };
@@ -120,6 +121,19 @@ export const BUILT_IN_EVENT_TYPES: readonly BuiltInEventType[] = [
 ];
 
 const builtInNames = new Set(BUILT_IN_EVENT_TYPES.map((t) => t.name));
+
+/** Built-in types that ship HIGH (an opt-out must not wait behind a campaign's callbacks); the rest ship NORMAL. */
+const HIGH_BY_DEFAULT: ReadonlySet<string> = new Set(['message.optout', 'message.blocked', 'webhook.test']);
+
+/** The priority a built-in type ships with; every other type is NORMAL unless an operator sets it. */
+export function defaultPriority(name: string): Priority {
+  return HIGH_BY_DEFAULT.has(name) ? 'HIGH' : 'NORMAL';
+}
+
+/** defaultPriority() as the rank a delivery stores. */
+export function defaultPriorityRank(name: string): number {
+  return PRIORITY_RANK[defaultPriority(name)];
+}
 
 export function isBuiltInEventType(name: string): boolean {
   return builtInNames.has(name);

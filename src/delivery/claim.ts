@@ -4,7 +4,15 @@ import type { Job, PgBoss } from 'pg-boss';
 import { settlesBy } from '../core/deadline.ts';
 import { type DeliveryJobData, enqueueDeliveries } from '../jobs/queue.ts';
 import type { Logger } from '../logger.ts';
-import { type ClaimedDelivery, claimDeliveries, releaseLeases, renewLeases, type WebhookForDelivery } from './sql/claim-deliveries.ts';
+import {
+  type ClaimedDelivery,
+  type ClaimResult,
+  claimDeliveries,
+  pullDeliveries,
+  releaseLeases,
+  renewLeases,
+  type WebhookForDelivery,
+} from './sql/claim-deliveries.ts';
 import { loadProfileMaterial, type ProfileMaterial } from './sql/profile-material.ts';
 
 /**
@@ -24,14 +32,17 @@ export function deliveryIdsOf(jobs: readonly Job<DeliveryJobData>[]): string[] {
 }
 
 /**
- * This worker's leases. claim() leases the due deliveries among those named (one statement,
- * sql/claim-deliveries.ts, and a second one only for deliveries under operator-defined profiles,
- * sql/profile-material.ts); each lease is renewed every lease/3 until the delivery is recorded
- * (recorded()) or let go of (letGo()). A worker that dies lets its leases lapse, and the
+ * This worker's leases. claim() leases the due deliveries among those named, as far as this
+ * worker has room for them (one statement, sql/claim-deliveries.ts, and a second one only for
+ * deliveries under operator-defined profiles, sql/profile-material.ts); pull() leases more of a
+ * webhook's due deliveries when its lane runs low. A lease held longer than lease/3 is renewed
+ * until the delivery is recorded (recorded()) or let go of (letGo(), giveBack()); most are
+ * recorded sooner and never written twice. A worker that dies lets its leases lapse, and the
  * sweep re-queues what they held.
  */
 export class Leases {
-  private readonly held = new Set<string>();
+  /** Leased deliveries, and when each lease was last written (epoch ms). */
+  private readonly held = new Map<string, number>();
   /** Claims in progress, which a stop waits for so that it lets go of what they took. */
   private readonly claiming = new Set<Promise<unknown>>();
   private stopping = false;
@@ -40,27 +51,53 @@ export class Leases {
 
   constructor(deps: Leases['deps']) {
     this.deps = deps;
-    this.renewTimer = setInterval(
-      () => {
-        renewLeases(deps.pool, [...this.held], deps.workerId, deps.leaseMs).catch((err) => deps.log.warn({ err }, 'lease renewal failed'));
-      },
-      Math.max(250, deps.leaseMs / 3),
-    );
+    const every = Math.max(250, deps.leaseMs / 3);
+    this.renewTimer = setInterval(() => {
+      // Renewed before two thirds of the lease have passed, so it never lapses while held.
+      const now = Date.now();
+      const due = [...this.held].filter(([, at]) => now - at >= every).map(([id]) => id);
+      for (const id of due) this.held.set(id, now);
+      renewLeases(deps.pool, due, deps.workerId, deps.leaseMs).catch((err) => deps.log.warn({ err }, 'lease renewal failed'));
+    }, every);
   }
 
   /**
-   * Leases those of `ids` that are due now and hands each to `place` (a lane, or straight to the
-   * recorder); returns how many it leased. If placing fails (e.g. the database went away) the
-   * rest are let go: held, their leases would be renewed for ever and no worker, this one
-   * included, would try them again; let go, they lapse and the sweep finds them.
+   * Leases those of `ids` that are due now — of each webhook as many as `rooms` says this worker
+   * has room for (sql/claim-deliveries.ts) — and hands each to `place` (a lane, or straight to
+   * the recorder). Returns how many it leased and the webhooks some of whose due deliveries it
+   * left in the table. If placing fails (e.g. the database went away) the rest are let go: held,
+   * their leases would be renewed for ever and no worker, this one included, would try them
+   * again; let go, they lapse and the sweep finds them.
    */
-  async claim(ids: string[], place: (claimed: Claimed) => void): Promise<number> {
-    if (ids.length === 0 || this.stopping) return 0;
-    const claim = this.leaseWithProfiles(ids);
+  async claim(
+    ids: string[],
+    place: (claimed: Claimed) => void,
+    rooms?: ReadonlyMap<string, number>,
+  ): Promise<{ count: number; leftOver: string[] }> {
+    if (ids.length === 0 || this.stopping) return { count: 0, leftOver: [] };
+    const result = await this.leasing(claimDeliveries(this.deps.pool, ids, this.deps.workerId, this.deps.leaseMs, rooms), place);
+    return { count: result.deliveries.length, leftOver: result.leftOver };
+  }
+
+  /** Leases up to `room` due deliveries of each webhook (sql/claim-deliveries.ts) and places them; how many each got. */
+  async pull(
+    wanted: { webhookId: string; room: number; highOnly?: boolean }[],
+    place: (claimed: Claimed) => void,
+  ): Promise<Map<string, number>> {
+    const got = new Map<string, number>();
+    if (wanted.length === 0 || this.stopping) return got;
+    const { deliveries } = await this.leasing(pullDeliveries(this.deps.pool, this.deps.workerId, this.deps.leaseMs, wanted), place);
+    for (const d of deliveries) got.set(d.webhookId, (got.get(d.webhookId) ?? 0) + 1);
+    return got;
+  }
+
+  private async leasing(lease: Promise<ClaimResult>, place: (claimed: Claimed) => void): Promise<ClaimResult> {
+    const claim = this.withProfiles(lease);
     this.claiming.add(claim);
-    const { deliveries, webhooks, profiles } = await claim.finally(() => this.claiming.delete(claim));
+    const result = await claim.finally(() => this.claiming.delete(claim));
+    const { deliveries, webhooks, profiles } = result;
     // Claimed as the worker began to stop: the stop lets go of them with the rest.
-    if (this.stopping) return deliveries.length;
+    if (this.stopping) return result;
     let placed = 0;
     try {
       for (const delivery of deliveries) {
@@ -71,18 +108,32 @@ export class Leases {
       for (const delivery of deliveries.slice(placed)) this.held.delete(delivery.id);
       throw err;
     }
-    return deliveries.length;
+    return result;
+  }
+
+  /**
+   * Gives deliveries back untouched and without a wake-up job: they stay due in the table for the
+   * worker that holds their webhook's slots, whose pulls take them.
+   */
+  giveBack(ids: string[]): void {
+    if (ids.length === 0) return;
+    // Not renewed from now on: if the release fails, the leases lapse and they are due again then.
+    this.recorded(ids);
+    releaseLeases(this.deps.pool, ids, this.deps.workerId).catch((err) =>
+      this.deps.log.warn({ err, count: ids.length }, 'giving deliveries back failed'),
+    );
   }
 
   /** Leases (held from then on), then reads what their profile versions need. */
-  private async leaseWithProfiles(ids: string[]) {
-    const { deliveries, webhooks } = await claimDeliveries(this.deps.pool, ids, this.deps.workerId, this.deps.leaseMs);
-    for (const delivery of deliveries) this.held.add(delivery.id);
+  private async withProfiles(lease: Promise<ClaimResult>): Promise<ClaimResult & { profiles: ProfileMaterial }> {
+    const result = await lease;
+    const now = Date.now();
+    for (const delivery of result.deliveries) this.held.set(delivery.id, now);
     try {
-      return { deliveries, webhooks, profiles: await loadProfileMaterial(this.deps.pool, deliveries) };
+      return { ...result, profiles: await loadProfileMaterial(this.deps.pool, result.deliveries) };
     } catch (err) {
       // As when placing fails (below): let the leases lapse, and the sweep finds them.
-      for (const delivery of deliveries) this.held.delete(delivery.id);
+      for (const delivery of result.deliveries) this.held.delete(delivery.id);
       throw err;
     }
   }
@@ -119,7 +170,7 @@ export class Leases {
 
   /** Deliveries leased to this worker now. */
   get heldIds(): string[] {
-    return [...this.held];
+    return [...this.held.keys()];
   }
 
   /** Stops renewing leases. */

@@ -1,19 +1,53 @@
 /**
- * Runs tasks with at most `limit` at once per key (a webhook's maxInFlight) and at most
- * `globalLimit` in all, so a slow endpoint only ever occupies its own lane.
+ * What a lane's task needs before it starts, as flow control decides (delivery/flow.ts): a slot of
+ * its webhook, a send time under its rate. `take` takes it if it is there now; when it is not, the
+ * lanes say how many wait (`wants`) and the gate calls `pump()` once there may be more.
  */
-export class Lanes<T> {
-  private readonly lanes = new Map<string, { active: number; limit: number; queue: T[] }>();
+export interface Gate<Ticket> {
+  /** What one task of `key` needs to start now, taken; null: not now. */
+  take(key: string): Ticket | null;
+  /** The task that held `ticket` finished. */
+  done(key: string, ticket: Ticket): void;
+  /** `waiting` tasks of `key` could not start for want of what take() gives; `active` run. */
+  wants(key: string, waiting: number, active: number): void;
+  /** How many tasks of `key` may run at once (its concurrency in force). */
+  limit(key: string): number;
+}
+
+/** A queued task: lower priority ranks start first (0 HIGH, 1 NORMAL, 2 LOW). */
+export interface Prioritised {
+  priority: number;
+}
+
+const RANKS = 3;
+
+interface Lane<T> {
+  active: number;
+  /** One FIFO per priority rank. */
+  queues: T[][];
+  queued: number;
+}
+
+/**
+ * Runs tasks per key (a webhook) as its gate allows and at most `globalLimit` in all, so a slow
+ * endpoint only ever occupies its own lane. Within a lane HIGH tasks start before NORMAL before
+ * LOW, and among all lanes the HIGH tasks get the free global capacity first.
+ */
+export class Lanes<T extends Prioritised, Ticket = unknown> {
+  private readonly lanes = new Map<string, Lane<T>>();
   private active = 0;
   /** Items waiting in all lanes (kept as a count: pump runs after every task). */
   private queued = 0;
   private readonly globalLimit: number;
-  private readonly run: (item: T) => Promise<void>;
+  private readonly run: (item: T, key: string) => Promise<void>;
+  private readonly gate: Gate<Ticket>;
   private idleWaiters: (() => void)[] = [];
   private capacityWaiters: { threshold: number; resolve: () => void }[] = [];
+  private pumping = false;
 
-  constructor(globalLimit: number, run: (item: T) => Promise<void>) {
+  constructor(globalLimit: number, gate: Gate<Ticket>, run: (item: T, key: string) => Promise<void>) {
     this.globalLimit = globalLimit;
+    this.gate = gate;
     this.run = run;
   }
 
@@ -24,33 +58,54 @@ export class Lanes<T> {
 
   /** Waiting tasks of one key. */
   waiting(key: string): number {
-    return this.lanes.get(key)?.queue.length ?? 0;
+    return this.lanes.get(key)?.queued ?? 0;
+  }
+
+  /** Waiting tasks of one key with the highest priority (rank 0). */
+  waitingHigh(key: string): number {
+    return this.lanes.get(key)?.queues[0].length ?? 0;
+  }
+
+  /** Running tasks of one key. */
+  running(key: string): number {
+    return this.lanes.get(key)?.active ?? 0;
   }
 
   /** Items that could start at once if the global limit allowed it (saturated lanes excluded). */
   private get startable(): number {
     let n = 0;
-    for (const lane of this.lanes.values()) n += Math.min(lane.queue.length, Math.max(0, lane.limit - lane.active));
+    for (const [key, lane] of this.lanes) n += Math.min(lane.queued, Math.max(0, this.gate.limit(key) - lane.active));
     return n;
   }
 
-  push(key: string, limit: number, item: T): void {
+  push(key: string, item: T): void {
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { active: 0, limit, queue: [] };
+      lane = { active: 0, queues: Array.from({ length: RANKS }, () => []), queued: 0 };
       this.lanes.set(key, lane);
     }
-    lane.limit = limit;
-    lane.queue.push(item);
+    lane.queues[rankOf(item)].push(item);
+    lane.queued++;
     this.queued++;
     this.pump();
+  }
+
+  /** Takes the waiting items of one key out (to give them back); running ones finish. */
+  takeWaiting(key: string): T[] {
+    const lane = this.lanes.get(key);
+    if (!lane) return [];
+    const items = lane.queues.flatMap((q) => q.splice(0));
+    this.queued -= lane.queued;
+    lane.queued = 0;
+    if (lane.active === 0) this.lanes.delete(key);
+    this.settle();
+    return items;
   }
 
   /** Takes every waiting item out (on shutdown); running ones finish. */
   drainWaiting(): T[] {
     const items: T[] = [];
-    for (const lane of this.lanes.values()) items.push(...lane.queue.splice(0));
-    this.queued = 0;
+    for (const key of [...this.lanes.keys()]) items.push(...this.takeWaiting(key));
     return items;
   }
 
@@ -66,21 +121,53 @@ export class Lanes<T> {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private pump(): void {
-    for (const [key, lane] of this.lanes) {
-      while (lane.queue.length > 0 && lane.active < lane.limit && this.active < this.globalLimit) {
-        const item = lane.queue.shift()!;
-        this.queued--;
-        lane.active++;
-        this.active++;
-        this.run(item).finally(() => {
-          lane.active--;
-          this.active--;
-          if (lane.active === 0 && lane.queue.length === 0) this.lanes.delete(key);
-          this.pump();
-        });
+  /** Starts what the gates and the global limit allow, most urgent first. */
+  pump(): void {
+    if (this.pumping) return; // a gate that calls back while we start tasks
+    this.pumping = true;
+    try {
+      const refused = new Set<string>();
+      for (let rank = 0; rank < RANKS && this.active < this.globalLimit; rank++) {
+        for (const [key, lane] of this.lanes) {
+          if (refused.has(key)) continue;
+          const queue = lane.queues[rank];
+          while (queue.length > 0 && this.active < this.globalLimit) {
+            const ticket = this.gate.take(key);
+            if (ticket === null) {
+              refused.add(key);
+              break;
+            }
+            this.start(key, lane, queue.shift()!, ticket);
+          }
+          if (this.active >= this.globalLimit) break;
+        }
       }
+      for (const key of refused) {
+        const lane = this.lanes.get(key);
+        if (lane && lane.queued > 0) this.gate.wants(key, lane.queued, lane.active);
+      }
+    } finally {
+      this.pumping = false;
     }
+    this.settle();
+  }
+
+  private start(key: string, lane: Lane<T>, item: T, ticket: Ticket): void {
+    lane.queued--;
+    this.queued--;
+    lane.active++;
+    this.active++;
+    this.run(item, key).finally(() => {
+      lane.active--;
+      this.active--;
+      if (lane.active === 0 && lane.queued === 0 && this.lanes.get(key) === lane) this.lanes.delete(key);
+      this.gate.done(key, ticket);
+      this.pump();
+    });
+  }
+
+  /** Wakes whoever waits for capacity or for idleness. */
+  private settle(): void {
     if (this.capacityWaiters.length > 0) {
       const startable = this.startable;
       const ready = this.capacityWaiters.filter((w) => startable < w.threshold);
@@ -89,4 +176,8 @@ export class Lanes<T> {
     }
     if (this.held === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
+}
+
+function rankOf(item: Prioritised): number {
+  return Math.min(RANKS - 1, Math.max(0, item.priority));
 }

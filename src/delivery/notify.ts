@@ -1,4 +1,5 @@
 // Stage 6 of the worker (worker.ts): notify, once a recorded batch has committed.
+import type { Throttle } from '../core/throttle.ts';
 import { type LiveMessage, notifyLive } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 
@@ -13,23 +14,36 @@ export interface Committed {
   wakeAt: Date[];
   /** The deliveries it recorded: their leases are cleared. */
   deliveryIds: string[];
+  /** Deliveries it made due now (the next of their ordering key): this worker may take them at once. */
+  ready: string[];
+  /** The throttles it wrote, and when. */
+  throttles: { webhookId: string; throttle: Throttle | null; writtenAt: number }[];
 }
 
 /**
  * Tells the world what a committed batch changed: NOTIFY for live subscribers (a failure is
- * logged, never thrown: the rows are written), this worker woken when its retries come due, and
- * the recorded deliveries' leases no longer renewed.
+ * logged, never thrown: the rows are written), this worker woken when its retries come due, the
+ * recorded deliveries' leases no longer renewed, the deliveries it made due taken at once (their
+ * wake-up jobs were queued too, in case), and flow control told which throttles are now shared.
  */
 export async function notify(
   committed: Committed,
   query: Query,
-  deps: { logger: Logger; wakeTimers: WakeTimers; recorded(ids: string[]): void },
+  deps: {
+    logger: Logger;
+    wakeTimers: WakeTimers;
+    recorded(ids: string[]): void;
+    claimNow(ids: string[]): void;
+    throttled(webhookId: string, throttle: Throttle | null, writtenAt: number): void;
+  },
 ): Promise<void> {
   await notifyLive(query, committed.messages).catch((err) =>
     deps.logger.warn({ err, count: committed.messages.length }, 'live status updates not sent'),
   );
   for (const at of committed.wakeAt) deps.wakeTimers.at(at);
   deps.recorded(committed.deliveryIds);
+  for (const t of committed.throttles) deps.throttled(t.webhookId, t.throttle, t.writtenAt);
+  if (committed.ready.length > 0) deps.claimNow(committed.ready);
 }
 
 /**

@@ -21,6 +21,8 @@ export interface Credentials {
 export interface AttemptTask {
   delivery: ClaimedDelivery;
   webhook: WebhookForDelivery;
+  /** The delivery's priority rank: HIGH tasks leave the lanes first. */
+  priority: number;
   /** The webhook's credentials; throws when they cannot be decrypted. */
   credentials(): Credentials;
   /** What its batch's operator-defined profile versions need (claim.ts). */

@@ -4,17 +4,20 @@ import type { PgBoss } from 'pg-boss';
 import { settlesBy } from '../core/deadline.ts';
 import type { Decision, DecisionKind } from '../core/delivery-state.ts';
 import { DELIVERY_EXHAUSTED, exhausts, mayNotify, type Notice } from '../core/operational-events.ts';
+import type { Throttle } from '../core/throttle.ts';
 import { fromPgClient } from '../jobs/pg-boss-db.ts';
 import { enqueueDeliveries, enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, type LiveMessage, webhookStatusMessage } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 import { type CompletedStatus, countCompleted } from '../metrics.ts';
 import { emitNotices } from '../outbox/notices.ts';
+import type { ThrottleChange } from './flow.ts';
 import type { OutboundResult } from './http-client.ts';
 import { noticesOf } from './notices.ts';
 import type { Committed, Query } from './notify.ts';
 import type { PreparedAttempt } from './prepare.ts';
 import type { ClaimedDelivery } from './sql/claim-deliveries.ts';
+import { advanceKeys } from './sql/ordering.ts';
 import {
   type AttemptRow,
   type DeliveryChange,
@@ -23,6 +26,7 @@ import {
   updateDeliveries,
   updateWebhookHealth,
   type WebhookHealth,
+  writeThrottles,
 } from './sql/record-results.ts';
 
 /** What becomes of one claimed delivery, as the recorder writes it. */
@@ -36,6 +40,8 @@ export interface ResultRecord {
   webhookId: string;
   eventId: string;
   eventType: string;
+  /** The delivery's ordering key (KEYED webhooks): its key's next delivery may be due after this. */
+  orderingKey: string | null;
   /** 'success' or 'failure' of the attempt, for the webhook's failure streak. */
   health: 'success' | 'failure' | null;
   /** Whether this delivery may be the subject of an operational event (core/operational-events.ts). */
@@ -96,6 +102,7 @@ export function recordOf(
     webhookId: delivery.webhookId,
     eventId: delivery.eventId,
     eventType: delivery.eventType,
+    orderingKey: delivery.orderingKey,
     health: decision.health,
     mayNotify: mayNotify(delivery),
     exhausted:
@@ -144,6 +151,8 @@ const FLUSH_SIZE = 500;
 export class Recorder {
   private buffer: ResultRecord[] = [];
   private extraMessages: LiveMessage[] = [];
+  /** Throttles to write, the latest per webhook. */
+  private throttles = new Map<string, ThrottleChange>();
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private writeAgain = false;
@@ -182,6 +191,12 @@ export class Recorder {
     this.schedule();
   }
 
+  /** A webhook's throttle to write with the next batch (sql/record-results.ts, writeThrottles). */
+  throttle(change: ThrottleChange): void {
+    this.throttles.set(change.webhookId, change);
+    this.schedule();
+  }
+
   get pending(): number {
     return this.buffer.length;
   }
@@ -204,7 +219,7 @@ export class Recorder {
       this.writeAgain = true;
       return;
     }
-    if (this.buffer.length === 0 && this.extraMessages.length === 0) return;
+    if (this.buffer.length === 0 && this.extraMessages.length === 0 && this.throttles.size === 0) return;
     this.writing = this.writeBatch().finally(() => {
       this.writing = null;
       const again = this.writeAgain;
@@ -218,9 +233,12 @@ export class Recorder {
   private async writeBatch(): Promise<void> {
     const records = this.buffer.splice(0, FLUSH_SIZE * 4);
     const extra = this.extraMessages.splice(0);
+    // A throttle that cannot be written now is offered again by flow control; none is kept here.
+    const throttles = [...this.throttles.values()];
+    this.throttles.clear();
     this.inWrite = records;
     try {
-      await this.write(records, extra);
+      await this.write(records, extra, throttles);
       this.inWrite = [];
       this.failures = 0;
     } catch (err) {
@@ -255,7 +273,7 @@ export class Recorder {
     this.timer = null;
     while (Date.now() < deadline) {
       if (!this.writing) {
-        if (this.buffer.length === 0 && this.extraMessages.length === 0) break;
+        if (this.buffer.length === 0 && this.extraMessages.length === 0 && this.throttles.size === 0) break;
         this.writing = this.writeBatch().finally(() => {
           this.writing = null;
         });
@@ -294,7 +312,7 @@ export class Recorder {
     }
   }
 
-  private async write(records: ResultRecord[], extra: LiveMessage[]): Promise<void> {
+  private async write(records: ResultRecord[], extra: LiveMessage[], throttles: ThrottleChange[]): Promise<void> {
     const client = await this.deps.pool.connect();
     const retries: { id: string; at: Date }[] = [];
     try {
@@ -309,7 +327,20 @@ export class Recorder {
         this.deps.workerId,
       );
       await enqueueDeliveries(this.deps.boss, requested, { db: fromPgClient(client) });
+      // A KEYED webhook's key moves on to its next delivery once the one before has ended.
+      const keyed = records.filter((r) => r.orderingKey !== null);
+      const ready = await advanceKeys(
+        client,
+        keyed.map((r) => ({ webhookId: r.webhookId, orderingKey: r.orderingKey! })),
+        keyed.filter((r) => r.change.status === 'RETRYING').map((r) => r.change.id),
+      );
+      await enqueueDeliveries(
+        this.deps.boss,
+        ready.map((r) => r.id),
+        { db: fromPgClient(client) },
+      );
       const endedStreaks = await updateWebhookHealth(client, foldHealth(records));
+      const written = await writeThrottles(client, throttles.map(throttleRow));
       const { webhooks: disabled, failed } = await disableWebhooks(client, {
         gone: [...new Set(records.filter((r) => r.gone).map((r) => r.webhookId))],
         checked: [...new Set(records.filter((r) => r.health === 'failure').map((r) => r.webhookId))],
@@ -333,6 +364,8 @@ export class Recorder {
       }
       for (const d of failed) messages.push(deliveryMessage(d, 'FAILED'));
       messages.push(...(await this.writeNotices(client, noticesOf(records, endedStreaks, disabled))));
+      for (const w of written)
+        messages.push(webhookStatusMessage({ id: w.webhookId, tenantId: w.tenantId, status: w.status, deleted: false }));
       await client.query('commit');
       countCompleted(completions(records, failed.length));
       // Announced once the rows are committed, in a statement of its own: a transaction that
@@ -343,6 +376,12 @@ export class Recorder {
         messages,
         wakeAt: [...wakeUps.keys()].map((at) => new Date(at)),
         deliveryIds: records.map((r) => r.change.id),
+        ready: ready.map((r) => r.id),
+        throttles: written.map((w) => ({
+          webhookId: w.webhookId,
+          writtenAt: w.writtenAt,
+          throttle: throttles.find((t) => t.webhookId === w.webhookId)!.throttle,
+        })),
       };
       // The rows are written: whatever goes wrong from here must not make them be written again.
       await this.deps
@@ -355,6 +394,17 @@ export class Recorder {
       client.release();
     }
   }
+}
+
+function throttleRow(change: ThrottleChange) {
+  const t: Throttle | null = change.throttle;
+  return {
+    webhookId: change.webhookId,
+    concurrency: t?.concurrency ?? null,
+    rate: t?.rate ?? null,
+    reason: t?.reason ?? null,
+    since: t?.since ?? null,
+  };
 }
 
 /** Retries due within the same 50 ms share one wake-up job. */

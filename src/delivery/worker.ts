@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Job, PgBoss } from 'pg-boss';
 import type { Config } from '../config.ts';
-import { Pace } from '../core/backlog.ts';
 import { settlesBy } from '../core/deadline.ts';
 import { decide } from '../core/delivery-state.ts';
 import { idTime } from '../core/ids.ts';
@@ -12,7 +11,8 @@ import { deliveryMessage } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 import { observeAttempt } from '../metrics.ts';
 import { admit } from './admit.ts';
-import { deliveryIdsOf, Leases } from './claim.ts';
+import { type Claimed, deliveryIdsOf, Leases } from './claim.ts';
+import { FlowControl } from './flow.ts';
 import { createDeliveryClient } from './http-client.ts';
 import { Lanes } from './lanes.ts';
 import { notify, WakeTimers } from './notify.ts';
@@ -51,12 +51,14 @@ const STOP_RESERVE_MAX_MS = 5000;
 /**
  * The delivery worker, in stages (each in its own file):
  *
- *   claim ──▶ admit ──▶ (lane) ──▶ prepare ──▶ send ──▶ decide ──▶ record ──▶ notify
+ *   claim ──▶ admit ──▶ (lane, flow) ──▶ prepare ──▶ send ──▶ decide ──▶ record ──▶ notify
  *
  * claim leases the deliveries a batch of pg-boss wake-up jobs names (with what their delivery
- * profile versions need); admit puts each in its webhook's lane (at most maxInFlight at once) or
- * settles it at once (held, deferred); prepare renders the signed request under the delivery's
- * profile version; send POSTs it; decide (core/delivery-state.ts) chooses what
+ * profile versions need), as many of each webhook as this worker has room for; admit puts each in
+ * its webhook's lane or settles it at once (held); flow control (flow.ts) starts a lane's task once
+ * it holds one of the webhook's slots and, under a rate, a send time, and pulls more of a
+ * webhook's due deliveries when its lane runs low; prepare renders the signed request under the
+ * delivery's profile version; send POSTs it; decide (core/delivery-state.ts) chooses what
  * follows; record writes batches of results; notify announces them once committed.
  */
 export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promise<DeliveryWorker> {
@@ -66,7 +68,6 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   const pool = openPool(options.databaseUrl, 8, logger);
   const client = createDeliveryClient({ allowedCidrs: config.allowedCidrs, allowHttp: config.allowHttp, ca: options.ca });
   const signingCache = new SigningCache(options.encryptionKey);
-  const pace = new Pace();
   let workId = '';
   let stopping = false;
   /** Ends the requests still in flight when a stop runs out of time. */
@@ -84,27 +85,62 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     exhaustedWindowMs: config.exhaustedWindowMs,
     defaultProfile: config.defaultProfile,
     logger,
-    notify: (committed, query) => notify(committed, query, { logger, wakeTimers, recorded: (ids) => leases.recorded(ids) }),
+    notify: (committed, query) =>
+      notify(committed, query, {
+        logger,
+        wakeTimers,
+        recorded: (ids) => leases.recorded(ids),
+        claimNow: (ids) => void claim(ids),
+        throttled: (webhookId, throttle, writtenAt) => flow.written(webhookId, throttle, writtenAt),
+      }),
   });
-  const lanes = new Lanes<AttemptTask>(config.workerConcurrency, attempt);
+  const flow = new FlowControl({
+    pool,
+    workerId,
+    leaseMs: config.leaseMs,
+    logger,
+    pull: (wanted) => leases.pull(wanted, place(batchCredentials(signingCache))),
+    giveBack: (webhookId) => leases.giveBack(lanes.takeWaiting(webhookId).map((task) => task.delivery.id)),
+    persist: (change) => recorder.throttle(change),
+  });
+  const lanes = new Lanes<AttemptTask, number>(config.workerConcurrency, flow, attempt);
+  flow.attach(lanes);
   const sweeper = startSweeper({ pool, boss, leaseMs: config.leaseMs, defaultProfile: config.defaultProfile, logger });
 
-  async function onJobs(jobs: Job<DeliveryJobData>[]): Promise<void> {
-    if (stopping) return;
-    const credentials = batchCredentials(signingCache);
-    await leases.claim(deliveryIdsOf(jobs), (claimed) => {
+  /** Where each claimed delivery goes: its webhook's lane, or straight to the recorder. */
+  function place(credentials: ReturnType<typeof batchCredentials>): (claimed: Claimed) => void {
+    return (claimed) => {
       const { delivery } = claimed;
-      const admission = admit(claimed, lanes.waiting(delivery.webhookId), pace, new Date());
+      if (claimed.webhook) flow.update(claimed.webhook);
+      const admission = admit(claimed, new Date());
       if (admission.to === 'record') return recorder.add(recordOf(delivery, admission.decision));
       const { webhook } = admission;
-      lanes.push(webhook.id, webhook.maxInFlight, {
+      lanes.push(webhook.id, {
         delivery,
         webhook,
+        priority: delivery.priority,
         credentials: credentials(webhook),
         profiles: claimed.profiles,
         signing: signingCache,
       });
-    });
+    };
+  }
+
+  /** Claims the due ones of `ids`, as many of each webhook as there is room for. */
+  async function claim(ids: string[]): Promise<void> {
+    if (stopping) return;
+    try {
+      const { leftOver } = await leases.claim(ids, place(batchCredentials(signingCache)), flow.rooms());
+      flow.leftOver(leftOver);
+    } catch (err) {
+      logger.warn({ err }, 'claiming deliveries failed');
+    }
+  }
+
+  async function onJobs(jobs: Job<DeliveryJobData>[]): Promise<void> {
+    if (stopping) return;
+    const { leftOver } = await leases.claim(deliveryIdsOf(jobs), place(batchCredentials(signingCache)), flow.rooms());
+    flow.leftOver(leftOver);
     if (stopping) return;
     // Backpressure: take no more jobs while the lanes have plenty ready to run.
     await lanes.belowCapacity(config.workerConcurrency);
@@ -118,12 +154,20 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       const prepared = preparing instanceof Promise ? await preparing : preparing;
       recorder.announce(deliveryMessage(delivery, 'ATTEMPT_STARTED', { status: delivery.status, attemptId: prepared.id }));
       // What the profile could not render is not sent: its result is error TRANSFORM, and decide() fails it.
-      const result = prepared.refused ?? (await send(client, prepared, pace, abortAttempts.signal));
+      const result = prepared.refused ?? (await send(client, prepared, abortAttempts.signal));
       // A delivery's id is made when its event is published: its first scheduled attempt measures the pipeline.
       observeAttempt(
         result,
         prepared.number === 1 && delivery.trigger === 'SCHEDULED' ? prepared.startedAt.getTime() - idTime(delivery.id) : null,
       );
+      // Adaptive throttling learns from the endpoint's answers only (a refused render sent nothing).
+      if (!prepared.refused)
+        flow.observe(webhook.id, {
+          startedAt: prepared.startedAt.getTime(),
+          durationMs: result.durationMs,
+          status: result.status,
+          error: result.error,
+        });
       const decision = decide(delivery, { kind: 'attempted', response: result }, webhook, new Date());
       recorder.add(recordOf(delivery, decision, { prepared, result }));
     } catch (err) {
@@ -170,6 +214,11 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       }
       const unrecorded = await recorder.close(deadline - reserve / 4);
       leases.stop();
+      // Nothing runs: every slot this worker holds is free for the others at once.
+      await settlesBy(
+        flow.stop().catch((err) => logger.warn({ err }, 'freeing slots failed: they lapse with the lease')),
+        deadline,
+      );
       // Ended attempts, and results that could not be recorded: let go so they are sent again at once.
       await leases.letGo(leases.heldIds, boss, deadline);
       const leftLeased = leases.heldIds.length;

@@ -1,5 +1,6 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
-import { ATTEMPT_TRIGGERS, DELIVERY_STATUSES } from '../core/delivery-state.ts';
+import { ATTEMPT_TRIGGERS, DELIVERY_STATUSES, WAITING_SQL } from '../core/delivery-state.ts';
+import { NORMAL_RANK } from '../core/flow.ts';
 import { Attempt } from './Attempt.ts';
 import { Event } from './Event.ts';
 import { Tenant } from './Tenant.ts';
@@ -15,6 +16,15 @@ export const Delivery = defineEntity({
     { properties: ['webhook', 'status', 'id'] },
     { properties: ['event', 'id'] },
     { properties: ['nextAttemptAt'] },
+    // A webhook's planned deliveries in the order a worker pulls them (delivery/sql/flow.ts), and
+    // how many wait (stats); ended ones have no next attempt and are not in it.
+    { name: 'delivery_planned_by_webhook', properties: ['webhook', 'priority', 'nextAttemptAt'], where: 'next_attempt_at is not null' },
+    // The waiting deliveries of each ordering key, in publish order: its head is the first.
+    {
+      name: 'delivery_waiting_by_key',
+      properties: ['webhook', 'orderingKey', 'orderingSeq'],
+      where: `ordering_key is not null and status in ${WAITING_SQL}`,
+    },
   ],
   uniques: [{ properties: ['event', 'webhook'] }],
   properties: {
@@ -46,6 +56,11 @@ export const Delivery = defineEntity({
     /** A worker's lease while it holds the delivery; expired leases are swept and re-queued. */
     lockedUntil: p.datetime().nullable(),
     lockedBy: p.string().nullable(),
+    /** Its event type's priority when published, as a rank: 0 HIGH, 1 NORMAL, 2 LOW (core/flow.ts). */
+    priority: p.smallint().default(NORMAL_RANK),
+    /** For a KEYED webhook: the event's orderingKey and its place among that key's deliveries. */
+    orderingKey: p.string().length(255).nullable(),
+    orderingSeq: p.bigint('number').nullable(),
     attempts: () => p.oneToMany(Attempt).mappedBy('delivery'),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p

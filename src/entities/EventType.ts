@@ -1,10 +1,11 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { PRIORITIES } from '../core/flow.ts';
 import { Tenant } from './Tenant.ts';
 
 /**
  * A tenant's own event type, or (tenant null) a platform-wide one created with the admin key.
  * The built-in catalog lives in code (core/event-types.ts); a platform-wide row with a built-in's
- * name holds the operators' changes to it (archived, description, example).
+ * name holds the operators' changes to it (archived, description, example, priority).
  */
 export const EventType = defineEntity({
   name: 'EventType',
@@ -20,6 +21,11 @@ export const EventType = defineEntity({
     description: p.text().nullable(),
     example: p.json<unknown>().nullable(),
     archived: p.boolean().default(false),
+    /**
+     * HIGH, NORMAL or LOW, set by an operator on a built-in or platform-wide type; null: its
+     * default (core/event-types.ts defaultPriority). A tenant's own type is always NORMAL.
+     */
+    priority: p.enum(PRIORITIES).nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

@@ -1,5 +1,7 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { WEBHOOK_STATUSES } from '../core/delivery-state.ts';
+import { ORDERINGS } from '../core/flow.ts';
+import { THROTTLE_REASONS } from '../core/throttle.ts';
 import { Tenant } from './Tenant.ts';
 
 export const AUTH_TYPES = ['NONE', 'BEARER', 'BASIC', 'API_KEY', 'CUSTOM_HEADER'] as const;
@@ -45,6 +47,19 @@ export const Webhook = defineEntity({
     retrySchedule: p.json<number[]>().nullable(),
     timeoutMs: p.integer().default(15000),
     maxInFlight: p.integer().default(10),
+    /** Deliveries (attempts) per second across all workers; null: no rate limit. */
+    rateLimit: p.double().nullable(),
+    /** Whether Herald lowers concurrency and rate when the endpoint pushes back (core/throttle.ts). */
+    adaptiveThrottling: p.boolean().default(true),
+    /** KEYED: events with the same orderingKey are delivered one at a time in publish order. */
+    ordering: p.enum(ORDERINGS).default('NONE'),
+    // The adaptive throttle in force (null when none), written by workers at most once a second.
+    throttleConcurrency: p.integer().nullable(),
+    throttleRate: p.double().nullable(),
+    throttleReason: p.enum(THROTTLE_REASONS).nullable(),
+    throttleSince: p.datetime().nullable(),
+    /** When a worker last wrote the throttle: the once-a-second bound is kept on it. */
+    throttleWrittenAt: p.datetime().nullable(),
     consecutiveFailures: p.integer().default(0),
     failingSince: p.datetime().nullable(),
     lastSuccessAt: p.datetime().nullable(),

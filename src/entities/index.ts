@@ -7,11 +7,14 @@ export { Event } from './Event.ts';
 export { EventBody } from './EventBody.ts';
 export { EventType } from './EventType.ts';
 export { ExhaustedFold } from './ExhaustedFold.ts';
+export { OrderingSequence } from './OrderingSequence.ts';
 export { PortalSession } from './PortalSession.ts';
 export { RateLimitBucket } from './RateLimitBucket.ts';
 export { Tenant } from './Tenant.ts';
 export { TenantSecret } from './TenantSecret.ts';
 export { Webhook } from './Webhook.ts';
+export { WebhookRate } from './WebhookRate.ts';
+export { WebhookSlot } from './WebhookSlot.ts';
 
 import { ApiKey } from './ApiKey.ts';
 import { Attempt } from './Attempt.ts';
@@ -22,11 +25,14 @@ import { Event } from './Event.ts';
 import { EventBody } from './EventBody.ts';
 import { EventType } from './EventType.ts';
 import { ExhaustedFold } from './ExhaustedFold.ts';
+import { OrderingSequence } from './OrderingSequence.ts';
 import { PortalSession } from './PortalSession.ts';
 import { RateLimitBucket } from './RateLimitBucket.ts';
 import { Tenant } from './Tenant.ts';
 import { TenantSecret } from './TenantSecret.ts';
 import { Webhook } from './Webhook.ts';
+import { WebhookRate } from './WebhookRate.ts';
+import { WebhookSlot } from './WebhookSlot.ts';
 
 export const entities = [
   Tenant,
@@ -43,4 +49,7 @@ export const entities = [
   EventBody,
   TenantSecret,
   ExhaustedFold,
+  WebhookSlot,
+  WebhookRate,
+  OrderingSequence,
 ];

@@ -1,4 +1,5 @@
 import type { Db, PgBoss } from 'pg-boss';
+import { NORMAL_RANK } from '../core/flow.ts';
 
 /**
  * pg-boss only wakes workers; the delivery rows are the truth. A job names a chunk of
@@ -29,17 +30,26 @@ export async function enqueueDeliveries(boss: PgBoss, ids: readonly string[], op
   await enqueueDeliveriesAt(boss, [{ ids, startAfter: options.startAfter }], options);
 }
 
-/** Wake-up jobs for several groups of deliveries, each due at its own time, in one insert. */
+/**
+ * The wake-up job priority of deliveries of a priority rank (core/flow.ts): HIGH jobs are fetched
+ * before older NORMAL ones (pg-boss fetches by priority, then age), LOW ones after.
+ */
+export function jobPriority(rank: number): number {
+  return 1 - rank;
+}
+
+/** Wake-up jobs for several groups of deliveries, each due at its own time and with its own priority rank, in one insert. */
 export async function enqueueDeliveriesAt(
   boss: PgBoss,
-  groups: readonly { ids: readonly string[]; startAfter?: Date }[],
+  groups: readonly { ids: readonly string[]; startAfter?: Date; priority?: number }[],
   options: { db?: Db } = {},
 ): Promise<void> {
   const jobs = [];
-  for (const { ids, startAfter } of groups) {
+  for (const { ids, startAfter, priority } of groups) {
+    const rank = priority === undefined || priority === NORMAL_RANK ? {} : { priority: jobPriority(priority) };
     for (let i = 0; i < ids.length; i += DELIVERIES_PER_JOB) {
       const data: DeliveryJobData = { d: ids.slice(i, i + DELIVERIES_PER_JOB) };
-      jobs.push(startAfter ? { data, startAfter } : { data });
+      jobs.push({ data, ...rank, ...(startAfter ? { startAfter } : {}) });
     }
   }
   if (jobs.length === 0) return;

@@ -1,7 +1,9 @@
 import type { Db, PgBoss } from 'pg-boss';
+import { WAITING_SQL } from '../core/delivery-state.ts';
+import { defaultPriorityRank } from '../core/event-types.ts';
 import { newId } from '../core/ids.ts';
 import type { TenantFields } from '../core/profiles/render.ts';
-import { enqueueDeliveries } from '../jobs/queue.ts';
+import { enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, LIVE_CHANNEL, type LiveMessage, packMessages } from '../live/messages.ts';
 import { type EventBodyRow, type PublishProfile, renderBodies, versionIdOf } from './profiles.ts';
 
@@ -21,11 +23,30 @@ export interface OutgoingEvent {
   idempotencyKey: string | null;
   requestHash: string | null;
   createdAt: Date;
+  /** Its deliveries' priority rank (core/flow.ts); default: its type's built-in default. */
+  priority?: number;
+  /** Its orderingKey: its deliveries to KEYED webhooks go one at a time per key, in publish order. */
+  orderingKey?: string | null;
   /**
    * One delivery each, pinned to the webhook's profile version (profiles.ts); a paused one's
-   * waits for its resume (no due time, no wake-up job).
+   * waits for its resume (no due time, no wake-up job), and so does one behind an earlier
+   * delivery of its ordering key (`keyed`: the webhook's ordering is KEYED).
    */
-  webhooks: readonly { id: string; paused: boolean; profile: PublishProfile }[];
+  webhooks: readonly { id: string; paused: boolean; keyed?: boolean; profile: PublishProfile }[];
+}
+
+/** A delivery as publishing writes it. */
+interface NewDelivery {
+  id: string;
+  tenant_id: string | null;
+  event_id: string;
+  webhook_id: string;
+  event_type: string;
+  profile_version: string;
+  priority: number;
+  ordering_key: string | null;
+  ordering_seq: number | null;
+  due: Date | null;
 }
 
 /**
@@ -34,7 +55,8 @@ export interface OutgoingEvent {
  * delivery per (event, webhook) pinned to its profile version, and the QUEUED live messages with one
  * statement, then the wake-up jobs of deliveries to active webhooks — all through `db`, inside the
  * caller's transaction, so they exist together with whatever else it commits or not at all. Few
- * round trips keep publishing fast. With `announce: false` the QUEUED messages are returned for
+ * round trips keep publishing fast. Deliveries to KEYED webhooks are numbered per key first
+ * (numberKeyed). With `announce: false` the QUEUED messages are returned for
  * the caller to send after it commits (the worker's recorder does: see record.ts) instead of
  * being sent by the statement.
  */
@@ -45,31 +67,23 @@ export async function insertEvents(
   options: { announce?: boolean } = {},
 ): Promise<LiveMessage[]> {
   if (events.length === 0) return [];
-  const deliveries: {
-    id: string;
-    tenant_id: string | null;
-    event_id: string;
-    webhook_id: string;
-    event_type: string;
-    profile_version: string;
-    due: Date | null;
-  }[] = [];
+  const deliveries: NewDelivery[] = [];
   const bodies: EventBodyRow[] = [];
-  const dueIds: string[] = [];
   const now = new Date();
   for (const event of events) {
     for (const webhook of event.webhooks) {
-      const id = newId('dlv');
       deliveries.push({
-        id,
+        id: newId('dlv'),
         tenant_id: event.tenantId,
         event_id: event.id,
         webhook_id: webhook.id,
         event_type: event.type,
         profile_version: versionIdOf(webhook.profile),
+        priority: event.priority ?? defaultPriorityRank(event.type),
+        ordering_key: webhook.keyed ? (event.orderingKey ?? null) : null,
+        ordering_seq: null,
         due: webhook.paused ? null : now,
       });
-      if (!webhook.paused) dueIds.push(id);
     }
     if (event.webhooks.length === 0) continue;
     const fields = { id: event.id, type: event.type, channel: event.channel, createdAt: event.createdAt, data: event.data };
@@ -81,6 +95,7 @@ export async function insertEvents(
       )),
     );
   }
+  await numberKeyed(db, deliveries);
   const rows = events.map((e) => ({
     id: e.id,
     tenant_id: e.tenantId,
@@ -102,10 +117,12 @@ export async function insertEvents(
          from json_to_recordset($1::json) as x(id text, tenant_id text, type text, channel text, payload text,
               idempotency_key text, request_hash text, created_at timestamptz)
      ), new_delivery as (
-       insert into delivery (id, tenant_id, event_id, webhook_id, event_type, profile_version, status, next_attempt_at, created_at, updated_at)
-       select id, tenant_id, event_id, webhook_id, event_type, profile_version, 'PENDING', due, $3::timestamptz, $3::timestamptz
+       insert into delivery (id, tenant_id, event_id, webhook_id, event_type, profile_version, status, next_attempt_at,
+                             priority, ordering_key, ordering_seq, created_at, updated_at)
+       select id, tenant_id, event_id, webhook_id, event_type, profile_version, 'PENDING', due, priority, ordering_key,
+              ordering_seq, $3::timestamptz, $3::timestamptz
          from json_to_recordset($2::json) as x(id text, tenant_id text, event_id text, webhook_id text, event_type text,
-              profile_version text, due timestamptz)
+              profile_version text, due timestamptz, priority smallint, ordering_key text, ordering_seq bigint)
      ), new_body as (
        insert into event_body (event_id, profile_version, body, error)
        select event_id, profile_version, body, error from json_to_recordset($6::json) as x(event_id text, profile_version text, body text, error text)
@@ -113,6 +130,64 @@ export async function insertEvents(
      select count(pg_notify($4, payload)) from unnest($5::text[]) as payload`,
     [JSON.stringify(rows), JSON.stringify(deliveries), now, LIVE_CHANNEL, announce ? packMessages(queued) : [], JSON.stringify(bodies)],
   );
-  await enqueueDeliveries(boss, dueIds, { db });
+  // Wake-up jobs at each delivery's priority (pg-boss hands out higher ones first).
+  const byPriority = new Map<number, string[]>();
+  for (const d of deliveries) {
+    if (d.due === null) continue;
+    const ids = byPriority.get(d.priority);
+    if (ids) ids.push(d.id);
+    else byPriority.set(d.priority, [d.id]);
+  }
+  await enqueueDeliveriesAt(
+    boss,
+    [...byPriority].map(([priority, ids]) => ({ ids, priority })),
+    { db },
+  );
   return announce ? [] : queued;
+}
+
+/**
+ * Numbers the keyed deliveries of a publish in publish order, per (webhook, key), and leaves all
+ * but the first of each key waiting behind it (no next attempt time) — the first too when an
+ * earlier delivery of its key still waits. The numbers come from each key's ordering_sequence
+ * row, whose lock this transaction then holds until it commits; only after taking it does it
+ * look at what waits, so a recorder ending the key's last waiting delivery either sees these
+ * deliveries or has committed before this looks (delivery/sql/ordering.ts takes the same lock).
+ */
+async function numberKeyed(db: Db, deliveries: NewDelivery[]): Promise<void> {
+  const byKey = new Map<string, NewDelivery[]>();
+  for (const d of deliveries) {
+    if (d.ordering_key === null) continue;
+    const k = `${d.webhook_id}\u0000${d.ordering_key}`;
+    const list = byKey.get(k);
+    if (list) list.push(d);
+    else byKey.set(k, [d]);
+  }
+  if (byKey.size === 0) return;
+  const keys = [...byKey.values()].map((list) => ({ webhook_id: list[0].webhook_id, ordering_key: list[0].ordering_key!, n: list.length }));
+  const { rows: numbered } = (await db.executeSql(
+    `insert into ordering_sequence (webhook_id, ordering_key, last_seq, updated_at)
+     select webhook_id, ordering_key, n, now() from json_to_recordset($1::json) as k(webhook_id text, ordering_key text, n int)
+      order by webhook_id, ordering_key
+     on conflict (webhook_id, ordering_key) do update
+        set last_seq = ordering_sequence.last_seq + excluded.last_seq, updated_at = excluded.updated_at
+     returning webhook_id, ordering_key, last_seq`,
+    [JSON.stringify(keys)],
+  )) as { rows: { webhook_id: string; ordering_key: string; last_seq: string }[] };
+  const { rows: waiting } = (await db.executeSql(
+    `select distinct d.webhook_id, d.ordering_key
+       from json_to_recordset($1::json) as k(webhook_id text, ordering_key text, n int)
+       join delivery d on d.webhook_id = k.webhook_id and d.ordering_key = k.ordering_key and d.status in ${WAITING_SQL}`,
+    [JSON.stringify(keys)],
+  )) as { rows: { webhook_id: string; ordering_key: string }[] };
+  const busy = new Set(waiting.map((w) => `${w.webhook_id}\u0000${w.ordering_key}`));
+  for (const row of numbered) {
+    const k = `${row.webhook_id}\u0000${row.ordering_key}`;
+    const list = byKey.get(k)!;
+    const first = Number(row.last_seq) - list.length + 1;
+    for (const [i, d] of list.entries()) {
+      d.ordering_seq = first + i;
+      if (i > 0 || busy.has(k)) d.due = null;
+    }
+  }
 }

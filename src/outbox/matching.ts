@@ -11,6 +11,8 @@ export interface MatchableWebhook {
    * webhook); null: HERALD_DEFAULT_PROFILE.
    */
   profile: string | null;
+  /** ordering KEYED: its deliveries of events with an orderingKey go one at a time per key. */
+  keyed: boolean;
   matches(type: string, channel: string | null): boolean;
 }
 
@@ -20,6 +22,7 @@ interface WebhookRow {
   status: string;
   events: string[];
   channels: string[] | null;
+  ordering: string;
   profile: string | null;
 }
 
@@ -38,6 +41,7 @@ function matchable(row: WebhookRow): MatchableWebhook {
     id: row.id,
     paused: row.status === 'PAUSED',
     profile: row.profile,
+    keyed: row.ordering === 'KEYED',
     matches: (type, channel) => {
       if (operator) return all || events.has(type);
       if (isOperationalEventType(type)) return events.has(type);
@@ -47,7 +51,7 @@ function matchable(row: WebhookRow): MatchableWebhook {
 }
 
 // The profile that applies: the webhook's own, else its tenant's (an operator webhook has none).
-const COLUMNS = 'w.id, w.tenant_id, w.status, w.events, w.channels, coalesce(w.profile, t.profile) as profile';
+const COLUMNS = 'w.id, w.tenant_id, w.status, w.events, w.channels, w.ordering, coalesce(w.profile, t.profile) as profile';
 const LIVE = `w.deleted_at is null and w.status <> 'DISABLED'`;
 const TENANT_FIELDS = `json_build_object('id', t.id, 'name', t.name, 'externalId', t.external_id)`;
 
@@ -86,7 +90,7 @@ export async function noticeSubscribers(db: Db, tenantIds: readonly string[], ty
     `select ${COLUMNS}, null as tenant from webhook w left join tenant t on t.id = w.tenant_id
       where ${LIVE} and ((w.tenant_id = any($1::text[]) and w.events ?| $2::text[]) or w.tenant_id is null)
      union all
-     select null, null, null, null, null, null, ${TENANT_FIELDS} from tenant t where t.id = any($1::text[])`,
+     select null, null, null, null, null, null, null, ${TENANT_FIELDS} from tenant t where t.id = any($1::text[])`,
     [tenantIds, types],
   );
   const subscribers: NoticeSubscribers = { byTenant: new Map(), operator: [], tenants: new Map() };

@@ -1,5 +1,6 @@
 import { fromKysely } from 'pg-boss';
 import { HeraldError, notFound, validationError } from '../core/errors.ts';
+import { defaultPriorityRank, TEST_EVENT_TYPE } from '../core/event-types.ts';
 import { newId } from '../core/ids.ts';
 import { buildPayload } from '../core/payload.ts';
 import { rawQuery } from '../db/raw-query.ts';
@@ -9,6 +10,7 @@ import { Tenant } from '../entities/Tenant.ts';
 import { profilesOf, renderBodies, versionIdOf } from '../outbox/profiles.ts';
 import type { ServiceContext } from './context.ts';
 import { insertEventBodies } from './event-bodies.ts';
+import { publishableEventTypes } from './event-types.ts';
 import { findDelivery } from './history.ts';
 import { RETURNING, type RequeuedRow, requeue } from './requeue.ts';
 import { getWebhook } from './webhooks.ts';
@@ -109,9 +111,15 @@ export async function sendTestEvent(ctx: ServiceContext, webhookId: string): Pro
       status: 'PENDING',
       nextTrigger: 'TEST',
       nextAttemptAt: createdAt,
+      // As an operator set it (HIGH unless changed): a test is watched as it goes.
+      priority:
+        (tenantId === null ? undefined : (await publishableEventTypes(tx, tenantId)).get(TEST_EVENT_TYPE)) ??
+        defaultPriorityRank(TEST_EVENT_TYPE),
     });
     await tx.flush();
-    await requeue(tx, ctx.boss, [{ id: delivery.id, tenantId, webhookId: webhook.id, eventId: id, status: 'PENDING' }]);
+    await requeue(tx, ctx.boss, [
+      { id: delivery.id, tenantId, webhookId: webhook.id, eventId: id, status: 'PENDING', priority: delivery.priority },
+    ]);
     return delivery.id;
   });
   return getDelivery({ ...ctx, em: ctx.em.fork() }, deliveryId);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { FieldErrors, HeraldError, validationError } from '../core/errors.ts';
+import { ORDERING_KEY_MAX, PRIORITY_RANK } from '../core/flow.ts';
 import { newId } from '../core/ids.ts';
 import { isOperationalEventType } from '../core/operational-events.ts';
 import { buildPayload } from '../core/payload.ts';
@@ -13,7 +14,7 @@ import { matchingWebhooks } from '../outbox/matching.ts';
 import { type PublishProfile, profilesOf } from '../outbox/profiles.ts';
 import { resolveTenantId } from './caller.ts';
 import type { ServiceContext } from './context.ts';
-import { knownEventTypeNames } from './event-types.ts';
+import { publishableEventTypes } from './event-types.ts';
 
 export const MAX_EVENT_DATA_BYTES = 256 * 1024;
 export const MAX_EVENTS_PER_CALL = 1000;
@@ -24,6 +25,8 @@ export interface PublishInput {
   data: unknown;
   channel?: string | null;
   idempotencyKey?: string | null;
+  /** For webhooks with ordering KEYED: events with the same key are delivered one at a time, in publish order. */
+  orderingKey?: string | null;
   tenantId?: string | null;
 }
 
@@ -39,6 +42,9 @@ interface Prepared {
   channel: string | null;
   data: unknown;
   idempotencyKey: string | null;
+  orderingKey: string | null;
+  /** The event type's priority rank (core/flow.ts), which its deliveries carry. */
+  priority: number;
   requestHash: string;
 }
 
@@ -68,7 +74,7 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
   const errors = new FieldErrors();
   const field = (i: number, name: string) => (inputs.length === 1 ? name : `inputs[${i}].${name}`);
   const tenants = new Map<string | null | undefined, string>();
-  const known = new Map<string, Set<string>>();
+  const known = new Map<string, Map<string, number>>();
   const prepared: Prepared[] = [];
 
   for (const [index, input] of inputs.entries()) {
@@ -77,17 +83,22 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
       tenantId = await resolveTenantId(ctx.em, ctx.caller, input.tenantId);
       tenants.set(input.tenantId, tenantId);
     }
+    let priority: number | undefined;
     if (isOperationalEventType(input.type)) {
       errors.add(field(index, 'type'), `"${input.type}" is sent by Herald itself and cannot be published`);
     } else {
       // Read once per tenant per call: the platform's catalog may archive built-ins.
-      if (!known.has(tenantId)) known.set(tenantId, await knownEventTypeNames(ctx.em, tenantId));
-      if (!known.get(tenantId)!.has(input.type)) errors.add(field(index, 'type'), `unknown or archived event type "${input.type}"`);
+      if (!known.has(tenantId)) known.set(tenantId, await publishableEventTypes(ctx.em, tenantId));
+      priority = known.get(tenantId)!.get(input.type);
+      if (priority === undefined) errors.add(field(index, 'type'), `unknown or archived event type "${input.type}"`);
     }
     if (input.channel != null && !CHANNEL.test(input.channel))
       errors.add(field(index, 'channel'), 'must be a short lowercase name like "sms"');
     if (input.idempotencyKey != null && (input.idempotencyKey.length === 0 || input.idempotencyKey.length > 255)) {
       errors.add(field(index, 'idempotencyKey'), 'must be 1 to 255 characters');
+    }
+    if (input.orderingKey != null && (input.orderingKey.length === 0 || input.orderingKey.length > ORDERING_KEY_MAX)) {
+      errors.add(field(index, 'orderingKey'), `must be 1 to ${ORDERING_KEY_MAX} characters`);
     }
     if (input.data === undefined) errors.add(field(index, 'data'), 'is required');
     const serialized = JSON.stringify(input.data ?? null);
@@ -103,8 +114,11 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
       channel: input.channel ?? null,
       data: input.data ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
+      orderingKey: input.orderingKey ?? null,
+      priority: priority ?? PRIORITY_RANK.NORMAL,
       requestHash: createHash('sha256')
-        .update(JSON.stringify([input.type, input.channel ?? null, serialized]))
+        // The ordering key is part of what was asked only when given (hashes of earlier events stay valid).
+        .update(JSON.stringify([input.type, input.channel ?? null, serialized, ...(input.orderingKey != null ? [input.orderingKey] : [])]))
         .digest('hex'),
     });
   }
@@ -212,8 +226,10 @@ function outgoingEvent(item: Prepared, event: EventRecord, fanout: Fanout, profi
     idempotencyKey: item.idempotencyKey,
     requestHash: item.requestHash,
     createdAt: event.createdAt,
+    priority: item.priority,
+    orderingKey: item.orderingKey,
     webhooks: fanout.webhooks
       .filter((w) => w.matches(item.type, item.channel))
-      .map((w) => ({ id: w.id, paused: w.paused, profile: profiles.get(w.id)! })),
+      .map((w) => ({ id: w.id, paused: w.paused, keyed: w.keyed, profile: profiles.get(w.id)! })),
   };
 }

@@ -1,14 +1,16 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely, type PgBoss } from 'pg-boss';
 import { rawQuery } from '../db/raw-query.ts';
-import { enqueueDeliveries } from '../jobs/queue.ts';
+import { enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, notifyLive } from '../live/messages.ts';
 
-/** Wake-up jobs and QUEUED live messages for re-queued deliveries, inside the caller's transaction. */
+/** Wake-up jobs (at each delivery's priority) and QUEUED live messages for re-queued deliveries, inside the caller's transaction. */
 export async function requeue(tx: EntityManager, boss: PgBoss, rows: RequeuedRow[]): Promise<void> {
-  await enqueueDeliveries(
+  const byPriority = new Map<number, string[]>();
+  for (const r of rows) byPriority.set(r.priority, [...(byPriority.get(r.priority) ?? []), r.id]);
+  await enqueueDeliveriesAt(
     boss,
-    rows.map((r) => r.id),
+    [...byPriority].map(([priority, ids]) => ({ ids, priority })),
     { db: fromKysely(tx.getKysely()) },
   );
   await notifyLive(
@@ -23,7 +25,9 @@ export interface RequeuedRow {
   webhookId: string;
   eventId: string;
   status: string;
+  /** Its priority rank (core/flow.ts). */
+  priority: number;
 }
 
 /** The RETURNING clause that gives a RequeuedRow. */
-export const RETURNING = `returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId", status`;
+export const RETURNING = `returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId", status, priority`;

@@ -8,6 +8,8 @@ import type { CustomHeader, WebhookAuthType } from '../entities/Webhook.ts';
 
 export const TIMEOUT_MS = { min: 1000, max: 30000, default: 15000 };
 export const MAX_IN_FLIGHT = { min: 1, max: 100, default: 10 };
+/** Deliveries a second. */
+export const RATE_LIMIT = { min: 0.1, max: 10_000 };
 export const RETRY_SCHEDULE = { maxEntries: 20, minSeconds: 1, maxSeconds: 7 * 24 * 3600 };
 const MAX_HEADERS = 20;
 const CHANNEL = /^[a-z0-9][a-z0-9_.-]{0,49}$/;
@@ -93,6 +95,12 @@ export function validateTimeout(errors: FieldErrors, timeoutMs: number): void {
 export function validateMaxInFlight(errors: FieldErrors, maxInFlight: number): void {
   if (!Number.isInteger(maxInFlight) || maxInFlight < MAX_IN_FLIGHT.min || maxInFlight > MAX_IN_FLIGHT.max) {
     errors.add('maxInFlight', `must be between ${MAX_IN_FLIGHT.min} and ${MAX_IN_FLIGHT.max}`);
+  }
+}
+
+export function validateRateLimit(errors: FieldErrors, rateLimit: number): void {
+  if (!Number.isFinite(rateLimit) || rateLimit < RATE_LIMIT.min || rateLimit > RATE_LIMIT.max) {
+    errors.add('rateLimit', `must be between ${RATE_LIMIT.min} and ${RATE_LIMIT.max} deliveries per second (null: no limit)`);
   }
 }
 

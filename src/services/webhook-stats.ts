@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { dueSql, WAITING_SQL } from '../core/delivery-state.ts';
 import { lowestIdAt } from '../core/ids.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import type { IWebhook } from '../entities/Webhook.ts';
@@ -14,6 +15,12 @@ export interface WebhookStats {
   consecutiveFailures: number;
   latencyP50Ms: number | null;
   latencyP95Ms: number | null;
+  /**
+   * Deliveries held back now: due but not yet taken by a worker (waiting for a slot under
+   * maxInFlight, for the rate, or for a worker), and, on an ACTIVE webhook, those waiting behind
+   * an earlier delivery of their ordering key.
+   */
+  waiting: number;
 }
 
 /** Attempts the latency percentiles are computed over. */
@@ -34,18 +41,24 @@ export async function webhookStats(em: EntityManager, webhooks: readonly IWebhoo
     failed: string;
     p50: number | null;
     p95: number | null;
+    waiting: string;
   }>(
     em,
-    `select w.id, d.deliveries, d.succeeded, d.failed, l.p50, l.p95
-       from unnest($1::text[]) as w(id),
+    `select w.id, d.deliveries, d.succeeded, d.failed, l.p50, l.p95, q.due + q.behind as waiting
+       from unnest($1::text[], $4::boolean[]) as w(id, active),
             lateral (select count(*) as deliveries,
                             count(*) filter (where status = 'SUCCEEDED') as succeeded,
                             count(*) filter (where status = 'FAILED') as failed
                        from delivery where webhook_id = w.id and id > $2) d,
             lateral (select percentile_cont(0.5) within group (order by duration_ms) as p50,
                             percentile_cont(0.95) within group (order by duration_ms) as p95
-                       from (select duration_ms from attempt where webhook_id = w.id order by id desc limit $3) recent) l`,
-    [webhooks.map((w) => w.id), since, LATENCY_SAMPLE],
+                       from (select duration_ms from attempt where webhook_id = w.id order by id desc limit $3) recent) l,
+            lateral (select (select count(*) from delivery d
+                              where d.webhook_id = w.id and d.next_attempt_at is not null and ${dueSql('d', 'now()')}) as due,
+                            (select count(*) from delivery d
+                              where w.active and d.webhook_id = w.id and d.ordering_key is not null
+                                and d.status in ${WAITING_SQL} and d.next_attempt_at is null) as behind) q`,
+    [webhooks.map((w) => w.id), since, LATENCY_SAMPLE, webhooks.map((w) => w.status === 'ACTIVE')],
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
   return webhooks.map((webhook) => {
@@ -62,6 +75,7 @@ export async function webhookStats(em: EntityManager, webhooks: readonly IWebhoo
       consecutiveFailures: webhook.consecutiveFailures,
       latencyP50Ms: row?.p50 == null ? null : Math.round(row.p50),
       latencyP95Ms: row?.p95 == null ? null : Math.round(row.p95),
+      waiting: Number(row?.waiting ?? 0),
     };
   });
 }

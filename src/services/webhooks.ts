@@ -4,6 +4,7 @@ import { parseCidrs } from '../core/address.ts';
 import type { StoredAuth } from '../core/auth.ts';
 import { WAITING_SQL, type WebhookStatus } from '../core/delivery-state.ts';
 import { FieldErrors, notFound, validationError } from '../core/errors.ts';
+import type { Ordering } from '../core/flow.ts';
 import { newId } from '../core/ids.ts';
 import { OPERATIONAL_EVENT_TYPES, WEBHOOK_ENABLED } from '../core/operational-events.ts';
 import { profileOfScheme } from '../core/profiles/builtins.ts';
@@ -41,6 +42,7 @@ import {
   validateEvents,
   validateHeaders,
   validateMaxInFlight,
+  validateRateLimit,
   validateRetrySchedule,
   validateTimeout,
   validateUrl,
@@ -67,6 +69,10 @@ export interface WebhookFields {
   retrySchedule?: number[] | null;
   timeoutMs?: number | null;
   maxInFlight?: number | null;
+  /** Deliveries a second across all workers; null: none. */
+  rateLimit?: number | null;
+  adaptiveThrottling?: boolean | null;
+  ordering?: Ordering | null;
 }
 
 export interface CreateWebhookInput extends WebhookFields {
@@ -104,6 +110,7 @@ async function validateFields(
   if (input.description != null && input.description.length > 1000) errors.add('description', 'must be at most 1000 characters');
   if (input.timeoutMs != null) validateTimeout(errors, input.timeoutMs);
   if (input.maxInFlight != null) validateMaxInFlight(errors, input.maxInFlight);
+  if (input.rateLimit != null) validateRateLimit(errors, input.rateLimit);
   if (input.retrySchedule != null) validateRetrySchedule(errors, input.retrySchedule);
   if (input.headers != null) validateHeaders(errors, input.headers);
   const auth = input.auth != null ? validateAuth(errors, input.auth) : undefined;
@@ -196,6 +203,9 @@ export async function createWebhook(ctx: ServiceContext, input: CreateWebhookInp
       retrySchedule: input.retrySchedule ?? definition.defaults.retrySchedule ?? null,
       timeoutMs: input.timeoutMs ?? definition.defaults.timeoutMs ?? TIMEOUT_MS.default,
       maxInFlight: input.maxInFlight ?? MAX_IN_FLIGHT.default,
+      rateLimit: input.rateLimit ?? null,
+      adaptiveThrottling: input.adaptiveThrottling ?? true,
+      ordering: input.ordering ?? 'NONE',
     });
     return { webhook, secret: shown };
   });
@@ -266,7 +276,17 @@ export async function updateWebhook(ctx: ServiceContext, id: string, input: Upda
     if (input.headers !== undefined) webhook.headers = input.headers ?? [];
     if (input.retrySchedule !== undefined) webhook.retrySchedule = input.retrySchedule;
     if (input.timeoutMs != null) webhook.timeoutMs = input.timeoutMs;
+    const limitsBefore = [webhook.maxInFlight, webhook.rateLimit ?? null, webhook.adaptiveThrottling];
     if (input.maxInFlight != null) webhook.maxInFlight = input.maxInFlight;
+    if (input.rateLimit !== undefined) webhook.rateLimit = input.rateLimit;
+    if (input.adaptiveThrottling != null) webhook.adaptiveThrottling = input.adaptiveThrottling;
+    if ([webhook.maxInFlight, webhook.rateLimit ?? null, webhook.adaptiveThrottling].some((v, i) => v !== limitsBefore[i])) {
+      // New limits start without a throttle; workers take it up from the written time.
+      clearThrottle(webhook);
+    }
+
+    const unordered = webhook.ordering === 'KEYED' && input.ordering === 'NONE';
+    if (input.ordering != null) webhook.ordering = input.ordering;
 
     const from = webhook.status;
     if (input.status && input.status !== webhook.status) {
@@ -281,9 +301,35 @@ export async function updateWebhook(ctx: ServiceContext, id: string, input: Upda
     // The change and what it causes commit together: a re-enabled webhook is never left without
     // its webhook.enabled event, nor the event sent for a change that did not happen.
     await tx.flush();
+    if (unordered) await releaseKeys(tx, ctx, webhook);
     if (webhook.status !== from) await statusChanged(tx, ctx, webhook, from);
     return webhook;
   });
+}
+
+function clearThrottle(webhook: IWebhook): void {
+  webhook.throttleConcurrency = null;
+  webhook.throttleRate = null;
+  webhook.throttleReason = null;
+  webhook.throttleSince = null;
+  webhook.throttleWrittenAt = new Date();
+}
+
+/** A webhook no longer KEYED, in its transaction: its deliveries waiting behind their keys are due now (if it is active). */
+async function releaseKeys(tx: EntityManager, ctx: ServiceContext, webhook: IWebhook): Promise<void> {
+  const released = await rawQuery<RequeuedRow & { next_attempt_at: Date | null }>(
+    tx,
+    `update delivery set ordering_key = null, ordering_seq = null, updated_at = now(),
+            next_attempt_at = case when next_attempt_at is null and $2 then now() else next_attempt_at end
+      where webhook_id = $1 and ordering_key is not null and status in ${WAITING_SQL}
+      ${RETURNING}, next_attempt_at`,
+    [webhook.id, webhook.status === 'ACTIVE'],
+  );
+  await requeue(
+    tx,
+    ctx.boss,
+    released.filter((r) => r.next_attempt_at !== null),
+  );
 }
 
 /**
@@ -292,10 +338,15 @@ export async function updateWebhook(ctx: ServiceContext, id: string, input: Upda
  */
 async function statusChanged(tx: EntityManager, ctx: ServiceContext, webhook: IWebhook, from: WebhookStatus): Promise<void> {
   if (from === 'PAUSED' && webhook.status === 'ACTIVE') {
+    // Not those waiting behind an earlier delivery of their ordering key: they follow it.
     const parked = await rawQuery<RequeuedRow>(
       tx,
-      `update delivery set next_attempt_at = now(), updated_at = now()
-        where webhook_id = $1 and status in ${WAITING_SQL} and next_attempt_at is null
+      `update delivery d set next_attempt_at = now(), updated_at = now()
+        where d.webhook_id = $1 and d.status in ${WAITING_SQL} and d.next_attempt_at is null
+          and (d.ordering_key is null or not exists (
+               select 1 from delivery p
+                where p.webhook_id = d.webhook_id and p.ordering_key = d.ordering_key
+                  and p.ordering_seq < d.ordering_seq and p.status in ${WAITING_SQL}))
         ${RETURNING}`,
       [webhook.id],
     );

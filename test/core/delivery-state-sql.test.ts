@@ -136,7 +136,7 @@ describe('a retry asked for while the worker held the delivery: settle() and upd
       { name: `${trigger}: succeeded`, claimed, decision: decide(claimed, response(200), { retrySchedule: [60, 60] }, at) },
       { name: `${trigger}: retry`, claimed, decision: decide(claimed, response(500), { retrySchedule: [60, 60] }, at) },
       { name: `${trigger}: failed`, claimed, decision: decide(claimed, response(500), { retrySchedule: [60] }, at) },
-      { name: `${trigger}: deferred`, claimed, decision: decide(claimed, { kind: 'deferred', delayMs: 5000 }, undefined, at) },
+      { name: `${trigger}: not attempted`, claimed, decision: decide(claimed, { kind: 'not-attempted' }, undefined, at) },
       { name: `${trigger}: parked`, claimed, decision: decide(claimed, { kind: 'held', reason: 'WEBHOOK_PAUSED' }, undefined, at) },
     );
   }

@@ -97,13 +97,6 @@ describe('decide() without an attempt', () => {
     expect(d).toMatchObject({ kind: 'webhook-disabled', status: 'FAILED', nextAttemptAt: null, completedAt: now, phases: ['FAILED'] });
   });
 
-  it('deferred (the lane is far behind): due later with the same trigger, not complete even if it had ended', () => {
-    const scheduled = decide(pending, { kind: 'deferred', delayMs: 7000 }, webhook, now);
-    expect(scheduled).toMatchObject({ kind: 'deferred', status: 'PENDING', nextAttemptAt: at(7000), nextTrigger: 'SCHEDULED', phases: [] });
-    const manual = decide({ status: 'SUCCEEDED', attemptCount: 1, trigger: 'MANUAL' }, { kind: 'deferred', delayMs: 2000 }, webhook, now);
-    expect(manual).toMatchObject({ status: 'SUCCEEDED', nextAttemptAt: at(2000), nextTrigger: 'MANUAL', completedAt: null });
-  });
-
   it('not attempted (a bug, a broken secret): tried again in 60 s, nothing lost', () => {
     const d = decide({ status: 'FAILED', attemptCount: 3, trigger: 'TEST' }, { kind: 'not-attempted' }, webhook, now);
     expect(d).toMatchObject({
@@ -201,7 +194,7 @@ describe('decide() after an attempt', () => {
 describe('settle(): a retry asked for while the worker held the delivery', () => {
   const success = attempted(pending, response(200));
   const retry = attempted(pending, response(500));
-  const deferred = decide({ status: 'PENDING', attemptCount: 0, trigger: 'TEST' }, { kind: 'deferred', delayMs: 2000 }, webhook, now);
+  const putOff = decide({ status: 'PENDING', attemptCount: 0, trigger: 'TEST' }, { kind: 'not-attempted' }, webhook, now);
 
   it('none asked: the decision is written as it is', () => {
     expect(settle(success, 'SCHEDULED', 'SCHEDULED', now)).toEqual({
@@ -211,7 +204,7 @@ describe('settle(): a retry asked for while the worker held the delivery', () =>
       completedAt: now,
       requeue: false,
     });
-    expect(settle(deferred, 'TEST', 'TEST', now)).toMatchObject({ nextAttemptAt: at(2000), nextTrigger: 'TEST', requeue: false });
+    expect(settle(putOff, 'TEST', 'TEST', now)).toMatchObject({ nextAttemptAt: at(60_000), nextTrigger: 'TEST', requeue: false });
   });
 
   it('asked during an in-flight attempt that succeeded: the status is the attempt’s, but another attempt is due now', () => {
@@ -234,7 +227,7 @@ describe('settle(): a retry asked for while the worker held the delivery', () =>
   });
 
   it('asked while a test was only put off: the manual request replaces it, due now', () => {
-    expect(settle(deferred, 'TEST', 'MANUAL', now)).toMatchObject({ nextAttemptAt: now, nextTrigger: 'MANUAL', requeue: true });
+    expect(settle(putOff, 'TEST', 'MANUAL', now)).toMatchObject({ nextAttemptAt: now, nextTrigger: 'MANUAL', requeue: true });
   });
 });
 

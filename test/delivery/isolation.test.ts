@@ -31,7 +31,15 @@ afterAll(async () => {
 });
 
 test('a hanging endpoint holds at most maxInFlight requests and never holds back a fast one', async () => {
-  const slowHook = await createWebhook(h, tenant.key, { url: `${slow.url}/slow`, timeoutMs: 5000, maxInFlight: 2, retrySchedule: [] });
+  // Adaptive throttling would halve the slow endpoint's concurrency after its timeouts (tested in
+  // test/delivery/flow/): off here, to watch maxInFlight alone.
+  const slowHook = await createWebhook(h, tenant.key, {
+    url: `${slow.url}/slow`,
+    timeoutMs: 5000,
+    maxInFlight: 2,
+    retrySchedule: [],
+    adaptiveThrottling: false,
+  });
   const fastHook = await createWebhook(h, tenant.key, { url: `${fast.url}/fast`, retrySchedule: [] });
 
   const started = Date.now();
@@ -69,8 +77,9 @@ test('a hanging endpoint holds at most maxInFlight requests and never holds back
 });
 
 test('an endpoint far behind: deliveries beyond its lane wait in the table, then all arrive, once each', async () => {
-  // One request at a time, 150 ms each: the lane holds 1 + 20 (maxInFlight × 20); the other 9
-  // of the 30 are left in the table for later and must still be delivered, exactly once.
+  // One request at a time, 150 ms each: the worker holds 4 (maxInFlight × 4, core/flow.ts
+  // laneCap); the other 26 of the 30 wait in the table, are pulled as the lane drains, and must
+  // all be delivered, exactly once.
   const steady = await startReceiver({ handler: (_req, res) => void setTimeout(() => res.writeHead(200).end('ok'), 150) });
   try {
     const hook = await createWebhook(h, tenant.key, {
@@ -98,9 +107,9 @@ test('an endpoint far behind: deliveries beyond its lane wait in the table, then
 });
 
 test('a manual retry of an ended delivery put off behind a full lane is woken when due, not left for the sweep', async () => {
-  // The lane of a maxInFlight 1 webhook holds 1 + 20; while it is full, a retryDelivery of a
-  // SUCCEEDED delivery is put off 2 s at a time. Once the endpoint catches up it must go out
-  // within a few seconds; the sweep would find it only lease/2 (15 s) after it came due.
+  // The worker holds 4 deliveries of a maxInFlight 1 webhook; while they wait, a retryDelivery of
+  // a SUCCEEDED delivery waits in the table with the other 21. Once the endpoint catches up it
+  // must go out within a few seconds; the sweep would find it only lease/2 (15 s) after it came due.
   const hold = holdingHandler();
   const endpoint = await startReceiver();
   try {
@@ -113,9 +122,9 @@ test('a manual retry of an ended delivery put off behind a full lane is woken wh
     const inputs = Array.from({ length: 25 }, (_, i) => ({ type: 'message.sent', channel: 'behind', data: { n: i } }));
     await publishEvents(h, tenant.key, inputs);
     await expect.poll(() => hold.held, { timeout: 5000 }).toBe(1);
-    await sleep(500); // the other 24 claimed: 20 wait in the lane, 4 are put off
+    await sleep(500); // 4 claimed, 21 left in the table
     await h.ok('mutation($id: ID!) { retryDelivery(id: $id) { id } }', { id: first.id }, tenant.key);
-    await sleep(1000); // claimed and put off behind the full lane
+    await sleep(1000); // left in the table: the lane is full
 
     hold.answerAll();
     const released = Date.now();

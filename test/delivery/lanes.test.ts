@@ -1,33 +1,95 @@
 import { expect, test } from 'vitest';
-import { Lanes } from '../../src/delivery/lanes.ts';
+import { type Gate, Lanes } from '../../src/delivery/lanes.ts';
 
-/** Tasks that finish when the test says so. */
-function controlled() {
-  const running = new Map<string, () => void>();
-  const lanes = new Lanes<string>(3, (item) => new Promise<void>((resolve) => running.set(item, resolve)));
-  const finish = async (item: string) => {
-    running.get(item)!();
-    running.delete(item);
-    await new Promise((r) => setImmediate(r));
-  };
-  return { lanes, running, finish };
+interface Item {
+  name: string;
+  priority: number;
 }
 
-test('at most `limit` per key and `globalLimit` in all; a finished task lets the next one start', async () => {
-  const { lanes, running, finish } = controlled();
-  for (const item of ['a1', 'a2', 'a3']) lanes.push('a', 2, item);
-  for (const item of ['b1', 'b2']) lanes.push('b', 2, item);
+/** A gate that lets `limit` tasks of a key run at once, and records what wanted more. */
+function limitGate(limits: Record<string, number>) {
+  const running = new Map<string, number>();
+  const wanted: string[] = [];
+  const gate: Gate<number> = {
+    limit: (key) => limits[key] ?? 1,
+    take(key) {
+      const n = running.get(key) ?? 0;
+      if (n >= (limits[key] ?? 1)) return null;
+      running.set(key, n + 1);
+      return n;
+    },
+    done(key) {
+      running.set(key, (running.get(key) ?? 1) - 1);
+    },
+    wants(key) {
+      wanted.push(key);
+    },
+  };
+  return { gate, wanted, limits };
+}
+
+/** Tasks that finish when the test says so. */
+function controlled(limits: Record<string, number>, globalLimit = 3) {
+  const running = new Map<string, () => void>();
+  const started: string[] = [];
+  const { gate, wanted } = limitGate(limits);
+  const lanes = new Lanes<Item, number>(
+    globalLimit,
+    gate,
+    (item) =>
+      new Promise<void>((resolve) => {
+        started.push(item.name);
+        running.set(item.name, resolve);
+      }),
+  );
+  const finish = async (name: string) => {
+    running.get(name)!();
+    running.delete(name);
+    await new Promise((r) => setImmediate(r));
+  };
+  const push = (key: string, name: string, priority = 1) => lanes.push(key, { name, priority });
+  return { lanes, running, started, finish, push, wanted };
+}
+
+test('at most what the gate allows per key and `globalLimit` in all; a finished task lets the next one start', async () => {
+  const { lanes, running, finish, push, wanted } = controlled({ a: 2, b: 2 });
+  for (const item of ['a1', 'a2', 'a3']) push('a', item);
+  for (const item of ['b1', 'b2']) push('b', item);
   expect([...running.keys()]).toEqual(['a1', 'a2', 'b1']); // a at its limit of 2, 3 in all
   expect(lanes.held).toBe(5);
   expect(lanes.waiting('a')).toBe(1);
+  expect(lanes.running('a')).toBe(2);
+  expect(wanted).toContain('a'); // the gate was told a wanted more
   await finish('a1');
   expect([...running.keys()].sort()).toEqual(['a2', 'a3', 'b1']);
   expect(lanes.held).toBe(4);
 });
 
+test('within a lane HIGH goes before NORMAL before LOW, FIFO within a priority; queued tasks are reordered by a later HIGH', async () => {
+  const { started, finish, push } = controlled({ a: 1 });
+  push('a', 'n1'); // starts at once
+  push('a', 'n2');
+  push('a', 'low', 2);
+  push('a', 'n3');
+  push('a', 'high', 0); // published last, waits least
+  for (const name of ['n1', 'high', 'n2', 'n3']) await finish(name);
+  expect(started).toEqual(['n1', 'high', 'n2', 'n3', 'low']);
+});
+
+test('across lanes, free global capacity goes to HIGH tasks first', async () => {
+  const { started, finish, push } = controlled({ a: 5, b: 5 }, 1);
+  push('a', 'a1'); // takes the one global place
+  push('a', 'a2');
+  push('a', 'a3');
+  push('b', 'b-high', 0);
+  await finish('a1');
+  expect(started).toEqual(['a1', 'b-high']);
+});
+
 test('belowCapacity waits while more than the threshold could start; idle resolves when all is done', async () => {
-  const { lanes, running, finish } = controlled();
-  for (let i = 0; i < 6; i++) lanes.push(`k${i}`, 1, `t${i}`); // 6 lanes, 3 running, 3 startable
+  const limits = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`k${i}`, 1]));
+  const { lanes, running, finish, push } = controlled(limits);
+  for (let i = 0; i < 6; i++) push(`k${i}`, `t${i}`); // 6 lanes, 3 running, 3 startable
   let below = false;
   void lanes.belowCapacity(3).then(() => (below = true));
   await new Promise((r) => setImmediate(r));
@@ -36,21 +98,20 @@ test('belowCapacity waits while more than the threshold could start; idle resolv
   expect(below).toBe(true);
   let idle = false;
   void lanes.idle().then(() => (idle = true));
-  for (const item of ['t1', 't2', 't3', 't4', 't5']) {
-    await new Promise((r) => setImmediate(r));
-    if (running.has(item)) await finish(item);
-  }
   while (running.size > 0) await finish([...running.keys()][0]);
   expect(lanes.held).toBe(0);
   expect(idle).toBe(true);
 });
 
-test('drainWaiting hands back what has not started; running tasks finish', async () => {
-  const { lanes, running, finish } = controlled();
-  for (const item of ['a1', 'a2', 'a3']) lanes.push('a', 1, item);
-  expect(lanes.drainWaiting()).toEqual(['a2', 'a3']);
-  expect(lanes.held).toBe(1);
+test('drainWaiting and takeWaiting hand back what has not started; running tasks finish', async () => {
+  const { lanes, running, finish, push } = controlled({ a: 1, b: 1 });
+  for (const item of ['a1', 'a2', 'a3']) push('a', item);
+  for (const item of ['b1', 'b2']) push('b', item);
+  expect(lanes.takeWaiting('b').map((i) => i.name)).toEqual(['b2']);
+  expect(lanes.drainWaiting().map((i) => i.name)).toEqual(['a2', 'a3']);
+  expect(lanes.held).toBe(2);
   await finish('a1');
+  await finish('b1');
   expect(running.size).toBe(0);
   expect(lanes.held).toBe(0);
 });

@@ -32,6 +32,7 @@ function attempt(
     webhookId,
     eventId: `evt_${s}`,
     eventType,
+    orderingKey: null,
     health,
     mayNotify: tenantId !== null && !eventType.startsWith('delivery.'),
     exhausted: more.exhausted ?? null,

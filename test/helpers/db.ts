@@ -85,3 +85,25 @@ export async function waitAllSucceeded(
     `not every delivery SUCCEEDED within ${timeoutMs} ms: ${JSON.stringify(counts)}\n${JSON.stringify(rows.filter((r) => r.status !== 'SUCCEEDED').slice(0, 5))}\n${context()}`,
   );
 }
+
+/** How many of a webhook's deliveries are in each status. */
+export async function statusCounts(databaseUrl: string, webhookId: string): Promise<Record<string, number>> {
+  return withPgClient(databaseUrl, async (client) => {
+    const { rows } = await client.query<{ status: string; n: number }>(
+      'select status, count(*)::int as n from delivery where webhook_id = $1 group by status',
+      [webhookId],
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  });
+}
+
+/** The slots of a webhook held now, by worker id (webhook_slot, delivery/sql/flow.ts). */
+export async function heldSlots(databaseUrl: string, webhookId: string): Promise<{ slot: number; held_by: string }[]> {
+  return withPgClient(databaseUrl, async (client) => {
+    const { rows } = await client.query<{ slot: number; held_by: string }>(
+      'select slot, held_by from webhook_slot where webhook_id = $1 and held_until >= now() order by slot',
+      [webhookId],
+    );
+    return rows;
+  });
+}

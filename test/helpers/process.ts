@@ -211,3 +211,34 @@ export function problems(lines: string[]): string {
     .slice(-20)
     .join('\n');
 }
+
+/**
+ * `n` worker processes (`herald serve --role worker`) sharing a test Herald's database and keys,
+ * started one after another; `env` adds to childEnv(). Dispose of them with disposeAll().
+ */
+export async function startWorkers(h: TestHerald, n: number, env: Record<string, string> = {}): Promise<HeraldProcess[]> {
+  const workers: HeraldProcess[] = [];
+  for (let i = 0; i < n; i++) workers.push(await startHeraldProcess({ role: 'worker', env: childEnv(h, env), readyTimeoutMs: 60_000 }));
+  return workers;
+}
+
+/** Stops processes with SIGTERM (SIGKILL after 20 s), all at once. */
+export async function disposeAll(processes: readonly (HeraldProcess | undefined)[]): Promise<void> {
+  const running = processes.filter((p): p is HeraldProcess => p !== undefined);
+  for (const p of running) p.kill('SIGTERM');
+  await Promise.all(running.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 20_000))]).then(() => p.dispose())));
+}
+
+/** The delivery ids each process logged an attempt of ("delivery attempt" lines). */
+export function attemptsLogged(p: HeraldProcess): string[] {
+  const ids: string[] = [];
+  for (const line of p.lines) {
+    if (!line.includes('"msg":"delivery attempt"')) continue;
+    try {
+      ids.push((JSON.parse(line) as { deliveryId: string }).deliveryId);
+    } catch {
+      // not JSON: ignore
+    }
+  }
+  return ids;
+}

@@ -190,3 +190,41 @@ export function verifiedEvents<Data = any>(
       return { ...(webhook.verify(r.body, headers) as ReceivedEvent<Data>), receivedAt: r.receivedAt };
     });
 }
+
+/**
+ * Wraps a receiver handler to count the requests open at once (received, not yet answered or
+ * gone): `peak` is the most there ever were, `open` how many there are now.
+ */
+export function concurrencyMeter(inner: ReceiverHandler) {
+  let open = 0;
+  let peak = 0;
+  const handler: ReceiverHandler = async (req, res, received) => {
+    open++;
+    peak = Math.max(peak, open);
+    let counted = true;
+    const done = () => {
+      if (counted) open--;
+      counted = false;
+    };
+    res.once('finish', done);
+    res.once('close', done);
+    await inner(req, res, received);
+  };
+  return {
+    handler,
+    get open() {
+      return open;
+    },
+    get peak() {
+      return peak;
+    },
+    reset() {
+      peak = open;
+    },
+  };
+}
+
+/** A handler that answers 200 after `ms`. */
+export function answerAfter(ms: number): ReceiverHandler {
+  return (_req, res) => void setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'), ms);
+}

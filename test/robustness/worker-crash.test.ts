@@ -27,7 +27,9 @@ test('a worker killed with SIGKILL mid-delivery: after a restart every event arr
   const hold = holdingHandler();
   receiver = await startReceiver({ handler: hold.handler });
   const tenant = await createTenant(api, 'crash');
-  await createWebhook(api, tenant.key, { url: `${receiver.url}/hook`, timeoutMs: 15_000 });
+  // maxInFlight 20: a worker takes up to 4 × maxInFlight of one webhook's deliveries in hand
+  // (flow control), so the first worker leases all 50 before it dies.
+  await createWebhook(api, tenant.key, { url: `${receiver.url}/hook`, timeoutMs: 15_000, maxInFlight: 20 });
 
   const first = await startHeraldProcess({ role: 'worker', env: childEnv(api, { HERALD_LEASE: LEASE }) });
   workers.push(first);

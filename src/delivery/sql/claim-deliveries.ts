@@ -1,5 +1,7 @@
 import type { Pool } from 'pg';
 import { type AttemptTrigger, type DeliveryStatus, dueSql, type WebhookStatus } from '../../core/delivery-state.ts';
+import { HIGH_RANK, laneCapSql, type Ordering } from '../../core/flow.ts';
+import type { ThrottleReason } from '../../core/throttle.ts';
 import type { CustomHeader, StoredSecret } from '../../entities/Webhook.ts';
 
 export interface ClaimedDelivery {
@@ -17,6 +19,10 @@ export interface ClaimedDelivery {
   payload: string;
   /** The profile version the delivery was published with. */
   profileVersion: string;
+  /** 0 HIGH, 1 NORMAL, 2 LOW (core/flow.ts). */
+  priority: number;
+  /** Set for a delivery of a KEYED webhook published with an orderingKey. */
+  orderingKey: string | null;
 }
 
 /** A webhook's current settings, read with each claim so changes apply at once. */
@@ -32,41 +38,119 @@ export interface WebhookForDelivery {
   retrySchedule: number[] | null;
   timeoutMs: number;
   maxInFlight: number;
+  rateLimit: number | null;
+  adaptiveThrottling: boolean;
+  ordering: Ordering;
+  /** The throttle workers share (all four set, or all null), and when it was last written (ISO). */
+  throttleConcurrency: number | null;
+  throttleRate: number | null;
+  throttleReason: ThrottleReason | null;
+  throttleSince: string | null;
+  throttleWrittenAt: string | null;
 }
+
+/** Deliveries just leased, their webhooks, and the webhooks some of whose named deliveries were left in the table. */
+export interface ClaimResult {
+  deliveries: ClaimedDelivery[];
+  webhooks: Map<string, WebhookForDelivery>;
+  /** Webhooks with due deliveries among those named that were not taken for want of room. */
+  leftOver: string[];
+}
+
+/** The lease a claim or pull writes on delivery `d`. */
+const LEASE = `locked_until = now() + make_interval(secs => $3::double precision / 1000), locked_by = $2`;
+
+/** What a claim or pull returns of each leased delivery `d` (with its event `e`). */
+const CLAIMED_COLUMNS = `d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId",
+  d.event_type as "eventType", d.status, d.attempt_count as "attemptCount", d.next_trigger as trigger, e.payload,
+  d.profile_version as "profileVersion", d.priority, d.ordering_key as "orderingKey"`;
+
+/** The webhooks of the rows of CTE `claimed`, as JSON (one round trip with the claim). */
+const WEBHOOKS_OF_CLAIMED = `coalesce((select json_agg(json_build_object(
+    'id', w.id, 'tenantId', w.tenant_id, 'url', w.url, 'status', w.status,
+    'deleted', w.deleted_at is not null, 'secrets', w.secrets,
+    'authEncrypted', w.auth_encrypted, 'headers', w.headers, 'retrySchedule', w.retry_schedule,
+    'timeoutMs', w.timeout_ms, 'maxInFlight', w.max_in_flight, 'rateLimit', w.rate_limit,
+    'adaptiveThrottling', w.adaptive_throttling, 'ordering', w.ordering,
+    'throttleConcurrency', w.throttle_concurrency, 'throttleRate', w.throttle_rate,
+    'throttleReason', w.throttle_reason, 'throttleSince', w.throttle_since, 'throttleWrittenAt', w.throttle_written_at))
+  from webhook w where w.id in (select "webhookId" from claimed)), '[]')`;
 
 /**
  * Takes a lease on those of the given deliveries that are due now (core/delivery-state.ts) and
  * returns them with their payloads and their webhooks' current settings — one round trip.
- * Rows already leased, ended or not yet due are skipped: a duplicate wake-up job is harmless.
+ * Of each webhook it takes at most `rooms[webhookId]` (for a webhook not in `rooms`, its lane's
+ * capacity, core/flow.ts laneCap), HIGH ones first and whatever the room; the rest stay in the
+ * table untouched, for a pull (pullDeliveries) to take when there is room. Rows already leased,
+ * ended or not yet due are skipped: a duplicate wake-up job is harmless.
  */
 export async function claimDeliveries(
   pool: Pool,
   ids: string[],
   workerId: string,
   leaseMs: number,
-): Promise<{ deliveries: ClaimedDelivery[]; webhooks: Map<string, WebhookForDelivery> }> {
-  const { rows } = await pool.query<{ deliveries: ClaimedDelivery[]; webhooks: WebhookForDelivery[] }>(
-    `with claimed as (
-       update delivery d
-          set locked_until = now() + make_interval(secs => $3::double precision / 1000), locked_by = $2
+  rooms: ReadonlyMap<string, number> = new Map(),
+): Promise<ClaimResult> {
+  const { rows } = await pool.query<{ deliveries: ClaimedDelivery[]; webhooks: WebhookForDelivery[]; left_over: string[] }>(
+    `with named as (
+       select d.id, d.webhook_id, d.priority,
+              row_number() over (partition by d.webhook_id order by d.priority, d.next_attempt_at, d.id) as n,
+              coalesce(r.room, ${laneCapSql('w')}, 2147483647) as room
+         from delivery d
+         left join webhook w on w.id = d.webhook_id
+         left join json_to_recordset($4::json) as r(webhook_id text, room int) on r.webhook_id = d.webhook_id
+        where d.id = any($1::text[]) and ${dueSql('d', 'now()')}
+     ), claimed as (
+       update delivery d set ${LEASE}
          from event e
-        where d.id = any($1::text[])
+        where d.id in (select id from named where n <= room or priority = ${HIGH_RANK})
           and e.id = d.event_id
           and ${dueSql('d', 'now()')}
-        returning d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId",
-                  d.event_type as "eventType", d.status, d.attempt_count as "attemptCount",
-                  d.next_trigger as trigger, e.payload, d.profile_version as "profileVersion")
+        returning ${CLAIMED_COLUMNS})
      select coalesce((select json_agg(c) from claimed c), '[]') as deliveries,
-            coalesce((select json_agg(json_build_object(
-                'id', w.id, 'tenantId', w.tenant_id, 'url', w.url, 'status', w.status,
-                'deleted', w.deleted_at is not null, 'secrets', w.secrets,
-                'authEncrypted', w.auth_encrypted, 'headers', w.headers, 'retrySchedule', w.retry_schedule,
-                'timeoutMs', w.timeout_ms, 'maxInFlight', w.max_in_flight))
-              from webhook w where w.id in (select "webhookId" from claimed)), '[]') as webhooks`,
-    [ids, workerId, leaseMs],
+            ${WEBHOOKS_OF_CLAIMED} as webhooks,
+            coalesce((select json_agg(distinct webhook_id) from named where n > room and priority <> ${HIGH_RANK}), '[]') as left_over`,
+    [ids, workerId, leaseMs, JSON.stringify([...rooms].map(([webhook_id, room]) => ({ webhook_id, room })))],
   );
-  const { deliveries, webhooks } = rows[0];
-  return { deliveries, webhooks: new Map(webhooks.map((w) => [w.id, w])) };
+  return resultOf(rows[0]);
+}
+
+/**
+ * Leases up to `room` due deliveries of each webhook (only HIGH ones with `highOnly`), HIGH
+ * first then the longest due — the webhooks this worker holds slots of and has room for — with
+ * their webhooks' settings. Rows another worker is claiming at the same moment are skipped, not
+ * waited for.
+ */
+export async function pullDeliveries(
+  pool: Pool,
+  workerId: string,
+  leaseMs: number,
+  wanted: readonly { webhookId: string; room: number; highOnly?: boolean }[],
+): Promise<ClaimResult> {
+  const { rows } = await pool.query<{ deliveries: ClaimedDelivery[]; webhooks: WebhookForDelivery[] }>(
+    `with chosen as (
+       select p.id
+         from json_to_recordset($1::json) as r(webhook_id text, room int, high_only boolean)
+        cross join lateral (
+          select d.id from delivery d
+           where d.webhook_id = r.webhook_id and d.next_attempt_at is not null and ${dueSql('d', 'now()')}
+             and (not r.high_only or d.priority = ${HIGH_RANK})
+           order by d.priority, d.next_attempt_at
+           limit r.room
+           for update skip locked) p
+     ), claimed as (
+       update delivery d set ${LEASE}
+         from event e
+        where d.id in (select id from chosen) and e.id = d.event_id and ${dueSql('d', 'now()')}
+        returning ${CLAIMED_COLUMNS})
+     select coalesce((select json_agg(c) from claimed c), '[]') as deliveries, ${WEBHOOKS_OF_CLAIMED} as webhooks`,
+    [JSON.stringify(wanted.map((w) => ({ webhook_id: w.webhookId, room: w.room, high_only: w.highOnly ?? false }))), workerId, leaseMs],
+  );
+  return resultOf({ ...rows[0], left_over: [] });
+}
+
+function resultOf(row: { deliveries: ClaimedDelivery[]; webhooks: WebhookForDelivery[]; left_over: string[] }): ClaimResult {
+  return { deliveries: row.deliveries, webhooks: new Map(row.webhooks.map((w) => [w.id, w])), leftOver: row.left_over };
 }
 
 /** Extends this worker's leases on deliveries it still holds. */
@@ -79,7 +163,7 @@ export async function renewLeases(pool: Pool, ids: string[], workerId: string, l
   );
 }
 
-/** Gives deliveries back untouched (on shutdown), so another worker takes them at once. */
+/** Gives deliveries back untouched (on shutdown, or to leave them to the worker holding their webhook's slots). */
 export async function releaseLeases(pool: Pool, ids: string[], workerId: string): Promise<void> {
   if (ids.length === 0) return;
   await pool.query(`update delivery set locked_until = null, locked_by = null where id = any($1::text[]) and locked_by = $2`, [

@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { type AttemptTrigger, type DeliveryStatus, GONE_REASON, WAITING_SQL } from '../../core/delivery-state.ts';
+import { type AttemptTrigger, type DeliveryStatus, GONE_REASON, WAITING_SQL, type WebhookStatus } from '../../core/delivery-state.ts';
 import type { DeliveryIds } from '../../live/messages.ts';
 
 export interface AttemptRow {
@@ -222,4 +222,46 @@ function humanDuration(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
   if (ms % 60_000 === 0) return `${ms / 60_000} min`;
   return `${ms / 1000} s`;
+}
+
+/** A throttle to write on a webhook (all null: none in force). */
+export interface ThrottleRow {
+  webhookId: string;
+  concurrency: number | null;
+  rate: number | null;
+  reason: string | null;
+  since: Date | null;
+}
+
+/** A throttle written, with the webhook it was written on and when (epoch ms, PostgreSQL's clock). */
+export interface WrittenThrottle {
+  webhookId: string;
+  tenantId: string;
+  status: WebhookStatus;
+  writtenAt: number;
+}
+
+/**
+ * Writes webhooks' throttles, each only if none was written in the last second (by any worker,
+ * or updateWebhook): workers share one throttle per webhook, changed at most once a second, and
+ * each change is announced (webhookStatusChanged). Returns those written; the others are offered
+ * again later (delivery/flow.ts).
+ */
+export async function writeThrottles(client: PoolClient, throttles: ThrottleRow[]): Promise<WrittenThrottle[]> {
+  if (throttles.length === 0) return [];
+  const { rows } = await client.query<WrittenThrottle>(
+    `update webhook w set throttle_concurrency = t.concurrency, throttle_rate = t.rate, throttle_reason = t.reason,
+            throttle_since = t.since, throttle_written_at = now()
+       from json_to_recordset($1::json) as t(webhook_id text, concurrency int, rate double precision, reason text, since timestamptz)
+      where w.id = t.webhook_id and w.adaptive_throttling and w.deleted_at is null
+        and (w.throttle_written_at is null or w.throttle_written_at <= now() - interval '1 second')
+      returning w.id as "webhookId", w.tenant_id as "tenantId", w.status,
+                extract(epoch from w.throttle_written_at) * 1000 as "writtenAt"`,
+    [
+      JSON.stringify(
+        throttles.map((t) => ({ webhook_id: t.webhookId, concurrency: t.concurrency, rate: t.rate, reason: t.reason, since: t.since })),
+      ),
+    ],
+  );
+  return rows.map((r) => ({ ...r, writtenAt: Number(r.writtenAt) }));
 }

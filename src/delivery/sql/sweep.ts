@@ -7,7 +7,9 @@ const SWEEP_LOCK = 7_310_442_916;
 /**
  * Finds deliveries that are due but have no live wake-up or worker: due by `overdueMs` ago
  * (never queued, queued jobs lost, or a worker that died mid-attempt and its lease lapsed).
- * Marks them due now and returns their ids for re-queueing in the same transaction.
+ * Marks them due now and returns their ids for re-queueing in the same transaction. A webhook
+ * of which a worker holds a slot is left alone: its due deliveries wait on purpose (flow
+ * control), and that worker pulls them (delivery/flow.ts); once its slots lapse, they are found.
  */
 export async function sweepOverdue(client: PoolClient, overdueMs: number, limit = 1000): Promise<string[] | null> {
   const { rows: locked } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [SWEEP_LOCK]);
@@ -16,6 +18,7 @@ export async function sweepOverdue(client: PoolClient, overdueMs: number, limit 
     `with due as (
        select id from delivery d
         where ${dueSql('d', 'now() - make_interval(secs => $1::double precision / 1000)')}
+          and not exists (select 1 from webhook_slot s where s.webhook_id = d.webhook_id and s.held_until >= now())
         order by next_attempt_at
         limit $2
         for update skip locked)

@@ -1,4 +1,5 @@
 import { ATTEMPT_TRIGGERS, DELIVERY_STATUSES } from '../../core/delivery-state.ts';
+import { PRIORITIES } from '../../core/flow.ts';
 import type { IAttempt } from '../../entities/Attempt.ts';
 import type { IDelivery } from '../../entities/Delivery.ts';
 import { replayFailedDeliveries, retryDelivery, sendTestEvent } from '../../services/deliveries.ts';
@@ -12,6 +13,10 @@ import { WebhookRef } from './webhook.ts';
 
 export const DeliveryStatusEnum = builder.enumType('DeliveryStatus', { values: DELIVERY_STATUSES });
 const AttemptTriggerEnum = builder.enumType('AttemptTrigger', { values: ATTEMPT_TRIGGERS });
+export const PriorityEnum = builder.enumType('Priority', {
+  values: PRIORITIES,
+  description: 'An event type’s priority: a due HIGH delivery is sent before a backlog of NORMAL and LOW ones.',
+});
 
 export const AttemptRef = builder.objectRef<IAttempt>('Attempt').implement({
   description: 'One HTTP try of a delivery: what was sent (secrets redacted) and what came back.',
@@ -54,6 +59,15 @@ DeliveryRef.implement({
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),
     lastResponseStatus: t.exposeInt('lastResponseStatus', { nullable: true }),
     lastError: t.exposeString('lastError', { nullable: true }),
+    priority: t.field({
+      type: PriorityEnum,
+      description: 'Its event type’s priority when it was published.',
+      resolve: (d) => PRIORITIES[d.priority] ?? 'NORMAL',
+    }),
+    orderingKey: t.exposeString('orderingKey', {
+      nullable: true,
+      description: 'The event’s orderingKey, when its webhook is KEYED: it is sent after the earlier deliveries of that key have ended.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     webhook: t.field({ type: WebhookRef, resolve: (d) => d.webhook.load({ dataloader: true }) as never }),

@@ -57,6 +57,11 @@ const PublishEventInput = builder.inputType('PublishEventInput', {
     data: t.field({ type: 'JSON', required: true }),
     channel: t.string({ required: false, description: 'e.g. sms, whatsapp; matched against webhook channel filters.' }),
     idempotencyKey: t.string({ required: false, description: 'Same key and payload → the original event; different payload → CONFLICT.' }),
+    orderingKey: t.string({
+      required: false,
+      description:
+        'For webhooks with ordering KEYED: events with the same key (e.g. a message id) are delivered one at a time, in publish order (1–255 characters).',
+    }),
     tenantId: t.id({ required: false }),
   }),
 });

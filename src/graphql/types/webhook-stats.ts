@@ -23,6 +23,10 @@ const WebhookStatsRef = builder.objectRef<WebhookStats>('WebhookStats').implemen
     consecutiveFailures: t.exposeInt('consecutiveFailures', { description: 'Failed attempts since the last success.' }),
     latencyP50Ms: t.exposeInt('latencyP50Ms', { nullable: true, description: 'Median duration of the last 100 attempts.' }),
     latencyP95Ms: t.exposeInt('latencyP95Ms', { nullable: true, description: '95th percentile duration of the last 100 attempts.' }),
+    waiting: t.exposeInt('waiting', {
+      description:
+        'Deliveries held back now: due but not yet sent for want of a slot (maxInFlight), a send time (rateLimit, throttle) or a worker, and, while ACTIVE, those waiting behind an earlier delivery of their ordering key. They use no attempts.',
+    }),
   }),
 });
 

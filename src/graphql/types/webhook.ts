@@ -1,8 +1,10 @@
 import { readAuth } from '../../core/auth.ts';
 import { WEBHOOK_STATUSES } from '../../core/delivery-state.ts';
+import { ORDERINGS } from '../../core/flow.ts';
 import { schemeOfProfile } from '../../core/profiles/builtins.ts';
 import { activeSecrets } from '../../core/secrets.ts';
 import { SIGNATURE_SCHEMES } from '../../core/signing.ts';
+import { THROTTLE_REASONS, type Throttle } from '../../core/throttle.ts';
 import { AUTH_TYPES, type IWebhook } from '../../entities/Webhook.ts';
 import { effectiveProfile } from '../../services/profile-secrets.ts';
 import {
@@ -37,6 +39,27 @@ const WebhookAuthRef = builder.objectRef<AuthView>('WebhookAuth').implement({
     type: t.expose('type', { type: WebhookAuthTypeEnum }),
     username: t.exposeString('username', { nullable: true }),
     headerName: t.exposeString('headerName', { nullable: true }),
+  }),
+});
+
+export const WebhookOrderingEnum = builder.enumType('WebhookOrdering', {
+  values: ORDERINGS,
+  description: 'NONE: any order. KEYED: events with the same orderingKey one at a time, in publish order.',
+});
+
+const ThrottleReasonEnum = builder.enumType('ThrottleReason', {
+  values: THROTTLE_REASONS,
+  description:
+    'What lowered the limits last: HTTP_429 or HTTP_503 answers, TIMEOUT, or SLOW (response times averaging over twice the endpoint’s usual and over 1 s).',
+});
+
+const WebhookThrottleRef = builder.objectRef<Throttle>('WebhookThrottle').implement({
+  description: 'Limits Herald set below the configured ones because the endpoint pushed back (adaptive throttling).',
+  fields: (t) => ({
+    concurrency: t.exposeInt('concurrency', { description: 'Requests at once, across all workers (at most maxInFlight).' }),
+    rate: t.exposeFloat('rate', { nullable: true, description: 'Deliveries a second, across all workers; null: only rateLimit, if any.' }),
+    reason: t.expose('reason', { type: ThrottleReasonEnum }),
+    since: t.expose('since', { type: 'DateTime', description: 'When the throttle began.' }),
   }),
 });
 
@@ -99,7 +122,25 @@ WebhookRef.implement({
       resolve: (w) => [...effectiveRetrySchedule(w)],
     }),
     timeoutMs: t.exposeInt('timeoutMs'),
-    maxInFlight: t.exposeInt('maxInFlight'),
+    maxInFlight: t.exposeInt('maxInFlight', { description: 'Requests open to the endpoint at once, across all workers.' }),
+    rateLimit: t.float({
+      nullable: true,
+      description: 'Deliveries a second at most, across all workers, evenly spaced; every attempt counts. null: no limit.',
+      resolve: (w) => numberOrNull(w.rateLimit),
+    }),
+    adaptiveThrottling: t.exposeBoolean('adaptiveThrottling', {
+      description: 'Whether Herald lowers concurrency and rate when the endpoint answers 429/503, times out or slows down.',
+    }),
+    ordering: t.expose('ordering', { type: WebhookOrderingEnum }),
+    throttle: t.field({
+      type: WebhookThrottleRef,
+      nullable: true,
+      description: 'The limits in force below the configured ones; null when none.',
+      resolve: (w) =>
+        w.adaptiveThrottling && w.throttleConcurrency != null && w.throttleReason != null && w.throttleSince != null
+          ? { concurrency: w.throttleConcurrency, rate: numberOrNull(w.throttleRate), reason: w.throttleReason, since: w.throttleSince }
+          : null,
+    }),
     secretCount: t.int({
       description: 'How many secrets sign deliveries now (more than 1 during a rotation grace period).',
       resolve: (w) => activeSecrets(w.secrets).length,
@@ -115,6 +156,11 @@ WebhookRef.implement({
     }),
   }),
 });
+
+/** A double precision column (node-postgres reads it as a number; MikroORM types it loosely). */
+function numberOrNull(value: number | string | null | undefined): number | null {
+  return value == null ? null : Number(value);
+}
 
 const WebhookConnection = connectionOf('Webhook', WebhookRef);
 
@@ -188,6 +234,9 @@ const CreateWebhookInput = builder.inputType('CreateWebhookInput', {
     }),
     timeoutMs: t.int({ required: false, description: 'Default: the profile’s, else 15000.' }),
     maxInFlight: t.int({ required: false }),
+    rateLimit: t.float({ required: false, description: 'Deliveries a second across all workers (0.1–10 000); omit for none.' }),
+    adaptiveThrottling: t.boolean({ required: false, description: 'Default true.' }),
+    ordering: t.field({ type: WebhookOrderingEnum, required: false, description: 'Default NONE.' }),
     tenantId: t.id({ required: false }),
     operator: t.boolean({
       required: false,
@@ -214,6 +263,13 @@ const UpdateWebhookInput = builder.inputType('UpdateWebhookInput', {
     retrySchedule: t.intList({ required: false, description: 'null restores the default schedule.' }),
     timeoutMs: t.int({ required: false }),
     maxInFlight: t.int({ required: false }),
+    rateLimit: t.float({ required: false, description: 'null removes the rate limit.' }),
+    adaptiveThrottling: t.boolean({ required: false }),
+    ordering: t.field({
+      type: WebhookOrderingEnum,
+      required: false,
+      description: 'From KEYED to NONE, deliveries waiting behind their keys are due at once.',
+    }),
     status: t.field({ type: WebhookStatusEnum, required: false, description: 'ACTIVE or PAUSED.' }),
   }),
 });

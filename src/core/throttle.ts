@@ -1,0 +1,166 @@
+// Adaptive throttling of one endpoint (AIMD), pure: the clock is passed in. A worker keeps one
+// Adaptive per webhook it sends to, feeds it every answer (observe()), and sends at most
+// `concurrency` at once and `rate` a second while a throttle is in force. The state it reaches is
+// shared with the other workers through the webhook row (delivery/record.ts, at most once a second).
+//
+// Decrease (multiplicative): a 429 or 503 (with or without Retry-After), a timeout, or a moving
+// average of response times above twice the endpoint's own baseline and above 1 s halves the
+// concurrency (at least 1) and the rate. Only answers to attempts that started after the last
+// change count: a burst sent under the old limit that all meets 429 halves once, not once per 429.
+//
+// Increase (additive): once `concurrency` successes have come back (a window) without a signal,
+// concurrency grows by 1 and the rate by a twentieth of where it started; at the configured
+// maxInFlight and rateLimit the throttle is lifted.
+
+export const THROTTLE_REASONS = ['HTTP_429', 'HTTP_503', 'TIMEOUT', 'SLOW'] as const;
+export type ThrottleReason = (typeof THROTTLE_REASONS)[number];
+
+/** A throttle in force: limits below the webhook's configured ones. */
+export interface Throttle {
+  /** Requests at once across all workers, 1 … maxInFlight. */
+  concurrency: number;
+  /** Deliveries a second across all workers; null: no rate below the configured rateLimit. */
+  rate: number | null;
+  /** The signal of the latest decrease. */
+  reason: ThrottleReason;
+  /** When this throttle began (the first decrease since it was last lifted). */
+  since: Date;
+}
+
+/** The webhook's configured limits. */
+export interface Limits {
+  maxInFlight: number;
+  /** Deliveries a second; null: none. */
+  rateLimit: number | null;
+}
+
+/** What one attempt's answer tells. */
+export interface AttemptSignal {
+  /** When the attempt started (epoch ms). */
+  startedAt: number;
+  durationMs: number;
+  /** HTTP status; null when no response arrived. */
+  status: number | null;
+  /** TIMEOUT, CONNECTION, … ; null when a response arrived. */
+  error: string | null;
+}
+
+/** One endpoint's adaptive state, as one worker holds it. */
+export interface Adaptive {
+  throttle: Throttle | null;
+  /** When the throttle last changed (epoch ms; 0: never). */
+  changedAt: number;
+  /** Successes since then, of attempts started after it. */
+  successes: number;
+  /** Moving average of response times (ms); null before the first. */
+  averageMs: number | null;
+  /** The endpoint's own usual response time (ms): follows the average down at once, up slowly. */
+  baselineMs: number | null;
+  /** The rate the throttle started from (deliveries/s): the rateLimit, or the rate seen then. */
+  ceilingRate: number | null;
+}
+
+export const DECREASE_FACTOR = 0.5;
+/** A moving average above this many times the baseline is a signal (if also above SLOW_MS). */
+export const SLOW_FACTOR = 2;
+export const SLOW_MS = 1000;
+/** The lowest throttled rate (deliveries/s). */
+export const MIN_RATE = 0.1;
+/** Windows to climb from the lowest rate back to the ceiling. */
+const RATE_STEPS = 20;
+/** Weight of the newest answer in the moving average, and how fast the baseline rises. */
+const AVERAGE_WEIGHT = 0.2;
+const BASELINE_RISE = 0.005;
+
+export function initialAdaptive(): Adaptive {
+  return { throttle: null, changedAt: 0, successes: 0, averageMs: null, baselineMs: null, ceilingRate: null };
+}
+
+/** The concurrency and rate in force: the configured limits, lowered by a throttle. */
+export function effectiveLimits(limits: Limits, throttle: Throttle | null): { concurrency: number; rate: number | null } {
+  if (!throttle) return { concurrency: limits.maxInFlight, rate: limits.rateLimit };
+  const rate =
+    throttle.rate === null ? limits.rateLimit : limits.rateLimit === null ? throttle.rate : Math.min(throttle.rate, limits.rateLimit);
+  return { concurrency: Math.min(throttle.concurrency, limits.maxInFlight), rate };
+}
+
+/** Which congestion signal an answer is, if any (the moving average already includes it). */
+export function signalOf(signal: AttemptSignal, state: Pick<Adaptive, 'averageMs' | 'baselineMs'>): ThrottleReason | null {
+  if (signal.status === 429) return 'HTTP_429';
+  if (signal.status === 503) return 'HTTP_503';
+  if (signal.error === 'TIMEOUT') return 'TIMEOUT';
+  const { averageMs, baselineMs } = state;
+  if (averageMs !== null && baselineMs !== null && averageMs > SLOW_FACTOR * baselineMs && averageMs > SLOW_MS) return 'SLOW';
+  return null;
+}
+
+/**
+ * The state after one answer. `sendRate` is the rate (deliveries/s) the endpoint was being sent
+ * at, used as the starting point of a rate throttle when the webhook has no rateLimit.
+ */
+export function observe(state: Adaptive, signal: AttemptSignal, limits: Limits, now: number, sendRate: number): Adaptive {
+  const next = { ...state, ...timing(state, signal) };
+  // An answer to an attempt sent under the previous limits says nothing about the current ones.
+  if (signal.startedAt < state.changedAt) return next;
+  const reason = signalOf(signal, next);
+  if (reason !== null) return decrease(next, reason, limits, now, sendRate);
+  if (signal.error !== null || signal.status === null || signal.status < 200 || signal.status >= 300) return next;
+  if (next.throttle === null) return next;
+  const successes = next.successes + 1;
+  if (successes < next.throttle.concurrency) return { ...next, successes };
+  return increase(next, limits, now);
+}
+
+/** Folds a response time into the moving average and the baseline; errors without one do not count. */
+function timing(state: Adaptive, signal: AttemptSignal): Pick<Adaptive, 'averageMs' | 'baselineMs'> {
+  if (signal.status === null && signal.error !== 'TIMEOUT') return { averageMs: state.averageMs, baselineMs: state.baselineMs };
+  const averageMs = state.averageMs === null ? signal.durationMs : state.averageMs + AVERAGE_WEIGHT * (signal.durationMs - state.averageMs);
+  const baselineMs =
+    state.baselineMs === null || averageMs < state.baselineMs
+      ? averageMs
+      : state.baselineMs + BASELINE_RISE * (averageMs - state.baselineMs);
+  return { averageMs, baselineMs };
+}
+
+function decrease(state: Adaptive, reason: ThrottleReason, limits: Limits, now: number, sendRate: number): Adaptive {
+  const current = effectiveLimits(limits, state.throttle);
+  const ceilingRate = state.throttle ? state.ceilingRate : (limits.rateLimit ?? Math.max(MIN_RATE, sendRate));
+  const from = current.rate ?? ceilingRate ?? MIN_RATE;
+  return {
+    ...state,
+    throttle: {
+      concurrency: Math.max(1, Math.floor(current.concurrency * DECREASE_FACTOR)),
+      rate: Math.max(MIN_RATE, from * DECREASE_FACTOR),
+      reason,
+      since: state.throttle?.since ?? new Date(now),
+    },
+    changedAt: now,
+    successes: 0,
+    ceilingRate,
+  };
+}
+
+function increase(state: Adaptive, limits: Limits, now: number): Adaptive {
+  const throttle = state.throttle!;
+  const concurrency = Math.min(limits.maxInFlight, throttle.concurrency + 1);
+  const ceiling = limits.rateLimit ?? state.ceilingRate;
+  let rate: number | null = null;
+  if (throttle.rate !== null && ceiling !== null) {
+    rate = throttle.rate + Math.max(MIN_RATE, ceiling / RATE_STEPS);
+    if (rate >= ceiling) rate = null;
+  }
+  const lifted = concurrency >= limits.maxInFlight && rate === null;
+  return {
+    ...state,
+    throttle: lifted ? null : { ...throttle, concurrency, rate },
+    changedAt: now,
+    successes: 0,
+    ceilingRate: lifted ? null : state.ceilingRate,
+  };
+}
+
+/** Whether two throttles show the same (what is written and announced). */
+export function sameThrottle(a: Throttle | null, b: Throttle | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.concurrency === b.concurrency && a.rate === b.rate && a.reason === b.reason && a.since.getTime() === b.since.getTime();
+}

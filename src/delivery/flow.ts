@@ -1,0 +1,557 @@
+// Flow control in the worker, between admit and prepare: the lanes' gate (lanes.ts). For each
+// webhook it keeps the slots this worker holds (requests open to the webhook stay under its
+// concurrency across all workers), the send times reserved under its rate, its adaptive throttle
+// (core/throttle.ts), and when to pull more of its due deliveries from the table. Deliveries that
+// wait — for a slot, a send time, or room in this worker — wait as rows in the table that nobody
+// writes, or briefly in a lane; the shared state is in PostgreSQL (sql/flow.ts).
+import type { Pool } from 'pg';
+import { BoundedMap } from '../core/bounded-map.ts';
+import { laneCap, reserveCount, spacingMs } from '../core/flow.ts';
+import {
+  type Adaptive,
+  type AttemptSignal,
+  effectiveLimits,
+  initialAdaptive,
+  type Limits,
+  observe,
+  sameThrottle,
+  type Throttle,
+} from '../core/throttle.ts';
+import type { Logger } from '../logger.ts';
+import type { Gate } from './lanes.ts';
+import type { WebhookForDelivery } from './sql/claim-deliveries.ts';
+import { acquireSlots, releaseSlots, renewSlots, reserveSendTimes, type SlotRef } from './sql/flow.ts';
+
+/** A throttle to write on a webhook and announce (the recorder does, at most once a second per webhook). */
+export interface ThrottleChange {
+  webhookId: string;
+  /** null: an operator webhook. */
+  tenantId: string | null;
+  throttle: Throttle | null;
+}
+
+/** How busy the lanes are for one webhook, and a way to start what may start. */
+export interface LanesView {
+  waiting(key: string): number;
+  /** HIGH tasks waiting. */
+  waitingHigh(key: string): number;
+  running(key: string): number;
+  pump(): void;
+}
+
+export interface FlowDeps {
+  pool: Pool;
+  workerId: string;
+  leaseMs: number;
+  logger: Logger;
+  /** Leases up to `room` due deliveries of each webhook and places them; how many each got. */
+  pull(wanted: { webhookId: string; room: number; highOnly: boolean }[]): Promise<Map<string, number>>;
+  /** Gives back the queued deliveries of a webhook whose slots other workers hold (they pull them). */
+  giveBack(webhookId: string): void;
+  /** Throttle changes to record. */
+  persist(change: ThrottleChange): void;
+}
+
+/** Requests to the database are gathered this long, then made together. */
+const TICK_MS = 5;
+/** How often slots, pulls and give-backs are looked at. */
+const MAINTENANCE_MS = 100;
+/** A webhook whose lane runs low is checked for more due deliveries this often. */
+const PROBE_MS = 250;
+/** Free slots are kept this long after the last task, for the next ones. */
+const GRACE_MS = 1000;
+/** Deliveries queued this long without a slot (other workers hold them all) go back to the table. */
+const GIVE_BACK_MS = 1000;
+/** A failed slot acquisition is tried again after this long, doubling up to the maximum. */
+const ACQUIRE_RETRY_MS = 50;
+const ACQUIRE_RETRY_MAX_MS = 1000;
+/**
+ * Send times more than this far in the past are dropped unused: a late start must not become a
+ * burst. Sends happen at most this late, so a 1 s window holds at most (1 s + this) of the rate.
+ */
+const STALE_TIME_MS = 200;
+
+class WebhookFlow {
+  readonly id: string;
+  tenantId: string | null = null;
+  limits: Limits = { maxInFlight: 1, rateLimit: null };
+  adaptiveOn = true;
+  adaptive: Adaptive;
+  /** The throttle's written time (epoch ms) as last read or written by this worker. */
+  syncedAt = 0;
+  /** The local throttle differs from what was written; when it was last offered to the recorder. */
+  dirty = false;
+  offeredAt = 0;
+  /** Slots held and not in use (ascending), and in use. */
+  free: number[] = [];
+  readonly busy = new Set<number>();
+  /** Reserved send times (this process's clock), ascending. */
+  times: number[] = [];
+  acquiring = false;
+  acquireRetryMs = ACQUIRE_RETRY_MS;
+  nextAcquireAt = 0;
+  reserving = false;
+  pulling = false;
+  lastPullAt = 0;
+  /** Due deliveries of it may be left in the table (this worker left some, or a pull came back full). */
+  backlog = false;
+  /** Last time a task of it was queued or ran. */
+  lastBusyAt = Date.now();
+  /** Since when tasks have queued with no slot to run on; null: not so. */
+  starvedSince: number | null = null;
+  /** Starts in the current and the previous second, for the send rate. */
+  meter = { second: 0, current: 0, previous: 0 };
+  rateTimer: NodeJS.Timeout | null = null;
+
+  constructor(id: string, adaptive: Adaptive) {
+    this.id = id;
+    this.adaptive = adaptive;
+  }
+
+  get effective(): { concurrency: number; rate: number | null } {
+    return effectiveLimits(this.limits, this.adaptiveOn ? this.adaptive.throttle : null);
+  }
+
+  /** Held slots below the concurrency in force. */
+  get usable(): number {
+    const { concurrency } = this.effective;
+    let n = 0;
+    for (const s of this.free) if (s < concurrency) n++;
+    for (const s of this.busy) if (s < concurrency) n++;
+    return n;
+  }
+
+  get held(): number {
+    return this.free.length + this.busy.size;
+  }
+
+  noteStart(now: number): void {
+    const second = Math.floor(now / 1000);
+    if (second !== this.meter.second) {
+      this.meter.previous = second === this.meter.second + 1 ? this.meter.current : 0;
+      this.meter = { second, current: 0, previous: this.meter.previous };
+    }
+    this.meter.current++;
+  }
+
+  /** Deliveries a second started lately by this worker. */
+  sendRate(now: number): number {
+    const second = Math.floor(now / 1000);
+    if (second === this.meter.second) return this.meter.previous + this.meter.current;
+    return second === this.meter.second + 1 ? this.meter.current : 0;
+  }
+}
+
+/**
+ * The flow control of one worker: the Gate of its lanes (a task starts with a slot of its
+ * webhook and, under a rate, a reserved send time), fed the webhooks' settings by every claim and
+ * every answer by the worker (adaptive throttling).
+ */
+export class FlowControl implements Gate<number> {
+  private readonly flows = new Map<string, WebhookFlow>();
+  /** Adaptive state of webhooks no longer active here, so their baseline is not lost. */
+  private readonly resting = new BoundedMap<string, Adaptive>(10_000);
+  private readonly deps: FlowDeps;
+  private lanes: LanesView | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private ticking = false;
+  private tickAgain = false;
+  private readonly toRelease: SlotRef[] = [];
+  private readonly maintenance: NodeJS.Timeout;
+  private readonly renewal: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(deps: FlowDeps) {
+    this.deps = deps;
+    this.maintenance = setInterval(() => this.maintain(), MAINTENANCE_MS);
+    this.renewal = setInterval(
+      () => {
+        this.renew().catch((err) => deps.logger.warn({ err }, 'slot renewal failed'));
+      },
+      Math.max(250, deps.leaseMs / 3),
+    );
+  }
+
+  attach(lanes: LanesView): void {
+    this.lanes = lanes;
+  }
+
+  /** A webhook's current settings, as a claim or pull read them: limits, ordering, the shared throttle. */
+  update(webhook: WebhookForDelivery): void {
+    const flow = this.flowOf(webhook.id);
+    flow.tenantId = webhook.tenantId;
+    flow.limits = { maxInFlight: webhook.maxInFlight, rateLimit: webhook.rateLimit };
+    flow.adaptiveOn = webhook.adaptiveThrottling;
+    const writtenAt = webhook.throttleWrittenAt ? Date.parse(webhook.throttleWrittenAt) : 0;
+    if (writtenAt > flow.syncedAt) {
+      // Another worker (or updateWebhook) wrote a throttle since: it is the one in force.
+      const throttle: Throttle | null =
+        webhook.throttleConcurrency !== null && webhook.throttleReason !== null && webhook.throttleSince !== null
+          ? {
+              concurrency: webhook.throttleConcurrency,
+              rate: webhook.throttleRate,
+              reason: webhook.throttleReason,
+              since: new Date(webhook.throttleSince),
+            }
+          : null;
+      flow.adaptive = {
+        ...flow.adaptive,
+        throttle,
+        changedAt: Date.now(),
+        successes: 0,
+        ceilingRate: throttle ? (flow.adaptive.ceilingRate ?? webhook.rateLimit ?? (throttle.rate ?? 0) * 2) : null,
+      };
+      flow.syncedAt = writtenAt;
+      flow.dirty = false;
+    }
+  }
+
+  /** The answer to an attempt: adaptive throttling learns from it. */
+  observe(webhookId: string, signal: AttemptSignal): void {
+    const flow = this.flows.get(webhookId);
+    if (!flow?.adaptiveOn) return;
+    const now = Date.now();
+    const before = flow.adaptive.throttle;
+    flow.adaptive = observe(flow.adaptive, signal, flow.limits, now, flow.sendRate(now));
+    if (sameThrottle(before, flow.adaptive.throttle)) return;
+    flow.dirty = true;
+    this.offer(flow, now);
+    if (flow.adaptive.throttle && (!before || flow.adaptive.throttle.concurrency < before.concurrency)) this.shed(flow);
+    this.lanes?.pump(); // a higher limit may start more
+  }
+
+  /** The throttle a recorded write made the shared one, at `writtenAt` (epoch ms). */
+  written(webhookId: string, throttle: Throttle | null, writtenAt: number): void {
+    const flow = this.flows.get(webhookId);
+    if (!flow) return;
+    flow.syncedAt = Math.max(flow.syncedAt, writtenAt);
+    if (sameThrottle(throttle, flow.adaptive.throttle)) flow.dirty = false;
+  }
+
+  /**
+   * How many more deliveries of each active webhook this worker takes now: its lane's capacity
+   * less what it holds; none while it has no slot to run them (they are left for those that do).
+   */
+  rooms(): Map<string, number> {
+    const rooms = new Map<string, number>();
+    for (const flow of this.flows.values()) rooms.set(flow.id, this.roomOf(flow));
+    return rooms;
+  }
+
+  /** Due deliveries of these webhooks were left in the table: pull them when there is room. */
+  leftOver(webhookIds: Iterable<string>): void {
+    for (const id of webhookIds) {
+      const flow = this.flows.get(id);
+      if (flow) flow.backlog = true;
+    }
+    this.scheduleTick();
+  }
+
+  // --- Gate ---
+
+  limit(key: string): number {
+    return this.flows.get(key)?.effective.concurrency ?? 1;
+  }
+
+  take(key: string): number | null {
+    const flow = this.flows.get(key);
+    if (!flow) return null;
+    const now = Date.now();
+    flow.lastBusyAt = now;
+    const { concurrency, rate } = flow.effective;
+    const slot = flow.free[0];
+    if (slot === undefined || slot >= concurrency) return null;
+    if (rate !== null) {
+      while (flow.times.length > 0 && flow.times[0] < now - STALE_TIME_MS) flow.times.shift();
+      const at = flow.times[0];
+      if (at === undefined) return null;
+      if (at > now) {
+        this.armRate(flow, at);
+        return null;
+      }
+      flow.times.shift();
+    }
+    flow.free.shift();
+    flow.busy.add(slot);
+    flow.starvedSince = null;
+    flow.noteStart(now);
+    return slot;
+  }
+
+  done(key: string, slot: number): void {
+    const flow = this.flows.get(key);
+    if (!flow) return;
+    flow.busy.delete(slot);
+    flow.lastBusyAt = Date.now();
+    if (this.stopped || slot >= flow.effective.concurrency) this.release(flow, slot);
+    else insertSorted(flow.free, slot);
+  }
+
+  wants(key: string): void {
+    const flow = this.flows.get(key);
+    if (!flow) return;
+    const now = Date.now();
+    flow.lastBusyAt = now;
+    if (flow.usable === 0) flow.starvedSince ??= now;
+    const needs = this.needs(flow, now);
+    if (needs.acquire !== undefined || needs.reserve !== undefined) this.scheduleTick();
+  }
+
+  /** Stops asking for anything and frees every slot this worker holds. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.maintenance);
+    clearInterval(this.renewal);
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    for (const flow of this.flows.values()) if (flow.rateTimer) clearTimeout(flow.rateTimer);
+    await releaseSlots(this.deps.pool, this.deps.workerId);
+  }
+
+  // --- the rest ---
+
+  private flowOf(id: string): WebhookFlow {
+    let flow = this.flows.get(id);
+    if (!flow) {
+      flow = new WebhookFlow(id, this.resting.get(id) ?? initialAdaptive());
+      this.resting.delete(id);
+      this.flows.set(id, flow);
+    }
+    return flow;
+  }
+
+  private roomOf(flow: WebhookFlow): number {
+    const lanes = this.lanes;
+    if (!lanes) return 0;
+    if (flow.starvedSince !== null) return 0;
+    const { concurrency, rate } = flow.effective;
+    return Math.max(0, laneCap(concurrency, rate) - lanes.waiting(flow.id) - lanes.running(flow.id));
+  }
+
+  private offer(flow: WebhookFlow, now: number): void {
+    flow.offeredAt = now;
+    this.deps.persist({ webhookId: flow.id, tenantId: flow.tenantId, throttle: flow.adaptive.throttle });
+  }
+
+  /** Gives back free slots above a lowered concurrency. */
+  private shed(flow: WebhookFlow): void {
+    const { concurrency } = flow.effective;
+    for (const slot of flow.free.filter((s) => s >= concurrency)) this.release(flow, slot);
+  }
+
+  private release(flow: WebhookFlow, slot: number): void {
+    flow.free = flow.free.filter((s) => s !== slot);
+    this.toRelease.push({ webhookId: flow.id, slot });
+    this.scheduleTick();
+  }
+
+  private armRate(flow: WebhookFlow, at: number): void {
+    if (flow.rateTimer) return;
+    flow.rateTimer = setTimeout(
+      () => {
+        flow.rateTimer = null;
+        this.lanes?.pump();
+      },
+      Math.max(0, at - Date.now()),
+    );
+  }
+
+  private scheduleTick(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
+    if (this.tickTimer) return;
+    this.tickTimer = setTimeout(() => {
+      this.tickTimer = null;
+      this.tick();
+    }, TICK_MS);
+  }
+
+  /**
+   * What a webhook needs from the database now: slots to take (as many as the tasks at hand can
+   * use, under a rate those with a send time, below the concurrency in force; with a backlog in
+   * the table, one to pull it with), send times to reserve (a quarter of a second's worth at most,
+   * for the tasks queued), and a pull (as its lane runs low; HIGH ones only, at every probe, when
+   * it is full — they go to the front). Nothing is asked while the same request is under way.
+   */
+  private needs(flow: WebhookFlow, now: number): { acquire?: number; reserve?: number; pull?: { room: number; highOnly: boolean } } {
+    const lanes = this.lanes;
+    const { concurrency, rate } = flow.effective;
+    const waiting = lanes ? lanes.waiting(flow.id) : 0;
+    const active = lanes ? lanes.running(flow.id) : 0;
+    const needs: ReturnType<FlowControl['needs']> = {};
+    if (rate !== null) {
+      while (flow.times.length > 0 && flow.times[0] < now - STALE_TIME_MS) flow.times.shift();
+      const count = reserveCount(waiting - flow.times.length, rate);
+      if (!flow.reserving && count > 0) needs.reserve = count;
+    }
+    const startable = rate === null ? waiting : Math.min(waiting, flow.times.length + 1);
+    const wanted = Math.min(concurrency, Math.max(active + startable, flow.backlog ? 1 : 0));
+    if (!flow.acquiring && now >= flow.nextAcquireAt && flow.usable < wanted) needs.acquire = wanted - flow.usable;
+    if (flow.pulling || flow.usable === 0) return needs;
+    const room = this.roomOf(flow);
+    const probe = now - flow.lastPullAt >= PROBE_MS;
+    if (room > 0 && waiting <= concurrency && (flow.backlog || probe)) needs.pull = { room, highOnly: false };
+    else if (room === 0 && probe) needs.pull = { room: concurrency, highOnly: true };
+    return needs;
+  }
+
+  /** Makes the gathered requests: slots to take and to free, send times to reserve, pulls. */
+  private tick(): void {
+    const now = Date.now();
+    const acquire: { webhookId: string; limit: number; want: number }[] = [];
+    const reserve: { webhookId: string; count: number; spacingMs: number }[] = [];
+    const pull: { webhookId: string; room: number; highOnly: boolean }[] = [];
+    for (const flow of this.flows.values()) {
+      const needs = this.needs(flow, now);
+      const { concurrency, rate } = flow.effective;
+      if (needs.reserve !== undefined && rate !== null) {
+        flow.reserving = true;
+        reserve.push({ webhookId: flow.id, count: needs.reserve, spacingMs: spacingMs(rate) });
+      }
+      if (needs.acquire !== undefined) {
+        flow.acquiring = true;
+        acquire.push({ webhookId: flow.id, limit: concurrency, want: needs.acquire });
+      }
+      if (needs.pull) {
+        flow.pulling = true;
+        flow.lastPullAt = now;
+        pull.push({ webhookId: flow.id, ...needs.pull });
+      }
+    }
+    const released = this.toRelease.splice(0);
+    if (acquire.length + reserve.length + pull.length + released.length === 0) return;
+    this.ticking = true;
+    const { pool, workerId, leaseMs, logger } = this.deps;
+    const work = [
+      acquireSlots(pool, workerId, leaseMs, acquire).then(
+        (got) => this.acquired(acquire, got),
+        (err) => {
+          logger.warn({ err }, 'taking slots failed');
+          this.acquired(acquire, []);
+        },
+      ),
+      reserveSendTimes(pool, reserve).then(
+        (got) => this.reserved(reserve, got),
+        (err) => {
+          logger.warn({ err }, 'reserving send times failed');
+          this.reserved(reserve, []);
+        },
+      ),
+      releaseSlots(pool, workerId, released).catch((err) => logger.warn({ err }, 'freeing slots failed')),
+      (pull.length > 0 ? this.deps.pull(pull) : Promise.resolve(new Map<string, number>())).then(
+        (got) => this.pulled(pull, got),
+        (err) => {
+          logger.warn({ err }, 'pulling deliveries failed');
+          this.pulled(pull, null);
+        },
+      ),
+    ];
+    void Promise.all(work).finally(() => {
+      this.ticking = false;
+      // New slots and send times may start tasks (and a refused task asks for what it lacks).
+      this.lanes?.pump();
+      if (this.tickAgain) {
+        this.tickAgain = false;
+        this.scheduleTick();
+      }
+    });
+  }
+
+  private acquired(asked: { webhookId: string; want: number }[], got: SlotRef[]): void {
+    for (const { webhookId, slot } of got) {
+      const flow = this.flows.get(webhookId);
+      if (flow && !this.stopped) insertSorted(flow.free, slot);
+      else this.toRelease.push({ webhookId, slot });
+    }
+    const gotBy = new Set(got.map((s) => s.webhookId));
+    const now = Date.now();
+    for (const { webhookId } of asked) {
+      const flow = this.flows.get(webhookId);
+      if (!flow) continue;
+      flow.acquiring = false;
+      if (gotBy.has(webhookId)) {
+        flow.acquireRetryMs = ACQUIRE_RETRY_MS;
+        flow.nextAcquireAt = 0;
+      } else {
+        // Other workers hold them all: ask again later, less often the longer it lasts.
+        flow.nextAcquireAt = now + flow.acquireRetryMs;
+        flow.acquireRetryMs = Math.min(ACQUIRE_RETRY_MAX_MS, flow.acquireRetryMs * 2);
+      }
+    }
+  }
+
+  private reserved(asked: { webhookId: string }[], got: { webhookId: string; first: number; count: number; spacingMs: number }[]) {
+    for (const { webhookId } of asked) {
+      const flow = this.flows.get(webhookId);
+      if (flow) flow.reserving = false;
+    }
+    for (const r of got) {
+      const flow = this.flows.get(r.webhookId);
+      if (!flow) continue;
+      for (let i = 0; i < r.count; i++) flow.times.push(r.first + i * r.spacingMs);
+    }
+  }
+
+  private pulled(asked: { webhookId: string; room: number; highOnly: boolean }[], got: Map<string, number> | null): void {
+    for (const { webhookId, room, highOnly } of asked) {
+      const flow = this.flows.get(webhookId);
+      if (!flow) continue;
+      flow.pulling = false;
+      // A full pull means more may be there; a short one, that the table held no more just now.
+      if (got && !highOnly) flow.backlog = (got.get(webhookId) ?? 0) >= room;
+    }
+  }
+
+  /** Every 100 ms: frees slots no longer needed, gives back what starves, forgets idle webhooks. */
+  private maintain(): void {
+    const now = Date.now();
+    const lanes = this.lanes;
+    for (const flow of [...this.flows.values()]) {
+      const waiting = lanes ? lanes.waiting(flow.id) : 0;
+      const active = lanes ? lanes.running(flow.id) : 0;
+      this.shed(flow);
+      if (flow.dirty && now - flow.offeredAt >= 1000) this.offer(flow, now);
+      if (waiting > 0 && flow.usable === 0) {
+        flow.starvedSince ??= now;
+        // A HIGH one must not wait for this worker's next try: the holders pull HIGH ones first.
+        if (now - flow.starvedSince >= GIVE_BACK_MS || (lanes?.waitingHigh(flow.id) ?? 0) > 0) {
+          // Other workers hold every slot: leave these to them (they pull), and come back for
+          // the rest once a slot frees.
+          this.deps.giveBack(flow.id);
+          flow.backlog = true;
+          flow.starvedSince = null;
+        }
+      } else if (waiting === 0) {
+        flow.starvedSince = null;
+      }
+      const idle = waiting === 0 && active === 0 && now - flow.lastBusyAt >= GRACE_MS && !flow.backlog;
+      if (idle && flow.free.length > 0) for (const slot of [...flow.free]) this.release(flow, slot);
+      if (idle && flow.held === 0 && !flow.dirty && !flow.acquiring && !flow.pulling && !flow.reserving) {
+        if (flow.rateTimer) clearTimeout(flow.rateTimer);
+        this.resting.set(flow.id, flow.adaptive);
+        this.flows.delete(flow.id);
+      }
+    }
+    if (this.flows.size > 0 || this.toRelease.length > 0) this.scheduleTick();
+  }
+
+  /** Renews the slots held; forgets those lost (lapsed, and taken by another worker meanwhile). */
+  private async renew(): Promise<void> {
+    const held = new Set((await renewSlots(this.deps.pool, this.deps.workerId, this.deps.leaseMs)).map((s) => `${s.webhookId} ${s.slot}`));
+    for (const flow of this.flows.values()) {
+      const lost = flow.free.filter((s) => !held.has(`${flow.id} ${s}`));
+      if (lost.length > 0) {
+        this.deps.logger.warn({ webhookId: flow.id, slots: lost }, 'slots lapsed and were taken by another worker');
+        flow.free = flow.free.filter((s) => held.has(`${flow.id} ${s}`));
+      }
+    }
+  }
+}
+
+function insertSorted(list: number[], value: number): void {
+  let i = 0;
+  while (i < list.length && list[i] < value) i++;
+  if (list[i] !== value) list.splice(i, 0, value);
+}

@@ -1,0 +1,102 @@
+import type { Pool } from 'pg';
+
+/** A slot of a webhook (entities/WebhookSlot.ts). */
+export interface SlotRef {
+  webhookId: string;
+  slot: number;
+}
+
+/**
+ * Takes up to `want` free slots below `limit` of each webhook for this worker, leased for
+ * `leaseMs`, and returns the ones it got. Free: never used, released, or lapsed. Two workers
+ * after the same slot serialise on its row and the second finds it held (ON CONFLICT … WHERE
+ * is checked again once the first commits); rows are taken in one order, so no deadlock.
+ */
+export async function acquireSlots(
+  pool: Pool,
+  workerId: string,
+  leaseMs: number,
+  wanted: readonly { webhookId: string; limit: number; want: number }[],
+): Promise<SlotRef[]> {
+  if (wanted.length === 0) return [];
+  const { rows } = await pool.query<SlotRef>(
+    `with free as (
+       select r.webhook_id, s.slot, r.want, row_number() over (partition by r.webhook_id order by s.slot) as n
+         from json_to_recordset($1::json) as r(webhook_id text, lim int, want int)
+        cross join lateral generate_series(0, r.lim - 1) as s(slot)
+        where not exists (select 1 from webhook_slot f where f.webhook_id = r.webhook_id and f.slot = s.slot and f.held_until >= now()))
+     insert into webhook_slot (webhook_id, slot, held_by, held_until)
+     select webhook_id, slot, $2, now() + make_interval(secs => $3::double precision / 1000)
+       from free where n <= want
+      order by webhook_id, slot
+     on conflict (webhook_id, slot) do update set held_by = excluded.held_by, held_until = excluded.held_until
+      where webhook_slot.held_until < now()
+     returning webhook_id as "webhookId", slot`,
+    [JSON.stringify(wanted.map((w) => ({ webhook_id: w.webhookId, lim: w.limit, want: w.want }))), workerId, leaseMs],
+  );
+  return rows;
+}
+
+/** Extends this worker's slots; returns those it still holds (a slot lapsed and taken meanwhile is not). */
+export async function renewSlots(pool: Pool, workerId: string, leaseMs: number): Promise<SlotRef[]> {
+  const { rows } = await pool.query<SlotRef>(
+    `update webhook_slot set held_until = now() + make_interval(secs => $2::double precision / 1000)
+      where held_by = $1 returning webhook_id as "webhookId", slot`,
+    [workerId, leaseMs],
+  );
+  return rows;
+}
+
+/** Frees slots of this worker (all of them when `slots` is omitted). */
+export async function releaseSlots(pool: Pool, workerId: string, slots?: readonly SlotRef[]): Promise<void> {
+  if (slots?.length === 0) return;
+  if (!slots) {
+    await pool.query(`update webhook_slot set held_by = null, held_until = now() where held_by = $1`, [workerId]);
+    return;
+  }
+  await pool.query(
+    `update webhook_slot f set held_by = null, held_until = now()
+       from unnest($2::text[], $3::int[]) as r(webhook_id, slot)
+      where f.webhook_id = r.webhook_id and f.slot = r.slot and f.held_by = $1`,
+    [workerId, slots.map((s) => s.webhookId), slots.map((s) => s.slot)],
+  );
+}
+
+/** Send times reserved for one webhook: `count` of them, `spacingMs` apart from `first`. */
+export interface Reserved {
+  webhookId: string;
+  /** The first send time, in this process's clock (epoch ms). */
+  first: number;
+  count: number;
+  spacingMs: number;
+}
+
+/**
+ * Reserves `count` send times for each webhook from its rate schedule (core/flow.ts, reserve():
+ * from max(nextSendAt, now), `spacingMs` apart), moving the schedule past them. One row per
+ * webhook, updated in place: concurrent workers queue on it and get consecutive times.
+ */
+export async function reserveSendTimes(
+  pool: Pool,
+  wanted: readonly { webhookId: string; count: number; spacingMs: number }[],
+): Promise<Reserved[]> {
+  if (wanted.length === 0) return [];
+  const asked = Date.now();
+  const { rows } = await pool.query<{ webhookId: string; nextAt: number; now: number }>(
+    `insert into webhook_rate (webhook_id, next_send_at)
+     select webhook_id, now() + make_interval(secs => count * spacing / 1000)
+       from json_to_recordset($1::json) as r(webhook_id text, count int, spacing double precision)
+      order by webhook_id
+     on conflict (webhook_id) do update
+        set next_send_at = greatest(webhook_rate.next_send_at, now()) + (excluded.next_send_at - now())
+     returning webhook_id as "webhookId", extract(epoch from next_send_at) * 1000 as "nextAt", extract(epoch from now()) * 1000 as now`,
+    [JSON.stringify(wanted.map((w) => ({ webhook_id: w.webhookId, count: w.count, spacing: w.spacingMs })))],
+  );
+  // PostgreSQL's clock to this process's: now() is the statement's start, about when it was asked.
+  const offset = asked - Number(rows[0]?.now ?? asked);
+  const byId = new Map(wanted.map((w) => [w.webhookId, w]));
+  return rows.map((r) => {
+    const w = byId.get(r.webhookId)!;
+    return { webhookId: r.webhookId, count: w.count, spacingMs: w.spacingMs, first: Number(r.nextAt) + offset - w.count * w.spacingMs };
+  });
+}

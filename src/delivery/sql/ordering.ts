@@ -1,0 +1,53 @@
+import type { PoolClient } from 'pg';
+import { WAITING_SQL } from '../../core/delivery-state.ts';
+import type { DeliveryIds } from '../../live/messages.ts';
+
+/** An ordering key of a webhook. */
+export interface KeyRef {
+  webhookId: string;
+  orderingKey: string;
+}
+
+/**
+ * After deliveries of KEYED webhooks were recorded (in the recorder's transaction): the first
+ * waiting delivery of each of their keys — its head — becomes due now if it was waiting behind
+ * its key (next attempt null) and its webhook is ACTIVE; and each of `retrying` (recorded with a
+ * scheduled retry) that is not its key's head waits behind it again (it was sent out of turn by
+ * hand). Returns the deliveries made due, for their wake-up jobs.
+ *
+ * First it takes the lock of each key's sequence row, in one order: a publish of the same key
+ * holds it from numbering its deliveries to its commit, and decides from what is waiting then
+ * whether its first delivery waits behind the key (services/events.ts). Without the lock a
+ * publish could see the ending delivery still waiting and this statement miss the new one: the
+ * new delivery would wait for ever.
+ */
+export async function advanceKeys(client: PoolClient, keys: KeyRef[], retrying: string[]): Promise<DeliveryIds[]> {
+  if (keys.length === 0) return [];
+  const webhookIds = keys.map((k) => k.webhookId);
+  const orderingKeys = keys.map((k) => k.orderingKey);
+  await client.query(
+    `select 1 from ordering_sequence s
+      where (s.webhook_id, s.ordering_key) in (select * from unnest($1::text[], $2::text[]))
+      order by s.webhook_id, s.ordering_key
+      for update`,
+    [webhookIds, orderingKeys],
+  );
+  const { rows } = await client.query<DeliveryIds>(
+    `with head as (
+       select h.id
+         from (select distinct * from unnest($1::text[], $2::text[]) as k(webhook_id, ordering_key)) k
+        cross join lateral (
+          select d.id from delivery d
+           where d.webhook_id = k.webhook_id and d.ordering_key = k.ordering_key and d.status in ${WAITING_SQL}
+           order by d.ordering_seq limit 1) h
+     )
+     update delivery d set next_attempt_at = case when d.id in (select id from head) then now() end, updated_at = now()
+      where (d.id in (select id from head) and d.next_attempt_at is null and d.locked_by is null
+             and exists (select 1 from webhook w where w.id = d.webhook_id and w.status = 'ACTIVE' and w.deleted_at is null))
+         or (d.id = any($3::text[]) and d.id not in (select id from head)
+             and d.status in ${WAITING_SQL} and d.next_trigger = 'SCHEDULED' and d.next_attempt_at is not null)
+      returning d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId", d.next_attempt_at is not null as due`,
+    [webhookIds, orderingKeys, retrying],
+  );
+  return rows.filter((r) => (r as DeliveryIds & { due: boolean }).due);
+}

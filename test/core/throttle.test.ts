@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Adaptive,
+  type AttemptSignal,
+  effectiveLimits,
+  initialAdaptive,
+  type Limits,
+  MIN_RATE,
+  observe,
+  SLOW_MS,
+  signalOf,
+} from '../../src/core/throttle.ts';
+
+const limits: Limits = { maxInFlight: 50, rateLimit: null };
+const ok = (startedAt: number, durationMs = 20): AttemptSignal => ({ startedAt, durationMs, status: 200, error: null });
+const status = (startedAt: number, code: number): AttemptSignal => ({ startedAt, durationMs: 5, status: code, error: null });
+const timeout = (startedAt: number): AttemptSignal => ({ startedAt, durationMs: 15_000, status: null, error: 'TIMEOUT' });
+
+/** Feeds answers in order, each observed at the time it ends. */
+function feed(state: Adaptive, signals: AttemptSignal[], l: Limits = limits, sendRate = 100): Adaptive {
+  return signals.reduce((s, signal) => observe(s, signal, l, signal.startedAt + signal.durationMs, sendRate), state);
+}
+
+describe('decrease', () => {
+  it.each([
+    [429, 'HTTP_429'],
+    [503, 'HTTP_503'],
+  ] as const)('a %i halves concurrency, records the reason and since when', (code, reason) => {
+    const s = feed(initialAdaptive(), [status(1000, code)]);
+    expect(s.throttle).toEqual({ concurrency: 25, rate: 50, reason, since: new Date(1005) });
+    expect(effectiveLimits(limits, s.throttle)).toEqual({ concurrency: 25, rate: 50 });
+  });
+
+  it('a timeout halves too', () => {
+    expect(feed(initialAdaptive(), [timeout(0)]).throttle).toMatchObject({ concurrency: 25, reason: 'TIMEOUT' });
+  });
+
+  it('a burst sent under the old limit that all meets 429 halves once; answers to attempts sent after the change halve again', () => {
+    const burst = Array.from({ length: 40 }, () => status(1000, 429));
+    const once = feed(initialAdaptive(), burst);
+    expect(once.throttle?.concurrency).toBe(25);
+    expect(once.throttle?.since).toEqual(new Date(1005));
+    const again = feed(once, [status(2000, 429)]);
+    expect(again.throttle).toMatchObject({ concurrency: 12, since: new Date(1005) }); // the same episode
+    expect(
+      feed(again, [status(3000, 429), status(4000, 429), status(5000, 429), status(6000, 429), status(7000, 429)]).throttle?.concurrency,
+    ).toBe(1);
+  });
+
+  it('the rate halves from the rateLimit, or from the rate being sent when there is none, and never below MIN_RATE', () => {
+    expect(feed(initialAdaptive(), [status(0, 429)], { maxInFlight: 10, rateLimit: 40 }).throttle?.rate).toBe(20);
+    expect(feed(initialAdaptive(), [status(0, 429)], limits, 12).throttle?.rate).toBe(6);
+    const floor = feed(
+      initialAdaptive(),
+      Array.from({ length: 20 }, (_, i) => status(i * 100, 429)),
+      limits,
+      1,
+    );
+    expect(floor.throttle?.rate).toBe(MIN_RATE);
+    expect(floor.throttle?.concurrency).toBe(1);
+  });
+});
+
+describe('slow responses are relative to the endpoint’s own baseline', () => {
+  it('an endpoint that slows a little under load, or is always slow, is not throttled', () => {
+    // 200 ms, then 350 ms: below twice its baseline.
+    const steady = feed(initialAdaptive(), [
+      ...Array.from({ length: 50 }, (_, i) => ok(i * 10, 200)),
+      ...Array.from({ length: 50 }, (_, i) => ok(1000 + i * 10, 350)),
+    ]);
+    expect(steady.throttle).toBeNull();
+    // Always 3 s: its baseline is 3 s.
+    expect(
+      feed(
+        initialAdaptive(),
+        Array.from({ length: 50 }, (_, i) => ok(i * 10, 3000)),
+      ).throttle,
+    ).toBeNull();
+    // From 100 ms to 800 ms: over twice the baseline, but under 1 s.
+    expect(
+      feed(initialAdaptive(), [
+        ...Array.from({ length: 50 }, (_, i) => ok(i, 100)),
+        ...Array.from({ length: 50 }, (_, i) => ok(100 + i, 800)),
+      ]).throttle,
+    ).toBeNull();
+  });
+
+  it('an average above twice the baseline and above 1 s lowers the limits (reason SLOW)', () => {
+    const s = feed(initialAdaptive(), [
+      ...Array.from({ length: 50 }, (_, i) => ok(i, 300)),
+      ...Array.from({ length: 20 }, (_, i) => ok(100 + i, 2500)),
+    ]);
+    expect(s.averageMs).toBeGreaterThan(SLOW_MS);
+    expect(signalOf(ok(0), s)).toBe('SLOW');
+    expect(s.throttle).toMatchObject({ reason: 'SLOW' });
+  });
+
+  it('errors without a response (connection refused) do not move the average', () => {
+    const s = feed(initialAdaptive(), [ok(0, 100), { startedAt: 1, durationMs: 1, status: null, error: 'CONNECTION' }]);
+    expect(s.averageMs).toBe(100);
+    expect(s.throttle).toBeNull();
+  });
+});
+
+describe('increase', () => {
+  it('each window of `concurrency` successes adds 1 (and a twentieth of the starting rate), back to the limits, then none', () => {
+    let s = feed(initialAdaptive(), [status(0, 429)], { maxInFlight: 4, rateLimit: 20 });
+    expect(s.throttle).toMatchObject({ concurrency: 2, rate: 10 });
+    let t = 100;
+    // Each success sent after the previous one came back (a change counts from its answer's time).
+    const window = (n: number) => {
+      s = feed(
+        s,
+        Array.from({ length: n }, (_, i) => ok(t + 100 * (i + 1))),
+        { maxInFlight: 4, rateLimit: 20 },
+      );
+      t += 100 * n;
+    };
+    window(1);
+    expect(s.throttle?.concurrency).toBe(2); // one success of a window of 2
+    window(1);
+    expect(s.throttle).toMatchObject({ concurrency: 3, rate: 11 });
+    for (let i = 0; i < 8; i++) window(s.throttle!.concurrency);
+    expect(s.throttle).toMatchObject({ concurrency: 4, rate: 19 }); // the rate climbs by 1 a window
+    window(4);
+    expect(s.throttle).toBeNull();
+    expect(effectiveLimits({ maxInFlight: 4, rateLimit: 20 }, s.throttle)).toEqual({ concurrency: 4, rate: 20 });
+  });
+
+  it('successes of attempts sent before the last change do not count', () => {
+    const s = feed(initialAdaptive(), [status(1000, 429), ok(900), ok(950)], { maxInFlight: 4, rateLimit: null });
+    expect(s.successes).toBe(0);
+    expect(s.throttle?.concurrency).toBe(2);
+  });
+
+  it('without a rateLimit the rate throttle is lifted once it is back at the rate it started from', () => {
+    let s = feed(initialAdaptive(), [status(0, 429)], { maxInFlight: 2, rateLimit: null }, 10);
+    expect(s.throttle).toMatchObject({ concurrency: 1, rate: 5 });
+    for (let t = 100; s.throttle && t < 10_000; t += 100) s = feed(s, [ok(t)], { maxInFlight: 2, rateLimit: null }, 10);
+    expect(s.throttle).toBeNull();
+  });
+});

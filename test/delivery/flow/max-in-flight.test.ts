@@ -1,0 +1,100 @@
+// maxInFlight holds across worker processes (issue 15): one in-process API, three `--role worker`
+// processes, and the number of requests open at the receiver.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { heldSlots, statusCounts } from '../../helpers/db.ts';
+import { createWebhook, publish, publishEvents, sleep } from '../../helpers/deliveries.ts';
+import { LOCAL_RECEIVERS, startWithTenant, type Tenant, type TestHerald } from '../../helpers/herald.ts';
+import { attemptsLogged, disposeAll, type HeraldProcess, problems, startWorkers } from '../../helpers/process.ts';
+import { answerAfter, concurrencyMeter, holdingHandler, type Receiver, startReceiver, webhookIds } from '../../helpers/receiver.ts';
+
+const LEASE_MS = 3000;
+
+let api: TestHerald;
+let tenant: Tenant;
+let workers: HeraldProcess[] = [];
+const receivers: Receiver[] = [];
+
+beforeAll(async () => {
+  ({ h: api, tenant } = await startWithTenant({ HERALD_ROLE: 'api', ...LOCAL_RECEIVERS }));
+  workers = await startWorkers(api, 3, { HERALD_LEASE: `${LEASE_MS / 1000}s` });
+}, 180_000);
+afterAll(async () => {
+  await disposeAll(workers);
+  for (const r of receivers) await r.close();
+  await api?.stop();
+}, 60_000);
+
+/** Publishes `n` events one per call, five calls at a time, so that their jobs reach every worker. */
+async function publishOneByOne(n: number, channel: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i += 5) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(5, n - i) }, (_, j) => publish(api, tenant.key, { channel, data: { n: i + j } })),
+    );
+    ids.push(...batch.map((b) => b.eventId));
+  }
+  return ids;
+}
+
+test('three workers, maxInFlight 5: the endpoint never has more than 5 requests open; each event arrives once', {
+  timeout: 90_000,
+}, async () => {
+  const meter = concurrencyMeter(answerAfter(100));
+  const receiver = await startReceiver({ handler: meter.handler });
+  receivers.push(receiver);
+  const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/five`, maxInFlight: 5, channels: ['five'] });
+
+  const eventIds = await publishOneByOne(150, 'five');
+  await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: 60_000, interval: 250 }).toEqual({ SUCCEEDED: 150 });
+
+  const byWorker = workers.map((w) => attemptsLogged(w).length);
+  console.log(`[max-in-flight] peak ${meter.peak} requests open; attempts per worker ${byWorker.join(', ')}`);
+  expect(meter.peak).toBeLessThanOrEqual(5);
+  expect(meter.peak).toBe(5); // and the limit was used
+  expect(receiver.requests).toHaveLength(150);
+  expect(webhookIds(receiver)).toEqual(new Set(eventIds));
+  expect(byWorker.reduce((a, b) => a + b, 0)).toBe(150);
+});
+
+test('kill -9 a worker holding slots: no other worker sends to the endpoint until its lease lapses, then they do', {
+  timeout: 90_000,
+}, async () => {
+  const hold = holdingHandler();
+  const meter = concurrencyMeter(hold.handler);
+  const receiver = await startReceiver({ handler: meter.handler });
+  receivers.push(receiver);
+  const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/held`, maxInFlight: 5, channels: ['held'] });
+
+  // Five in one call (one job, so one worker takes all five slots), then fifteen one by one.
+  await publishEvents(
+    api,
+    tenant.key,
+    Array.from({ length: 5 }, (_, n) => ({ type: 'message.delivered', channel: 'held', data: { n } })),
+  );
+  await expect.poll(() => hold.held, { timeout: 15_000 }).toBe(5);
+  await publishOneByOne(15, 'held');
+  await sleep(1500); // what the other workers claimed has gone back to the table: they hold no slot
+  expect(meter.peak).toBe(5);
+  const holders = new Set((await heldSlots(api.databaseUrl, hook.id)).map((s) => s.held_by));
+  expect(holders.size).toBe(1);
+  const victims = workers.filter((w) => [...holders].some((id) => id.includes(`:${w.proc.pid}:`)));
+  expect(victims).toHaveLength(1);
+
+  const before = receiver.requests.length;
+  for (const v of victims) v.kill('SIGKILL');
+  for (const v of victims) expect(await v.exited).toBe(137);
+  const killedAt = Date.now();
+  hold.answerAll(); // from now on the endpoint answers at once
+
+  // The dead worker renewed its slots at most a third of the lease before dying: until they lapse,
+  // nobody may send (its 5 requests might, for all Herald knows, still be open).
+  await sleep((LEASE_MS * 2) / 3 - 500);
+  expect(receiver.requests.length, 'requests before the dead worker’s slots lapsed').toBe(before);
+  await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: LEASE_MS + 20_000, interval: 250 }).toEqual({ SUCCEEDED: 20 });
+  const firstAfter = receiver.requests[before].receivedAt.getTime() - killedAt;
+  console.log(`[max-in-flight] after kill -9 the others sent again ${firstAfter} ms later (lease ${LEASE_MS} ms)`);
+  expect(firstAfter).toBeLessThan(LEASE_MS + 5000);
+  expect(meter.peak).toBe(5);
+  workers = workers.filter((w) => !victims.includes(w));
+  expect(problems(workers.flatMap((w) => w.lines))).not.toMatch(/"level":60/);
+});
