@@ -112,3 +112,44 @@ test('who may change what: admin the built-in and platform-wide types, a tenant 
     false,
   ]);
 });
+
+test('priority: built-ins ship HIGH for opt-outs, blocks and tests; only the admin key changes it, on shared types, and deliveries carry it', async () => {
+  const priorities = new Map(
+    ((await h.ok('{ eventTypes { name priority } }', {}, a.key)).eventTypes as { name: string; priority: string }[]).map((t) => [
+      t.name,
+      t.priority,
+    ]),
+  );
+  expect([priorities.get('message.optout'), priorities.get('message.blocked'), priorities.get('webhook.test')]).toEqual([
+    'HIGH',
+    'HIGH',
+    'HIGH',
+  ]);
+  expect(priorities.get('message.sent')).toBe('NORMAL');
+
+  const PRIORITY =
+    'mutation($name: String!, $input: UpdateEventTypeInput!) { updateEventType(name: $name, input: $input) { name priority } }';
+  // A tenant cannot jump the queue for everyone: not on a shared type, not on its own.
+  expectError(await h.gql(PRIORITY, { name: 'message.sent', input: { priority: 'HIGH' } }, a.key), 'FORBIDDEN');
+  await h.ok(CREATE, { input: { name: 'order.rushed' } }, a.key);
+  expectError(await h.gql(PRIORITY, { name: 'order.rushed', input: { priority: 'HIGH' } }, a.key), 'FORBIDDEN');
+  expectError(await h.gql(PRIORITY, { name: 'order.rushed', input: { priority: 'HIGH', tenantId: a.id } }), 'VALIDATION_ERROR', 'priority');
+
+  const priorityOf = async (type: string) => {
+    const { eventId } = await publish(h, a.key, { type, data: {} });
+    const [delivery] = await listDeliveries(h, a.key, { eventId });
+    return (await h.ok('query($id: ID!) { delivery(id: $id) { priority } }', { id: delivery.id }, a.key)).delivery.priority;
+  };
+  await createWebhook(h, a.key, { url: `${receiver.url}/priority`, events: ['*'] });
+  expect(await priorityOf('message.sent')).toBe('NORMAL');
+  expect(await priorityOf('message.optout')).toBe('HIGH');
+  expect((await h.ok(PRIORITY, { name: 'message.sent', input: { priority: 'LOW' } })).updateEventType).toEqual({
+    name: 'message.sent',
+    priority: 'LOW',
+  });
+  expect(await priorityOf('message.sent')).toBe('LOW');
+  expect(await priorityOf('order.rushed')).toBe('NORMAL');
+  // null: back to the default.
+  expect((await h.ok(PRIORITY, { name: 'message.sent', input: { priority: null } })).updateEventType.priority).toBe('NORMAL');
+  expect(await priorityOf('message.sent')).toBe('NORMAL');
+});

@@ -1,6 +1,7 @@
 import { resolveTenantId } from '../../services/caller.ts';
 import { createEventType, type EventTypeView, listEventTypes, updateEventType } from '../../services/event-types.ts';
 import { builder } from '../builder.ts';
+import { PriorityEnum } from './delivery.ts';
 
 export const EventTypeRef = builder.objectRef<EventTypeView>('EventType').implement({
   description: 'An entry of the event catalog: built in, platform-wide (created with the admin key), or a tenant’s own.',
@@ -10,6 +11,11 @@ export const EventTypeRef = builder.objectRef<EventTypeView>('EventType').implem
     example: t.expose('example', { type: 'JSON', nullable: true }),
     archived: t.exposeBoolean('archived'),
     builtIn: t.exposeBoolean('builtIn'),
+    priority: t.expose('priority', {
+      type: PriorityEnum,
+      description:
+        'Its deliveries’ priority: a due HIGH delivery is sent before a backlog of NORMAL and LOW ones, to its endpoint and overall. Built-ins ship HIGH for message.optout, message.blocked and webhook.test, NORMAL otherwise; a tenant’s own type is always NORMAL.',
+    }),
     tenantId: t.exposeID('tenantId', {
       nullable: true,
       description: 'The tenant of a tenant’s own type; null for built-in and platform-wide types.',
@@ -48,6 +54,12 @@ const UpdateEventTypeInput = builder.inputType('UpdateEventTypeInput', {
     description: t.string({ required: false }),
     example: t.field({ type: 'JSON', required: false }),
     archived: t.boolean({ required: false, description: 'An archived type cannot be published or newly subscribed to.' }),
+    priority: t.field({
+      type: PriorityEnum,
+      required: false,
+      description:
+        'Admin key only, built-in and platform-wide types only (FORBIDDEN otherwise); null restores the default. Applies to events published from then on.',
+    }),
     tenantId: t.id({ required: false, description: 'With the admin key: a tenant’s own type (default: built-in or platform-wide).' }),
   }),
 });
