@@ -6,7 +6,7 @@ import type { Page, Route } from 'playwright-core';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, screenshot } from '../helpers/browser.ts';
-import { updateWebhook } from '../helpers/deliveries.ts';
+import { createWebhook, updateWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { browserOnPortal, endpointRow, eventually, waitForText } from '../helpers/portal.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from '../helpers/receiver.ts';
@@ -223,5 +223,28 @@ describe('endpoints in the portal', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Delete endpoint' }).click();
     await row.waitFor({ state: 'detached' });
     expect((await h.ok(WEBHOOK, { id }, tenant.key)).webhook).toBeNull();
+  });
+  test('flow control shows on the card: limits, ordering, waiting, and a throttle when the endpoint answers 429, live', async () => {
+    const busy = await startReceiver({ handler: (_req, res) => res.writeHead(429, { 'retry-after': '3600' }).end('slow down') });
+    try {
+      const url = `${busy.url}/busy`;
+      const { id } = await createWebhook(h, tenant.key, { url, events: ['*'], maxInFlight: 8 });
+      await updateWebhook(h, tenant.key, id, { rateLimit: 2.5, ordering: 'KEYED' });
+      await page.evaluate(() => (location.hash = '#/deliveries'));
+      await page.evaluate(() => (location.hash = '#/endpoints'));
+      const row = endpointRow(page, url);
+      await waitForText(row, 'At once8');
+      await waitForText(row, 'Rate limit2.5/s');
+      await waitForText(row, 'OrderingOne at a time per key');
+      expect(await row.locator('.warning').count()).toBe(0);
+
+      // The endpoint pushes back: adaptive throttling halves the limits, and the card says so without a reload.
+      await h.ok('mutation($id: ID!) { sendTestEvent(webhookId: $id) { id } }', { id }, tenant.key);
+      await waitForText(row.locator('.warning'), /Throttled to 4 at once, 1\.3\/s since .*429 Too Many Requests/, 5_000);
+      const { webhook } = await h.ok('query($id: ID!) { webhook(id: $id) { throttle { concurrency rate reason } } }', { id }, tenant.key);
+      expect(webhook.throttle).toEqual({ concurrency: 4, rate: 1.25, reason: 'HTTP_429' });
+    } finally {
+      await busy.close();
+    }
   });
 });

@@ -74,7 +74,7 @@ const DELIVERY_UPDATED = `subscription PortalDeliveries {
 }`;
 
 const WEBHOOK_STATUS_CHANGED = `subscription PortalWebhooks {
-  webhookStatusChanged { id status disabledReason deletedAt }
+  webhookStatusChanged { id status disabledReason deletedAt throttle { concurrency rate reason since } }
 }`;
 
 /** Close codes after which reconnecting with the same token cannot help. */

@@ -7,6 +7,19 @@ import { act, Confirm, Dialog, html, Json, Status, Time, usePortal } from './ui.
 const HEALTH_REFRESH_MS = 10_000;
 const HEALTH_THROTTLE_MS = 2_000;
 
+/** What adaptive throttling set below the endpoint's limits, and why. */
+const THROTTLE_REASON_TEXT = {
+  HTTP_429: 'it answered 429 Too Many Requests',
+  HTTP_503: 'it answered 503 Service Unavailable',
+  TIMEOUT: 'requests timed out',
+  SLOW: 'it slowed down',
+};
+function throttleText(t) {
+  const rate = t.rate == null ? '' : `, ${Math.round(t.rate * 10) / 10}/s`;
+  const since = new Date(t.since).toLocaleTimeString();
+  return `Throttled to ${t.concurrency} at once${rate} since ${since}: ${THROTTLE_REASON_TEXT[t.reason] ?? t.reason}. Herald raises it again as the endpoint keeps up.`;
+}
+
 export function EndpointsPage() {
   const { webhooks, reloadWebhooks, readOnly, live } = usePortal();
   const [editing, setEditing] = useState(null); // null, 'new' or a webhook
@@ -99,12 +112,17 @@ function EndpointItem({ webhook: w, onEdit, onSecret }) {
     </div>
     ${w.description && html`<p class="description">${w.description}</p>`}
     ${w.disabledReason && html`<p class="warning">Disabled: ${w.disabledReason}</p>`}
+    ${w.throttle && html`<p class="warning">${throttleText(w.throttle)}</p>`}
     <dl class="facts">
       <div><dt>Deliveries (24 h)</dt><dd>${recent(stats)}</dd></div>
       <div><dt>Last success</dt><dd><${Time} value=${stats?.lastSuccessAt} /></dd></div>
       <div><dt>Last failure</dt><dd><${Time} value=${stats?.lastFailureAt} /></dd></div>
       <div><dt>Consecutive failures</dt><dd>${stats?.consecutiveFailures ?? 0}</dd></div>
       <div class="wide"><dt>Events</dt><dd>${w.events.includes('*') ? 'All events' : w.events.join(', ')}</dd></div>
+      <div><dt>At once</dt><dd>${w.maxInFlight}</dd></div>
+      <div><dt>Rate limit</dt><dd>${w.rateLimit == null ? 'None' : `${w.rateLimit}/s`}</dd></div>
+      <div><dt>Ordering</dt><dd>${w.ordering === 'KEYED' ? 'One at a time per key' : 'Any order'}</dd></div>
+      <div><dt>Waiting</dt><dd>${stats?.waiting ?? 0}</dd></div>
       <div><dt>Delivery profile</dt><dd>${w.deliveryProfile}</dd></div>
       <div><dt>Signing</dt><dd>${SIGNING_TEXT[signing?.kind] ?? '—'}</dd></div>
     </dl>
