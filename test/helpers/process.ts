@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort, procStat } from '../../src/db/embedded.ts';
 
-import type { TestHerald } from './herald.ts';
+import { LOCAL_RECEIVERS, startWithTenant, type Tenant, type TestHerald } from './herald.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The project's Node 24 (the `node` devDependency), which runs the TypeScript sources directly. */
@@ -241,4 +241,33 @@ export function attemptsLogged(p: HeraldProcess): string[] {
     }
   }
   return ids;
+}
+
+/** An API-only test Herald, a tenant of its own, and worker processes on its database (startSplit). */
+export interface Split {
+  api: TestHerald;
+  tenant: Tenant;
+  workers: HeraldProcess[];
+  /** Stops the workers, closes `also` (receivers, clients), then stops the API. */
+  stop(...also: ({ close(): Promise<void> } | undefined)[]): Promise<void>;
+}
+
+/**
+ * A deployment split across processes, as flow control is tested: an in-process Herald with
+ * `HERALD_ROLE=api` allowed to deliver to local receivers, a tenant, and `n` `--role worker`
+ * processes started with `env` (childEnv).
+ */
+export async function startSplit(n: number, env: Record<string, string> = {}): Promise<Split> {
+  const { h: api, tenant } = await startWithTenant({ HERALD_ROLE: 'api', ...LOCAL_RECEIVERS });
+  const split: Split = {
+    api,
+    tenant,
+    workers: await startWorkers(api, n, env),
+    async stop(...also) {
+      await disposeAll(split.workers);
+      for (const x of also) await x?.close();
+      await api.stop();
+    },
+  };
+  return split;
 }

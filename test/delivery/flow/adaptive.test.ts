@@ -4,14 +4,14 @@ import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { statusCounts } from '../../helpers/db.ts';
 import { createWebhook, publishEvents } from '../../helpers/deliveries.ts';
-import { LOCAL_RECEIVERS, startWithTenant, type Tenant, type TestHerald } from '../../helpers/herald.ts';
+import type { Tenant, TestHerald } from '../../helpers/herald.ts';
 import { collect, connectLive } from '../../helpers/live.ts';
-import { disposeAll, type HeraldProcess, startWorkers } from '../../helpers/process.ts';
+import { type Split, startSplit } from '../../helpers/process.ts';
 import { concurrencyMeter, type Receiver, type ReceiverHandler, startReceiver } from '../../helpers/receiver.ts';
 
 let api: TestHerald;
 let tenant: Tenant;
-let workers: HeraldProcess[] = [];
+let split: Split;
 let receiver: Receiver;
 let live: Client | undefined;
 
@@ -30,14 +30,12 @@ const meter = concurrencyMeter(((_req, res) => {
 
 beforeAll(async () => {
   receiver = await startReceiver({ handler: meter.handler });
-  ({ h: api, tenant } = await startWithTenant({ HERALD_ROLE: 'api', ...LOCAL_RECEIVERS }));
-  workers = await startWorkers(api, 2);
+  split = await startSplit(2);
+  ({ api, tenant } = split);
 }, 180_000);
 afterAll(async () => {
   await live?.dispose();
-  await disposeAll(workers);
-  await receiver?.close();
-  await api?.stop();
+  await split?.stop(receiver);
 }, 60_000);
 
 const THROTTLE = `throttle { concurrency rate reason since }`;

@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { heldSlots, statusCounts } from '../../helpers/db.ts';
 import { createWebhook, publish, publishEvents, sleep } from '../../helpers/deliveries.ts';
-import { LOCAL_RECEIVERS, startWithTenant, type Tenant, type TestHerald } from '../../helpers/herald.ts';
-import { attemptsLogged, disposeAll, type HeraldProcess, problems, startWorkers } from '../../helpers/process.ts';
+import type { Tenant, TestHerald } from '../../helpers/herald.ts';
+import { attemptsLogged, type HeraldProcess, problems, type Split, startSplit } from '../../helpers/process.ts';
 import { answerAfter, concurrencyMeter, holdingHandler, type Receiver, startReceiver, webhookIds } from '../../helpers/receiver.ts';
 
 const LEASE_MS = 3000;
@@ -12,17 +12,14 @@ const LEASE_MS = 3000;
 let api: TestHerald;
 let tenant: Tenant;
 let workers: HeraldProcess[] = [];
+let split: Split;
 const receivers: Receiver[] = [];
 
 beforeAll(async () => {
-  ({ h: api, tenant } = await startWithTenant({ HERALD_ROLE: 'api', ...LOCAL_RECEIVERS }));
-  workers = await startWorkers(api, 3, { HERALD_LEASE: `${LEASE_MS / 1000}s` });
+  split = await startSplit(3, { HERALD_LEASE: `${LEASE_MS / 1000}s` });
+  ({ api, tenant, workers } = split);
 }, 180_000);
-afterAll(async () => {
-  await disposeAll(workers);
-  for (const r of receivers) await r.close();
-  await api?.stop();
-}, 60_000);
+afterAll(() => split?.stop(...receivers), 60_000);
 
 /** Publishes `n` events one per call, five calls at a time, so that their jobs reach every worker. */
 async function publishOneByOne(n: number, channel: string): Promise<string[]> {

@@ -4,24 +4,21 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { statusCounts } from '../../helpers/db.ts';
 import { createWebhook, publishEvents } from '../../helpers/deliveries.ts';
-import { LOCAL_RECEIVERS, startWithTenant, type Tenant, type TestHerald } from '../../helpers/herald.ts';
-import { attemptsLogged, disposeAll, type HeraldProcess, startWorkers } from '../../helpers/process.ts';
+import type { Tenant, TestHerald } from '../../helpers/herald.ts';
+import { attemptsLogged, type HeraldProcess, type Split, startSplit } from '../../helpers/process.ts';
 import { type Receiver, type ReceiverHandler, startReceiver } from '../../helpers/receiver.ts';
 
 let api: TestHerald;
 let tenant: Tenant;
 let workers: HeraldProcess[] = [];
+let split: Split;
 const receivers: Receiver[] = [];
 
 beforeAll(async () => {
-  ({ h: api, tenant } = await startWithTenant({ HERALD_ROLE: 'api', ...LOCAL_RECEIVERS }));
-  workers = await startWorkers(api, 2);
+  split = await startSplit(2);
+  ({ api, tenant, workers } = split);
 }, 180_000);
-afterAll(async () => {
-  await disposeAll(workers);
-  for (const r of receivers) await r.close();
-  await api?.stop();
-}, 60_000);
+afterAll(() => split?.stop(...receivers), 60_000);
 
 interface Body {
   data: { key: string; n: number };

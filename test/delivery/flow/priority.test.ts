@@ -3,26 +3,22 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { statusCounts } from '../../helpers/db.ts';
 import { createWebhook, publish, publishEvents } from '../../helpers/deliveries.ts';
-import { LOCAL_RECEIVERS, startWithTenant, type Tenant, type TestHerald } from '../../helpers/herald.ts';
-import { disposeAll, type HeraldProcess, startWorkers } from '../../helpers/process.ts';
+import type { Tenant, TestHerald } from '../../helpers/herald.ts';
+import { type Split, startSplit } from '../../helpers/process.ts';
 import { answerAfter, concurrencyMeter, type Receiver, startReceiver } from '../../helpers/receiver.ts';
 
 let api: TestHerald;
 let tenant: Tenant;
-let workers: HeraldProcess[] = [];
+let split: Split;
 let receiver: Receiver;
 const meter = concurrencyMeter(answerAfter(200));
 
 beforeAll(async () => {
   receiver = await startReceiver({ handler: meter.handler });
-  ({ h: api, tenant } = await startWithTenant({ HERALD_ROLE: 'api', ...LOCAL_RECEIVERS }));
-  workers = await startWorkers(api, 2);
+  split = await startSplit(2);
+  ({ api, tenant } = split);
 }, 180_000);
-afterAll(async () => {
-  await disposeAll(workers);
-  await receiver?.close();
-  await api?.stop();
-}, 60_000);
+afterAll(() => split?.stop(receiver), 60_000);
 
 test('200 ms endpoint, maxInFlight 2, 2 000 message.sent waiting: a message.optout published next arrives within 2 s', {
   timeout: 60_000,

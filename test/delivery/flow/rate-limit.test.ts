@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { statusCounts, withPgClient } from '../../helpers/db.ts';
 import { createWebhook, publish, publishEvents } from '../../helpers/deliveries.ts';
-import { LOCAL_RECEIVERS, startWithTenant, type Tenant, type TestHerald } from '../../helpers/herald.ts';
-import { attemptsLogged, disposeAll, type HeraldProcess, startWorkers } from '../../helpers/process.ts';
+import type { Tenant, TestHerald } from '../../helpers/herald.ts';
+import { attemptsLogged, type HeraldProcess, type Split, startSplit } from '../../helpers/process.ts';
 import { type Receiver, startReceiver } from '../../helpers/receiver.ts';
 
 const RATE = 20;
@@ -13,18 +13,15 @@ const EVENTS = 300;
 let api: TestHerald;
 let tenant: Tenant;
 let workers: HeraldProcess[] = [];
+let split: Split;
 let receiver: Receiver;
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  ({ h: api, tenant } = await startWithTenant({ HERALD_ROLE: 'api', ...LOCAL_RECEIVERS }));
-  workers = await startWorkers(api, 2);
+  split = await startSplit(2);
+  ({ api, tenant, workers } = split);
 }, 180_000);
-afterAll(async () => {
-  await disposeAll(workers);
-  await receiver?.close();
-  await api?.stop();
-}, 60_000);
+afterAll(() => split?.stop(receiver), 60_000);
 
 /** The most requests received in any window of `ms` (each window starting at a request). */
 function busiestWindow(times: number[], ms: number): number {
