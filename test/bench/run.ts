@@ -50,6 +50,12 @@ const { values: opts } = parseArgs({
      * with upsertDeliveryProfile and made the profile of every tenant of Herald's scenarios.
      */
     'delivery-profile': { type: 'string' },
+    /** Flow control of every webhook of Herald's scenarios: `false` turns adaptive throttling off. */
+    'adaptive-throttling': { type: 'string', default: 'true' },
+    /** `keyed`: webhooks with `ordering: KEYED`, and each event an `orderingKey` among 1 000 (`msg-0`…`msg-999`). */
+    ordering: { type: 'string', default: 'none' },
+    /** Every webhook's `rateLimit` (deliveries a second); none by default. */
+    'rate-limit': { type: 'string' },
   },
 });
 const EVENTS = Number(opts.events);
@@ -59,6 +65,15 @@ const WEBHOOKS = Number(opts.webhooks);
 const CONCURRENCY = Number(opts.concurrency);
 const BATCH = Number(opts.batch);
 const scenarios = new Set(opts.scenarios.split(',').map(Number));
+const KEYED = opts.ordering === 'keyed';
+/** What every webhook of Herald's scenarios is created with, from the flow-control options. */
+const FLOW = {
+  adaptiveThrottling: opts['adaptive-throttling'] !== 'false',
+  ordering: KEYED ? 'KEYED' : 'NONE',
+  rateLimit: opts['rate-limit'] ? Number(opts['rate-limit']) : null,
+};
+/** An event's orderingKey under `--ordering keyed`: 1 000 keys, as messages of a campaign. */
+const orderingKey = (seq: number) => (KEYED ? { orderingKey: `msg-${seq % 1000}` } : {});
 
 interface Result {
   scenario: string;
@@ -418,7 +433,7 @@ async function createTenant(h: HeraldHandle, name: string): Promise<string> {
 async function createWebhook(h: HeraldHandle, key: string, receiver: BenchReceiver, pathName: string, input: Record<string, unknown>) {
   const data = await h.gql<{ createWebhook: { webhook: { id: string }; secret: string } }>(
     'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } secret } }',
-    { i: { url: `${receiver.url}${pathName}`, events: ['*'], ...input } },
+    { i: { url: `${receiver.url}${pathName}`, events: ['*'], ...FLOW, ...input } },
     key,
   );
   const profile = await useDeliveryProfile(h);
@@ -442,6 +457,7 @@ async function publishMany(h: HeraldHandle, key: string, count: number, groups: 
           type: 'message.delivered',
           channel: `g${(offset + i) % groups}`,
           data: { seq: offset + i, sentAt: Date.now(), to: '+15550100', status: 'delivered' },
+          ...orderingKey(offset + i),
         });
       }
       const data = await h.gql<{ publishEvents: { deliveryCount: number }[] }>(PUBLISH, { inputs }, key);
@@ -516,6 +532,7 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
         const inputs = Array.from({ length: due }, () => ({
           type: 'message.sent',
           channel: 'lat',
+          ...orderingKey(seq),
           data: { seq: seq++, sentAt: Date.now() },
         }));
         sent += due;
@@ -692,6 +709,7 @@ function report() {
       heraldProcesses: opts.herald,
       scrape: opts.scrape ? scraped : false,
       deliveryProfile: opts['delivery-profile'] ? path.basename(opts['delivery-profile']) : 'standard',
+      flow: FLOW,
     },
     ratios,
     results: results.map((r) => ({ ...r, machine, date: new Date().toISOString() })),
