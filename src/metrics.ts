@@ -119,7 +119,7 @@ new Gauge({
 
 new Gauge({
   name: 'herald_delivery_lag_seconds',
-  help: 'Age of the oldest delivery that is due and not done (one in flight counts until its attempt is recorded; deliveries held on purpose, as for a paused webhook, are not due); global, read from PostgreSQL at most every few seconds.',
+  help: "Age of the oldest delivery that is due and not done (one in flight counts until its attempt is recorded); deliveries held on purpose (a paused webhook, an earlier delivery of the ordering key, the webhook's own rateLimit) do not count, those waiting for a maxInFlight slot do; global, read from PostgreSQL at most every few seconds.",
   registers: [registry],
   async collect() {
     this.reset();

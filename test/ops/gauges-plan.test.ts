@@ -9,8 +9,10 @@ import { scrape } from '../helpers/ops.ts';
 /**
  * The PostgreSQL gauges stay cheap on a backlog of a million deliveries: EXPLAIN ANALYZE of the
  * very statement Herald sends, on 1 000 000 waiting deliveries (900 000 due, 5 000 of them
- * leased by a worker, 100 000 retrying later) next to 200 000 final ones, and 1 000 parked by a
- * paused webhook. What each scan reads must not grow with the table.
+ * leased by a worker, 100 000 retrying later) next to 200 000 final ones, 1 000 parked by a
+ * paused webhook, 50 000 due for longer still but held by their webhook's rateLimit, and 2 000 of
+ * a KEYED webhook (100 keys: each key's head due, the rest behind it with no due time). What each
+ * scan reads must not grow with the table.
  */
 
 const DUE = 900_000;
@@ -18,6 +20,9 @@ const RETRYING = 100_000;
 const FINAL = 200_000;
 const LEASED = 5_000;
 const PARKED = 1_000;
+const PACED = 50_000;
+const KEYED = 2_000;
+const KEYS = 100;
 /** The age the oldest delivery that is not leased is made to have, in seconds (leased ones are older). */
 const OLDEST_S = 3600;
 
@@ -32,6 +37,8 @@ beforeAll(async () => {
   const active = (await createWebhook(h, tenant.key, { url: 'http://127.0.0.1:9/a' })).id;
   const paused = (await createWebhook(h, tenant.key, { url: 'http://127.0.0.1:9/p' })).id;
   await updateWebhook(h, tenant.key, paused, { status: 'PAUSED' });
+  const paced = (await createWebhook(h, tenant.key, { url: 'http://127.0.0.1:9/r', rateLimit: 5 })).id;
+  const keyed = (await createWebhook(h, tenant.key, { url: 'http://127.0.0.1:9/k', ordering: 'KEYED' })).id;
   db = new pg.Client({ connectionString: h.databaseUrl });
   await db.connect();
   const started = Date.now();
@@ -58,9 +65,32 @@ beforeAll(async () => {
        from generate_series(1, ${F + D + R + P}) as i`,
     [tenant.id, active, paused],
   );
+  // Due for two hours but held by their rate, whose schedule is current (workers keep to it); and
+  // keyed ones: the first of each key due a second ago, the others behind it.
+  const first = F + D + R + P;
+  await db.query(
+    `insert into delivery (id, tenant_id, event_id, webhook_id, event_type, status, next_attempt_at, ordering_key, ordering_seq,
+                           created_at, updated_at)
+     select 'dlv_' || lpad(i::text, 26, '0'), $1, 'evt_' || lpad(i::text, 26, '0'),
+            case when i <= ${first + PACED} then $2 else $3 end, 'message.delivered', 'PENDING',
+            case when i <= ${first + PACED} then now() - interval '2 hours'
+                 when i <= ${first + PACED + KEYS} then now() - interval '1 second' end,
+            case when i > ${first + PACED} then 'k' || (i % ${KEYS}) end,
+            case when i > ${first + PACED} then i end,
+            now(), now()
+       from generate_series(${first + 1}, ${first + PACED + KEYED}) as i`,
+    [tenant.id, paced, keyed],
+  );
+  await db.query(
+    `insert into webhook_rate (webhook_id, next_send_at) values ($1, now() + interval '1 hour')
+     on conflict (webhook_id) do update set next_send_at = excluded.next_send_at`,
+    [paced],
+  );
   await db.query('analyze delivery');
   await db.query('analyze webhook');
-  console.log(`gauges plan: ${FINAL + DUE + RETRYING + PARKED} deliveries written and analyzed in ${Date.now() - started} ms`);
+  console.log(
+    `gauges plan: ${FINAL + DUE + RETRYING + PARKED + PACED + KEYED} deliveries written and analyzed in ${Date.now() - started} ms`,
+  );
 }, 300_000);
 
 afterAll(async () => {
@@ -103,16 +133,18 @@ test('the gauges statement reads a bounded number of rows on a backlog of a mill
   expect(buffers).toBeLessThan(Number(pages) / 20);
 
   // Above the exact limit the waiting counts are PostgreSQL's estimate: within 10 % here.
-  expect(gauges.waiting.PENDING).toBeGreaterThan((DUE + PARKED) * 0.9);
-  expect(gauges.waiting.PENDING).toBeLessThan((DUE + PARKED) * 1.1);
+  const pending = DUE + PARKED + PACED + KEYED;
+  expect(gauges.waiting.PENDING).toBeGreaterThan(pending * 0.9);
+  expect(gauges.waiting.PENDING).toBeLessThan(pending * 1.1);
   expect(gauges.waiting.RETRYING).toBeGreaterThan(RETRYING * 0.9);
   expect(gauges.waiting.RETRYING).toBeLessThan(RETRYING * 1.1);
-  // The oldest due delivery, leased or not: a claimed delivery is not done until its attempt is recorded.
+  // The oldest due delivery, leased or not (a claimed delivery is not done until its attempt is
+  // recorded), and not those held by their rate.
   const sinceWritten = (Date.now() - writtenAt) / 1000;
   const oldest = OLDEST_S + LEASED * 0.001;
   expect(gauges.lagSeconds).toBeGreaterThan(oldest - 1);
   expect(gauges.lagSeconds).toBeLessThan(oldest + sinceWritten + 1);
-  expect(gauges.webhooks).toEqual({ ACTIVE: 1, PAUSED: 1 });
+  expect(gauges.webhooks).toEqual({ ACTIVE: 3, PAUSED: 1 });
 
   // And /metrics shows the same.
   const m = await scrape(h.herald.opsUrl);
