@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { createServer, type Server, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** GETs an ops endpoint; returns the status, the parsed JSON body and how long the answer took. */
@@ -87,69 +86,6 @@ export async function scrape(opsUrl: string, token?: string): Promise<Scrape> {
           Number(s.value),
         ]),
       );
-    },
-  };
-}
-
-/**
- * A TCP proxy to `target` (host:port) that can stop passing bytes without closing anything:
- * what a hung database, a full network or a stopped VM looks like from the client's side.
- */
-export interface FreezingProxy {
-  port: number;
-  freeze(): void;
-  thaw(): void;
-  close(): Promise<void>;
-}
-
-export async function startFreezingProxy(targetHost: string, targetPort: number): Promise<FreezingProxy> {
-  let frozen = false;
-  const pairs = new Set<[Socket, Socket]>();
-  const server: Server = createServer((client) => {
-    const upstream = new Socket();
-    const pair: [Socket, Socket] = [client, upstream];
-    pairs.add(pair);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      pairs.delete(pair);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-    upstream.connect(targetPort, targetHost);
-    if (frozen) {
-      client.pause();
-      upstream.pause();
-    } else {
-      client.pipe(upstream);
-      upstream.pipe(client);
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const setFrozen = (value: boolean) => {
-    frozen = value;
-    for (const [a, b] of pairs) {
-      if (value) {
-        a.unpipe(b);
-        b.unpipe(a);
-        a.pause();
-        b.pause();
-      } else {
-        a.pipe(b);
-        b.pipe(a);
-      }
-    }
-  };
-  return {
-    port: (server.address() as { port: number }).port,
-    freeze: () => setFrozen(true),
-    thaw: () => setFrozen(false),
-    async close() {
-      for (const [a, b] of pairs) {
-        a.destroy();
-        b.destroy();
-      }
-      await new Promise((resolve) => server.close(resolve));
     },
   };
 }

@@ -3,10 +3,11 @@ import { JOBS_LISTENER_APPLICATION_NAME } from '../../src/jobs/pg-boss-db.ts';
 import { createTestDatabase, withPgClient } from '../helpers/db.ts';
 import { waitUntil } from '../helpers/deliveries.ts';
 import { startTestHerald, type TestHerald } from '../helpers/herald.ts';
-import { type FreezingProxy, getJson, startFreezingProxy } from '../helpers/ops.ts';
+import { getJson } from '../helpers/ops.ts';
 import { freePort } from '../helpers/process.ts';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
-let proxy: FreezingProxy;
+let proxy: TcpProxy;
 let databaseUrl: string;
 let h: TestHerald;
 let ops: string;
@@ -14,7 +15,7 @@ let ops: string;
 beforeAll(async () => {
   databaseUrl = await createTestDatabase();
   const direct = new URL(databaseUrl);
-  proxy = await startFreezingProxy(direct.hostname, Number(direct.port));
+  proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port) });
   const proxied = new URL(databaseUrl);
   proxied.port = String(proxy.port);
   // Every connection Herald makes goes through the proxy, which can stop passing bytes.
