@@ -372,7 +372,7 @@ export class FlowControl implements Gate<number> {
    * What a webhook needs from the database now: slots to take (as many as the tasks at hand can
    * use, under a rate those with a send time, below the concurrency in force; with a backlog in
    * the table, one to pull it with), send times to reserve (a quarter of a second's worth at most,
-   * for the tasks queued), and a pull (as its lane runs low; HIGH ones only, at every probe, when
+   * for the tasks queued, while a slot is free to send on), and a pull (as its lane runs low; HIGH ones only, at every probe, when
    * it is full — they go to the front). Nothing is asked while the same request is under way.
    */
   private needs(flow: WebhookFlow, now: number): { acquire?: number; reserve?: number; pull?: { room: number; highOnly: boolean } } {
@@ -383,7 +383,10 @@ export class FlowControl implements Gate<number> {
     const needs: ReturnType<FlowControl['needs']> = {};
     if (rate !== null) {
       while (flow.times.length > 0 && flow.times[0] < now - STALE_TIME_MS) flow.times.shift();
-      const count = reserveCount(waiting - flow.times.length, rate);
+      // Only while a slot is free to send on: with every slot busy (a slow or hanging endpoint)
+      // the times would go stale unused, and be reserved again, a write every few hundred ms.
+      const slotFree = flow.free.some((s) => s < concurrency);
+      const count = slotFree ? reserveCount(waiting - flow.times.length, rate) : 0;
       if (!flow.reserving && count > 0) needs.reserve = count;
     }
     const startable = rate === null ? waiting : Math.min(waiting, flow.times.length + 1);

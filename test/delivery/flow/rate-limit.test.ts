@@ -1,11 +1,13 @@
 // rateLimit per webhook across worker processes (issue 15): two `--role worker` processes share
-// one schedule of send times, so the endpoint sees the rate, evenly spread.
+// one schedule of send times, so the endpoint sees the rate, evenly spread; deliveries that wait
+// for it (or for a slot) cost no database write.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { statusCounts, withPgClient } from '../../helpers/db.ts';
-import { createWebhook, publish, publishEvents } from '../../helpers/deliveries.ts';
+import { heldSlots, statusCounts, withPgClient } from '../../helpers/db.ts';
+import { createWebhook, publish, publishEvents, sleep, waitUntil } from '../../helpers/deliveries.ts';
 import type { Tenant, TestHerald } from '../../helpers/herald.ts';
+import { scrape } from '../../helpers/ops.ts';
 import { attemptsLogged, type HeraldProcess, type Split, startSplit } from '../../helpers/process.ts';
-import { type Receiver, startReceiver } from '../../helpers/receiver.ts';
+import { holdingHandler, type Receiver, startReceiver } from '../../helpers/receiver.ts';
 
 const RATE = 20;
 const EVENTS = 300;
@@ -16,8 +18,13 @@ let workers: HeraldProcess[] = [];
 let split: Split;
 let receiver: Receiver;
 
+/** `/hang` holds every request open until hold.answerAll(); every other path answers 200 at once. */
+const hold = holdingHandler();
+
 beforeAll(async () => {
-  receiver = await startReceiver();
+  receiver = await startReceiver({
+    handler: (req, res, received) => (req.url === '/hang' ? hold.handler(req, res, received) : res.writeHead(200).end('ok')),
+  });
   split = await startSplit(2);
   ({ api, tenant, workers } = split);
 }, 180_000);
@@ -79,4 +86,64 @@ test(`rateLimit ${RATE}: two workers send ${RATE}/s evenly; waiting deliveries u
     return rows[0];
   });
   expect(attempts).toEqual({ n: EVENTS + 5, max: 1 });
+});
+
+/** The row version (xmin) of every row of a webhook's in webhook_rate and delivery: a write changes it. */
+async function rowVersions(databaseUrl: string, webhookId: string): Promise<Map<string, string>> {
+  return withPgClient(databaseUrl, async (db) => {
+    const { rows } = await db.query<{ row: string; version: string }>(
+      `select 'webhook_rate' as row, xmin::text as version from webhook_rate where webhook_id = $1
+       union all select 'delivery ' || id, xmin::text from delivery where webhook_id = $1`,
+      [webhookId],
+    );
+    return new Map(rows.map((r) => [r.row, r.version]));
+  });
+}
+
+test('a rate-limited webhook whose slots are all busy (its endpoint hangs): the deliveries waiting cost no write, and the lag gauge counts them', {
+  timeout: 90_000,
+}, async () => {
+  const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/hang`, rateLimit: 5, maxInFlight: 2, timeoutMs: 30_000 });
+  const publishedAt = Date.now();
+  await publishEvents(
+    api,
+    tenant.key,
+    Array.from({ length: 20 }, (_, n) => ({ type: 'message.sent', data: { n } })),
+  );
+  // Both slots busy with a request that hangs; the other 18 wait, in a lane or in the table.
+  await waitUntil(async () => hold.held === 2 && (await heldSlots(api.databaseUrl, hook.id)).length === 2, {
+    timeout: 20_000,
+    message: 'both slots busy',
+  });
+  await sleep(1500); // lanes filled, a worker without a slot has given its share back
+  const slotsBefore = await heldSlots(api.databaseUrl, hook.id);
+  // Every row's version, read every 100 ms for 4 s: each change is a write.
+  const before = await rowVersions(api.databaseUrl, hook.id);
+  const written: string[] = [];
+  for (let last = before, end = Date.now() + 4000; Date.now() < end; ) {
+    await sleep(100);
+    const now = await rowVersions(api.databaseUrl, hook.id);
+    for (const [row, version] of now) if (last.get(row) !== version) written.push(row.split(' ')[0]);
+    last = now;
+  }
+  console.log(`[rate-limit] slots busy: ${written.length} writes seen in 4 s (${[...new Set(written)].join(', ') || 'none'})`);
+  expect(before.has('webhook_rate')).toBe(true); // the two requests under way had send times
+  expect(written).toEqual([]);
+  // The same worker holds the same slots (renewing them is the only write they may see).
+  expect(await heldSlots(api.databaseUrl, hook.id)).toEqual(slotsBefore);
+  expect(hold.held).toBe(2);
+  expect(receiver.requests.filter((r) => r.url === '/hang')).toHaveLength(2);
+
+  // Waiting for a slot is the endpoint falling behind, not the rate holding them on purpose.
+  const lag = await waitUntil(
+    async () => {
+      const value = (await scrape(api.herald.opsUrl)).value('herald_delivery_lag_seconds')!;
+      return value >= 3 ? value : null;
+    },
+    { timeout: 15_000, interval: 500, message: 'the lag to count the deliveries waiting for a slot' },
+  );
+  console.log(`[rate-limit] lag ${lag.toFixed(1)} s, ${((Date.now() - publishedAt) / 1000).toFixed(1)} s after publishing`);
+
+  hold.answerAll();
+  await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: 30_000, interval: 500 }).toEqual({ SUCCEEDED: 20 });
 });
