@@ -94,10 +94,10 @@ async function prepare(ctx: ServiceContext, inputs: PublishInput[]): Promise<Pre
     }
     if (input.channel != null && !CHANNEL.test(input.channel))
       errors.add(field(index, 'channel'), 'must be a short lowercase name like "sms"');
-    if (input.idempotencyKey != null && (input.idempotencyKey.length === 0 || input.idempotencyKey.length > 255)) {
+    if (input.idempotencyKey != null && !lengthWithin(input.idempotencyKey, 255)) {
       errors.add(field(index, 'idempotencyKey'), 'must be 1 to 255 characters');
     }
-    if (input.orderingKey != null && (input.orderingKey.length === 0 || input.orderingKey.length > ORDERING_KEY_MAX)) {
+    if (input.orderingKey != null && !lengthWithin(input.orderingKey, ORDERING_KEY_MAX)) {
       errors.add(field(index, 'orderingKey'), `must be 1 to ${ORDERING_KEY_MAX} characters`);
     }
     if (input.data === undefined) errors.add(field(index, 'data'), 'is required');
@@ -232,4 +232,16 @@ function outgoingEvent(item: Prepared, event: EventRecord, fanout: Fanout, profi
       .filter((w) => w.matches(item.type, item.channel))
       .map((w) => ({ id: w.id, paused: w.paused, keyed: w.keyed, profile: profiles.get(w.id)! })),
   };
+}
+
+/**
+ * Whether `text` has 1 to `max` characters, counted as Unicode code points (what PostgreSQL's
+ * varchar(n) counts, and what a user counts), not UTF-16 code units: "😀" is one.
+ */
+function lengthWithin(text: string, max: number): boolean {
+  if (text.length === 0) return false;
+  if (text.length <= max) return true; // at most as many code points as units
+  let count = 0;
+  for (const _ of text) if (++count > max) return false;
+  return true;
 }

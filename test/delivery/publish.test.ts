@@ -172,6 +172,36 @@ describe('validation', () => {
     expect((await publish(h, tenant.key, { type: 'message.inbound', data: fits })).deliveryCount).toBe(1);
   });
 
+  test('orderingKey and idempotencyKey are 1 to 255 characters, counted as characters (code points), not UTF-16 units', async () => {
+    const tenant = await createTenant(h, 'key-length');
+    const hook = await createWebhook(h, tenant.key, { url: `${receiver.url}/keyed`, ordering: 'KEYED' });
+    const emoji = '😀'; // one character, two UTF-16 units, four bytes
+    const longest = emoji.repeat(255);
+    const { eventId } = await publish(h, tenant.key, { type: 'message.sent', data: {}, orderingKey: longest, idempotencyKey: longest });
+    const stored = await withPgClient(h.databaseUrl, async (db) => {
+      const { rows } = await db.query(
+        'select d.ordering_key, e.idempotency_key from delivery d join event e on e.id = d.event_id where e.id = $1',
+        [eventId],
+      );
+      return rows[0];
+    });
+    expect(stored).toEqual({ ordering_key: longest, idempotency_key: longest });
+    expect((await deliveryOf(h, tenant.key, eventId, hook.id)).id).toBeTruthy();
+
+    const over = emoji.repeat(256);
+    for (const field of ['orderingKey', 'idempotencyKey']) {
+      const result = await h.gql(PUBLISH_ONE, { input: { type: 'message.sent', data: {}, [field]: over } }, tenant.key);
+      const error = expectError(result, 'VALIDATION_ERROR', field);
+      expect(JSON.stringify(error)).toContain('must be 1 to 255 characters');
+      expectError(
+        await h.gql(PUBLISH_ONE, { input: { type: 'message.sent', data: {}, [field]: '' } }, tenant.key),
+        'VALIDATION_ERROR',
+        field,
+      );
+    }
+    expect(await countRows('event', tenant.id)).toBe(1);
+  });
+
   test('an unknown event type → VALIDATION_ERROR on type, nothing stored', async () => {
     const tenant = await createTenant(h, 'unknown-type');
     expectError(await h.gql(PUBLISH_ONE, { input: { type: 'message.teleported', data: {} } }, tenant.key), 'VALIDATION_ERROR', 'type');

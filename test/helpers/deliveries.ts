@@ -70,6 +70,7 @@ export interface PublishInput {
   data?: unknown;
   channel?: string | null;
   idempotencyKey?: string;
+  orderingKey?: string;
   /** The admin key names the tenant it publishes for. */
   tenantId?: string;
 }
