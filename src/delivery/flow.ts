@@ -70,6 +70,8 @@ const ACQUIRE_RETRY_MAX_MS = 1000;
  * burst. Sends happen at most this late, so a 1 s window holds at most (1 s + this) of the rate.
  */
 const STALE_TIME_MS = 200;
+/** Send times converted from PostgreSQL's clock may be this far off exact spacing. */
+const ROUNDING_MS = 1;
 
 class WebhookFlow {
   readonly id: string;
@@ -87,6 +89,10 @@ class WebhookFlow {
   readonly busy = new Set<number>();
   /** Reserved send times (this process's clock), ascending. */
   times: number[] = [];
+  /** The send time of the latest start (its reserved time under a rate; when it started without one). */
+  lastSentAt = Number.NEGATIVE_INFINITY;
+  /** No send before this (epoch ms): a whole spacing of the rate after the last send, set when it was lowered. */
+  notBefore = 0;
   acquiring = false;
   acquireRetryMs = ACQUIRE_RETRY_MS;
   nextAcquireAt = 0;
@@ -194,6 +200,7 @@ export class FlowControl implements Gate<number> {
               since: new Date(webhook.throttleSince),
             }
           : null;
+      const before = flow.effective;
       flow.adaptive = {
         ...flow.adaptive,
         throttle,
@@ -201,6 +208,9 @@ export class FlowControl implements Gate<number> {
         successes: 0,
         ceilingRate: throttle ? (flow.adaptive.ceilingRate ?? webhook.rateLimit ?? (throttle.rate ?? 0) * 2) : null,
       };
+      // Lowered elsewhere: a decrease here too, with its window.
+      if (flow.effective.concurrency < before.concurrency) flow.adaptive = { ...flow.adaptive, window: before.concurrency, pending: null };
+      this.rateChanged(flow, before.rate);
       flow.syncedAt = writtenAt;
       flow.dirty = false;
     }
@@ -212,8 +222,10 @@ export class FlowControl implements Gate<number> {
     if (!flow?.adaptiveOn) return;
     const now = Date.now();
     const before = flow.adaptive.throttle;
+    const rateBefore = flow.effective.rate;
     flow.adaptive = observe(flow.adaptive, signal, flow.limits, now, flow.sendRate(now));
     if (sameThrottle(before, flow.adaptive.throttle)) return;
+    this.rateChanged(flow, rateBefore);
     flow.dirty = true;
     this.offer(flow, now);
     if (flow.adaptive.throttle && (!before || flow.adaptive.throttle.concurrency < before.concurrency)) this.shed(flow);
@@ -261,16 +273,19 @@ export class FlowControl implements Gate<number> {
     const { concurrency, rate } = flow.effective;
     const slot = flow.free[0];
     if (slot === undefined || slot >= concurrency) return null;
+    let sentAt = now;
     if (rate !== null) {
-      while (flow.times.length > 0 && flow.times[0] < now - STALE_TIME_MS) flow.times.shift();
+      while (flow.times.length > 0 && (flow.times[0] < now - STALE_TIME_MS || flow.times[0] < flow.notBefore - ROUNDING_MS))
+        flow.times.shift();
       const at = flow.times[0];
       if (at === undefined) return null;
       if (at > now) {
         this.armRate(flow, at);
         return null;
       }
-      flow.times.shift();
+      sentAt = flow.times.shift()!;
     }
+    flow.lastSentAt = sentAt;
     flow.free.shift();
     flow.busy.add(slot);
     flow.starvedSince = null;
@@ -342,6 +357,31 @@ export class FlowControl implements Gate<number> {
     flow.free = flow.free.filter((s) => s !== slot);
     this.toRelease.push({ webhookId: flow.id, slot });
     this.scheduleTick();
+  }
+
+  /**
+   * After a throttle change: if the rate in force went down (from `before`), the send times
+   * reserved at the old rate that no longer fit it are dropped, and the next send waits a whole
+   * spacing of the new rate after the last one.
+   */
+  private rateChanged(flow: WebhookFlow, before: number | null): void {
+    const { rate } = flow.effective;
+    if (rate === null || (before !== null && rate >= before)) return;
+    flow.notBefore = flow.lastSentAt + spacingMs(rate);
+    this.fit(flow);
+  }
+
+  /** Drops the reserved send times that come sooner after the previous one than the rate in force allows. */
+  private fit(flow: WebhookFlow): void {
+    const { rate } = flow.effective;
+    if (rate === null) return;
+    const spacing = spacingMs(rate);
+    let last = flow.lastSentAt;
+    flow.times = flow.times.filter((at) => {
+      if (at < last + spacing - ROUNDING_MS) return false;
+      last = at;
+      return true;
+    });
   }
 
   private armRate(flow: WebhookFlow, at: number): void {
@@ -494,6 +534,9 @@ export class FlowControl implements Gate<number> {
       const flow = this.flows.get(r.webhookId);
       if (!flow) continue;
       for (let i = 0; i < r.count; i++) flow.times.push(r.first + i * r.spacingMs);
+      // Reserved at a rate lowered since: spaced as it is now.
+      const { rate } = flow.effective;
+      if (rate !== null && r.spacingMs < spacingMs(rate)) this.fit(flow);
     }
   }
 

@@ -35,24 +35,40 @@ describe('decrease', () => {
     expect(feed(initialAdaptive(), [timeout(0)]).throttle).toMatchObject({ concurrency: 25, reason: 'TIMEOUT' });
   });
 
-  it('a burst sent under the old limit that all meets 429 halves once; answers to attempts sent after the change halve again', () => {
+  it('a burst sent under the old limit that all meets 429 halves once', () => {
     const burst = Array.from({ length: 40 }, () => status(1000, 429));
     const once = feed(initialAdaptive(), burst);
     expect(once.throttle?.concurrency).toBe(25);
     expect(once.throttle?.since).toEqual(new Date(1005));
-    const again = feed(once, [status(2000, 429)]);
-    expect(again.throttle).toMatchObject({ concurrency: 12, since: new Date(1005) }); // the same episode
-    expect(
-      feed(again, [status(3000, 429), status(4000, 429), status(5000, 429), status(6000, 429), status(7000, 429)]).throttle?.concurrency,
-    ).toBe(1);
+  });
+
+  it('429s answered at once, each attempt sent after the last decrease, halve once per window of the old concurrency', () => {
+    const l: Limits = { maxInFlight: 10, rateLimit: 100 };
+    // One at a time, each sent after the previous answer (as a rate spaces them).
+    const sequential = (from: number, n: number) => Array.from({ length: n }, (_, i) => status(from + 20 * i, 429));
+    const once = feed(initialAdaptive(), sequential(0, 10), l);
+    expect(once.throttle).toMatchObject({ concurrency: 5, rate: 50, since: new Date(5) }); // not 1 and 0.1
+    expect(once.pending).toBe('HTTP_429'); // 9 of the window of 10 came back, all 429
+    const twice = feed(once, sequential(1000, 1), l);
+    expect(twice.throttle).toMatchObject({ concurrency: 2, rate: 25, since: new Date(5) }); // the window has passed: the same episode
+    expect(feed(twice, sequential(2000, 4), l).throttle).toMatchObject({ concurrency: 2, rate: 25 }); // a window of 5
+    expect(feed(twice, sequential(2000, 5), l).throttle).toMatchObject({ concurrency: 1, rate: 12.5 });
+    // A window that succeeded bar one answer: that signal lowers the limits once the window is over.
+    const oks = (from: number, n: number) => Array.from({ length: n }, (_, i) => ok(from + 100 * i));
+    const mixed = feed(initialAdaptive(), [status(0, 429), status(100, 429), ...oks(200, 8)], l);
+    expect(mixed.throttle).toMatchObject({ concurrency: 5, rate: 50 });
+    expect(feed(mixed, oks(2000, 1), l).throttle).toMatchObject({ concurrency: 2, rate: 25 });
+    // A window without a signal: no decrease (and a window of 5 successes within it, an increase).
+    expect(feed(initialAdaptive(), [status(0, 429), ...oks(100, 10)], l).throttle).toMatchObject({ concurrency: 6, rate: 55 });
   });
 
   it('the rate halves from the rateLimit, or from the rate being sent when there is none, and never below MIN_RATE', () => {
     expect(feed(initialAdaptive(), [status(0, 429)], { maxInFlight: 10, rateLimit: 40 }).throttle?.rate).toBe(20);
     expect(feed(initialAdaptive(), [status(0, 429)], limits, 12).throttle?.rate).toBe(6);
+    // 50 at once, then windows of 50, 25, 12, 6, 3, 1, 1, … answers.
     const floor = feed(
       initialAdaptive(),
-      Array.from({ length: 20 }, (_, i) => status(i * 100, 429)),
+      Array.from({ length: 200 }, (_, i) => status(i * 100, 429)),
       limits,
       1,
     );
