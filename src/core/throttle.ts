@@ -5,13 +5,14 @@
 //
 // Decrease (multiplicative): a 429 or 503 (with or without Retry-After), a timeout, or a moving
 // average of response times above twice the endpoint's own baseline and above 1 s halves the
-// concurrency (at least 1) and the rate, at most once per window, as TCP's congestion control
-// halves at most once per round trip. Only answers to attempts that started after the last change
-// count; after a decrease, the next one comes only once as many of them have been answered as
-// the concurrency was before it (a window of the old limit), if a signal was among them or comes
-// later. An endpoint that answers 429 at once makes the attempts after a decrease come back one
-// by one, each sent after the change: counting each as a round trip took a webhook from 10 at
-// once and 100/s to 1 and 0.1/s on 10 events. Now a burst that all meets 429 halves once.
+// concurrency (at least 1) and the rate, at most once per window, as TCP (NewReno) counts the
+// losses of one round trip as one congestion event. Only answers to attempts that started after
+// the last change count, and the first `concurrency before the decrease` of those answers (the
+// window) belong to the same episode: a signal among them is not acted on again. An endpoint
+// that answers 429 at once makes the attempts after a decrease come back one by one, each sent
+// after the change: counting each as a new episode took a webhook from 10 at once and 100/s to 1
+// and 0.1/s on 10 events. A signal is never held over for later either: a window left open when
+// the traffic stopped lowers nothing once it resumes against a recovered endpoint.
 //
 // Increase (additive): once `concurrency` successes have come back (a window) without a signal,
 // concurrency grows by 1 and the rate by a twentieth of where it started; at the configured
@@ -57,10 +58,8 @@ export interface Adaptive {
   changedAt: number;
   /** Successes since then, of attempts started after it. */
   successes: number;
-  /** Answers (of attempts started after the last change) still to come before another decrease. */
+  /** Answers (of attempts started after the last decrease) still to come before a signal lowers the limits again. */
   window: number;
-  /** The signal met within that window, which lowers the limits once it has passed; null: none. */
-  pending: ThrottleReason | null;
   /** Moving average of response times (ms); null before the first. */
   averageMs: number | null;
   /** The endpoint's own usual response time (ms): follows the average down at once, up slowly. */
@@ -82,7 +81,7 @@ const AVERAGE_WEIGHT = 0.2;
 const BASELINE_RISE = 0.005;
 
 export function initialAdaptive(): Adaptive {
-  return { throttle: null, changedAt: 0, successes: 0, window: 0, pending: null, averageMs: null, baselineMs: null, ceilingRate: null };
+  return { throttle: null, changedAt: 0, successes: 0, window: 0, averageMs: null, baselineMs: null, ceilingRate: null };
 }
 
 /** The concurrency and rate in force: the configured limits, lowered by a throttle. */
@@ -112,10 +111,10 @@ export function observe(state: Adaptive, signal: AttemptSignal, limits: Limits, 
   // An answer to an attempt sent under the previous limits says nothing about the current ones.
   if (signal.startedAt < state.changedAt) return next;
   next.window = Math.max(0, state.window - 1);
-  const reason = signalOf(signal, next) ?? state.pending;
+  const reason = signalOf(signal, next);
   if (reason !== null) {
-    // Within the window of the last decrease: noted, and acted on once the window has passed.
-    if (next.window > 0) return { ...next, pending: reason, successes: 0 };
+    // Within the window of the last decrease: the same episode; it holds off the increase only.
+    if (state.window > 0) return { ...next, successes: 0 };
     return decrease(next, reason, limits, now, sendRate);
   }
   if (signal.error !== null || signal.status === null || signal.status < 200 || signal.status >= 300) return next;
@@ -151,7 +150,6 @@ function decrease(state: Adaptive, reason: ThrottleReason, limits: Limits, now: 
     changedAt: now,
     successes: 0,
     window: current.concurrency,
-    pending: null,
     ceilingRate,
   };
 }

@@ -28,6 +28,13 @@ export interface ThrottleChange {
   /** null: an operator webhook. */
   tenantId: string | null;
   throttle: Throttle | null;
+  /**
+   * The shared throttle's written time (epoch ms, PostgreSQL's clock) this one was reached from;
+   * a change that does not lower the limits is written only over that write (sql/record-results.ts).
+   */
+  basedOn: number;
+  /** This worker lowered the limits since it last read or wrote the shared throttle. */
+  lowered: boolean;
 }
 
 /** How busy the lanes are for one webhook, and a way to start what may start. */
@@ -83,6 +90,8 @@ class WebhookFlow {
   syncedAt = 0;
   /** The local throttle differs from what was written; when it was last offered to the recorder. */
   dirty = false;
+  /** A decrease is among the local changes not written yet. */
+  lowered = false;
   offeredAt = 0;
   /** Slots held and not in use (ascending), and in use. */
   free: number[] = [];
@@ -204,15 +213,19 @@ export class FlowControl implements Gate<number> {
       flow.adaptive = {
         ...flow.adaptive,
         throttle,
-        changedAt: Date.now(),
-        successes: 0,
         ceilingRate: throttle ? (flow.adaptive.ceilingRate ?? webhook.rateLimit ?? (throttle.rate ?? 0) * 2) : null,
       };
-      // Lowered elsewhere: a decrease here too, with its window.
-      if (flow.effective.concurrency < before.concurrency) flow.adaptive = { ...flow.adaptive, window: before.concurrency, pending: null };
+      // Lowered elsewhere: a decrease here too, with its window. Raised elsewhere: the successes
+      // counted here still count (resetting them at each write of another worker stalled the climb
+      // of a rate-bound endpoint, where a window of successes takes a worker about a second).
+      const after = flow.effective;
+      if (after.concurrency < before.concurrency || (after.rate ?? Infinity) < (before.rate ?? Infinity)) {
+        flow.adaptive = { ...flow.adaptive, changedAt: Date.now(), successes: 0, window: before.concurrency };
+      }
       this.rateChanged(flow, before.rate);
       flow.syncedAt = writtenAt;
       flow.dirty = false;
+      flow.lowered = false;
     }
   }
 
@@ -225,6 +238,10 @@ export class FlowControl implements Gate<number> {
     const rateBefore = flow.effective.rate;
     flow.adaptive = observe(flow.adaptive, signal, flow.limits, now, flow.sendRate(now));
     if (sameThrottle(before, flow.adaptive.throttle)) return;
+    const after = flow.effective;
+    if (after.concurrency < effectiveLimits(flow.limits, before).concurrency || (after.rate ?? Infinity) < (rateBefore ?? Infinity)) {
+      flow.lowered = true;
+    }
     this.rateChanged(flow, rateBefore);
     flow.dirty = true;
     this.offer(flow, now);
@@ -237,7 +254,10 @@ export class FlowControl implements Gate<number> {
     const flow = this.flows.get(webhookId);
     if (!flow) return;
     flow.syncedAt = Math.max(flow.syncedAt, writtenAt);
-    if (sameThrottle(throttle, flow.adaptive.throttle)) flow.dirty = false;
+    if (sameThrottle(throttle, flow.adaptive.throttle)) {
+      flow.dirty = false;
+      flow.lowered = false;
+    }
   }
 
   /**
@@ -344,7 +364,13 @@ export class FlowControl implements Gate<number> {
 
   private offer(flow: WebhookFlow, now: number): void {
     flow.offeredAt = now;
-    this.deps.persist({ webhookId: flow.id, tenantId: flow.tenantId, throttle: flow.adaptive.throttle });
+    this.deps.persist({
+      webhookId: flow.id,
+      tenantId: flow.tenantId,
+      throttle: flow.adaptive.throttle,
+      basedOn: flow.syncedAt,
+      lowered: flow.lowered,
+    });
   }
 
   /** Gives back free slots above a lowered concurrency. */

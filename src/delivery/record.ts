@@ -404,6 +404,8 @@ function throttleRow(change: ThrottleChange) {
     rate: t?.rate ?? null,
     reason: t?.reason ?? null,
     since: t?.since ?? null,
+    basedOn: change.basedOn,
+    lowered: change.lowered,
   };
 }
 

@@ -48,18 +48,34 @@ describe('decrease', () => {
     const sequential = (from: number, n: number) => Array.from({ length: n }, (_, i) => status(from + 20 * i, 429));
     const once = feed(initialAdaptive(), sequential(0, 10), l);
     expect(once.throttle).toMatchObject({ concurrency: 5, rate: 50, since: new Date(5) }); // not 1 and 0.1
-    expect(once.pending).toBe('HTTP_429'); // 9 of the window of 10 came back, all 429
-    const twice = feed(once, sequential(1000, 1), l);
-    expect(twice.throttle).toMatchObject({ concurrency: 2, rate: 25, since: new Date(5) }); // the window has passed: the same episode
-    expect(feed(twice, sequential(2000, 4), l).throttle).toMatchObject({ concurrency: 2, rate: 25 }); // a window of 5
-    expect(feed(twice, sequential(2000, 5), l).throttle).toMatchObject({ concurrency: 1, rate: 12.5 });
-    // A window that succeeded bar one answer: that signal lowers the limits once the window is over.
+    expect(once.window).toBe(1); // 9 of the window of 10 came back, all 429: the same episode
+    expect(feed(once, sequential(1000, 1), l).throttle).toMatchObject({ concurrency: 5, rate: 50 }); // the window's last
+    const twice = feed(once, sequential(1000, 2), l);
+    expect(twice.throttle).toMatchObject({ concurrency: 2, rate: 25, since: new Date(5) }); // past the window: halved, one throttle
+    expect(feed(twice, sequential(2000, 5), l).throttle).toMatchObject({ concurrency: 2, rate: 25 }); // a window of 5
+    expect(feed(twice, sequential(2000, 6), l).throttle).toMatchObject({ concurrency: 1, rate: 12.5 });
+    // A 429 within the window, then successes: no second decrease, and the successes climb.
     const oks = (from: number, n: number) => Array.from({ length: n }, (_, i) => ok(from + 100 * i));
-    const mixed = feed(initialAdaptive(), [status(0, 429), status(100, 429), ...oks(200, 8)], l);
-    expect(mixed.throttle).toMatchObject({ concurrency: 5, rate: 50 });
-    expect(feed(mixed, oks(2000, 1), l).throttle).toMatchObject({ concurrency: 2, rate: 25 });
+    expect(feed(initialAdaptive(), [status(0, 429), status(100, 429), ...oks(200, 8)], l).throttle).toMatchObject({
+      concurrency: 6,
+      rate: 55,
+    });
     // A window without a signal: no decrease (and a window of 5 successes within it, an increase).
     expect(feed(initialAdaptive(), [status(0, 429), ...oks(100, 10)], l).throttle).toMatchObject({ concurrency: 6, rate: 55 });
+  });
+
+  it('a window left open when the traffic stopped lowers nothing once it resumes against a recovered endpoint', () => {
+    const l: Limits = { maxInFlight: 10, rateLimit: 100 };
+    const paused = feed(initialAdaptive(), [status(0, 429), status(100, 429)], l);
+    expect(paused.throttle).toMatchObject({ concurrency: 5, rate: 50 });
+    expect(paused.window).toBe(9);
+    // A minute later the endpoint answers every request: the limits only climb.
+    const resumed = feed(
+      paused,
+      Array.from({ length: 20 }, (_, i) => ok(60_000 + 100 * i)),
+      l,
+    );
+    expect(resumed.throttle).toMatchObject({ concurrency: 8, rate: 65, reason: 'HTTP_429' }); // windows of 5, 6 and 7
   });
 
   it('the rate halves from the rateLimit, or from the rate being sent when there is none, and never below MIN_RATE', () => {

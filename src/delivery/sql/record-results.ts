@@ -231,6 +231,10 @@ export interface ThrottleRow {
   rate: number | null;
   reason: string | null;
   since: Date | null;
+  /** The written time (epoch ms) of the shared throttle this one was reached from; 0: none. */
+  basedOn: number;
+  /** The writer lowered the limits since then. */
+  lowered: boolean;
 }
 
 /** A throttle written, with the webhook it was written on and when (epoch ms, PostgreSQL's clock). */
@@ -244,22 +248,38 @@ export interface WrittenThrottle {
 /**
  * Writes webhooks' throttles, each only if none was written in the last second (by any worker,
  * or updateWebhook): workers share one throttle per webhook, changed at most once a second, and
- * each change is announced (webhookStatusChanged). Returns those written; the others are offered
- * again later (delivery/flow.ts).
+ * each change is announced (webhookStatusChanged). A throttle that lowers nothing (a climb) is
+ * written only over the write it was reached from: a worker that has not yet read another's newer
+ * throttle (a lift, say) must not put its older climb back over it; it reads the newer one with its
+ * next claim. A decrease is news whoever is behind, and lowers the shared throttle whenever it is
+ * below it. Returns those written; the others are offered again later (delivery/flow.ts).
  */
 export async function writeThrottles(client: PoolClient, throttles: ThrottleRow[]): Promise<WrittenThrottle[]> {
   if (throttles.length === 0) return [];
   const { rows } = await client.query<WrittenThrottle>(
     `update webhook w set throttle_concurrency = t.concurrency, throttle_rate = t.rate, throttle_reason = t.reason,
             throttle_since = t.since, throttle_written_at = now()
-       from json_to_recordset($1::json) as t(webhook_id text, concurrency int, rate double precision, reason text, since timestamptz)
+       from json_to_recordset($1::json) as t(webhook_id text, concurrency int, rate double precision, reason text, since timestamptz,
+                                             based_on double precision, lowered boolean)
       where w.id = t.webhook_id and w.adaptive_throttling and w.deleted_at is null
         and (w.throttle_written_at is null or w.throttle_written_at <= now() - interval '1 second')
+        and (w.throttle_written_at is null
+             or w.throttle_written_at < to_timestamp(t.based_on / 1000) + interval '1 millisecond'
+             or (t.lowered and (coalesce(t.concurrency, w.max_in_flight) < coalesce(w.throttle_concurrency, w.max_in_flight)
+                                or coalesce(t.rate, 'Infinity') < coalesce(w.throttle_rate, w.rate_limit, 'Infinity'))))
       returning w.id as "webhookId", w.tenant_id as "tenantId", w.status,
                 extract(epoch from w.throttle_written_at) * 1000 as "writtenAt"`,
     [
       JSON.stringify(
-        throttles.map((t) => ({ webhook_id: t.webhookId, concurrency: t.concurrency, rate: t.rate, reason: t.reason, since: t.since })),
+        throttles.map((t) => ({
+          webhook_id: t.webhookId,
+          concurrency: t.concurrency,
+          rate: t.rate,
+          reason: t.reason,
+          since: t.since,
+          based_on: t.basedOn,
+          lowered: t.lowered,
+        })),
       ),
     ],
   );

@@ -178,8 +178,8 @@ test('an endpoint answering 429 at once, maxInFlight 2 and rateLimit 5: each hal
       .join(', ')} ms`,
   );
   // 5/s would send 12 in 2.4 s (8 or 9 went, and it fell to 0.1/s): halved to 2.5/s at the first
-  // answer, to 1.25/s after the window of 2, to 0.625/s after the next (1.6 s), to 0.3125/s after
-  // the next (3.2 s): 4 sends, and a rate above the floor when read.
+  // answer (0 s), the next two answers are its window (0.4, 0.8 s), to 1.25/s at the next (1.2 s),
+  // its window of one (2.0 s), to 0.625/s at the next (2.8 s): 5 sends, and a rate above the floor when read.
   expect(within).toBeLessThanOrEqual(5);
   // No send closer to the previous one than the rate then in force allowed (2.5/s at most after the first).
   expect(Math.min(...times.slice(1).map((t, i) => t - times[i]))).toBeGreaterThanOrEqual(400 / 1.2);
