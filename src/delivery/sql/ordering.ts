@@ -12,8 +12,10 @@ export interface KeyRef {
  * After deliveries of KEYED webhooks were recorded (in the recorder's transaction): the first
  * waiting delivery of each of their keys — its head — becomes due now if it was waiting behind
  * its key (next attempt null) and its webhook is ACTIVE; and each of `retrying` (recorded with a
- * scheduled retry) that is not its key's head waits behind it again (it was sent out of turn by
- * hand). Returns the deliveries made due, for their wake-up jobs.
+ * scheduled retry) that still has its key and is not the key's head waits behind it again (it was
+ * sent out of turn by hand). One whose key was cleared while it was in flight (the webhook was
+ * switched to NONE: services/webhooks.ts) keeps its retry: no key would ever make it due again.
+ * Returns the deliveries made due, for their wake-up jobs.
  *
  * First it takes the lock of each key's sequence row, in one order: a publish of the same key
  * holds it from numbering its deliveries to its commit, and decides from what is waiting then
@@ -44,7 +46,7 @@ export async function advanceKeys(client: PoolClient, keys: KeyRef[], retrying: 
      update delivery d set next_attempt_at = case when d.id in (select id from head) then now() end, updated_at = now()
       where (d.id in (select id from head) and d.next_attempt_at is null and d.locked_by is null
              and exists (select 1 from webhook w where w.id = d.webhook_id and w.status = 'ACTIVE' and w.deleted_at is null))
-         or (d.id = any($3::text[]) and d.id not in (select id from head)
+         or (d.id = any($3::text[]) and d.ordering_key is not null and d.id not in (select id from head)
              and d.status in ${WAITING_SQL} and d.next_trigger = 'SCHEDULED' and d.next_attempt_at is not null)
       returning d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId", d.next_attempt_at is not null as due`,
     [webhookIds, orderingKeys, retrying],

@@ -1,0 +1,89 @@
+// Keyed ordering when the webhook changes under it (issue 15, README "Ordered delivery per key"):
+// switching KEYED to NONE, pausing and resuming, a retry by hand out of turn. Nothing may be left
+// waiting for ever. One API process and one `--role worker` process.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { withPgClient } from '../../helpers/db.ts';
+import { createWebhook, publishEvents, updateWebhook } from '../../helpers/deliveries.ts';
+import type { Tenant, TestHerald } from '../../helpers/herald.ts';
+import { type Split, startSplit } from '../../helpers/process.ts';
+import { type Receiver, type ReceiverHandler, startReceiver } from '../../helpers/receiver.ts';
+
+let api: TestHerald;
+let tenant: Tenant;
+let split: Split;
+const receivers: Receiver[] = [];
+
+beforeAll(async () => {
+  split = await startSplit(1);
+  ({ api, tenant } = split);
+}, 180_000);
+afterAll(() => split?.stop(...receivers), 60_000);
+
+interface Row {
+  n: number;
+  status: string;
+  next_attempt_at: Date | null;
+  ordering_key: string | null;
+}
+
+async function rowsOf(webhookId: string): Promise<Row[]> {
+  return withPgClient(api.databaseUrl, async (client) => {
+    const { rows } = await client.query<Row>(
+      `select (e.payload::json->'data'->>'n')::int as n, d.status, d.next_attempt_at, d.ordering_key
+         from delivery d join event e on e.id = d.event_id where d.webhook_id = $1 order by n`,
+      [webhookId],
+    );
+    return rows;
+  });
+}
+
+/**
+ * A receiver that holds the first request open until `release(status)` answers it; every later
+ * request gets 200 at once.
+ */
+function firstHeld() {
+  let first: ((status: number) => void) | null = null;
+  let seen = 0;
+  const handler: ReceiverHandler = (_req, res) => {
+    seen++;
+    if (seen === 1) first = (status) => res.writeHead(status).end('held');
+    else res.writeHead(200).end('ok');
+  };
+  return {
+    handler,
+    get seen() {
+      return seen;
+    },
+    release(status: number) {
+      first?.(status);
+    },
+  };
+}
+
+test('KEYED switched to NONE while the key’s head is in flight: when that attempt fails, the delivery is retried on its schedule (not left waiting for ever)', {
+  timeout: 60_000,
+}, async () => {
+  const held = firstHeld();
+  const receiver = await startReceiver({ handler: held.handler });
+  receivers.push(receiver);
+  const hook = await createWebhook(api, tenant.key, {
+    url: `${receiver.url}/switch`,
+    ordering: 'KEYED',
+    channels: ['switch'],
+    retrySchedule: [1],
+  });
+  await publishEvents(
+    api,
+    tenant.key,
+    [0, 1].map((n) => ({ type: 'message.sent', channel: 'switch', orderingKey: 'k', data: { n } })),
+  );
+  await expect.poll(() => held.seen, { timeout: 20_000 }).toBe(1);
+  // Event 1 waits behind event 0, whose attempt is open at the receiver; the webhook stops ordering.
+  await updateWebhook(api, tenant.key, hook.id, { ordering: 'NONE' });
+  held.release(500);
+
+  // Event 1 was made due by the switch; event 0 failed once and is owed its retry 1 s later.
+  await expect
+    .poll(async () => (await rowsOf(hook.id)).map((r) => r.status), { timeout: 20_000, interval: 250 })
+    .toEqual(['SUCCEEDED', 'SUCCEEDED']);
+});
