@@ -315,8 +315,15 @@ function clearThrottle(webhook: IWebhook): void {
   webhook.throttleWrittenAt = new Date();
 }
 
-/** A webhook no longer KEYED, in its transaction: its deliveries waiting behind their keys are due now (if it is active). */
+/**
+ * A webhook no longer KEYED, in its transaction: its deliveries waiting behind their keys are due
+ * now (if it is active). First it takes the lock of every key's sequence row, as a publish does
+ * from numbering its deliveries to its commit (outbox/fan-out.ts): a publish that read the webhook
+ * as KEYED and put its delivery behind a waiting one commits before this looks, so this frees that
+ * delivery too. Without the lock the delivery would keep a key no delivery ends, and wait for ever.
+ */
 async function releaseKeys(tx: EntityManager, ctx: ServiceContext, webhook: IWebhook): Promise<void> {
+  await rawQuery(tx, 'select 1 from ordering_sequence where webhook_id = $1 order by ordering_key for update', [webhook.id]);
   const released = await rawQuery<RequeuedRow & { next_attempt_at: Date | null }>(
     tx,
     `update delivery set ordering_key = null, ordering_seq = null, updated_at = now(),

@@ -87,3 +87,53 @@ test('KEYED switched to NONE while the key’s head is in flight: when that atte
     .poll(async () => (await rowsOf(hook.id)).map((r) => r.status), { timeout: 20_000, interval: 250 })
     .toEqual(['SUCCEEDED', 'SUCCEEDED']);
 });
+
+test('KEYED switched to NONE while a publish of a waiting key is being written: the new delivery is not left behind a key nobody ends', {
+  timeout: 60_000,
+}, async () => {
+  // Event 0 fails its first attempt and is retried 3 s later; everything after succeeds.
+  let seen = 0;
+  const receiver = await startReceiver({
+    handler: (_req, res) => {
+      seen++;
+      res.writeHead(seen === 1 ? 500 : 200).end();
+    },
+  });
+  receivers.push(receiver);
+  const hook = await createWebhook(api, tenant.key, {
+    url: `${receiver.url}/race`,
+    ordering: 'KEYED',
+    channels: ['race'],
+    retrySchedule: [3],
+  });
+  await publishEvents(api, tenant.key, [{ type: 'message.sent', channel: 'race', orderingKey: 'k', data: { n: 0 } }]);
+  await expect.poll(async () => (await rowsOf(hook.id))[0]?.status, { timeout: 20_000 }).toBe('RETRYING');
+
+  await withPgClient(api.databaseUrl, async (blocker) => {
+    // Holds the publish of event 1 after it looked at its key (event 0 waits: event 1 goes behind
+    // it) and before it commits, while the webhook is switched to NONE.
+    await blocker.query('begin');
+    await blocker.query('lock table event_body in exclusive mode');
+    const published = publishEvents(api, tenant.key, [{ type: 'message.sent', channel: 'race', orderingKey: 'k', data: { n: 1 } }]);
+    await expect
+      .poll(
+        async () =>
+          (
+            await blocker.query(
+              `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+            )
+          ).rows[0].n,
+        { timeout: 10_000, interval: 50 },
+      )
+      .toBe(1);
+    const switched = updateWebhook(api, tenant.key, hook.id, { ordering: 'NONE' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await blocker.query('rollback');
+    await Promise.all([published, switched]);
+  });
+
+  // Event 0 is retried (now without a key) and succeeds; event 1 must follow.
+  await expect
+    .poll(async () => (await rowsOf(hook.id)).map((r) => r.status), { timeout: 20_000, interval: 250 })
+    .toEqual(['SUCCEEDED', 'SUCCEEDED']);
+});
