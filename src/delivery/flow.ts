@@ -611,7 +611,10 @@ export class FlowControl implements Gate<number> {
 
   /** Renews the slots held; forgets those lost (lapsed, and taken by another worker meanwhile). */
   private async renew(): Promise<void> {
-    const held = new Set((await renewSlots(this.deps.pool, this.deps.workerId, this.deps.leaseMs)).map((s) => `${s.webhookId} ${s.slot}`));
+    const known: SlotRef[] = [];
+    for (const flow of this.flows.values()) for (const slot of [...flow.free, ...flow.busy]) known.push({ webhookId: flow.id, slot });
+    const renewed = await renewSlots(this.deps.pool, this.deps.workerId, this.deps.leaseMs, known);
+    const held = new Set(renewed.map((s) => `${s.webhookId} ${s.slot}`));
     for (const flow of this.flows.values()) {
       const lost = flow.free.filter((s) => !held.has(`${flow.id} ${s}`));
       if (lost.length > 0) {

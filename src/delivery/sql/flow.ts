@@ -37,12 +37,20 @@ export async function acquireSlots(
   return rows;
 }
 
-/** Extends this worker's slots; returns those it still holds (a slot lapsed and taken meanwhile is not). */
-export async function renewSlots(pool: Pool, workerId: string, leaseMs: number): Promise<SlotRef[]> {
+/**
+ * Extends the leases of `slots`, the ones this worker knows it holds; returns those it still holds
+ * (a slot lapsed and taken meanwhile is not). Only those: a row held in its name that it no longer
+ * knows of (its release failed, or a taking whose answer was lost) lapses instead of being held
+ * for ever by the renewals.
+ */
+export async function renewSlots(pool: Pool, workerId: string, leaseMs: number, slots: readonly SlotRef[]): Promise<SlotRef[]> {
+  if (slots.length === 0) return [];
   const { rows } = await pool.query<SlotRef>(
-    `update webhook_slot set held_until = now() + make_interval(secs => $2::double precision / 1000)
-      where held_by = $1 returning webhook_id as "webhookId", slot`,
-    [workerId, leaseMs],
+    `update webhook_slot f set held_until = now() + make_interval(secs => $2::double precision / 1000)
+       from unnest($3::text[], $4::int[]) as r(webhook_id, slot)
+      where f.webhook_id = r.webhook_id and f.slot = r.slot and f.held_by = $1
+      returning f.webhook_id as "webhookId", f.slot`,
+    [workerId, leaseMs, slots.map((s) => s.webhookId), slots.map((s) => s.slot)],
   );
   return rows;
 }
