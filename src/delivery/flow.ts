@@ -149,11 +149,16 @@ class WebhookFlow {
     this.meter.current++;
   }
 
-  /** Deliveries a second started lately by this worker. */
+  /**
+   * Deliveries a second started lately by this worker: those of the last 1000 ms, the previous
+   * calendar second's weighted by how much of it that window still covers (previous + current
+   * counted up to two seconds, and a decrease from it lowered nothing late in a second).
+   */
   sendRate(now: number): number {
     const second = Math.floor(now / 1000);
-    if (second === this.meter.second) return this.meter.previous + this.meter.current;
-    return second === this.meter.second + 1 ? this.meter.current : 0;
+    const elapsed = now / 1000 - second;
+    if (second === this.meter.second) return this.meter.previous * (1 - elapsed) + this.meter.current;
+    return second === this.meter.second + 1 ? this.meter.current * (1 - elapsed) : 0;
   }
 }
 
