@@ -317,13 +317,23 @@ function clearThrottle(webhook: IWebhook): void {
 
 /**
  * A webhook no longer KEYED, in its transaction: its deliveries waiting behind their keys are due
- * now (if it is active). First it takes the lock of every key's sequence row, as a publish does
- * from numbering its deliveries to its commit (outbox/fan-out.ts): a publish that read the webhook
- * as KEYED and put its delivery behind a waiting one commits before this looks, so this frees that
- * delivery too. Without the lock the delivery would keep a key no delivery ends, and wait for ever.
+ * now (if it is active). First it takes the sequence row lock of each key with a waiting delivery,
+ * as a publish does from numbering its deliveries to its commit (outbox/fan-out.ts): a publish that
+ * read the webhook as KEYED and put its delivery behind a waiting one (so of such a key) commits
+ * before this looks, and this frees that delivery too. Without the lock the delivery would keep a
+ * key no delivery ends, and wait for ever. Only those keys: a webhook keeps a sequence row for
+ * every key it was ever sent.
  */
 async function releaseKeys(tx: EntityManager, ctx: ServiceContext, webhook: IWebhook): Promise<void> {
-  await rawQuery(tx, 'select 1 from ordering_sequence where webhook_id = $1 order by ordering_key for update', [webhook.id]);
+  await rawQuery(
+    tx,
+    `select 1 from ordering_sequence s
+      where s.webhook_id = $1 and s.ordering_key in (
+            select d.ordering_key from delivery d where d.webhook_id = $1 and d.ordering_key is not null and d.status in ${WAITING_SQL})
+      order by s.ordering_key
+        for update of s`,
+    [webhook.id],
+  );
   const released = await rawQuery<RequeuedRow & { next_attempt_at: Date | null }>(
     tx,
     `update delivery set ordering_key = null, ordering_seq = null, updated_at = now(),
