@@ -137,7 +137,8 @@ function timing(state: Adaptive, signal: AttemptSignal): Pick<Adaptive, 'average
 
 function decrease(state: Adaptive, reason: ThrottleReason, limits: Limits, now: number, sendRate: number): Adaptive {
   const current = effectiveLimits(limits, state.throttle);
-  const ceilingRate = state.throttle ? state.ceilingRate : (limits.rateLimit ?? Math.max(MIN_RATE, sendRate));
+  // A throttle read from another worker may come without a ceiling (no rate in it, no rateLimit).
+  const ceilingRate = (state.throttle ? state.ceilingRate : null) ?? limits.rateLimit ?? Math.max(MIN_RATE, sendRate);
   const from = current.rate ?? ceilingRate ?? MIN_RATE;
   return {
     ...state,

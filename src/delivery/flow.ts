@@ -218,7 +218,11 @@ export class FlowControl implements Gate<number> {
       flow.adaptive = {
         ...flow.adaptive,
         throttle,
-        ceilingRate: throttle ? (flow.adaptive.ceilingRate ?? webhook.rateLimit ?? (throttle.rate ?? 0) * 2) : null,
+        // Unknown (null) when the shared throttle has no rate and the webhook no rateLimit: a
+        // decrease then starts from the rate seen (a 0 here took the rate to the minimum).
+        ceilingRate: throttle
+          ? (flow.adaptive.ceilingRate ?? webhook.rateLimit ?? (throttle.rate === null ? null : throttle.rate * 2))
+          : null,
       };
       // Lowered elsewhere: a decrease here too, with its window. Raised elsewhere: the successes
       // counted here still count (resetting them at each write of another worker stalled the climb

@@ -39,45 +39,69 @@ function webhook(id: string): WebhookForDelivery {
   };
 }
 
-test('a 429 after a steady 10 a second halves the rate to about 5 a second (the rate of the last second, not of up to two)', {
-  timeout: 20_000,
-}, async () => {
+/**
+ * One worker's FlowControl sends to `hook` at a steady 10 a second for 1.5 s from a second's start
+ * (so the answer comes half a second before the next second: a late timer does not move it into
+ * another), each send answered 200, then gets a 429. Returns the throttle it then offers to write.
+ */
+async function steadyThen429(hook: WebhookForDelivery): Promise<ThrottleChange['throttle']> {
   const changes: ThrottleChange[] = [];
   const flow = new FlowControl({
     pool,
-    workerId: 'w1',
+    workerId: `w_${hook.id}`,
     leaseMs: 30_000,
     logger: createLogger('silent'),
     pull: async () => new Map(),
     giveBack: () => {},
     persist: (change) => changes.push(change),
   });
-  const id = 'wh_rate_seen';
   let waiting = 1;
   flow.attach({ waiting: () => waiting, waitingHigh: () => 0, running: () => 0, pump: () => {} });
   try {
-    flow.update(webhook(id));
-    flow.wants(id); // takes a slot
-    await expect
-      .poll(() => flow.rooms().get(id) !== undefined && pool.query('select 1 from webhook_slot').then((r) => r.rowCount), { timeout: 5000 })
-      .toBe(1);
-    // 10 starts a second from a second's start, for 1.5 s (the 429 comes half a second before the
-    // next second: a late timer does not move it into another).
+    flow.update(hook);
+    flow.wants(hook.id); // takes a slot
+    const held = () =>
+      pool.query('select 1 from webhook_slot where webhook_id = $1 and held_until > now()', [hook.id]).then((r) => r.rowCount);
+    await expect.poll(held, { timeout: 5000 }).toBe(1);
     await sleep(1000 - (Date.now() % 1000) + 5);
     const startedAt = Date.now();
     for (let i = 0; i < 15; i++) {
       await sleep(startedAt + i * 100 - Date.now());
-      const slot = flow.take(id);
+      const slot = flow.take(hook.id);
       expect(slot).not.toBeNull();
-      flow.done(id, slot!);
+      flow.done(hook.id, slot!);
+      flow.observe(hook.id, { startedAt: Date.now(), durationMs: 5, status: 200, error: null });
     }
     await sleep(startedAt + 1500 - Date.now());
     waiting = 0;
-    flow.observe(id, { startedAt: Date.now() - 5, durationMs: 5, status: 429, error: null });
-    const rate = changes.at(-1)?.throttle?.rate;
-    expect(rate).toBeGreaterThan(4);
-    expect(rate).toBeLessThan(6.5);
+    flow.observe(hook.id, { startedAt: Date.now() - 5, durationMs: 5, status: 429, error: null });
+    return changes.at(-1)?.throttle ?? null;
   } finally {
     await flow.stop();
   }
+}
+
+test('a 429 after a steady 10 a second halves the rate to about 5 a second (the rate of the last second, not of up to two)', {
+  timeout: 20_000,
+}, async () => {
+  const throttle = await steadyThen429(webhook('wh_rate_seen'));
+  expect(throttle?.rate).toBeGreaterThan(4);
+  expect(throttle?.rate).toBeLessThan(6.5);
+});
+
+test('a 429 at a worker that read another’s throttle without a rate (its rate had climbed back) halves the rate seen, not to the minimum', {
+  timeout: 20_000,
+}, async () => {
+  // Another worker's throttle: concurrency still lowered, the rate back to none.
+  const throttle = await steadyThen429({
+    ...webhook('wh_shared_no_rate'),
+    throttleConcurrency: 5,
+    throttleRate: null,
+    throttleReason: 'HTTP_429',
+    throttleSince: new Date(Date.now() - 60_000).toISOString(),
+    throttleWrittenAt: new Date().toISOString(),
+  });
+  expect(throttle?.concurrency).toBeLessThan(5);
+  expect(throttle?.rate).toBeGreaterThan(4);
+  expect(throttle?.rate).toBeLessThan(6.5);
 });
