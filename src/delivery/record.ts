@@ -42,6 +42,8 @@ export interface ResultRecord {
   eventType: string;
   /** The delivery's ordering key (KEYED webhooks): its key's next delivery may be due after this. */
   orderingKey: string | null;
+  /** The delivery's priority rank (core/flow.ts): its retry's wake-up job carries it. */
+  priority: number;
   /** 'success' or 'failure' of the attempt, for the webhook's failure streak. */
   health: 'success' | 'failure' | null;
   /** Whether this delivery may be the subject of an operational event (core/operational-events.ts). */
@@ -103,6 +105,7 @@ export function recordOf(
     eventId: delivery.eventId,
     eventType: delivery.eventType,
     orderingKey: delivery.orderingKey,
+    priority: delivery.priority,
     health: decision.health,
     mayNotify: mayNotify(delivery),
     exhausted:
@@ -314,7 +317,7 @@ export class Recorder {
 
   private async write(records: ResultRecord[], extra: LiveMessage[], throttles: ThrottleChange[]): Promise<void> {
     const client = await this.deps.pool.connect();
-    const retries: { id: string; at: Date }[] = [];
+    const retries: { id: string; at: Date; priority: number }[] = [];
     try {
       await client.query('begin');
       await insertAttempts(
@@ -349,12 +352,12 @@ export class Recorder {
       for (const r of records) {
         // Every delivery given a next attempt time is owed that attempt (a retry, or one put
         // off — an ended delivery retried by hand too): each gets its wake-up job.
-        if (r.change.nextAttemptAt) retries.push({ id: r.change.id, at: r.change.nextAttemptAt });
+        if (r.change.nextAttemptAt) retries.push({ id: r.change.id, at: r.change.nextAttemptAt, priority: r.priority });
       }
       const wakeUps = groupByTime(retries);
       await enqueueDeliveriesAt(
         this.deps.boss,
-        [...wakeUps].map(([at, ids]) => ({ ids, startAfter: new Date(at) })),
+        wakeUps.map(({ at, priority, ids }) => ({ ids, priority, startAfter: new Date(at) })),
         { db: fromPgClient(client) },
       );
       const messages: LiveMessage[] = [...extra, ...records.flatMap((r) => r.messages)];
@@ -374,7 +377,7 @@ export class Recorder {
       // The wake-up jobs start at their group's time, a little after the retries in it are due.
       const committed: Committed = {
         messages,
-        wakeAt: [...wakeUps.keys()].map((at) => new Date(at)),
+        wakeAt: [...new Set(wakeUps.map((w) => w.at))].map((at) => new Date(at)),
         deliveryIds: records.map((r) => r.change.id),
         ready: ready.map((r) => r.id),
         throttles: written.map((w) => ({
@@ -409,16 +412,17 @@ function throttleRow(change: ThrottleChange) {
   };
 }
 
-/** Retries due within the same 50 ms share one wake-up job. */
-function groupByTime(retries: { id: string; at: Date }[]): Map<number, string[]> {
-  const groups = new Map<number, string[]>();
-  for (const { id, at } of retries) {
-    const key = Math.ceil(at.getTime() / 50) * 50;
+/** Retries due within the same 50 ms and of one priority share one wake-up job, at that priority. */
+function groupByTime(retries: { id: string; at: Date; priority: number }[]): { at: number; priority: number; ids: string[] }[] {
+  const groups = new Map<string, { at: number; priority: number; ids: string[] }>();
+  for (const { id, at, priority } of retries) {
+    const time = Math.ceil(at.getTime() / 50) * 50;
+    const key = `${time} ${priority}`;
     const group = groups.get(key);
-    if (group) group.push(id);
-    else groups.set(key, [id]);
+    if (group) group.ids.push(id);
+    else groups.set(key, { at: time, priority, ids: [id] });
   }
-  return groups;
+  return [...groups.values()];
 }
 
 /** Per webhook, in the order the attempts finished: the latest success and the failures after it. */

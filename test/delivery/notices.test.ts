@@ -33,6 +33,7 @@ function attempt(
     eventId: `evt_${s}`,
     eventType,
     orderingKey: null,
+    priority: 1,
     health,
     mayNotify: tenantId !== null && !eventType.startsWith('delivery.'),
     exhausted: more.exhausted ?? null,
