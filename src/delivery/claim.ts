@@ -79,16 +79,22 @@ export class Leases {
     return { count: result.deliveries.length, leftOver: result.leftOver };
   }
 
-  /** Leases up to `room` due deliveries of each webhook (sql/claim-deliveries.ts) and places them; how many each got. */
+  /**
+   * Leases up to `room` due deliveries of each webhook (sql/claim-deliveries.ts) and places them;
+   * how many each got, and the current settings of every webhook asked for.
+   */
   async pull(
     wanted: { webhookId: string; room: number; highOnly?: boolean }[],
     place: (claimed: Claimed) => void,
-  ): Promise<Map<string, number>> {
+  ): Promise<{ got: Map<string, number>; webhooks: Map<string, WebhookForDelivery> }> {
     const got = new Map<string, number>();
-    if (wanted.length === 0 || this.stopping) return got;
-    const { deliveries } = await this.leasing(pullDeliveries(this.deps.pool, this.deps.workerId, this.deps.leaseMs, wanted), place);
+    if (wanted.length === 0 || this.stopping) return { got, webhooks: new Map() };
+    const { deliveries, webhooks } = await this.leasing(
+      pullDeliveries(this.deps.pool, this.deps.workerId, this.deps.leaseMs, wanted),
+      place,
+    );
     for (const d of deliveries) got.set(d.webhookId, (got.get(d.webhookId) ?? 0) + 1);
-    return got;
+    return { got, webhooks };
   }
 
   private async leasing(lease: Promise<ClaimResult>, place: (claimed: Claimed) => void): Promise<ClaimResult> {

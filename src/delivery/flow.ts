@@ -199,6 +199,8 @@ export class FlowControl implements Gate<number> {
   /** A webhook's current settings, as a claim or pull read them: limits, ordering, the shared throttle. */
   update(webhook: WebhookForDelivery): void {
     const flow = this.flowOf(webhook.id);
+    // Before the new settings: a rateLimit changed by updateWebhook is a change of the rate in force.
+    const rateBefore = flow.effective.rate;
     flow.tenantId = webhook.tenantId;
     flow.limits = { maxInFlight: webhook.maxInFlight, rateLimit: webhook.rateLimit };
     flow.adaptiveOn = webhook.adaptiveThrottling;
@@ -231,11 +233,11 @@ export class FlowControl implements Gate<number> {
       if (after.concurrency < before.concurrency || (after.rate ?? Infinity) < (before.rate ?? Infinity)) {
         flow.adaptive = { ...flow.adaptive, changedAt: Date.now(), successes: 0, window: before.concurrency };
       }
-      this.rateChanged(flow, before.rate);
       flow.syncedAt = writtenAt;
       flow.dirty = false;
       flow.lowered = false;
     }
+    this.rateChanged(flow, rateBefore);
   }
 
   /** The answer to an attempt: adaptive throttling learns from it. */
@@ -395,14 +397,21 @@ export class FlowControl implements Gate<number> {
   }
 
   /**
-   * After a throttle change: if the rate in force went down (from `before`), the send times
-   * reserved at the old rate that no longer fit it are dropped, and the next send waits a whole
-   * spacing of the new rate after the last one.
+   * After a change of the rate in force (a throttle, or the webhook's rateLimit; from `before`):
+   * if it went down, the send times reserved at the old rate that no longer fit it are dropped, and
+   * the next send waits a whole spacing of the new rate after the last one. If it went up, those
+   * reserved further ahead than one new spacing are given up and reserved again at the new rate
+   * (the shared schedule shortens its lead likewise, sql/flow.ts): at 0.1/s one lay 10 s ahead.
    */
   private rateChanged(flow: WebhookFlow, before: number | null): void {
     const { rate } = flow.effective;
-    if (rate === null || (before !== null && rate >= before)) return;
+    if (rate === null || rate === before) return;
     flow.notBefore = flow.lastSentAt + spacingMs(rate);
+    if (before !== null && rate > before) {
+      const horizon = Date.now() + spacingMs(rate);
+      flow.times = flow.times.filter((at) => at <= horizon);
+      return;
+    }
     this.fit(flow);
   }
 

@@ -99,7 +99,12 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     workerId,
     leaseMs: config.leaseMs,
     logger,
-    pull: (wanted) => leases.pull(wanted, place(batchCredentials(signingCache))),
+    pull: async (wanted) => {
+      const { got, webhooks } = await leases.pull(wanted, place(batchCredentials(signingCache)));
+      // Settings changed since (a raised rateLimit, say) apply even when nothing came.
+      for (const webhook of webhooks.values()) flow.update(webhook);
+      return got;
+    },
     giveBack: (webhookId) => leases.giveBack(lanes.takeWaiting(webhookId).map((task) => task.delivery.id)),
     persist: (change) => recorder.throttle(change),
   });

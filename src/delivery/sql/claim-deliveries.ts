@@ -65,8 +65,8 @@ const CLAIMED_COLUMNS = `d.id, d.tenant_id as "tenantId", d.webhook_id as "webho
   d.event_type as "eventType", d.status, d.attempt_count as "attemptCount", d.next_trigger as trigger, e.payload,
   d.profile_version as "profileVersion", d.priority, d.ordering_key as "orderingKey"`;
 
-/** The webhooks of the rows of CTE `claimed`, as JSON (one round trip with the claim). */
-const WEBHOOKS_OF_CLAIMED = `coalesce((select json_agg(json_build_object(
+/** The webhooks whose ids `ids` (SQL) selects, as JSON (one round trip with the claim). */
+const webhooksOf = (ids: string) => `coalesce((select json_agg(json_build_object(
     'id', w.id, 'tenantId', w.tenant_id, 'url', w.url, 'status', w.status,
     'deleted', w.deleted_at is not null, 'secrets', w.secrets,
     'authEncrypted', w.auth_encrypted, 'headers', w.headers, 'retrySchedule', w.retry_schedule,
@@ -74,7 +74,10 @@ const WEBHOOKS_OF_CLAIMED = `coalesce((select json_agg(json_build_object(
     'adaptiveThrottling', w.adaptive_throttling, 'ordering', w.ordering,
     'throttleConcurrency', w.throttle_concurrency, 'throttleRate', w.throttle_rate,
     'throttleReason', w.throttle_reason, 'throttleSince', w.throttle_since, 'throttleWrittenAt', w.throttle_written_at))
-  from webhook w where w.id in (select "webhookId" from claimed)), '[]')`;
+  from webhook w where w.id in (${ids})), '[]')`;
+
+/** The webhooks of the rows of CTE `claimed`. */
+const WEBHOOKS_OF_CLAIMED = webhooksOf('select "webhookId" from claimed');
 
 /**
  * Takes a lease on those of the given deliveries that are due now (core/delivery-state.ts) and
@@ -118,8 +121,9 @@ export async function claimDeliveries(
 /**
  * Leases up to `room` due deliveries of each webhook (only HIGH ones with `highOnly`), HIGH
  * first then the longest due — the webhooks this worker holds slots of and has room for — with
- * their webhooks' settings. Rows another worker is claiming at the same moment are skipped, not
- * waited for.
+ * the settings of every webhook asked for, whether any came or not: a worker whose lane is full
+ * takes nothing, and would otherwise not see a raised rateLimit until its lane drained. Rows
+ * another worker is claiming at the same moment are skipped, not waited for.
  */
 export async function pullDeliveries(
   pool: Pool,
@@ -143,7 +147,8 @@ export async function pullDeliveries(
          from event e
         where d.id in (select id from chosen) and e.id = d.event_id and ${dueSql('d', 'now()')}
         returning ${CLAIMED_COLUMNS})
-     select coalesce((select json_agg(c) from claimed c), '[]') as deliveries, ${WEBHOOKS_OF_CLAIMED} as webhooks`,
+     select coalesce((select json_agg(c) from claimed c), '[]') as deliveries,
+            ${webhooksOf('select webhook_id from json_to_recordset($1::json) as r(webhook_id text)')} as webhooks`,
     [JSON.stringify(wanted.map((w) => ({ webhook_id: w.webhookId, room: w.room, high_only: w.highOnly ?? false }))), workerId, leaseMs],
   );
   return resultOf({ ...rows[0], left_over: [] });
