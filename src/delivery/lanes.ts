@@ -92,14 +92,24 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
 
   /** Takes the waiting items of one key out (to give them back); running ones finish. */
   takeWaiting(key: string): T[] {
+    return this.takeWaitingWhere(key, () => true);
+  }
+
+  /** Takes out the waiting items of one key that `which` picks; the others keep their places. */
+  takeWaitingWhere(key: string, which: (item: T) => boolean): T[] {
     const lane = this.lanes.get(key);
     if (!lane) return [];
-    const items = lane.queues.flatMap((q) => q.splice(0));
-    this.queued -= lane.queued;
-    lane.queued = 0;
-    if (lane.active === 0) this.lanes.delete(key);
+    const taken: T[] = [];
+    lane.queues = lane.queues.map((queue) => {
+      const kept: T[] = [];
+      for (const item of queue) (which(item) ? taken : kept).push(item);
+      return kept;
+    });
+    lane.queued -= taken.length;
+    this.queued -= taken.length;
+    if (lane.active === 0 && lane.queued === 0) this.lanes.delete(key);
     this.settle();
-    return items;
+    return taken;
   }
 
   /** Takes every waiting item out (on shutdown); running ones finish. */

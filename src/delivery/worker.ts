@@ -21,6 +21,7 @@ import { Recorder, recordOf } from './record.ts';
 import { RETENTION_QUEUE, scheduleRetention } from './retention.ts';
 import { send } from './send.ts';
 import { SigningCache } from './signing-cache.ts';
+import type { WebhookForDelivery } from './sql/claim-deliveries.ts';
 import { startSweeper } from './sweeper.ts';
 
 export interface DeliveryWorkerOptions {
@@ -102,7 +103,10 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     pull: async (wanted) => {
       const { got, webhooks } = await leases.pull(wanted, place(batchCredentials(signingCache)));
       // Settings changed since (a raised rateLimit, say) apply even when nothing came.
-      for (const webhook of webhooks.values()) flow.update(webhook);
+      for (const webhook of webhooks.values()) {
+        flow.update(webhook);
+        settleQueued(webhook);
+      }
       return got;
     },
     giveBack: (webhookId) => leases.giveBack(lanes.takeWaiting(webhookId).map((task) => task.delivery.id)),
@@ -111,6 +115,21 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   const lanes = new Lanes<AttemptTask, number>(config.workerConcurrency, flow, attempt);
   flow.attach(lanes);
   const sweeper = startSweeper({ pool, boss, leaseMs: config.leaseMs, defaultProfile: config.defaultProfile, logger });
+
+  /**
+   * The queued deliveries of a webhook paused, disabled or deleted since they were claimed are
+   * settled as a claim would settle them now (admit.ts: parked, failed, cancelled), not sent: a
+   * lane may hold several times maxInFlight of them, or seconds of a rate.
+   */
+  function settleQueued(webhook: WebhookForDelivery): void {
+    if (webhook.status === 'ACTIVE' && !webhook.deleted) return;
+    const now = new Date();
+    const stopped = (task: AttemptTask) => admit({ delivery: task.delivery, webhook, profiles: task.profiles }, now);
+    for (const task of lanes.takeWaitingWhere(webhook.id, (t) => stopped(t).to === 'record')) {
+      const admission = stopped(task);
+      if (admission.to === 'record') recorder.add(recordOf(task.delivery, admission.decision));
+    }
+  }
 
   /** Where each claimed delivery goes: its webhook's lane, or straight to the recorder. */
   function place(credentials: ReturnType<typeof batchCredentials>): (claimed: Claimed) => void {
