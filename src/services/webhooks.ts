@@ -321,8 +321,7 @@ function clearThrottle(webhook: IWebhook): void {
  * as a publish does from numbering its deliveries to its commit (outbox/fan-out.ts): a publish that
  * read the webhook as KEYED and put its delivery behind a waiting one (so of such a key) commits
  * before this looks, and this frees that delivery too. Without the lock the delivery would keep a
- * key no delivery ends, and wait for ever. Only those keys: a webhook keeps a sequence row for
- * every key it was ever sent.
+ * key no delivery ends, and wait for ever. Only those keys: no other can have such a publish.
  */
 async function releaseKeys(tx: EntityManager, ctx: ServiceContext, webhook: IWebhook): Promise<void> {
   await rawQuery(

@@ -15,7 +15,10 @@ export interface KeyRef {
  * scheduled retry) that still has its key and is not the key's head waits behind it again (it was
  * sent out of turn by hand). One whose key was cleared while it was in flight (the webhook was
  * switched to NONE: services/webhooks.ts) keeps its retry: no key would ever make it due again.
- * Returns the deliveries made due, for their wake-up jobs.
+ * Returns the deliveries made due, for their wake-up jobs. A key with nothing waiting any more
+ * loses its sequence row (keys are often message ids: kept, the rows would grow for ever); its
+ * next publish numbers from 1 again, which orders nothing wrongly, as only waiting deliveries are
+ * compared and an ended delivery never waits again.
  *
  * First it takes the lock of each key's sequence row, in one order: a publish of the same key
  * holds it from numbering its deliveries to its commit, and decides from what is waiting then
@@ -50,6 +53,14 @@ export async function advanceKeys(client: PoolClient, keys: KeyRef[], retrying: 
              and d.status in ${WAITING_SQL} and d.next_trigger = 'SCHEDULED' and d.next_attempt_at is not null)
       returning d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId", d.next_attempt_at is not null as due`,
     [webhookIds, orderingKeys, retrying],
+  );
+  await client.query(
+    `delete from ordering_sequence s
+      using (select distinct * from unnest($1::text[], $2::text[]) as k(webhook_id, ordering_key)) k
+      where s.webhook_id = k.webhook_id and s.ordering_key = k.ordering_key
+        and not exists (select 1 from delivery d
+                         where d.webhook_id = s.webhook_id and d.ordering_key = s.ordering_key and d.status in ${WAITING_SQL})`,
+    [webhookIds, orderingKeys],
   );
   return rows.filter((r) => (r as DeliveryIds & { due: boolean }).due);
 }

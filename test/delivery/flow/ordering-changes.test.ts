@@ -137,3 +137,44 @@ test('KEYED switched to NONE while a publish of a waiting key is being written: 
     .poll(async () => (await rowsOf(hook.id)).map((r) => r.status), { timeout: 20_000, interval: 250 })
     .toEqual(['SUCCEEDED', 'SUCCEEDED']);
 });
+
+test('a key whose deliveries have all ended keeps no sequence row; its next events are ordered from the start again', {
+  timeout: 60_000,
+}, async () => {
+  const receiver = await startReceiver();
+  receivers.push(receiver);
+  const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/done`, ordering: 'KEYED', channels: ['done'] });
+  const sequences = () =>
+    withPgClient(api.databaseUrl, async (client) => {
+      const { rows } = await client.query<{ n: number }>('select count(*)::int as n from ordering_sequence where webhook_id = $1', [
+        hook.id,
+      ]);
+      return rows[0].n;
+    });
+  const publishRound = (round: number) =>
+    publishEvents(
+      api,
+      tenant.key,
+      Array.from({ length: 20 }, (_, i) => ({
+        type: 'message.sent',
+        channel: 'done',
+        orderingKey: `m${i % 10}`,
+        data: { n: round * 20 + i },
+      })),
+    );
+  await publishRound(0);
+  await expect.poll(async () => (await rowsOf(hook.id)).filter((r) => r.status === 'SUCCEEDED').length, { timeout: 20_000 }).toBe(20);
+  await expect.poll(sequences, { timeout: 5000 }).toBe(0);
+
+  await publishRound(1);
+  await expect.poll(async () => (await rowsOf(hook.id)).filter((r) => r.status === 'SUCCEEDED').length, { timeout: 20_000 }).toBe(40);
+  // Per key, in publish order: m0 got n 0, 10, 20, 30 in that order.
+  const order = new Map<string, number[]>();
+  for (const r of receiver.requests) {
+    const body = JSON.parse(r.body) as { data: { n: number } };
+    const key = `m${body.data.n % 10}`;
+    order.set(key, [...(order.get(key) ?? []), body.data.n]);
+  }
+  for (const [key, ns] of order) expect(ns, key).toEqual([...ns].sort((a, b) => a - b));
+  await expect.poll(sequences, { timeout: 5000 }).toBe(0);
+});
