@@ -6,7 +6,7 @@
 // writes, or briefly in a lane; the shared state is in PostgreSQL (sql/flow.ts).
 import type { Pool } from 'pg';
 import { BoundedMap } from '../core/bounded-map.ts';
-import { laneCap, reserveCount, spacingMs } from '../core/flow.ts';
+import { laneCap, RATE_RESERVE_SECONDS, reserveCount, spacingMs } from '../core/flow.ts';
 import {
   type Adaptive,
   type AttemptSignal,
@@ -400,15 +400,16 @@ export class FlowControl implements Gate<number> {
    * After a change of the rate in force (a throttle, or the webhook's rateLimit; from `before`):
    * if it went down, the send times reserved at the old rate that no longer fit it are dropped, and
    * the next send waits a whole spacing of the new rate after the last one. If it went up, those
-   * reserved further ahead than one new spacing are given up and reserved again at the new rate
-   * (the shared schedule shortens its lead likewise, sql/flow.ts): at 0.1/s one lay 10 s ahead.
+   * further ahead than a reservation reaches at the new rate are given up and reserved again (the
+   * shared schedule shortens its lead likewise, sql/flow.ts): at 0.1/s one lay 10 s ahead. Those
+   * within it are kept: a climb of the throttle by a step must not leave a gap in the sends.
    */
   private rateChanged(flow: WebhookFlow, before: number | null): void {
     const { rate } = flow.effective;
     if (rate === null || rate === before) return;
     flow.notBefore = flow.lastSentAt + spacingMs(rate);
     if (before !== null && rate > before) {
-      const horizon = Date.now() + spacingMs(rate);
+      const horizon = Date.now() + Math.max(spacingMs(rate), RATE_RESERVE_SECONDS * 1000);
       flow.times = flow.times.filter((at) => at <= horizon);
       return;
     }
