@@ -6,7 +6,7 @@
 // writes, or briefly in a lane; the shared state is in PostgreSQL (sql/flow.ts).
 import type { Pool } from 'pg';
 import { BoundedMap } from '../core/bounded-map.ts';
-import { laneCap, RATE_RESERVE_SECONDS, reserveCount, spacingMs } from '../core/flow.ts';
+import { laneCap, reserveCount, spacingMs } from '../core/flow.ts';
 import {
   type Adaptive,
   type AttemptSignal,
@@ -199,8 +199,6 @@ export class FlowControl implements Gate<number> {
   /** A webhook's current settings, as a claim or pull read them: limits, ordering, the shared throttle. */
   update(webhook: WebhookForDelivery): void {
     const flow = this.flowOf(webhook.id);
-    // Before the new settings: a rateLimit changed by updateWebhook is a change of the rate in force.
-    const rateBefore = flow.effective.rate;
     flow.tenantId = webhook.tenantId;
     flow.limits = { maxInFlight: webhook.maxInFlight, rateLimit: webhook.rateLimit };
     flow.adaptiveOn = webhook.adaptiveThrottling;
@@ -233,11 +231,11 @@ export class FlowControl implements Gate<number> {
       if (after.concurrency < before.concurrency || (after.rate ?? Infinity) < (before.rate ?? Infinity)) {
         flow.adaptive = { ...flow.adaptive, changedAt: Date.now(), successes: 0, window: before.concurrency };
       }
+      this.rateChanged(flow, before.rate);
       flow.syncedAt = writtenAt;
       flow.dirty = false;
       flow.lowered = false;
     }
-    this.rateChanged(flow, rateBefore);
   }
 
   /** The answer to an attempt: adaptive throttling learns from it. */
@@ -397,22 +395,14 @@ export class FlowControl implements Gate<number> {
   }
 
   /**
-   * After a change of the rate in force (a throttle, or the webhook's rateLimit; from `before`):
-   * if it went down, the send times reserved at the old rate that no longer fit it are dropped, and
-   * the next send waits a whole spacing of the new rate after the last one. If it went up, those
-   * further ahead than a reservation reaches at the new rate are given up and reserved again (the
-   * shared schedule shortens its lead likewise, sql/flow.ts): at 0.1/s one lay 10 s ahead. Those
-   * within it are kept: a climb of the throttle by a step must not leave a gap in the sends.
+   * After a throttle change: if the rate in force went down (from `before`), the send times
+   * reserved at the old rate that no longer fit it are dropped, and the next send waits a whole
+   * spacing of the new rate after the last one.
    */
   private rateChanged(flow: WebhookFlow, before: number | null): void {
     const { rate } = flow.effective;
-    if (rate === null || rate === before) return;
+    if (rate === null || (before !== null && rate >= before)) return;
     flow.notBefore = flow.lastSentAt + spacingMs(rate);
-    if (before !== null && rate > before) {
-      const horizon = Date.now() + Math.max(spacingMs(rate), RATE_RESERVE_SECONDS * 1000);
-      flow.times = flow.times.filter((at) => at <= horizon);
-      return;
-    }
     this.fit(flow);
   }
 

@@ -102,11 +102,8 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     logger,
     pull: async (wanted) => {
       const { got, webhooks } = await leases.pull(wanted, place(batchCredentials(signingCache)));
-      // Settings changed since (a raised rateLimit, say) apply even when nothing came.
-      for (const webhook of webhooks.values()) {
-        flow.update(webhook);
-        settleQueued(webhook);
-      }
+      // A webhook paused, disabled or deleted since: what waits for it here is not sent.
+      for (const webhook of webhooks.values()) settleQueued(webhook);
       return got;
     },
     giveBack: (webhookId) => leases.giveBack(lanes.takeWaiting(webhookId).map((task) => task.delivery.id)),

@@ -11,8 +11,6 @@ export const WebhookRate = defineEntity({
   properties: {
     webhookId: p.text().primary(),
     nextSendAt: p.datetime(),
-    /** The spacing (ms) the schedule was last moved by; null in rows from before it was kept. */
-    spacingMs: p.double().nullable(),
   },
 });
 

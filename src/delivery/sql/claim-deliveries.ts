@@ -122,7 +122,7 @@ export async function claimDeliveries(
  * Leases up to `room` due deliveries of each webhook (only HIGH ones with `highOnly`), HIGH
  * first then the longest due — the webhooks this worker holds slots of and has room for — with
  * the settings of every webhook asked for, whether any came or not: a worker whose lane is full
- * takes nothing, and would otherwise not see a raised rateLimit until its lane drained. Rows
+ * takes nothing, and would otherwise not see a pause until its lane drained. Rows
  * another worker is claiming at the same moment are skipped, not waited for.
  */
 export async function pullDeliveries(

@@ -82,10 +82,7 @@ export interface Reserved {
 /**
  * Reserves `count` send times for each webhook from its rate schedule (core/flow.ts, reserve():
  * from max(nextSendAt, now), `spacingMs` apart), moving the schedule past them. One row per
- * webhook, updated in place: concurrent workers queue on it and get consecutive times. The row
- * keeps the spacing it was last moved by: asked at a shorter one (the rate was raised), the lead
- * it has over now — sends reserved at the old rate — shrinks in proportion, so that a rate raised
- * from 0.1/s does not wait out the 10 s its last reservation moved it by.
+ * webhook, updated in place: concurrent workers queue on it and get consecutive times.
  */
 export async function reserveSendTimes(
   pool: Pool,
@@ -94,16 +91,12 @@ export async function reserveSendTimes(
   if (wanted.length === 0) return [];
   const asked = Date.now();
   const { rows } = await pool.query<{ webhookId: string; nextAt: number; now: number }>(
-    `insert into webhook_rate (webhook_id, next_send_at, spacing_ms)
-     select webhook_id, now() + make_interval(secs => count * spacing / 1000), spacing
+    `insert into webhook_rate (webhook_id, next_send_at)
+     select webhook_id, now() + make_interval(secs => count * spacing / 1000)
        from json_to_recordset($1::json) as r(webhook_id text, count int, spacing double precision)
       order by webhook_id
      on conflict (webhook_id) do update
-        set next_send_at = now()
-              + greatest(webhook_rate.next_send_at - now(), interval '0')
-                * least(1, excluded.spacing_ms / coalesce(webhook_rate.spacing_ms, excluded.spacing_ms))
-              + (excluded.next_send_at - now()),
-            spacing_ms = excluded.spacing_ms
+        set next_send_at = greatest(webhook_rate.next_send_at, now()) + (excluded.next_send_at - now())
      returning webhook_id as "webhookId", extract(epoch from next_send_at) * 1000 as "nextAt", extract(epoch from now()) * 1000 as now`,
     [JSON.stringify(wanted.map((w) => ({ webhook_id: w.webhookId, count: w.count, spacing: w.spacingMs })))],
   );
