@@ -17,6 +17,11 @@
 // Increase (additive): once `concurrency` successes have come back (a window) without a signal,
 // concurrency grows by 1 and the rate by a twentieth of where it started; at the configured
 // maxInFlight and rateLimit the throttle is lifted.
+//
+// Lapse: a throttle that has met no signal for QUIET_MS is lifted whole. The limits it holds were
+// learnt from traffic that is gone: a single 503 to a webhook sending one event a second left it
+// at 0.5/s, and the next campaign, minutes later, crawled at that rate while climbing a twentieth
+// of 1/s a window. An endpoint still overloaded says so again at the first window.
 
 export const THROTTLE_REASONS = ['HTTP_429', 'HTTP_503', 'TIMEOUT', 'SLOW'] as const;
 export type ThrottleReason = (typeof THROTTLE_REASONS)[number];
@@ -66,6 +71,8 @@ export interface Adaptive {
   baselineMs: number | null;
   /** The rate the throttle started from (deliveries/s): the rateLimit, or the rate seen then. */
   ceilingRate: number | null;
+  /** When the last signal was met, here or by the worker whose throttle was read (epoch ms; 0: never). */
+  signalAt: number;
 }
 
 export const DECREASE_FACTOR = 0.5;
@@ -74,6 +81,8 @@ export const SLOW_FACTOR = 2;
 export const SLOW_MS = 1000;
 /** The lowest throttled rate (deliveries/s). */
 export const MIN_RATE = 0.1;
+/** A throttle that has met no signal for this long (ms) is lifted. */
+export const QUIET_MS = 30_000;
 /** Windows to climb from the lowest rate back to the ceiling. */
 const RATE_STEPS = 20;
 /** Weight of the newest answer in the moving average, and how fast the baseline rises. */
@@ -81,7 +90,7 @@ const AVERAGE_WEIGHT = 0.2;
 const BASELINE_RISE = 0.005;
 
 export function initialAdaptive(): Adaptive {
-  return { throttle: null, changedAt: 0, successes: 0, window: 0, averageMs: null, baselineMs: null, ceilingRate: null };
+  return { throttle: null, changedAt: 0, successes: 0, window: 0, averageMs: null, baselineMs: null, ceilingRate: null, signalAt: 0 };
 }
 
 /** The concurrency and rate in force: the configured limits, lowered by a throttle. */
@@ -92,14 +101,26 @@ export function effectiveLimits(limits: Limits, throttle: Throttle | null): { co
   return { concurrency: Math.min(throttle.concurrency, limits.maxInFlight), rate };
 }
 
-/** Which congestion signal an answer is, if any (the moving average already includes it). */
+/**
+ * Which congestion signal an answer is, if any (the moving average already includes it). SLOW
+ * needs the answer itself to be slow as well as the average: fast answers after a slow spell
+ * bring the average down over several answers, and each of them counted as SLOW kept lowering the
+ * limits for half a minute after the endpoint had recovered.
+ */
 export function signalOf(signal: AttemptSignal, state: Pick<Adaptive, 'averageMs' | 'baselineMs'>): ThrottleReason | null {
   if (signal.status === 429) return 'HTTP_429';
   if (signal.status === 503) return 'HTTP_503';
   if (signal.error === 'TIMEOUT') return 'TIMEOUT';
   const { averageMs, baselineMs } = state;
-  if (averageMs !== null && baselineMs !== null && averageMs > SLOW_FACTOR * baselineMs && averageMs > SLOW_MS) return 'SLOW';
+  const slow = (ms: number) => baselineMs !== null && ms > SLOW_FACTOR * baselineMs && ms > SLOW_MS;
+  if (averageMs !== null && slow(averageMs) && slow(signal.durationMs)) return 'SLOW';
   return null;
+}
+
+/** The state at `now` (epoch ms): its throttle lifted if it has met no signal for QUIET_MS. */
+export function lapse(state: Adaptive, now: number): Adaptive {
+  if (state.throttle === null || now - state.signalAt < QUIET_MS) return state;
+  return { ...state, throttle: null, changedAt: now, successes: 0, window: 0, ceilingRate: null };
 }
 
 /**
@@ -107,14 +128,16 @@ export function signalOf(signal: AttemptSignal, state: Pick<Adaptive, 'averageMs
  * at, used as the starting point of a rate throttle when the webhook has no rateLimit.
  */
 export function observe(state: Adaptive, signal: AttemptSignal, limits: Limits, now: number, sendRate: number): Adaptive {
+  state = lapse(state, now);
   const next = { ...state, ...timing(state, signal) };
-  // An answer to an attempt sent under the previous limits says nothing about the current ones.
-  if (signal.startedAt < state.changedAt) return next;
+  // An answer to an attempt sent under the previous limits says nothing about the current ones,
+  // but a signal in it still shows the endpoint is not quiet.
+  if (signal.startedAt < state.changedAt) return signalOf(signal, next) === null ? next : { ...next, signalAt: now };
   next.window = Math.max(0, state.window - 1);
   const reason = signalOf(signal, next);
   if (reason !== null) {
     // Within the window of the last decrease: the same episode; it holds off the increase only.
-    if (state.window > 0) return { ...next, successes: 0 };
+    if (state.window > 0) return { ...next, successes: 0, signalAt: now };
     return decrease(next, reason, limits, now, sendRate);
   }
   if (signal.error !== null || signal.status === null || signal.status < 200 || signal.status >= 300) return next;
@@ -152,6 +175,7 @@ function decrease(state: Adaptive, reason: ThrottleReason, limits: Limits, now: 
     successes: 0,
     window: current.concurrency,
     ceilingRate,
+    signalAt: now,
   };
 }
 

@@ -13,7 +13,9 @@ import {
   effectiveLimits,
   initialAdaptive,
   type Limits,
+  lapse,
   observe,
+  QUIET_MS,
   sameThrottle,
   type Throttle,
 } from '../core/throttle.ts';
@@ -67,6 +69,8 @@ const MAINTENANCE_MS = 100;
 const PROBE_MS = 250;
 /** Free slots are kept this long after the last task, for the next ones. */
 const GRACE_MS = 1000;
+/** A throttle still met by signals is written again at most this often (a third of its lapse). */
+const REFRESH_MS = QUIET_MS / 3;
 /** Deliveries queued this long without a slot (other workers hold them all) go back to the table. */
 const GIVE_BACK_MS = 1000;
 /** A failed slot acquisition is tried again after this long, doubling up to the maximum. */
@@ -223,6 +227,8 @@ export class FlowControl implements Gate<number> {
         ceilingRate: throttle
           ? (flow.adaptive.ceilingRate ?? webhook.rateLimit ?? (throttle.rate === null ? null : throttle.rate * 2))
           : null,
+        // A throttle is written (or refreshed) when a signal is met: it lapses QUIET_MS after that.
+        signalAt: throttle ? Math.max(flow.adaptive.signalAt, writtenAt) : flow.adaptive.signalAt,
       };
       // Lowered elsewhere: a decrease here too, with its window. Raised elsewhere: the successes
       // counted here still count (resetting them at each write of another worker stalled the climb
@@ -244,9 +250,18 @@ export class FlowControl implements Gate<number> {
     if (!flow?.adaptiveOn) return;
     const now = Date.now();
     const before = flow.adaptive.throttle;
+    const signalBefore = flow.adaptive.signalAt;
     const rateBefore = flow.effective.rate;
     flow.adaptive = observe(flow.adaptive, signal, flow.limits, now, flow.sendRate(now));
-    if (sameThrottle(before, flow.adaptive.throttle)) return;
+    if (sameThrottle(before, flow.adaptive.throttle)) {
+      // A throttle still met by signals is written again now and then, so that it does not lapse
+      // for the other workers, nor in the table (sweeper.ts lifts those written QUIET_MS ago).
+      if (before && flow.adaptive.signalAt > signalBefore && now - flow.syncedAt >= REFRESH_MS && !flow.dirty) {
+        flow.dirty = true;
+        this.offer(flow, now);
+      }
+      return;
+    }
     const after = flow.effective;
     if (after.concurrency < effectiveLimits(flow.limits, before).concurrency || (after.rate ?? Infinity) < (rateBefore ?? Infinity)) {
       flow.lowered = true;
@@ -585,11 +600,20 @@ export class FlowControl implements Gate<number> {
     }
   }
 
-  /** Every 100 ms: frees slots no longer needed, gives back what starves, forgets idle webhooks. */
+  /** Every 100 ms: frees slots no longer needed, gives back what starves, forgets idle webhooks, lifts quiet throttles. */
   private maintain(): void {
     const now = Date.now();
     const lanes = this.lanes;
     for (const flow of [...this.flows.values()]) {
+      if (flow.adaptiveOn && flow.adaptive.throttle) {
+        const lapsed = lapse(flow.adaptive, now);
+        if (lapsed !== flow.adaptive) {
+          flow.adaptive = lapsed;
+          flow.dirty = true;
+          this.offer(flow, now);
+          lanes?.pump();
+        }
+      }
       const waiting = lanes ? lanes.waiting(flow.id) : 0;
       const active = lanes ? lanes.running(flow.id) : 0;
       this.shed(flow);

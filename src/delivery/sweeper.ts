@@ -1,9 +1,12 @@
 import type { Pool, PoolClient } from 'pg';
 import type { PgBoss } from 'pg-boss';
+import { QUIET_MS } from '../core/throttle.ts';
 import { fromPgClient } from '../jobs/pg-boss-db.ts';
 import { enqueueDeliveries } from '../jobs/queue.ts';
+import { notifyLive, webhookStatusMessage } from '../live/messages.ts';
 import type { Logger } from '../logger.ts';
 import { closeFoldWindows } from '../outbox/notices.ts';
+import { liftQuietThrottles } from './sql/flow.ts';
 import { sweepOverdue } from './sql/sweep.ts';
 
 /**
@@ -11,7 +14,8 @@ import { sweepOverdue } from './sql/sweep.ts';
  * the deliveries due by lease/2 ago that nothing holds — never queued, their job lost, or their
  * worker dead and its lease lapsed (sql/sweep.ts) — with their new jobs in the same transaction.
  * The same tick closes the `delivery.exhausted` fold windows whose time is up, each with its
- * follow-up (outbox/exhausted-fold.ts), in a transaction of its own.
+ * follow-up (outbox/exhausted-fold.ts), in a transaction of its own, and lifts the adaptive
+ * throttles of webhooks nothing has sent to for QUIET_MS (sql/flow.ts), announcing each.
  */
 export function startSweeper(deps: { pool: Pool; boss: PgBoss; leaseMs: number; defaultProfile: string; logger: Logger }): {
   stop(): void;
@@ -39,10 +43,16 @@ export function startSweeper(deps: { pool: Pool; boss: PgBoss; leaseMs: number; 
       }
     });
   const closeWindows = () => inTransaction((db) => closeFoldWindows(fromPgClient(db), boss, defaultProfile).then(() => {}));
+  const liftThrottles = async () => {
+    const lifted = await liftQuietThrottles(pool, QUIET_MS);
+    const messages = lifted.map((w) => webhookStatusMessage({ id: w.id, tenantId: w.tenantId, status: w.status, deleted: false }));
+    await notifyLive((sql, params) => pool.query(sql, params as unknown[]), messages);
+  };
   const timer = setInterval(
     () => {
       sweep().catch((err) => logger.warn({ err }, 'sweep failed'));
       closeWindows().catch((err) => logger.warn({ err }, 'closing delivery.exhausted windows failed'));
+      liftThrottles().catch((err) => logger.warn({ err }, 'lifting quiet throttles failed'));
     },
     Math.min(5000, Math.max(500, leaseMs / 2)),
   );

@@ -277,6 +277,7 @@ export async function updateWebhook(ctx: ServiceContext, id: string, input: Upda
     if (input.retrySchedule !== undefined) webhook.retrySchedule = input.retrySchedule;
     if (input.timeoutMs != null) webhook.timeoutMs = input.timeoutMs;
     const limitsBefore = [webhook.maxInFlight, webhook.rateLimit ?? null, webhook.adaptiveThrottling];
+    const throttled = webhook.throttleConcurrency != null;
     if (input.maxInFlight != null) webhook.maxInFlight = input.maxInFlight;
     if (input.rateLimit !== undefined) webhook.rateLimit = input.rateLimit;
     if (input.adaptiveThrottling != null) webhook.adaptiveThrottling = input.adaptiveThrottling;
@@ -303,6 +304,10 @@ export async function updateWebhook(ctx: ServiceContext, id: string, input: Upda
     await tx.flush();
     if (unordered) await releaseKeys(tx, ctx, webhook);
     if (webhook.status !== from) await statusChanged(tx, ctx, webhook, from);
+    // A throttle cleared by new limits is a change webhookStatusChanged shows too.
+    else if (throttled && webhook.throttleConcurrency == null) {
+      await notifyLive((sql, params) => rawQuery(tx, sql, params), [webhookMessage(webhook)]);
+    }
     return webhook;
   });
 }

@@ -5,8 +5,10 @@ import {
   effectiveLimits,
   initialAdaptive,
   type Limits,
+  lapse,
   MIN_RATE,
   observe,
+  QUIET_MS,
   SLOW_MS,
   signalOf,
 } from '../../src/core/throttle.ts';
@@ -69,10 +71,10 @@ describe('decrease', () => {
     const paused = feed(initialAdaptive(), [status(0, 429), status(100, 429)], l);
     expect(paused.throttle).toMatchObject({ concurrency: 5, rate: 50 });
     expect(paused.window).toBe(9);
-    // A minute later the endpoint answers every request: the limits only climb.
+    // 20 s later (before the throttle lapses) the endpoint answers every request: the limits only climb.
     const resumed = feed(
       paused,
-      Array.from({ length: 20 }, (_, i) => ok(60_000 + 100 * i)),
+      Array.from({ length: 20 }, (_, i) => ok(20_000 + 100 * i)),
       l,
     );
     expect(resumed.throttle).toMatchObject({ concurrency: 8, rate: 65, reason: 'HTTP_429' }); // windows of 5, 6 and 7
@@ -123,7 +125,10 @@ describe('slow responses are relative to the endpoint’s own baseline', () => {
       ...Array.from({ length: 20 }, (_, i) => ok(100 + i, 2500)),
     ]);
     expect(s.averageMs).toBeGreaterThan(SLOW_MS);
-    expect(signalOf(ok(0), s)).toBe('SLOW');
+    expect(signalOf(ok(0, 2500), s)).toBe('SLOW');
+    // Fast again: the average takes several answers to come under 1 s, and none of them is a
+    // signal (each was, and the limits kept falling for half a minute after the endpoint recovered).
+    expect(signalOf(ok(0, 5), s)).toBeNull();
     expect(s.throttle).toMatchObject({ reason: 'SLOW' });
   });
 
@@ -170,5 +175,32 @@ describe('increase', () => {
     expect(s.throttle).toMatchObject({ concurrency: 1, rate: 5 });
     for (let t = 100; s.throttle && t < 10_000; t += 100) s = feed(s, [ok(t)], { maxInFlight: 2, rateLimit: null }, 10);
     expect(s.throttle).toBeNull();
+  });
+});
+
+describe('lapse', () => {
+  const l: Limits = { maxInFlight: 10, rateLimit: null };
+
+  it('a throttle that has met no signal for QUIET_MS is lifted whole, at the next answer or when looked at', () => {
+    // One 503 to a webhook sending one event a second: 5 at once and 0.5/s.
+    const s = feed(initialAdaptive(), [ok(0), status(1000, 503)], l, 1);
+    expect(s.throttle).toMatchObject({ concurrency: 5, rate: 0.5, reason: 'HTTP_503' });
+    expect(lapse(s, 1005 + QUIET_MS - 1)).toBe(s);
+    expect(lapse(s, 1005 + QUIET_MS).throttle).toBeNull();
+    // The next campaign, a minute later: its first answer finds the limits it was configured with.
+    const next = feed(s, [ok(61_000)], l);
+    expect(next.throttle).toBeNull();
+    expect(effectiveLimits(l, next.throttle)).toEqual({ concurrency: 10, rate: null });
+  });
+
+  it('signals keep it, also within a window and from attempts sent before the last change', () => {
+    let s = feed(initialAdaptive(), [status(0, 429)], l, 10); // 5 at once, window 10
+    for (let t = 10_000; t <= 100_000; t += 10_000) s = feed(s, [status(t, 429)], l, 10);
+    expect(s.throttle).not.toBeNull();
+    expect(s.signalAt).toBe(100_005);
+    // An answer to an attempt started before the last change: not counted, but not quiet either.
+    const old = observe(s, status(50_000, 429), l, 120_000, 10);
+    expect(old.signalAt).toBe(120_000);
+    expect(lapse(old, 120_000 + QUIET_MS - 1).throttle).not.toBeNull();
   });
 });

@@ -108,3 +108,28 @@ export async function reserveSendTimes(
     return { webhookId: r.webhookId, count: w.count, spacingMs: w.spacingMs, first: Number(r.nextAt) + offset - w.count * w.spacingMs };
   });
 }
+
+/** A webhook whose throttle was lifted. */
+export interface LiftedThrottle {
+  id: string;
+  tenantId: string | null;
+  status: string;
+}
+
+/**
+ * Lifts the throttles last written more than `quietMs` ago (core/throttle.ts QUIET_MS): a worker
+ * still meeting signals writes its throttle again every third of that, so these are the webhooks
+ * no worker sends to any more; the next campaign starts from the configured limits. Returns them,
+ * to be announced. Reads the webhook table whole (a few thousand rows at most, every few seconds).
+ */
+export async function liftQuietThrottles(db: Pick<Pool, 'query'>, quietMs: number): Promise<LiftedThrottle[]> {
+  const { rows } = await db.query<LiftedThrottle>(
+    `update webhook set throttle_concurrency = null, throttle_rate = null, throttle_reason = null, throttle_since = null,
+            throttle_written_at = now()
+      where throttle_concurrency is not null
+        and throttle_written_at < now() - make_interval(secs => $1::double precision / 1000)
+      returning id, tenant_id as "tenantId", status`,
+    [quietMs],
+  );
+  return rows;
+}

@@ -2,7 +2,7 @@
 // `--role worker` processes, a webhook allowing 50. Herald backs off, shows it, and climbs back.
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { statusCounts } from '../../helpers/db.ts';
+import { statusCounts, withPgClient } from '../../helpers/db.ts';
 import { createWebhook, publishEvents } from '../../helpers/deliveries.ts';
 import type { Tenant, TestHerald } from '../../helpers/herald.ts';
 import { collect, connectLive } from '../../helpers/live.ts';
@@ -18,10 +18,18 @@ let live: Client | undefined;
 /** The endpoint's own limit: above it, 429 at once; below it, 200 after 30 ms. */
 let capacity = 10;
 let tooMany = 0;
+let answered503 = false;
 const meter = concurrencyMeter(((req, res) => {
   // A rate-limiting endpoint that refuses everything, at once.
   if (req.url?.startsWith('/refusing')) {
     res.writeHead(429, { 'content-type': 'text/plain' }).end('slow down');
+    return;
+  }
+  // An endpoint that answers 503 to its first request only.
+  if (req.url?.startsWith('/once503')) {
+    const first = !answered503;
+    answered503 = true;
+    res.writeHead(first ? 503 : 200, { 'content-type': 'text/plain' }).end(first ? 'busy' : 'ok');
     return;
   }
   // The meter counts this request already.
@@ -185,4 +193,63 @@ test('an endpoint answering 429 at once, maxInFlight 2 and rateLimit 5: each hal
   expect(Math.min(...times.slice(1).map((t, i) => t - times[i]))).toBeGreaterThanOrEqual(400 / 1.2);
   expect(webhook.throttle).toMatchObject({ concurrency: 1, reason: 'HTTP_429' });
   expect(webhook.throttle!.rate).toBeGreaterThanOrEqual(0.15);
+});
+
+test('a throttle nothing has confirmed for 30 s is lifted and announced, and the next burst goes at full speed; new limits clear a throttle and say so', {
+  timeout: 90_000,
+}, async () => {
+  const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/once503`, maxInFlight: 10, retrySchedule: [1] });
+  const client = await connectLive(api.url, tenant.key);
+  try {
+    const stream = collect<Throttled>(client, `subscription($id: ID) { webhookStatusChanged(webhookId: $id) { id ${THROTTLE} } }`, {
+      id: hook.id,
+    });
+    // One event, one 503: a throttle from the rate it was sent at (about one a second).
+    await publishEvents(api, tenant.key, [{ type: 'message.sent', data: { n: 0 } }]);
+    await stream.waitUntil((items) => items.some((w) => w.throttle?.reason === 'HTTP_503'), 20_000);
+    const throttled = stream.items.find((w) => w.throttle?.reason === 'HTTP_503')!.throttle!;
+    console.log(`[adaptive] one 503: ${JSON.stringify(throttled)}`);
+    expect(throttled.rate).toBeLessThanOrEqual(5);
+    await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: 20_000, interval: 200 }).toEqual({ SUCCEEDED: 1 });
+
+    // Nothing sent to it for 30 s (its last write moved back rather than waited for): lifted, and announced.
+    await withPgClient(api.databaseUrl, (db) =>
+      db.query(`update webhook set throttle_written_at = throttle_written_at - interval '31 seconds' where id = $1`, [hook.id]),
+    );
+    const seen = stream.items.length;
+    await stream.waitUntil((items) => items.slice(seen).some((w) => w.throttle === null), 20_000);
+    const { webhook } = await api.ok<{ webhook: Throttled }>(
+      `query($id: ID!) { webhook(id: $id) { id ${THROTTLE} } }`,
+      { id: hook.id },
+      tenant.key,
+    );
+    expect(webhook.throttle).toBeNull();
+
+    // The next campaign: 100 events at the configured limits (at the 0.5/s it was left at: over 3 minutes).
+    const started = Date.now();
+    await publishEvents(
+      api,
+      tenant.key,
+      Array.from({ length: 100 }, (_, n) => ({ type: 'message.sent', data: { n: n + 1 } })),
+    );
+    await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: 30_000, interval: 200 }).toEqual({ SUCCEEDED: 101 });
+    console.log(`[adaptive] the next 100 after the lapse: ${Date.now() - started} ms`);
+    expect(Date.now() - started).toBeLessThan(10_000);
+
+    // A throttle cleared by new limits (updateWebhook) reaches the stream too.
+    answered503 = false;
+    await publishEvents(api, tenant.key, [{ type: 'message.sent', data: { n: 101 } }]);
+    const before = stream.items.length;
+    await stream.waitUntil((items) => items.slice(before).some((w) => w.throttle?.reason === 'HTTP_503'), 20_000);
+    const cleared = stream.items.length;
+    const updated = await api.ok<{ updateWebhook: Throttled }>(
+      `mutation($id: ID!) { updateWebhook(id: $id, input: { maxInFlight: 9 }) { id ${THROTTLE} } }`,
+      { id: hook.id },
+      tenant.key,
+    );
+    expect(updated.updateWebhook.throttle).toBeNull();
+    await stream.waitUntil((items) => items.length > cleared && items.at(-1)!.throttle === null, 10_000);
+  } finally {
+    await client.dispose();
+  }
 });
