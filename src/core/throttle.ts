@@ -167,7 +167,7 @@ function decrease(state: Adaptive, reason: ThrottleReason, limits: Limits, now: 
     ...state,
     throttle: {
       concurrency: Math.max(1, Math.floor(current.concurrency * DECREASE_FACTOR)),
-      rate: Math.max(MIN_RATE, from * DECREASE_FACTOR),
+      rate: Math.max(MIN_RATE, roundRate(from * DECREASE_FACTOR)),
       reason,
       since: state.throttle?.since ?? new Date(now),
     },
@@ -185,7 +185,7 @@ function increase(state: Adaptive, limits: Limits, now: number): Adaptive {
   const ceiling = limits.rateLimit ?? state.ceilingRate;
   let rate: number | null = null;
   if (throttle.rate !== null && ceiling !== null) {
-    rate = throttle.rate + Math.max(MIN_RATE, ceiling / RATE_STEPS);
+    rate = roundRate(throttle.rate + Math.max(MIN_RATE, ceiling / RATE_STEPS));
     if (rate >= ceiling) rate = null;
   }
   const lifted = concurrency >= limits.maxInFlight && rate === null;
@@ -196,6 +196,11 @@ function increase(state: Adaptive, limits: Limits, now: number): Adaptive {
     successes: 0,
     ceilingRate: lifted ? null : state.ceilingRate,
   };
+}
+
+/** A rate to 4 decimals: climbing by steps of a twentieth showed 7.199999999999999/s in the API. */
+function roundRate(rate: number): number {
+  return Math.round(rate * 10_000) / 10_000;
 }
 
 /** Whether two throttles show the same (what is written and announced). */

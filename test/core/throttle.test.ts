@@ -170,6 +170,16 @@ describe('increase', () => {
     expect(s.throttle?.concurrency).toBe(2);
   });
 
+  it('rates are kept to 4 decimals (no 7.199999999999999/s shown)', () => {
+    let s = feed(initialAdaptive(), [status(0, 429)], { maxInFlight: 2, rateLimit: 7.3 });
+    expect(s.throttle?.rate).toBe(3.65);
+    for (let t = 100; t < 2000; t += 100) {
+      s = feed(s, [ok(t)], { maxInFlight: 2, rateLimit: 7.3 });
+      if (s.throttle?.rate != null) expect(Math.round(s.throttle.rate * 10_000) / 10_000).toBe(s.throttle.rate);
+    }
+    expect(feed(initialAdaptive(), [status(0, 429)], { maxInFlight: 2, rateLimit: 0.3 }).throttle?.rate).toBe(0.15);
+  });
+
   it('without a rateLimit the rate throttle is lifted once it is back at the rate it started from', () => {
     let s = feed(initialAdaptive(), [status(0, 429)], { maxInFlight: 2, rateLimit: null }, 10);
     expect(s.throttle).toMatchObject({ concurrency: 1, rate: 5 });
