@@ -146,14 +146,16 @@ export interface HeraldRun {
   ms: number;
 }
 
-/** Runs `node src/cli.ts …args` to completion with only `env` (plus PATH) as its environment. */
+/** Runs `node src/cli.ts …args` to completion with only `env` (plus PATH, and PORT 0 unless given) as its environment. */
 export function runHerald(args: string[], env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<HeraldRun> {
   const started = Date.now();
   return new Promise((resolve) => {
     execFile(
       NODE,
       [CLI, ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: options.timeoutMs ?? 20_000 },
+      // PORT 0 unless given: a Herald (or anything) on the default port 4000 must not fail a test
+      // about something else with 'cannot listen'.
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env }, timeout: options.timeoutMs ?? 20_000 },
       (error, stdout, stderr) => {
         const code = error ? ((error as { code?: number }).code ?? null) : 0;
         resolve({ code: typeof code === 'number' ? code : null, stdout, stderr, ms: Date.now() - started });
