@@ -136,6 +136,24 @@ describe('a broken request is a 400 with yoga’s code, whatever the client acce
     }
   });
 
+  test('a value refused inline is a 422 VALIDATION_ERROR whatever the client accepts, as in variables', async () => {
+    for (const query of [
+      '{ webhooks(first: 1.5) { edges { cursor } } }',
+      'mutation { createWebhook(input: { url: "https://example.com/hook", events: ["*"], maxInFlight: 99999999999 }) { webhook { id } } }',
+      'mutation { createWebhook(input: { url: "https://example.com/hook", events: ["*"], ordering: "KEYED" }) { webhook { id } } }',
+    ]) {
+      for (const accept of [undefined, 'application/json', 'application/graphql-response+json', '*/*']) {
+        const result = await post(JSON.stringify({ query }), accept);
+        expect({ query, accept, status: result.status, codes: result.errors.map((e) => e.extensions?.code) }).toEqual({
+          query,
+          accept,
+          status: 422,
+          codes: ['VALIDATION_ERROR'],
+        });
+      }
+    }
+  });
+
   test('a mutation over GET is a 405', async () => {
     const query = encodeURIComponent(
       'mutation { createWebhook(input: { url: "https://example.com/x", events: ["*"] }) { webhook { id } } }',
