@@ -204,6 +204,10 @@ export class FlowControl implements Gate<number> {
   update(webhook: WebhookForDelivery): void {
     const flow = this.flowOf(webhook.id);
     flow.tenantId = webhook.tenantId;
+    // The rate in force before these settings: a rateLimit lowered by updateWebhook drops the
+    // send times reserved at the old one (compared after the new limits, it never did).
+    const rateBefore = flow.effective.rate;
+    const raised = (webhook.rateLimit ?? Infinity) > (flow.limits.rateLimit ?? Infinity);
     flow.limits = { maxInFlight: webhook.maxInFlight, rateLimit: webhook.rateLimit };
     flow.adaptiveOn = webhook.adaptiveThrottling;
     const writtenAt = webhook.throttleWrittenAt ? Date.parse(webhook.throttleWrittenAt) : 0;
@@ -237,10 +241,17 @@ export class FlowControl implements Gate<number> {
       if (after.concurrency < before.concurrency || (after.rate ?? Infinity) < (before.rate ?? Infinity)) {
         flow.adaptive = { ...flow.adaptive, changedAt: Date.now(), successes: 0, window: before.concurrency };
       }
-      this.rateChanged(flow, before.rate);
       flow.syncedAt = writtenAt;
       flow.dirty = false;
       flow.lowered = false;
+    }
+    this.rateChanged(flow, rateBefore);
+    // A raised rateLimit: the times reserved at the old spacing are given up (updateWebhook moved
+    // the shared schedule back to now), so the next sends go at the new one, not one old spacing
+    // later (at 0.1/s raised to 50/s, that was up to 10 s).
+    if (raised && flow.times.length > 0) {
+      flow.times = [];
+      flow.notBefore = Math.min(flow.notBefore, flow.lastSentAt + (flow.effective.rate === null ? 0 : spacingMs(flow.effective.rate)));
     }
   }
 

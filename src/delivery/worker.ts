@@ -102,8 +102,12 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     logger,
     pull: async (wanted) => {
       const { got, webhooks } = await leases.pull(wanted, place(batchCredentials(signingCache)));
-      // A webhook paused, disabled or deleted since: what waits for it here is not sent.
-      for (const webhook of webhooks.values()) settleQueued(webhook);
+      // Settings changed since (a raised rateLimit applies now, not at the next send time
+      // reserved at the old one); a webhook paused, disabled or deleted: what waits here is not sent.
+      for (const webhook of webhooks.values()) {
+        flow.update(webhook);
+        settleQueued(webhook);
+      }
       return got;
     },
     giveBack: (webhookId) => leases.giveBack(lanes.takeWaiting(webhookId).map((task) => task.delivery.id)),

@@ -278,6 +278,7 @@ export async function updateWebhook(ctx: ServiceContext, id: string, input: Upda
     if (input.timeoutMs != null) webhook.timeoutMs = input.timeoutMs;
     const limitsBefore = [webhook.maxInFlight, webhook.rateLimit ?? null, webhook.adaptiveThrottling];
     const throttled = webhook.throttleConcurrency != null;
+    const rateBefore = webhook.rateLimit ?? Infinity;
     if (input.maxInFlight != null) webhook.maxInFlight = input.maxInFlight;
     if (input.rateLimit !== undefined) webhook.rateLimit = input.rateLimit;
     if (input.adaptiveThrottling != null) webhook.adaptiveThrottling = input.adaptiveThrottling;
@@ -303,6 +304,10 @@ export async function updateWebhook(ctx: ServiceContext, id: string, input: Upda
     // its webhook.enabled event, nor the event sent for a change that did not happen.
     await tx.flush();
     if (unordered) await releaseKeys(tx, ctx, webhook);
+    if ((webhook.rateLimit ?? Infinity) > rateBefore) {
+      // Raised: the shared schedule (webhook_rate) stops holding the next send one old spacing ahead.
+      await rawQuery(tx, 'update webhook_rate set next_send_at = least(next_send_at, now()) where webhook_id = $1', [webhook.id]);
+    }
     if (webhook.status !== from) await statusChanged(tx, ctx, webhook, from);
     // A throttle cleared by new limits is a change webhookStatusChanged shows too.
     else if (throttled && webhook.throttleConcurrency == null) {

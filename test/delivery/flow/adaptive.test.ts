@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { statusCounts, withPgClient } from '../../helpers/db.ts';
 import { createWebhook, publishEvents } from '../../helpers/deliveries.ts';
 import type { Tenant, TestHerald } from '../../helpers/herald.ts';
-import { collect, connectLive } from '../../helpers/live.ts';
+import { collect, connectLive, subscriptionsRunning } from '../../helpers/live.ts';
 import { type Split, startSplit } from '../../helpers/process.ts';
 import { concurrencyMeter, type Receiver, type ReceiverHandler, startReceiver } from '../../helpers/receiver.ts';
 
@@ -204,6 +204,7 @@ test('a throttle nothing has confirmed for 30 s is lifted and announced, and the
     const stream = collect<Throttled>(client, `subscription($id: ID) { webhookStatusChanged(webhookId: $id) { id ${THROTTLE} } }`, {
       id: hook.id,
     });
+    await subscriptionsRunning(api.url, live ? 2 : 1); // the first test's stream is still open
     // One event, one 503: a throttle from the rate it was sent at (about one a second).
     await publishEvents(api, tenant.key, [{ type: 'message.sent', data: { n: 0 } }]);
     await stream.waitUntil((items) => items.some((w) => w.throttle?.reason === 'HTTP_503'), 20_000);
