@@ -67,7 +67,11 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
 
     const ops = createOps({ databaseUrl: db.url, logger, metricsToken: config.metricsToken, knownMigrations: knownMigrations() });
     shutdown.add('ops', () => ops.stop());
-    if (apiPort) apiPort.ops = ops.handler;
+    if (apiPort) {
+      apiPort.ops = ops.handler;
+      // Until the API serves (watchApi replaces this check), requests get 503: not ready either.
+      ops.readiness.addCheck('live', () => 'the API is starting');
+    }
     shutdown.add('drain', async (deadline) => {
       ops.readiness.startDrain();
       if (!drainOnStop || url === null || config.shutdownDrainMs === 0) return;
@@ -131,7 +135,6 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
       });
       shutdown.add('live', () => listener.stop());
       await listener.ready();
-      ops.watchApi({ listening: () => listener.listening(), subscribers: () => live.subscriberCount });
 
       // Loaded only where the API runs: it brings GraphiQL's inlined bundle (tens of MB of heap).
       const { buildServer } = await import('./server.ts');
@@ -149,6 +152,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
       });
       await server.start();
       shutdown.add('api', () => server.stop());
+      ops.watchApi({ listening: () => listener.listening(), subscribers: () => live.subscriberCount });
       url = server.url();
       opsUrl = new URL(url).origin;
     }

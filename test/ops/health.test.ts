@@ -99,6 +99,35 @@ test('a database that stops answering: /readyz says so within about 1 s, /health
   console.log(`hung database: ready again ${Date.now() - thawedAt} ms after it answered`);
 });
 
+test('while Herald starts, /readyz answers 200 only once its API serves requests', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const starting = startTestHerald({ DATABASE_URL: databaseUrl, PORT: String(port) });
+  const seen = new Set<string>();
+  let graphqlWhenReady = 0;
+  try {
+    for (let done = false; !done; ) {
+      const answer = await getJson(`${origin}/readyz`).catch(() => null);
+      if (answer?.status === 503 && answer.body.checks?.live) seen.add(answer.body.checks.live);
+      if (answer?.status === 200) {
+        const graphql = await fetch(`${origin}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"query":"{ __typename }"}',
+        });
+        graphqlWhenReady = graphql.status;
+        done = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  } finally {
+    await (await starting).stop();
+  }
+  // Answered by the API (401 without a key), not the 503 of a port whose server has not started.
+  expect(graphqlWhenReady).toBe(401);
+  expect(seen).toContain('the API is starting');
+});
+
 test('a worker-only process serves /healthz, /readyz and /metrics on HERALD_OPS_PORT, and nothing else', async () => {
   const port = await freePort();
   const worker = await startTestHerald({ DATABASE_URL: databaseUrl, HERALD_ROLE: 'worker', HERALD_OPS_PORT: String(port) });
