@@ -136,7 +136,7 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
       shutdown.add('live', () => listener.stop());
       await listener.ready();
 
-      // Loaded only where the API runs: it brings GraphiQL's inlined bundle (tens of MB of heap).
+      // Loaded only where the API runs (yoga, the schema, the portal: several MB of heap).
       const { buildServer } = await import('./server.ts');
       const server = buildServer({
         orm,

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { type ExecutionArgs, GraphQLError } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
@@ -11,6 +10,7 @@ import type { Config } from './config.ts';
 import { HeraldError, isDatabaseUnavailable } from './core/errors.ts';
 import { isPortalToken } from './core/secrets.ts';
 import type { GraphQLContext } from './graphql/context.ts';
+import { graphiqlPage } from './graphql/graphiql-page.ts';
 import { useInputErrors, variableInputError } from './graphql/input-errors.ts';
 import { graphqlLimits } from './graphql/limits.ts';
 import { useRequestErrors } from './graphql/request-errors.ts';
@@ -142,7 +142,7 @@ export function buildServer(deps: ServerDeps): HeraldServer {
     landingPage: false,
     // GraphiQL inlined from the package: the default page loads its code from a CDN, which
     // self-hosted and offline installs may not reach.
-    renderGraphiQL,
+    renderGraphiQL: graphiqlPage(),
     maskedErrors: {
       // Never yoga's development mode (it follows NODE_ENV): it would send stacks to clients.
       isDev: false,

@@ -146,3 +146,9 @@ test('the rules themselves point one way: no folder can reach itself again', () 
   expect([...(edges.get('live') ?? [])].sort()).toEqual(['core', 'logger.ts']);
   expect(edges.get('core')?.size).toBe(0);
 });
+
+test("GraphiQL's renderer (a 9 MB bundle) is imported only by the worker thread that renders its page", () => {
+  const importers = files.filter((file) => importsOf(file).includes('@graphql-yoga/render-graphiql'));
+  // graphiql-page.ts runs it in a short-lived thread: in the process, its strings stayed in the heap for good.
+  expect(importers).toEqual(['src/graphql/graphiql-render.ts']);
+});
