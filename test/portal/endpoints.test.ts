@@ -6,6 +6,7 @@ import type { Page, Route } from 'playwright-core';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Browser, screenshot } from '../helpers/browser.ts';
+import { withPgClient } from '../helpers/db.ts';
 import { createWebhook, updateWebhook } from '../helpers/deliveries.ts';
 import { createTenant, startTestHerald, type TestHerald } from '../helpers/herald.ts';
 import { browserOnPortal, endpointRow, eventually, waitForText } from '../helpers/portal.ts';
@@ -243,6 +244,20 @@ describe('endpoints in the portal', () => {
       await waitForText(row.locator('.warning'), /Throttled to 4 at once, 1\.3\/s since .*429 Too Many Requests/, 5_000);
       const { webhook } = await h.ok('query($id: ID!) { webhook(id: $id) { throttle { concurrency rate reason } } }', { id }, tenant.key);
       expect(webhook.throttle).toEqual({ concurrency: 4, rate: 1.25, reason: 'HTTP_429' });
+
+      // A throttle that lowers the rate alone names the rate alone (not "8 at once", its own maxInFlight).
+      await withPgClient(h.databaseUrl, (db) =>
+        db.query(`update webhook set throttle_concurrency = 8, throttle_rate = 1, throttle_written_at = now() where id = $1`, [id]),
+      );
+      await page.evaluate(() => (location.hash = '#/deliveries'));
+      await page.evaluate(() => (location.hash = '#/endpoints'));
+      await waitForText(endpointRow(page, url).locator('.warning'), /Throttled to 1\/s since .*429 Too Many Requests/, 5_000);
+      // Adaptive throttling turned off shows on the card.
+      expect(await endpointRow(page, url).getByText('Adaptive throttling').count()).toBe(0);
+      await updateWebhook(h, tenant.key, id, { adaptiveThrottling: false });
+      await page.evaluate(() => (location.hash = '#/deliveries'));
+      await page.evaluate(() => (location.hash = '#/endpoints'));
+      await waitForText(endpointRow(page, url), 'Adaptive throttlingOff');
     } finally {
       await busy.close();
     }

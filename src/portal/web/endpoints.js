@@ -14,10 +14,13 @@ const THROTTLE_REASON_TEXT = {
   TIMEOUT: 'requests timed out',
   SLOW: 'it slowed down',
 };
-function throttleText(t) {
-  const rate = t.rate == null ? '' : `, ${Math.round(t.rate * 10) / 10}/s`;
+/** The throttle of webhook `w`, naming only the limits it lowers (a throttle may lower the rate alone). */
+function throttleText(t, w) {
+  const lowered = [];
+  if (t.concurrency < w.maxInFlight) lowered.push(`${t.concurrency} at once`);
+  if (t.rate != null && (w.rateLimit == null || t.rate < w.rateLimit)) lowered.push(`${Math.round(t.rate * 10) / 10}/s`);
   const since = new Date(t.since).toLocaleTimeString();
-  return `Throttled to ${t.concurrency} at once${rate} since ${since}: ${THROTTLE_REASON_TEXT[t.reason] ?? t.reason}. Herald raises it again as the endpoint keeps up.`;
+  return `Throttled to ${lowered.join(', ')} since ${since}: ${THROTTLE_REASON_TEXT[t.reason] ?? t.reason}. Herald raises it again as the endpoint keeps up.`;
 }
 
 export function EndpointsPage() {
@@ -112,7 +115,7 @@ function EndpointItem({ webhook: w, onEdit, onSecret }) {
     </div>
     ${w.description && html`<p class="description">${w.description}</p>`}
     ${w.disabledReason && html`<p class="warning">Disabled: ${w.disabledReason}</p>`}
-    ${w.throttle && html`<p class="warning">${throttleText(w.throttle)}</p>`}
+    ${w.throttle && html`<p class="warning">${throttleText(w.throttle, w)}</p>`}
     <dl class="facts">
       <div><dt>Deliveries (24 h)</dt><dd>${recent(stats)}</dd></div>
       <div><dt>Last success</dt><dd><${Time} value=${stats?.lastSuccessAt} /></dd></div>
@@ -121,6 +124,7 @@ function EndpointItem({ webhook: w, onEdit, onSecret }) {
       <div class="wide"><dt>Events</dt><dd>${w.events.includes('*') ? 'All events' : w.events.join(', ')}</dd></div>
       <div><dt>At once</dt><dd>${w.maxInFlight}</dd></div>
       <div><dt>Rate limit</dt><dd>${w.rateLimit == null ? 'None' : `${w.rateLimit}/s`}</dd></div>
+      ${w.adaptiveThrottling === false && html`<div><dt>Adaptive throttling</dt><dd>Off</dd></div>`}
       <div><dt>Ordering</dt><dd>${w.ordering === 'KEYED' ? 'One at a time per key' : 'Any order'}</dd></div>
       <div><dt>Waiting</dt><dd>${stats?.waiting ?? 0}</dd></div>
       <div><dt>Delivery profile</dt><dd>${w.deliveryProfile}</dd></div>

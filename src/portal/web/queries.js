@@ -2,7 +2,7 @@
 
 const WEBHOOK_FIELDS = `id url description events channels status disabledReason profile deliveryProfile
   auth { type username headerName } headers { name value } retrySchedule timeoutMs secretCount createdAt
-  maxInFlight rateLimit ordering throttle { concurrency rate reason since }
+  maxInFlight rateLimit adaptiveThrottling ordering throttle { concurrency rate reason since }
   stats { deliveries24h succeeded24h failed24h lastSuccessAt lastFailureAt consecutiveFailures waiting }`;
 
 export const DELIVERY_FIELDS = `id status eventType webhookId eventId attemptCount createdAt lastAttemptAt nextAttemptAt
