@@ -246,8 +246,11 @@ export async function updateWebhook(ctx: ServiceContext, id: string, input: Upda
     const webhook = await getWebhook(txCtx, id);
     const tenantId = webhook.tenant?.id ?? null;
     const errors = new FieldErrors();
-    if (input.url === null) errors.add('url', 'cannot be null');
-    if (input.events === null) errors.add('events', 'cannot be null');
+    // Settings that always have a value: null is refused, not taken as "unchanged" while
+    // rateLimit: null (no limit) and description: null (none) change something.
+    for (const name of ['url', 'events', 'maxInFlight', 'timeoutMs', 'adaptiveThrottling', 'ordering', 'status'] as const) {
+      if (input[name] === null) errors.add(name, 'cannot be null');
+    }
     if (input.status === 'DISABLED') errors.add('status', 'can be set to ACTIVE or PAUSED; Herald disables webhooks itself');
     const { auth, url, ownProfile } = await validateFields(txCtx, tenantId, input, errors, webhook.events);
     // A new profile, or a new secret, must leave the webhook able to sign.

@@ -241,9 +241,14 @@ describe('update', () => {
     expect((await h.ok(READ, { id }, tenant.key)).webhook).toEqual(before);
   });
 
-  test.each([['url'], ['events']])('%s cannot be set to null', async (field) => {
-    expectError(await h.gql(UPDATE, { id, input: { [field]: null } }, tenant.key), 'VALIDATION_ERROR', field);
-  });
+  test.each([['url'], ['events'], ['maxInFlight'], ['timeoutMs'], ['adaptiveThrottling'], ['ordering'], ['status']])(
+    '%s cannot be set to null (it was ignored without a word for all but url and events)',
+    async (field) => {
+      const before = (await h.ok(READ, { id }, tenant.key)).webhook;
+      expectError(await h.gql(UPDATE, { id, input: { [field]: null } }, tenant.key), 'VALIDATION_ERROR', field);
+      expect((await h.ok(READ, { id }, tenant.key)).webhook).toEqual(before);
+    },
+  );
 
   test('pause and resume through status', async () => {
     expect((await h.ok(UPDATE, { id, input: { status: 'PAUSED' } }, tenant.key)).updateWebhook.status).toBe('PAUSED');
