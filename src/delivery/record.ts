@@ -29,6 +29,8 @@ import {
   writeThrottles,
 } from './sql/record-results.ts';
 
+/** How long after a key's next delivery is made due its wake-up job may wake another worker (ms). */
+const READY_BACKSTOP_MS = 2000;
 /** What becomes of one claimed delivery, as the recorder writes it. */
 export interface ResultRecord {
   /** The table row that decide() applied. */
@@ -337,10 +339,13 @@ export class Recorder {
         keyed.map((r) => ({ webhookId: r.webhookId, orderingKey: r.orderingKey! })),
         keyed.filter((r) => r.change.status === 'RETRYING').map((r) => r.change.id),
       );
+      // This worker takes them at once once committed (Committed.ready); their wake-up jobs are
+      // only a backstop, should it not. Due at once, another worker fetched them first and held
+      // them until this one let the webhook's slot go: 1-2 s between the deliveries of a key.
       await enqueueDeliveries(
         this.deps.boss,
         ready.map((r) => r.id),
-        { db: fromPgClient(client) },
+        { db: fromPgClient(client), startAfter: new Date(Date.now() + READY_BACKSTOP_MS) },
       );
       const endedStreaks = await updateWebhookHealth(client, foldHealth(records));
       const written = await writeThrottles(client, throttles.map(throttleRow));

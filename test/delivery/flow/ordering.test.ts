@@ -126,3 +126,23 @@ test('retrySchedule [1]: while one key’s heads fail five times in a row, the o
   expect(seen.order.get('k0')).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
   expect(seen.overlapped()).toBe(0);
 });
+
+test('one key, maxInFlight 1, two workers: each next delivery goes as soon as the one before succeeded (no second-long gaps)', {
+  timeout: 60_000,
+}, async () => {
+  const receiver = await startReceiver({ handler: (_req, res) => setTimeout(() => res.writeHead(200).end('ok'), 20) });
+  receivers.push(receiver);
+  const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/chain`, ordering: 'KEYED', maxInFlight: 1 });
+  await publishEvents(
+    api,
+    tenant.key,
+    Array.from({ length: 40 }, (_, n) => ({ type: 'message.sent', data: { n }, orderingKey: 'conversation-1' })),
+  );
+  await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: 40_000, interval: 200 }).toEqual({ SUCCEEDED: 40 });
+  const times = receiver.requests.map((r) => r.receivedAt.getTime()).sort((a, b) => a - b);
+  const gaps = times.slice(1).map((t, i) => t - times[i]);
+  console.log(`[ordering] one key, 40 events: longest gap ${Math.max(...gaps)} ms, ${gaps.filter((g) => g > 500).length} over 500 ms`);
+  // The worker that recorded a success takes the next at once; a wake-up job another worker
+  // fetched first used to hold it until the first let its slot go (1-2 s).
+  expect(gaps.filter((g) => g > 500)).toEqual([]);
+});
