@@ -16,12 +16,17 @@ export interface WebhookStats {
   latencyP50Ms: number | null;
   latencyP95Ms: number | null;
   /**
-   * Deliveries held back now: due but not yet taken by a worker (waiting for a slot under
-   * maxInFlight, for the rate, or for a worker), and, on an ACTIVE webhook, those waiting behind
-   * an earlier delivery of their ordering key.
+   * Deliveries held back now, not yet sent: due but not yet taken by a worker (waiting for a slot
+   * under maxInFlight, for the rate, or for a worker); taken, beyond the requests that can be open
+   * (a worker queues up to a few times maxInFlight in hand: leased, due, and not counted before,
+   * so 40 events to an endpoint allowing 4 at once showed 24 waiting while 36 were); and, on an
+   * ACTIVE webhook, those waiting behind an earlier delivery of their ordering key.
    */
   waiting: number;
 }
+
+/** Requests that may be open to webhook `wh` now: its maxInFlight, or the throttle below it. */
+const IN_FORCE_SQL = 'least(wh.max_in_flight, coalesce(wh.throttle_concurrency, wh.max_in_flight))';
 
 /** Attempts the latency percentiles are computed over. */
 export const LATENCY_SAMPLE = 100;
@@ -44,7 +49,8 @@ export async function webhookStats(em: EntityManager, webhooks: readonly IWebhoo
     waiting: string;
   }>(
     em,
-    `select w.id, d.deliveries, d.succeeded, d.failed, l.p50, l.p95, q.due + q.behind as waiting
+    `select w.id, d.deliveries, d.succeeded, d.failed, l.p50, l.p95,
+            q.due + greatest(0, q.taken - (select ${IN_FORCE_SQL} from webhook wh where wh.id = w.id)) + q.behind as waiting
        from unnest($1::text[], $4::boolean[]) as w(id, active),
             lateral (select count(*) as deliveries,
                             count(*) filter (where status = 'SUCCEEDED') as succeeded,
@@ -55,6 +61,9 @@ export async function webhookStats(em: EntityManager, webhooks: readonly IWebhoo
                        from (select duration_ms from attempt where webhook_id = w.id order by id desc limit $3) recent) l,
             lateral (select (select count(*) from delivery d
                               where d.webhook_id = w.id and d.next_attempt_at is not null and ${dueSql('d', 'now()')}) as due,
+                            (select count(*) from delivery d
+                              where d.webhook_id = w.id and d.next_attempt_at is not null and d.next_attempt_at <= now()
+                                and d.status in ${WAITING_SQL} and d.locked_until > now()) as taken,
                             (select count(*) from delivery d
                               where w.active and d.webhook_id = w.id and d.ordering_key is not null
                                 and d.status in ${WAITING_SQL} and d.next_attempt_at is null) as behind) q`,

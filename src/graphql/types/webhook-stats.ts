@@ -25,7 +25,7 @@ const WebhookStatsRef = builder.objectRef<WebhookStats>('WebhookStats').implemen
     latencyP95Ms: t.exposeInt('latencyP95Ms', { nullable: true, description: '95th percentile duration of the last 100 attempts.' }),
     waiting: t.exposeInt('waiting', {
       description:
-        'Deliveries held back now: due but not yet sent for want of a slot (maxInFlight), a send time (rateLimit, throttle) or a worker, and, while ACTIVE, those waiting behind an earlier delivery of their ordering key. They use no attempts.',
+        'Deliveries held back now: due but not yet sent for want of a slot (maxInFlight), a send time (rateLimit, throttle) or a worker — in the table or queued in a worker beyond the requests that may be open — and, while ACTIVE, those waiting behind an earlier delivery of their ordering key. They use no attempts.',
     }),
   }),
 });

@@ -53,6 +53,30 @@ test('three workers, maxInFlight 5: the endpoint never has more than 5 requests 
   expect(byWorker.reduce((a, b) => a + b, 0)).toBe(150);
 });
 
+test('stats { waiting } counts every delivery not yet sent: in the table, and queued in a worker beyond the requests open', {
+  timeout: 60_000,
+}, async () => {
+  const hold = holdingHandler();
+  const receiver = await startReceiver({ handler: hold.handler });
+  receivers.push(receiver);
+  const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/queued`, maxInFlight: 4, channels: ['queued'] });
+  const waiting = async () =>
+    (await api.ok(`query($id: ID!) { webhook(id: $id) { stats { waiting } } }`, { id: hook.id }, tenant.key)).webhook.stats
+      .waiting as number;
+  await publishEvents(
+    api,
+    tenant.key,
+    Array.from({ length: 40 }, (_, n) => ({ type: 'message.delivered', channel: 'queued', data: { n } })),
+  );
+  await expect.poll(() => hold.held, { timeout: 15_000 }).toBe(4);
+  // 4 requests open; the other 36 wait, whether a worker took them in hand (it did: up to four
+  // times maxInFlight) or not. Only the table's were counted: 24 here.
+  await expect.poll(waiting, { timeout: 10_000, interval: 200 }).toBe(36);
+  hold.answerAll();
+  await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: 30_000, interval: 250 }).toEqual({ SUCCEEDED: 40 });
+  expect(await waiting()).toBe(0);
+});
+
 test('kill -9 a worker holding slots: no other worker sends to the endpoint until its lease lapses, then they do', {
   timeout: 90_000,
 }, async () => {
