@@ -65,6 +65,16 @@ export async function updateWebhook(h: GqlClient, key: string, id: string, input
   return data.updateWebhook;
 }
 
+/** A webhook's `stats { waiting }`: deliveries held back now. */
+export async function waitingOf(h: GqlClient, key: string, id: string): Promise<number> {
+  const data = await h.ok<{ webhook: { stats: { waiting: number } } }>(
+    'query($id: ID!) { webhook(id: $id) { stats { waiting } } }',
+    { id },
+    key,
+  );
+  return data.webhook.stats.waiting;
+}
+
 export interface PublishInput {
   type?: string;
   data?: unknown;

@@ -2,7 +2,7 @@
 // processes, and the number of requests open at the receiver.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { heldSlots, statusCounts } from '../../helpers/db.ts';
-import { createWebhook, publish, publishEvents, sleep } from '../../helpers/deliveries.ts';
+import { createWebhook, publish, publishEvents, sleep, waitingOf } from '../../helpers/deliveries.ts';
 import type { Tenant, TestHerald } from '../../helpers/herald.ts';
 import { attemptsLogged, type HeraldProcess, problems, type Split, startSplit } from '../../helpers/process.ts';
 import { answerAfter, concurrencyMeter, holdingHandler, type Receiver, startReceiver, webhookIds } from '../../helpers/receiver.ts';
@@ -60,9 +60,7 @@ test('stats { waiting } counts every delivery not yet sent: in the table, and qu
   const receiver = await startReceiver({ handler: hold.handler });
   receivers.push(receiver);
   const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/queued`, maxInFlight: 4, channels: ['queued'] });
-  const waiting = async () =>
-    (await api.ok(`query($id: ID!) { webhook(id: $id) { stats { waiting } } }`, { id: hook.id }, tenant.key)).webhook.stats
-      .waiting as number;
+  const waiting = () => waitingOf(api, tenant.key, hook.id);
   await publishEvents(
     api,
     tenant.key,

@@ -3,7 +3,7 @@
 // for it (or for a slot) cost no database write.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { heldSlots, statusCounts, withPgClient } from '../../helpers/db.ts';
-import { createWebhook, publish, publishEvents, sleep, waitUntil } from '../../helpers/deliveries.ts';
+import { createWebhook, publish, publishEvents, sleep, waitingOf, waitUntil } from '../../helpers/deliveries.ts';
 import type { Tenant, TestHerald } from '../../helpers/herald.ts';
 import { scrape } from '../../helpers/ops.ts';
 import { attemptsLogged, type HeraldProcess, type Split, startSplit } from '../../helpers/process.ts';
@@ -44,9 +44,7 @@ test(`rateLimit ${RATE}: two workers send ${RATE}/s evenly; waiting deliveries u
   timeout: 90_000,
 }, async () => {
   const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/rated`, rateLimit: RATE });
-  const statsOf = async () =>
-    (await api.ok(`query($id: ID!) { webhook(id: $id) { stats { waiting } } }`, { id: hook.id }, tenant.key)).webhook.stats
-      .waiting as number;
+  const statsOf = () => waitingOf(api, tenant.key, hook.id);
   // Half in one call (a backlog at once), half one per call, five calls at a time: jobs reach both workers.
   await publishEvents(
     api,
