@@ -32,8 +32,20 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '30' },
     scenarios: { type: 'string', default: '1,2,3,4,5' },
     'log-level': { type: 'string', default: 'info' },
-    /** `all`: one `herald serve` process; `split`: one `--role api` and one `--role worker` process. */
+    /** `all`: one `herald serve` process; `split`: one `--role api` process and `--workers` `--role worker` processes. */
     herald: { type: 'string', default: 'split' },
+    /**
+     * Worker processes with `--herald split` (default 1). A list (`1,2,3`) runs the throughput
+     * scenario once per count, each on a fresh Herald and database: the scaling curve.
+     */
+    workers: { type: 'string', default: '1' },
+    /**
+     * The setup a user runs outside the benchmark: one `npm start` process (`--herald all`) on a
+     * PostgreSQL with default settings (no 30 s checkpoint), 10 tenants × 10 webhooks subscribed
+     * to `*`, `--events` events published in batches of 500 by one publisher (scenario 6), next
+     * to the peer (5) on the same server.
+     */
+    outside: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(ROOT, 'test/bench/results.json') },
     /** Log PostgreSQL's lock waits over 40 ms, statements over 80 ms and autovacuum runs (embedded PostgreSQL only). */
     'pg-log': { type: 'boolean', default: false },
@@ -63,8 +75,14 @@ const WARMUP = Number(opts.warmup);
 const FANOUT = Number(opts.fanout);
 const WEBHOOKS = Number(opts.webhooks);
 const CONCURRENCY = Number(opts.concurrency);
-const BATCH = Number(opts.batch);
-const scenarios = new Set(opts.scenarios.split(',').map(Number));
+const OUTSIDE = opts.outside;
+const BATCH = OUTSIDE ? 500 : Number(opts.batch);
+const HERALD_MODE = OUTSIDE ? 'all' : opts.herald;
+const WORKER_COUNTS = opts.workers.split(',').map(Number);
+const scenariosGiven = process.argv.some((arg) => arg.startsWith('--scenarios'));
+const scenarios = new Set((OUTSIDE && !scenariosGiven ? '5,6' : opts.scenarios).split(',').map(Number));
+if (WORKER_COUNTS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--workers: a list of counts from 1');
+if (WORKER_COUNTS.length > 1 && HERALD_MODE !== 'split') throw new Error('--workers with several counts needs --herald split');
 const KEYED = opts.ordering === 'keyed';
 /** What every webhook of Herald's scenarios is created with, from the flow-control options. */
 const FLOW = {
@@ -93,7 +111,31 @@ interface Result {
    * (Dirty in /proc/meminfo). Written out in bursts, it makes commits wait (README, Performance).
    */
   maxDirtyMb?: number;
+  /** What the scenario wrote to disk, per delivery (see writeMeter). */
+  writeVolume?: WriteVolume;
   note?: string;
+}
+
+/**
+ * Bytes written per delivery: the growth of every table (with its TOAST table and maps) and
+ * every index in the database — Herald's own (`public`) and pg-boss's (`pgboss`) — and the WAL
+ * PostgreSQL generated meanwhile (the whole server's: nothing else runs on it during a scenario,
+ * except autovacuum and checkpoints, which are part of the cost).
+ */
+interface WriteVolume {
+  /** tables + indexes + wal. */
+  bytesPerDelivery: number;
+  heraldTablesPerDelivery: number;
+  heraldIndexesPerDelivery: number;
+  jobTablesAndIndexesPerDelivery: number;
+  walPerDelivery: number;
+  /** The relations that grew, largest growth first, in bytes per delivery. */
+  byRelation: Record<string, number>;
+  /**
+   * With --sql-stats: the WAL per delivery by relation (pg_walinspect; a record counted for its
+   * first block), as records and full-page images, largest first.
+   */
+  walByRelation?: Record<string, { records: number; fullPages: number }>;
 }
 
 const results: Result[] = [];
@@ -181,6 +223,93 @@ function meter(h: Pick<HeraldHandle, 'roles' | 'pids'>): () => Measured {
   };
 }
 
+/**
+ * Starts measuring what a scenario writes to the database at `databaseUrl` (see WriteVolume);
+ * the returned function ends the measurement for `deliveries` deliveries.
+ */
+async function writeMeter(databaseUrl: string): Promise<(deliveries: number) => Promise<WriteVolume>> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const sizes = async () => {
+    const { rows } = await client.query<{ name: string; schema: string; index: boolean; bytes: string }>(
+      `select c.relname as name, n.nspname as schema, c.relkind = 'i' as index, pg_table_size(c.oid) as bytes
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('r', 'i', 'm') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`,
+    );
+    return new Map(rows.map((r) => [`${r.schema}.${r.name}`, { ...r, bytes: Number(r.bytes) }]));
+  };
+  // From a checkpoint, so that every scenario pays for the full-page images of the pages it
+  // touches first (the WAL of pages first changed after a checkpoint holds each page whole):
+  // otherwise whether a checkpoint fell within the scenario moves the figure by 5–15 %.
+  await client.query('checkpoint').catch(() => {}); // not a superuser on an external server: measured as it comes
+  const before = await sizes();
+  const { rows } = await client.query<{ lsn: string }>('select pg_current_wal_insert_lsn() as lsn');
+  const startLsn = rows[0].lsn;
+  return async (deliveries) => {
+    try {
+      const after = await sizes();
+      const wal = await client.query<{ bytes: string }>('select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1) as bytes', [startLsn]);
+      const per = (bytes: number) => Math.round(bytes / deliveries);
+      let heraldTables = 0;
+      let heraldIndexes = 0;
+      let jobs = 0;
+      const grown: [string, number][] = [];
+      for (const [key, rel] of after) {
+        const growth = rel.bytes - (before.get(key)?.bytes ?? 0);
+        if (growth === 0) continue;
+        grown.push([rel.schema === 'public' ? rel.name : key, growth]);
+        if (rel.schema !== 'public') jobs += growth;
+        else if (rel.index) heraldIndexes += growth;
+        else heraldTables += growth;
+      }
+      const walBytes = Number(wal.rows[0].bytes);
+      const walByRelation = opts['sql-stats'] ? await walPerRelation(client, startLsn, deliveries) : undefined;
+      return {
+        bytesPerDelivery: per(heraldTables + heraldIndexes + jobs + walBytes),
+        heraldTablesPerDelivery: per(heraldTables),
+        heraldIndexesPerDelivery: per(heraldIndexes),
+        jobTablesAndIndexesPerDelivery: per(jobs),
+        walPerDelivery: per(walBytes),
+        byRelation: Object.fromEntries(grown.sort((a, b) => b[1] - a[1]).map(([name, bytes]) => [name, per(bytes)])),
+        ...(walByRelation ? { walByRelation } : {}),
+      };
+    } finally {
+      await client.end();
+    }
+  };
+}
+
+/** WAL since `startLsn` by relation, per delivery (pg_walinspect). */
+async function walPerRelation(
+  client: pg.Client,
+  startLsn: string,
+  deliveries: number,
+): Promise<Record<string, { records: number; fullPages: number }>> {
+  await client.query('create extension if not exists pg_walinspect');
+  const { rows } = await client.query<{ name: string; records: string; fpi: string }>(
+    `with blocks as (
+       select b.start_lsn, b.block_id, b.relfilenode, b.record_length, b.block_fpi_length as fpi_length
+         from pg_get_wal_block_info($1::pg_lsn, pg_current_wal_insert_lsn(), false) b
+     ), per_record as (
+       -- A record's length once (on its first block); each block's full-page image on its own.
+       select relfilenode, case when block_id = (min(block_id) over (partition by start_lsn)) then record_length else 0 end as rec,
+              coalesce(fpi_length, 0) as fpi
+         from blocks
+     )
+     select coalesce(n.nspname || '.' || c.relname, 'relfilenode ' || p.relfilenode) as name, sum(rec) as records, sum(fpi) as fpi
+       from per_record p left join pg_class c on c.relfilenode = p.relfilenode
+       left join pg_namespace n on n.oid = c.relnamespace
+      group by 1 order by sum(rec) + sum(fpi) desc limit 25`,
+    [startLsn],
+  );
+  return Object.fromEntries(
+    rows.map((r) => [
+      r.name.replace(/^public\./, ''),
+      { records: Math.round(Number(r.records) / deliveries), fullPages: Math.round(Number(r.fpi) / deliveries) },
+    ]),
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -199,6 +328,8 @@ async function main() {
       persistent: false,
       settings: {
         ...(opts['sql-stats'] ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}),
+        // PostgreSQL's own default, over the embedded server's 30 s (a later -c wins).
+        ...(OUTSIDE ? { checkpoint_timeout: '5min' } : {}),
         // Where the latency tail comes from: lock waits over 40 ms and statements over 80 ms, in the log.
         ...(opts['pg-log']
           ? { log_lock_waits: 'on', deadlock_timeout: '40ms', log_min_duration_statement: '80', log_autovacuum_min_duration: '0' }
@@ -210,30 +341,43 @@ async function main() {
     postmasterPid = db.pid;
     log('embedded PostgreSQL started');
   }
-  const databaseUrl = await freshDatabase(baseUrl, 'herald_bench');
-  if (opts['sql-stats']) sqlStats = await startSqlStats(databaseUrl);
   const receiver = await startBenchReceiver();
-  const children: ChildProcess[] = [];
+  const heralds: HeraldHandle[] = [];
   let stopScraper: ReturnType<typeof startScraper> | null = null;
   try {
-    const herald = await startHerald(databaseUrl, receiver, children);
-    if (opts.scrape) stopScraper = startScraper(herald);
+    const byNumber = new Map<string, Result>();
     // The ceiling and the peer go first, on a machine and a PostgreSQL that Herald's 130 000
     // deliveries have not yet left busy (autovacuum, checkpoints): the comparison favours them.
-    const byNumber = new Map<number, Result>();
-    if (scenarios.has(4)) byNumber.set(4, await ceiling(receiver));
-    if (scenarios.has(5)) byNumber.set(5, await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver));
-    if (scenarios.has(1)) byNumber.set(1, await throughput(herald, receiver, 'throughput', false));
-    if (scenarios.has(2)) byNumber.set(2, await moderateLoad(herald, receiver));
-    if (scenarios.has(3)) byNumber.set(3, await throughput(herald, receiver, 'slow endpoint isolation', true));
-    results.push(...[...byNumber].sort(([a], [b]) => a - b).map(([, result]) => result));
+    if (scenarios.has(4)) byNumber.set('4', await ceiling(receiver));
+    if (scenarios.has(5)) byNumber.set('5', await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver));
+    for (const [i, workers] of WORKER_COUNTS.entries()) {
+      const databaseUrl = await freshDatabase(baseUrl, `herald_bench${i === 0 ? '' : `_${workers}`}`);
+      if (opts['sql-stats']) sqlStats = await startSqlStats(databaseUrl);
+      const herald = await startHerald(databaseUrl, workers);
+      heralds.push(herald);
+      // Scraped throughout a run of one Herald (with several worker counts, the first).
+      if (opts.scrape && i === 0) stopScraper = startScraper(herald);
+      const curve = WORKER_COUNTS.length > 1 ? ` (${workers} worker${workers > 1 ? 's' : ''})` : '';
+      if (scenarios.has(1)) byNumber.set(`1${curve}`, await throughput(herald, receiver, `throughput${curve}`, `/s1-${workers}`));
+      if (scenarios.has(6)) byNumber.set('6', await outsideThroughput(herald, receiver));
+      // The other scenarios once, with the first worker count.
+      if (i === 0 && scenarios.has(2)) byNumber.set('2', await moderateLoad(herald, receiver));
+      if (i === 0 && scenarios.has(3)) byNumber.set('3', await throughput(herald, receiver, 'slow endpoint isolation', '/s3', true));
+      await sqlStats?.close();
+      sqlStats = null;
+      if (WORKER_COUNTS.length > 1) {
+        if (stopScraper) scraped ??= stopScraper();
+        await herald.stop();
+      }
+    }
+    results.push(...[...byNumber].sort(([a], [b]) => a.localeCompare(b)).map(([, result]) => result));
   } finally {
     if (stopScraper) {
-      scraped = stopScraper();
+      scraped ??= stopScraper();
       log(`scraper: ${scraped.scrapes} scrapes of /metrics (${scraped.failures} failed), slowest ${scraped.maxMs} ms`);
     }
     await sqlStats?.close();
-    await Promise.all(children.map((child) => stopChild(child)));
+    await Promise.all(heralds.map((h) => h.stop()));
     await receiver.close();
     await stopDb();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -308,8 +452,11 @@ async function startSqlStats(databaseUrl: string): Promise<NonNullable<typeof sq
 
 interface HeraldHandle {
   url: string;
-  /** Where each process serves /healthz, /readyz and /metrics (the API's port, the worker's own). */
+  databaseUrl: string;
+  /** Where each process serves /healthz, /readyz and /metrics (the API's port, each worker's own). */
   opsUrls: string[];
+  /** Stops Herald's processes (SIGTERM, as in production). */
+  stop(): Promise<void>;
   /** Herald's processes (api and worker, or one doing both). */
   pids: number[];
   /** The role of each process in `pids`. */
@@ -318,9 +465,13 @@ interface HeraldHandle {
   gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string): Promise<T>;
 }
 
-async function startHerald(databaseUrl: string, _receiver: BenchReceiver, children: ChildProcess[]): Promise<HeraldHandle> {
-  const roles = opts.herald === 'split' ? ['api', 'worker'] : ['all'];
-  // Each process its own port: the API's, and the worker's for its ops endpoints.
+async function startHerald(databaseUrl: string, workers: number): Promise<HeraldHandle> {
+  const children: ChildProcess[] = [];
+  const roles =
+    HERALD_MODE === 'split'
+      ? ['api', ...Array.from({ length: workers }, (_, i) => (workers === 1 ? 'worker' : `worker${i + 1}`))]
+      : ['all'];
+  // Each process its own port: the API's, and each worker's for its ops endpoints.
   const ports = await Promise.all(roles.map(() => freePort()));
   const port = ports[0];
   const adminKey = `hrld_admin_${randomBytes(16).toString('hex')}`;
@@ -337,9 +488,10 @@ async function startHerald(databaseUrl: string, _receiver: BenchReceiver, childr
     LOG_LEVEL: opts['log-level'],
   };
   const pids: number[] = [];
-  for (const [i, role] of roles.entries()) {
+  for (const [i, label] of roles.entries()) {
+    const role = label.replace(/\d+$/, '');
     const profile = opts.profile
-      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=herald-${role}.cpuprofile`]
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=herald-${label}.cpuprofile`]
       : [];
     const nodeArgs = opts['node-args'].split(' ').filter(Boolean);
     const child = spawn(NODE, [...NODE_FLAGS, ...nodeArgs, ...profile, path.join(ROOT, 'src/cli.ts'), 'serve', '--role', role], {
@@ -348,7 +500,7 @@ async function startHerald(databaseUrl: string, _receiver: BenchReceiver, childr
       stdio: ['ignore', process.env.BENCH_HERALD_LOG ? 'pipe' : 'ignore', 'inherit'],
     });
     if (process.env.BENCH_HERALD_LOG)
-      child.stdout!.pipe((await import('node:fs')).createWriteStream(`${process.env.BENCH_HERALD_LOG}.${role}`));
+      child.stdout!.pipe((await import('node:fs')).createWriteStream(`${process.env.BENCH_HERALD_LOG}.${label}`));
     children.push(child);
     pids.push(child.pid!);
     // Migrations run at start; let the first process apply them before the next one starts.
@@ -381,7 +533,10 @@ async function startHerald(databaseUrl: string, _receiver: BenchReceiver, childr
     }
   }
   log(`Herald started: ${roles.map((r, i) => `${r} (pid ${pids[i]}, ${opsUrls[i]})`).join(', ')}`);
-  return { url, opsUrls, pids, roles, adminKey, gql };
+  const stop = async () => {
+    await Promise.all(children.map((child) => stopChild(child)));
+  };
+  return { url, databaseUrl, opsUrls, pids, roles, adminKey, gql, stop };
 }
 
 /** Polls /metrics of every Herald process every second, as a Prometheus server would; returns a stop function. */
@@ -468,10 +623,9 @@ async function publishMany(h: HeraldHandle, key: string, count: number, groups: 
   return deliveries;
 }
 
-async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string, withSlow: boolean): Promise<Result> {
+async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string, prefix: string, withSlow = false): Promise<Result> {
   const groups = WEBHOOKS / FANOUT;
   const key = await createTenant(h, `bench-${name}`);
-  const prefix = withSlow ? '/s3' : '/s1';
   for (let i = 0; i < WEBHOOKS; i++) {
     await createWebhook(h, key, receiver, `${prefix}/w${i}`, { channels: [`g${i % groups}`] });
   }
@@ -488,6 +642,7 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
   await sqlStats?.reset();
 
   log(`${name}: ${EVENTS} events × ${FANOUT} webhooks${withSlow ? ' + 1 hanging webhook' : ''}`);
+  const writes = await writeMeter(h.databaseUrl);
   const measure = meter(h);
   const started = Date.now();
   const expected = await publishMany(h, key, EVENTS, groups, WARMUP);
@@ -497,6 +652,7 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
   const seconds = (Date.now() - started) / 1000;
   const measured = measure();
   await sleep(500);
+  const writeVolume = await writes(expected);
   await sqlStats?.report(name, fastExpected);
   const got = receiver.uniqueCount(fast);
   if (got !== fastExpected) throw new Error(`${name}: expected ${fastExpected} unique deliveries, got ${got}`);
@@ -509,6 +665,75 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
     deliveriesPerSecond: Math.round(fastExpected / seconds),
     ...lat,
     ...measured,
+    writeVolume,
+    note: `publish took ${round(publishSeconds)} s; ${receiver.verified} signatures verified; ${receiver.requests - got} duplicate requests`,
+  };
+  log(result);
+  return result;
+}
+
+/**
+ * Scenario 6 (--outside): 10 tenants × 10 webhooks subscribed to `*`; one publisher (the admin
+ * key, naming each event's tenant in turn) sends `--events` events in batches of 500, one call at
+ * a time; every event goes to its tenant's 10 webhooks.
+ */
+async function outsideThroughput(h: HeraldHandle, receiver: BenchReceiver): Promise<Result> {
+  const name = 'outside setup: 10 tenants × 10 webhooks, batches of 500';
+  const tenants: string[] = [];
+  for (let t = 0; t < 10; t++) {
+    const data = await h.gql<{ createTenant: { tenant: { id: string }; apiKey: string } }>(
+      'mutation($n: String!) { createTenant(input: { name: $n }) { tenant { id } apiKey } }',
+      { n: `outside-${t}` },
+    );
+    tenants.push(data.createTenant.tenant.id);
+    for (let w = 0; w < 10; w++) await createWebhook(h, data.createTenant.apiKey, receiver, `/s6/t${t}/w${w}`, {});
+  }
+  const isOutside = (p: string) => p.startsWith('/s6/');
+  let seq = 0;
+  const publish = async (count: number): Promise<number> => {
+    let deliveries = 0;
+    for (let start = 0; start < count; start += BATCH) {
+      const inputs = Array.from({ length: Math.min(BATCH, count - start) }, () => {
+        const i = seq++;
+        return {
+          type: 'message.delivered',
+          tenantId: tenants[i % tenants.length],
+          data: { seq: i, sentAt: Date.now(), to: '+15550100', status: 'delivered' },
+        };
+      });
+      const data = await h.gql<{ publishEvents: { deliveryCount: number }[] }>(PUBLISH, { inputs });
+      deliveries += data.publishEvents.reduce((n, p) => n + p.deliveryCount, 0);
+    }
+    return deliveries;
+  };
+  log(`${name}: warm-up ${WARMUP} events`);
+  const warm = await publish(WARMUP);
+  await waitUntil(() => receiver.uniqueCount(isOutside) >= warm, 120_000, 'warm-up deliveries');
+  receiver.reset();
+  await sqlStats?.reset();
+  log(`${name}: ${EVENTS} events`);
+  const writes = await writeMeter(h.databaseUrl);
+  const measure = meter(h);
+  const started = Date.now();
+  const expected = await publish(EVENTS);
+  const publishSeconds = (Date.now() - started) / 1000;
+  await waitUntil(() => receiver.uniqueCount(isOutside) >= expected, 600_000, `${expected} deliveries`);
+  const seconds = (Date.now() - started) / 1000;
+  const measured = measure();
+  await sleep(500);
+  const writeVolume = await writes(expected);
+  await sqlStats?.report(name, expected);
+  const got = receiver.uniqueCount(isOutside);
+  if (got !== expected) throw new Error(`${name}: expected ${expected} unique deliveries, got ${got}`);
+  if (receiver.signatureFailures > 0) throw new Error(`${name}: ${receiver.signatureFailures} signatures failed`);
+  const result: Result = {
+    scenario: name,
+    deliveries: expected,
+    seconds: round(seconds),
+    deliveriesPerSecond: Math.round(expected / seconds),
+    ...latencySummary(receiver.latencies),
+    ...measured,
+    writeVolume,
     note: `publish took ${round(publishSeconds)} s; ${receiver.verified} signatures verified; ${receiver.requests - got} duplicate requests`,
   };
   log(result);
@@ -549,11 +774,14 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
   receiver.reset();
   await sqlStats?.reset();
   log(`moderate load: ${rate} events/s to 5 webhooks for ${seconds} s`);
+  const writes = await writeMeter(h.databaseUrl);
   const measure = meter(h);
   const sent = await steady(seconds);
   const expected = sent * 5;
   await waitUntil(() => receiver.uniqueCount((p) => p.startsWith('/s2/')) >= expected, 120_000, 'moderate-load deliveries');
   const measured = measure();
+  await sleep(500);
+  const writeVolume = await writes(expected);
   await sqlStats?.report('moderate load', expected);
   const lat = latencySummary(receiver.latencies);
   const result: Result = {
@@ -563,6 +791,7 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
     deliveriesPerSecond: Math.round(expected / seconds),
     ...lat,
     ...measured,
+    writeVolume,
   };
   log(result);
   return result;
@@ -644,6 +873,7 @@ async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pid: nu
   await waitUntil(() => receiver.uniqueCount(isPeer) >= WARMUP * FANOUT, 120_000, 'peer warm-up');
   receiver.reset();
   log(`peer: ${EVENTS} events × ${FANOUT} through bare pg-boss + undici`);
+  const writes = await writeMeter(databaseUrl);
   const measure = meter({ roles: ['peer'], pids: [pid] });
   const started = Date.now();
   await publish(EVENTS, WARMUP);
@@ -651,6 +881,8 @@ async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pid: nu
   await waitUntil(() => receiver.uniqueCount(isPeer) >= expected, 600_000, 'peer deliveries');
   const seconds = (Date.now() - started) / 1000;
   const { cpuSeconds: cpuUsed } = measure();
+  await sleep(500);
+  const writeVolume = await writes(expected);
   await boss.stop({ graceful: false });
   const result: Result = {
     scenario: 'peer (bare pg-boss)',
@@ -659,6 +891,7 @@ async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pid: nu
     deliveriesPerSecond: Math.round(expected / seconds),
     ...latencySummary(receiver.latencies),
     cpuSeconds: cpuUsed,
+    writeVolume,
   };
   log(result);
   return result;
@@ -673,22 +906,29 @@ function report() {
   const herald = byName('throughput');
   const ceilingResult = byName('ceiling');
   const peerResult = byName('peer');
-  console.log('\n| scenario | deliveries | seconds | deliveries/s | p50 ms | p95 ms | p99 ms | max RSS MB |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('\n| scenario | deliveries | seconds | deliveries/s | p50 ms | p95 ms | p99 ms | max RSS MB | written B/delivery |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     console.log(
-      `| ${r.scenario} | ${r.deliveries} | ${r.seconds} | ${r.deliveriesPerSecond} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${r.maxRssMb ?? ''} |`,
+      `| ${r.scenario} | ${r.deliveries} | ${r.seconds} | ${r.deliveriesPerSecond} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${r.maxRssMb ?? ''} | ${r.writeVolume?.bytesPerDelivery ?? ''} |`,
     );
   }
   const ratios: Record<string, number> = {};
   if (herald && ceilingResult) ratios.heraldOverCeiling = round(herald.deliveriesPerSecond / ceilingResult.deliveriesPerSecond);
-  if (herald && peerResult) ratios.heraldOverPeer = round(herald.deliveriesPerSecond / peerResult.deliveriesPerSecond);
+  if (peerResult) {
+    // Every Herald throughput figure (one per worker count, the outside setup) against the peer's.
+    for (const r of results.filter((r) => r.scenario.startsWith('throughput') || r.scenario.startsWith('outside'))) {
+      const key = r === herald ? 'heraldOverPeer' : `${r.scenario.split(':')[0]} over peer`;
+      ratios[key] = round(r.deliveriesPerSecond / peerResult.deliveriesPerSecond);
+    }
+  }
   const slow = byName('slow');
   if (herald && slow) {
     ratios.slowScenarioThroughputKept = round(slow.deliveriesPerSecond / herald.deliveriesPerSecond);
     ratios.slowScenarioP99Ratio = round(slow.p99Ms / herald.p99Ms);
   }
   console.log('\n', ratios);
+  for (const r of results) if (r.writeVolume) console.log(`written per delivery, ${r.scenario}:`, r.writeVolume);
   const machine = {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
@@ -706,7 +946,9 @@ function report() {
       concurrency: CONCURRENCY,
       batch: BATCH,
       logLevel: opts['log-level'],
-      heraldProcesses: opts.herald,
+      heraldProcesses: HERALD_MODE,
+      workers: WORKER_COUNTS,
+      outside: OUTSIDE,
       scrape: opts.scrape ? scraped : false,
       deliveryProfile: opts['delivery-profile'] ? path.basename(opts['delivery-profile']) : 'standard',
       flow: FLOW,
