@@ -21,6 +21,22 @@
 // Claim takes due-by-now; the sweep re-queues due-by-(now − lease/2) (its wake-up job was lost
 // or its worker died); retention keeps every event with a delivery owed an attempt (1 alone).
 //
+// ## Where owed deliveries are found
+//
+// The delivery row is the truth, but the delivery table has no index on status or due time: its
+// worker's updates (lease, then the final status) touch no indexed column, so they are HOT
+// updates that write no index entries. A delivery owed an attempt is found in one of two places:
+//
+//   delivery_due    one row per delivery owed an attempt beyond its first (retry, put off, asked
+//                   for by hand, test event, parked behind a paused webhook), its due time beside
+//                   it; written and removed with the delivery's own changes
+//   delivery_batch  one row per publish call: the id range of the fresh deliveries it wrote, which
+//                   their wake-up jobs send within moments; once a batch is lease/2 old, the sweep
+//                   gives its deliveries still owed a delivery_due row and removes it
+//
+// owedCandidatesSql() reads both. A delivery_due row whose delivery is no longer owed is harmless
+// (every reader checks the delivery row with dueSql) and the sweep removes it.
+//
 // ## Transitions
 //
 // | from              | trigger                                              | to        | next attempt             | announced (phases)                |
@@ -136,6 +152,36 @@ export function dueSql(d: string, by: string | null): string {
   if (by === null) return owedSql;
   return `${owedSql} and ${d}.next_attempt_at <= ${by} and (${d}.locked_until is null or ${d}.locked_until < now())`;
 }
+
+/**
+ * The ids (column `id`) of the deliveries of the webhooks `webhookIds` (an SQL text[], e.g. a
+ * parameter) that may be owed an attempt: those with a delivery_due row, and those of publish
+ * batches not yet looked over. A superset: check each delivery with dueSql. Index-served:
+ * delivery_due's (webhook_id, delivery_id) index, and delivery's (webhook_id, id) index from the
+ * oldest batch on.
+ */
+export function owedCandidatesSql(webhookIds: string): string {
+  return `select delivery_id as id from delivery_due where webhook_id = any(${webhookIds})
+          union
+          select id from delivery where webhook_id = any(${webhookIds}) and id >= (select min(first_delivery_id) from delivery_batch)`;
+}
+
+/** The columns of a delivery_due row, in the order dueRowOf() gives them. */
+export const DUE_COLUMNS = 'delivery_id, webhook_id, priority, due_at, ordering_key, ordering_seq';
+
+/** A delivery_due row (DUE_COLUMNS) from a delivery row aliased `d`: its due time is its next attempt's. */
+export function dueRowOf(d: string): string {
+  return `${d}.id, ${d}.webhook_id, ${d}.priority, ${d}.next_attempt_at, ${d}.ordering_key, ${d}.ordering_seq`;
+}
+
+/**
+ * Gives deliveries (`$1`, ids) their delivery_due rows, or brings those they have in line with
+ * the delivery row (due time, ordering key) — run after the change that made them owed.
+ */
+export const MARK_OWED_SQL = `insert into delivery_due (${DUE_COLUMNS})
+  select ${dueRowOf('d')} from delivery d where d.id = any($1::text[]) order by d.id
+  on conflict (delivery_id) do update
+     set due_at = excluded.due_at, ordering_key = excluded.ordering_key, ordering_seq = excluded.ordering_seq`;
 
 /** What decide() needs to know of a claimed delivery. */
 export interface DeliveryState {

@@ -118,14 +118,14 @@ export class Leases {
   }
 
   /**
-   * Gives deliveries back untouched and without a wake-up job: they stay due in the table for the
-   * worker that holds their webhook's slots, whose pulls take them.
+   * Gives deliveries back untouched and without a wake-up job: they stay due in the table, with
+   * delivery_due rows, for the worker that holds their webhook's slots, whose pulls take them.
    */
   giveBack(ids: string[]): void {
     if (ids.length === 0) return;
     // Not renewed from now on: if the release fails, the leases lapse and they are due again then.
     this.recorded(ids);
-    releaseLeases(this.deps.pool, ids, this.deps.workerId).catch((err) =>
+    releaseLeases(this.deps.pool, ids, this.deps.workerId, true).catch((err) =>
       this.deps.log.warn({ err, count: ids.length }, 'giving deliveries back failed'),
     );
   }

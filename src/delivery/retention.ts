@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { PgBoss } from 'pg-boss';
 import { dueSql } from '../core/delivery-state.ts';
 import { lowestIdAt } from '../core/ids.ts';
@@ -14,35 +14,55 @@ const BATCH = 5000;
  * deliveries (FAILED ones were replayable until now) and their attempts, recent ones too.
  */
 export async function applyRetention(pool: Pool, retentionMs: number, now = Date.now()): Promise<{ attempts: number; events: number }> {
-  // Ids are time-ordered: "older than" is a primary-key range scan.
+  // Ids are time-ordered: "older than" is a primary-key range scan. Sets of ids are matched with
+  // `= any(array(…))`, which the planner always serves from an index: `in (…)` let it hash-join
+  // a sequential scan of the whole table when the set was large next to a small table.
   const cutoff = now - retentionMs;
+  // Every statement here has an index made for it; with few old rows next to many young ones the
+  // planner sometimes preferred reading a whole table, which at volume takes minutes.
+  const db = await pool.connect();
+  try {
+    await db.query('set enable_seqscan = off');
+    return await deleteOld(db, cutoff);
+  } finally {
+    await db.query('reset enable_seqscan').catch(() => {});
+    db.release();
+  }
+}
+
+async function deleteOld(db: PoolClient, cutoff: number): Promise<{ attempts: number; events: number }> {
   let attempts = 0;
   let events = 0;
   for (;;) {
-    const { rowCount } = await pool.query(`delete from attempt where id in (select id from attempt where id < $1 order by id limit $2)`, [
-      lowestIdAt('att', cutoff),
-      BATCH,
-    ]);
+    const { rowCount } = await db.query(
+      `delete from attempt where id = any(array(select id from attempt where id < $1 order by id limit $2))`,
+      [lowestIdAt('att', cutoff), BATCH],
+    );
     attempts += rowCount ?? 0;
     if ((rowCount ?? 0) < BATCH) break;
   }
   for (;;) {
     // No foreign keys cascade (see the Delivery entity): the event, its bodies under delivery
-    // profiles, its deliveries and their attempts (retried by hand since the cutoff) go in one statement.
-    const { rows } = await pool.query<{ events: string; attempts: string }>(
+    // profiles, its deliveries, their attempts (retried by hand since the cutoff) and delivery_due
+    // rows go in one statement.
+    const { rows } = await db.query<{ events: string; attempts: string }>(
       `with old_event as (
-         delete from event where id in (
+         delete from event where id = any(array(
            select e.id from event e
             where e.id < $1
-              and not exists (select 1 from delivery d where d.event_id = e.id and ${dueSql('d', null)})
-            order by e.id limit $2)
+              -- A subquery per event (one index look-up each), never a join of every delivery.
+              and not coalesce((select true from delivery d where d.event_id = e.id and ${dueSql('d', null)} limit 1), false)
+            order by e.id limit $2))
          returning id
        ), old_delivery as (
-         delete from delivery where event_id in (select id from old_event) returning id
+         delete from delivery where event_id = any(array(select id from old_event)) returning id
        ), old_attempt as (
-         delete from attempt where delivery_id in (select id from old_delivery) returning id
+         delete from attempt where delivery_id = any(array(select id from old_delivery)) returning id
        ), old_body as (
-         delete from event_body where event_id in (select id from old_event)
+         delete from event_body where event_id = any(array(select id from old_event))
+       ), old_due as (
+         -- None is owed an attempt; a row left over from before it ended goes with it.
+         delete from delivery_due where delivery_id = any(array(select id from old_delivery))
        )
        select (select count(*) from old_event) as events, (select count(*) from old_attempt) as attempts`,
       [lowestIdAt('evt', cutoff), BATCH],

@@ -1,31 +1,27 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
-import { ATTEMPT_TRIGGERS, DELIVERY_STATUSES, WAITING_SQL } from '../core/delivery-state.ts';
+import { ATTEMPT_TRIGGERS, DELIVERY_STATUSES } from '../core/delivery-state.ts';
 import { NORMAL_RANK } from '../core/flow.ts';
 import { Attempt } from './Attempt.ts';
 import { Event } from './Event.ts';
 import { Tenant } from './Tenant.ts';
 import { Webhook } from './Webhook.ts';
 
-/** One per (event, webhook): the state of getting that event to that endpoint (its lifecycle: core/delivery-state.ts). */
+/**
+ * One per (event, webhook): the state of getting that event to that endpoint (its lifecycle:
+ * core/delivery-state.ts).
+ *
+ * Four indexes, none on a column the worker changes: the id, (tenant, id) and (webhook, id) for
+ * newest-first history pages, (event, webhook) for an event's deliveries and retention. Then the
+ * worker's lease and its final update of a delivery are HOT updates (the new row version on the
+ * same page, no index entries; the table keeps half of each page free for them). Deliveries owed
+ * an attempt are found through DeliveryDue and DeliveryBatch instead of an index on `status` or
+ * `next_attempt_at` (which made every final update write an entry in every index then) — flow
+ * control's pulls by webhook and priority and its ordering keys' heads included.
+ */
 export const Delivery = defineEntity({
   name: 'Delivery',
   tableName: 'delivery',
-  indexes: [
-    { properties: ['tenant', 'id'] },
-    { properties: ['webhook', 'id'] },
-    { properties: ['webhook', 'status', 'id'] },
-    { properties: ['event', 'id'] },
-    { properties: ['nextAttemptAt'] },
-    // A webhook's planned deliveries in the order a worker pulls them (delivery/sql/flow.ts), and
-    // how many wait (stats); ended ones have no next attempt and are not in it.
-    { name: 'delivery_planned_by_webhook', properties: ['webhook', 'priority', 'nextAttemptAt'], where: 'next_attempt_at is not null' },
-    // The waiting deliveries of each ordering key, in publish order: its head is the first.
-    {
-      name: 'delivery_waiting_by_key',
-      properties: ['webhook', 'orderingKey', 'orderingSeq'],
-      where: `ordering_key is not null and status in ${WAITING_SQL}`,
-    },
-  ],
+  indexes: [{ properties: ['tenant', 'id'] }, { properties: ['webhook', 'id'] }],
   uniques: [{ properties: ['event', 'webhook'] }],
   properties: {
     id: p.string().primary(),

@@ -1,6 +1,8 @@
 export { ApiKey } from './ApiKey.ts';
 export { Attempt } from './Attempt.ts';
 export { Delivery } from './Delivery.ts';
+export { DeliveryBatch } from './DeliveryBatch.ts';
+export { DeliveryDue } from './DeliveryDue.ts';
 export { DeliveryProfile } from './DeliveryProfile.ts';
 export { DeliveryProfileVersion } from './DeliveryProfileVersion.ts';
 export { Event } from './Event.ts';
@@ -19,6 +21,8 @@ export { WebhookSlot } from './WebhookSlot.ts';
 import { ApiKey } from './ApiKey.ts';
 import { Attempt } from './Attempt.ts';
 import { Delivery } from './Delivery.ts';
+import { DeliveryBatch } from './DeliveryBatch.ts';
+import { DeliveryDue } from './DeliveryDue.ts';
 import { DeliveryProfile } from './DeliveryProfile.ts';
 import { DeliveryProfileVersion } from './DeliveryProfileVersion.ts';
 import { Event } from './Event.ts';
@@ -41,6 +45,8 @@ export const entities = [
   Webhook,
   Event,
   Delivery,
+  DeliveryDue,
+  DeliveryBatch,
   Attempt,
   RateLimitBucket,
   PortalSession,

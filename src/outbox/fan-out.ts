@@ -1,5 +1,5 @@
 import type { Db, PgBoss } from 'pg-boss';
-import { WAITING_SQL } from '../core/delivery-state.ts';
+import { DUE_COLUMNS, WAITING_SQL } from '../core/delivery-state.ts';
 import { defaultPriorityRank } from '../core/event-types.ts';
 import { newId } from '../core/ids.ts';
 import type { TenantFields } from '../core/profiles/render.ts';
@@ -53,7 +53,9 @@ interface NewDelivery {
  * Writes events, their bodies under the profile versions that render their own (an expression
  * that fails stores its error: those deliveries fail with TRANSFORM, nothing else does), one
  * delivery per (event, webhook) pinned to its profile version, and the QUEUED live messages with one
- * statement, then the wake-up jobs of deliveries to active webhooks — all through `db`, inside the
+ * statement (the due deliveries are found again through one delivery_batch row, their id range; the
+ * parked ones and those with an ordering key through their delivery_due rows: core/delivery-state.ts,
+ * "Where owed deliveries are found"), then the wake-up jobs of deliveries to active webhooks — all through `db`, inside the
  * caller's transaction, so they exist together with whatever else it commits or not at all. Few
  * round trips keep publishing fast. Deliveries to KEYED webhooks are numbered per key first
  * (numberKeyed). With `announce: false` the QUEUED messages are returned for
@@ -96,6 +98,8 @@ export async function insertEvents(
     );
   }
   await numberKeyed(db, deliveries);
+  // Ids are time-ordered: the due ones run from the first to the last (one delivery_batch row).
+  const dueIds = deliveries.filter((d) => d.due !== null).map((d) => d.id);
   const rows = events.map((e) => ({
     id: e.id,
     tenant_id: e.tenantId,
@@ -126,9 +130,28 @@ export async function insertEvents(
      ), new_body as (
        insert into event_body (event_id, profile_version, body, error)
        select event_id, profile_version, body, error from json_to_recordset($6::json) as x(event_id text, profile_version text, body text, error text)
+     ), new_batch as (
+       insert into delivery_batch (first_delivery_id, last_delivery_id, created_at)
+       select $7::text, $8::text, $3::timestamptz where $7::text is not null
+     ), owed as (
+       -- Parked ones, and every one with an ordering key: a key's waiting deliveries are found
+       -- (its head first) through delivery_due.
+       insert into delivery_due (${DUE_COLUMNS})
+       select id, webhook_id, priority, due, ordering_key, ordering_seq
+         from json_to_recordset($9::json) as x(id text, webhook_id text, priority smallint, due timestamptz, ordering_key text, ordering_seq bigint)
      )
      select count(pg_notify($4, payload)) from unnest($5::text[]) as payload`,
-    [JSON.stringify(rows), JSON.stringify(deliveries), now, LIVE_CHANNEL, announce ? packMessages(queued) : [], JSON.stringify(bodies)],
+    [
+      JSON.stringify(rows),
+      JSON.stringify(deliveries),
+      now,
+      LIVE_CHANNEL,
+      announce ? packMessages(queued) : [],
+      JSON.stringify(bodies),
+      dueIds[0] ?? null,
+      dueIds.at(-1) ?? null,
+      JSON.stringify(deliveries.filter((d) => d.due === null || d.ordering_key !== null)),
+    ],
   );
   // Wake-up jobs at each delivery's priority (pg-boss hands out higher ones first).
   const byPriority = new Map<number, string[]>();
@@ -175,9 +198,11 @@ async function numberKeyed(db: Db, deliveries: NewDelivery[]): Promise<void> {
     [JSON.stringify(keys)],
   )) as { rows: { webhook_id: string; ordering_key: string; last_seq: string }[] };
   const { rows: waiting } = (await db.executeSql(
-    `select distinct d.webhook_id, d.ordering_key
+    // Every waiting delivery with an ordering key has its delivery_due row (core/delivery-state.ts).
+    `select k.webhook_id, k.ordering_key
        from json_to_recordset($1::json) as k(webhook_id text, ordering_key text, n int)
-       join delivery d on d.webhook_id = k.webhook_id and d.ordering_key = k.ordering_key and d.status in ${WAITING_SQL}`,
+      where exists (select 1 from delivery_due q join delivery d on d.id = q.delivery_id
+                     where q.webhook_id = k.webhook_id and q.ordering_key = k.ordering_key and d.status in ${WAITING_SQL})`,
     [JSON.stringify(keys)],
   )) as { rows: { webhook_id: string; ordering_key: string }[] };
   const busy = new Set(waiting.map((w) => `${w.webhook_id}\u0000${w.ordering_key}`));

@@ -1,7 +1,7 @@
 import { fromKysely } from 'pg-boss';
 import { HeraldError, notFound, validationError } from '../core/errors.ts';
 import { defaultPriorityRank, TEST_EVENT_TYPE } from '../core/event-types.ts';
-import { newId } from '../core/ids.ts';
+import { lowestIdAt, newId } from '../core/ids.ts';
 import { buildPayload } from '../core/payload.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { Delivery, type IDelivery } from '../entities/Delivery.ts';
@@ -61,12 +61,16 @@ export async function replayFailedDeliveries(
   if (until <= input.since) throw validationError([{ field: 'until', message: 'must be after since' }]);
   const webhook = await getWebhook(ctx, input.webhookId);
   return ctx.em.transactional(async (tx) => {
+    // Ids are time-ordered: the id range (a minute wider each way than the window, for the
+    // moments between a delivery's created_at and its id) makes this a range of the webhook's
+    // (webhook_id, id) index rather than every delivery it ever had.
     const rows = await rawQuery<RequeuedRow>(
       tx,
       `update delivery set next_trigger = 'MANUAL', next_attempt_at = now(), updated_at = now()
-        where webhook_id = $1 and status = 'FAILED' and next_trigger = 'SCHEDULED' and created_at >= $2 and created_at < $3
+        where webhook_id = $1 and id >= $4 and id < $5
+          and status = 'FAILED' and next_trigger = 'SCHEDULED' and created_at >= $2 and created_at < $3
         ${RETURNING}`,
-      [webhook.id, input.since, until],
+      [webhook.id, input.since, until, lowestIdAt('dlv', input.since.getTime() - 60_000), lowestIdAt('dlv', until.getTime() + 60_000)],
     );
     await requeue(tx, ctx.boss, rows);
     return rows.length;

@@ -1,11 +1,17 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely, type PgBoss } from 'pg-boss';
+import { MARK_OWED_SQL } from '../core/delivery-state.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, notifyLive } from '../live/messages.ts';
 
-/** Wake-up jobs (at each delivery's priority) and QUEUED live messages for re-queued deliveries, inside the caller's transaction. */
+/**
+ * For deliveries just made due (their `next_attempt_at` set): their delivery_due rows, wake-up
+ * jobs (at each delivery's priority) and QUEUED live messages, inside the caller's transaction.
+ */
 export async function requeue(tx: EntityManager, boss: PgBoss, rows: RequeuedRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await rawQuery(tx, MARK_OWED_SQL, [rows.map((r) => r.id)]);
   const byPriority = new Map<number, string[]>();
   for (const r of rows) byPriority.set(r.priority, [...(byPriority.get(r.priority) ?? []), r.id]);
   await enqueueDeliveriesAt(

@@ -28,6 +28,9 @@ export interface WebhookStats {
 /** Requests that may be open to webhook `wh` now: its maxInFlight, or the throttle below it. */
 const IN_FORCE_SQL = 'least(wh.max_in_flight, coalesce(wh.throttle_concurrency, wh.max_in_flight))';
 
+/** A delivery `d` a worker holds, due and not yet ended: queued in its lane or in flight. */
+const TAKEN = (d: string) => `${d}.next_attempt_at <= now() and ${d}.status in ${WAITING_SQL} and ${d}.locked_until > now()`;
+
 /** Attempts the latency percentiles are computed over. */
 export const LATENCY_SAMPLE = 100;
 
@@ -59,14 +62,23 @@ export async function webhookStats(em: EntityManager, webhooks: readonly IWebhoo
             lateral (select percentile_cont(0.5) within group (order by duration_ms) as p50,
                             percentile_cont(0.95) within group (order by duration_ms) as p95
                        from (select duration_ms from attempt where webhook_id = w.id order by id desc limit $3) recent) l,
-            lateral (select (select count(*) from delivery d
-                              where d.webhook_id = w.id and d.next_attempt_at is not null and ${dueSql('d', 'now()')}) as due,
-                            (select count(*) from delivery d
-                              where d.webhook_id = w.id and d.next_attempt_at is not null and d.next_attempt_at <= now()
-                                and d.status in ${WAITING_SQL} and d.locked_until > now()) as taken,
-                            (select count(*) from delivery d
-                              where w.active and d.webhook_id = w.id and d.ordering_key is not null
-                                and d.status in ${WAITING_SQL} and d.next_attempt_at is null) as behind) q`,
+            -- Owed deliveries are found through delivery_due and the open publish batches
+            -- (core/delivery-state.ts, "Where owed deliveries are found"), in two index-served
+            -- parts: a webhook's delivery_due rows, each checked on its delivery, and its fresh
+            -- deliveries of open batches without one (a look-up per row: as an anti-join the
+            -- planner may read all of delivery_due).
+            lateral (select a.due + b.due as due, a.taken + b.taken as taken,
+                            (select count(*) from delivery_due q join delivery d on d.id = q.delivery_id
+                              where w.active and q.webhook_id = w.id and q.ordering_key is not null and q.due_at is null
+                                and d.status in ${WAITING_SQL} and d.next_attempt_at is null) as behind
+                       from (select count(*) filter (where ${dueSql('d', 'now()')}) as due, count(*) filter (where ${TAKEN('d')}) as taken
+                               from delivery_due q
+                              cross join lateral (select * from delivery d where d.id = q.delivery_id limit 1) d
+                              where q.webhook_id = w.id and q.due_at <= now()) a,
+                            (select count(*) filter (where ${dueSql('d', 'now()')}) as due, count(*) filter (where ${TAKEN('d')}) as taken
+                               from delivery d
+                              where d.webhook_id = w.id and d.id >= (select min(first_delivery_id) from delivery_batch)
+                                and coalesce((select false from delivery_due q where q.delivery_id = d.id limit 1), true)) b) q`,
     [webhooks.map((w) => w.id), since, LATENCY_SAMPLE, webhooks.map((w) => w.status === 'ACTIVE')],
   );
   const byId = new Map(rows.map((r) => [r.id, r]));

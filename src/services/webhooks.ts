@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely } from 'pg-boss';
 import { parseCidrs } from '../core/address.ts';
 import type { StoredAuth } from '../core/auth.ts';
-import { WAITING_SQL, type WebhookStatus } from '../core/delivery-state.ts';
+import { owedCandidatesSql, WAITING_SQL, type WebhookStatus } from '../core/delivery-state.ts';
 import { FieldErrors, notFound, validationError } from '../core/errors.ts';
 import type { Ordering } from '../core/flow.ts';
 import { newId } from '../core/ids.ts';
@@ -341,17 +341,25 @@ async function releaseKeys(tx: EntityManager, ctx: ServiceContext, webhook: IWeb
     tx,
     `select 1 from ordering_sequence s
       where s.webhook_id = $1 and s.ordering_key in (
-            select d.ordering_key from delivery d where d.webhook_id = $1 and d.ordering_key is not null and d.status in ${WAITING_SQL})
+            select q.ordering_key from delivery_due q join delivery d on d.id = q.delivery_id
+             where q.webhook_id = $1 and q.ordering_key is not null and d.status in ${WAITING_SQL})
       order by s.ordering_key
         for update of s`,
     [webhook.id],
   );
   const released = await rawQuery<RequeuedRow & { next_attempt_at: Date | null }>(
     tx,
-    `update delivery set ordering_key = null, ordering_seq = null, updated_at = now(),
-            next_attempt_at = case when next_attempt_at is null and $2 then now() else next_attempt_at end
-      where webhook_id = $1 and ordering_key is not null and status in ${WAITING_SQL}
-      ${RETURNING}, next_attempt_at`,
+    // Every waiting delivery with an ordering key has its delivery_due row (core/delivery-state.ts).
+    `with released as (
+       update delivery set ordering_key = null, ordering_seq = null, updated_at = now(),
+              next_attempt_at = case when next_attempt_at is null and $2 then now() else next_attempt_at end
+        where id = any(array(select delivery_id from delivery_due where webhook_id = $1 and ordering_key is not null))
+          and webhook_id = $1 and ordering_key is not null and status in ${WAITING_SQL}
+        ${RETURNING}, next_attempt_at
+     ), unkeyed as (
+       update delivery_due set ordering_key = null, ordering_seq = null where delivery_id = any(array(select id from released))
+     )
+     select * from released`,
     [webhook.id, webhook.status === 'ACTIVE'],
   );
   await requeue(
@@ -370,12 +378,14 @@ async function statusChanged(tx: EntityManager, ctx: ServiceContext, webhook: IW
     // Not those waiting behind an earlier delivery of their ordering key: they follow it.
     const parked = await rawQuery<RequeuedRow>(
       tx,
+      // Parked deliveries, and those behind their key, are found by their delivery_due rows (core/delivery-state.ts).
       `update delivery d set next_attempt_at = now(), updated_at = now()
-        where d.webhook_id = $1 and d.status in ${WAITING_SQL} and d.next_attempt_at is null
+        where d.id = any(array(select delivery_id from delivery_due where webhook_id = $1 and due_at is null))
+          and d.webhook_id = $1 and d.status in ${WAITING_SQL} and d.next_attempt_at is null
           and (d.ordering_key is null or not exists (
-               select 1 from delivery p
-                where p.webhook_id = d.webhook_id and p.ordering_key = d.ordering_key
-                  and p.ordering_seq < d.ordering_seq and p.status in ${WAITING_SQL}))
+               select 1 from delivery_due q join delivery p on p.id = q.delivery_id
+                where q.webhook_id = d.webhook_id and q.ordering_key = d.ordering_key
+                  and q.ordering_seq < d.ordering_seq and p.status in ${WAITING_SQL}))
         ${RETURNING}`,
       [webhook.id],
     );
@@ -407,11 +417,18 @@ export async function deleteWebhook(ctx: ServiceContext, id: string): Promise<IW
     await tx.nativeUpdate(Webhook, { id: webhook.id }, { deletedAt: now, updatedAt: now });
     // One statement that also says which deliveries it cancelled, so each is announced live
     // (the NOTIFY is delivered only if this transaction commits).
+    // Those no longer owed an attempt lose their delivery_due rows (a one-off attempt asked for
+    // by hand is still owed: the worker settles it).
     const cancelled = await rawQuery<DeliveryIds>(
       tx,
-      `update delivery set status = 'CANCELLED', completed_at = $2, next_attempt_at = null, updated_at = $2
-        where webhook_id = $1 and status in ${WAITING_SQL}
-        returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId"`,
+      `with cancelled as (
+         update delivery set status = 'CANCELLED', completed_at = $2, next_attempt_at = null, updated_at = $2
+          where id = any(array(${owedCandidatesSql('array[$1::text]')})) and webhook_id = $1 and status in ${WAITING_SQL}
+          returning id, tenant_id, webhook_id, event_id, next_trigger
+       ), gone as (
+         delete from delivery_due where delivery_id = any(array(select id from cancelled where next_trigger = 'SCHEDULED'))
+       )
+       select id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId" from cancelled`,
       [webhook.id, now],
     );
     await notifyLive(

@@ -35,9 +35,12 @@ beforeAll(async () => {
 });
 afterAll(() => pool?.end());
 
-/** Writes one event and one delivery per case, as old as retention would delete. */
+/**
+ * Writes one event and one delivery per case, as old as retention would delete; each owed an
+ * attempt has its delivery_due row, as the migration that brought that table gives it.
+ */
 async function seed(): Promise<void> {
-  await pool.query('truncate delivery, event');
+  await pool.query('truncate delivery, event, delivery_due, delivery_batch');
   base = (await pool.query<{ now: Date }>('select now()')).rows[0].now;
   cases = dueCases(base);
   const old = base.getTime() - 40 * DAY;
@@ -64,6 +67,9 @@ async function seed(): Promise<void> {
       column((c) => c.lockedUntil),
       new Date(old),
     ],
+  );
+  await pool.query(
+    `insert into delivery_due (delivery_id, webhook_id, due_at) select id, webhook_id, next_attempt_at from delivery d where ${dueSql('d', null)}`,
   );
 }
 
@@ -143,7 +149,7 @@ describe('a retry asked for while the worker held the delivery: settle() and upd
   const rows = decisions.flatMap((d) => ATTEMPT_TRIGGERS.map((current) => ({ ...d, current, id: idAt('dlv', Date.now()) })));
 
   it.each(['status', 'nextAttemptAt', 'nextTrigger', 'completedAt', 'requeue'] as const)('the same %s for every case', async (column) => {
-    await pool.query('truncate delivery');
+    await pool.query('truncate delivery, delivery_due');
     await pool.query(
       `insert into delivery (id, tenant_id, event_id, webhook_id, event_type, status, attempt_count, next_trigger, next_attempt_at,
                              locked_until, locked_by, created_at, updated_at)
@@ -179,7 +185,12 @@ describe('a retry asked for while the worker held the delivery: settle() and upd
         next_attempt_at: Date | null;
         next_trigger: AttemptTrigger;
         completed_at: Date | null;
-      }>('select id, status, next_attempt_at, next_trigger, completed_at from delivery');
+        due: boolean;
+        due_at: Date | null;
+      }>(
+        `select id, status, next_attempt_at, next_trigger, completed_at, q.delivery_id is not null as due, q.due_at
+           from delivery d left join delivery_due q on q.delivery_id = d.id`,
+      );
       await client.query('rollback');
       const byId = new Map(written.map((w) => [w.id, w]));
       for (const row of rows) {
@@ -193,6 +204,12 @@ describe('a retry asked for while the worker held the delivery: settle() and upd
           requeue: requeued.has(row.id),
         };
         expect(sql[column], `${row.name}, trigger now ${row.current}`).toEqual(want[column]);
+        // Owed an attempt after it: found through its delivery_due row, due when the delivery is.
+        const owed = isDue({ ...want, lockedUntil: null }, null, now);
+        expect({ due: got.due, dueAt: got.due_at }, `${row.name}, trigger now ${row.current}`).toEqual({
+          due: owed,
+          dueAt: owed ? want.nextAttemptAt : null,
+        });
       }
     } finally {
       client.release();

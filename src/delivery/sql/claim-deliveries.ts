@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { type AttemptTrigger, type DeliveryStatus, dueSql, type WebhookStatus } from '../../core/delivery-state.ts';
+import { type AttemptTrigger, type DeliveryStatus, DUE_COLUMNS, dueRowOf, dueSql, type WebhookStatus } from '../../core/delivery-state.ts';
 import { HIGH_RANK, laneCapSql, type Ordering } from '../../core/flow.ts';
 import type { ThrottleReason } from '../../core/throttle.ts';
 import type { CustomHeader, StoredSecret } from '../../entities/Webhook.ts';
@@ -84,8 +84,9 @@ const WEBHOOKS_OF_CLAIMED = webhooksOf('select "webhookId" from claimed');
  * returns them with their payloads and their webhooks' current settings — one round trip.
  * Of each webhook it takes at most `rooms[webhookId]` (for a webhook not in `rooms`, its lane's
  * capacity, core/flow.ts laneCap), HIGH ones first and whatever the room; the rest stay in the
- * table untouched, for a pull (pullDeliveries) to take when there is room. Rows already leased,
- * ended or not yet due are skipped: a duplicate wake-up job is harmless.
+ * table for a pull (pullDeliveries) to take when there is room, given their delivery_due rows
+ * (written once, here; nothing is written while they wait). Rows already leased, ended or not
+ * yet due are skipped: a duplicate wake-up job is harmless.
  */
 export async function claimDeliveries(
   pool: Pool,
@@ -109,7 +110,15 @@ export async function claimDeliveries(
         where d.id in (select id from named where n <= room or priority = ${HIGH_RANK})
           and e.id = d.event_id
           and ${dueSql('d', 'now()')}
-        returning ${CLAIMED_COLUMNS})
+        returning ${CLAIMED_COLUMNS}
+     ), left_over as (
+       -- A row it has already mirrors the delivery (core/delivery-state.ts). In id order, as the
+       -- recorder writes its rows: two inserts of the same rows never wait on each other crosswise.
+       insert into delivery_due (${DUE_COLUMNS})
+       select ${dueRowOf('d')} from delivery d
+        where d.id = any(array(select id from named where n > room and priority <> ${HIGH_RANK}))
+        order by d.id
+       on conflict (delivery_id) do nothing)
      select coalesce((select json_agg(c) from claimed c), '[]') as deliveries,
             ${WEBHOOKS_OF_CLAIMED} as webhooks,
             coalesce((select json_agg(distinct webhook_id) from named where n > room and priority <> ${HIGH_RANK}), '[]') as left_over`,
@@ -122,8 +131,11 @@ export async function claimDeliveries(
  * Leases up to `room` due deliveries of each webhook (only HIGH ones with `highOnly`), HIGH
  * first then the longest due — the webhooks this worker holds slots of and has room for — with
  * the settings of every webhook asked for, whether any came or not: a worker whose lane is full
- * takes nothing, and would otherwise not see a pause until its lane drained. Rows
- * another worker is claiming at the same moment are skipped, not waited for.
+ * takes nothing, and would otherwise not see a pause until its lane drained. They are found
+ * through their delivery_due rows (a claim or a worker that gave them back wrote them, or the
+ * sweep once their publish batch was lease/2 old: a fresh delivery its wake-up job has not
+ * reached yet is left to that job). Rows another worker is claiming at the same moment are
+ * skipped, not waited for.
  */
 export async function pullDeliveries(
   pool: Pool,
@@ -136,12 +148,12 @@ export async function pullDeliveries(
        select p.id
          from json_to_recordset($1::json) as r(webhook_id text, room int, high_only boolean)
         cross join lateral (
-          select d.id from delivery d
-           where d.webhook_id = r.webhook_id and d.next_attempt_at is not null and ${dueSql('d', 'now()')}
-             and (not r.high_only or d.priority = ${HIGH_RANK})
-           order by d.priority, d.next_attempt_at
+          select d.id from delivery_due q join delivery d on d.id = q.delivery_id
+           where q.webhook_id = r.webhook_id and q.due_at <= now() and ${dueSql('d', 'now()')}
+             and (not r.high_only or q.priority = ${HIGH_RANK})
+           order by q.priority, q.due_at
            limit r.room
-           for update skip locked) p
+           for update of d skip locked) p
      ), claimed as (
        update delivery d set ${LEASE}
          from event e
@@ -168,11 +180,28 @@ export async function renewLeases(pool: Pool, ids: string[], workerId: string, l
   );
 }
 
-/** Gives deliveries back untouched (on shutdown, or to leave them to the worker holding their webhook's slots). */
-export async function releaseLeases(pool: Pool, ids: string[], workerId: string): Promise<void> {
+/**
+ * Gives deliveries back untouched (on shutdown, or to leave them to the worker holding their
+ * webhook's slots). With `findable`, those still owed get delivery_due rows, for that worker's
+ * pulls to find (on shutdown each gets a fresh wake-up job instead).
+ */
+export async function releaseLeases(pool: Pool, ids: string[], workerId: string, findable = false): Promise<void> {
   if (ids.length === 0) return;
-  await pool.query(`update delivery set locked_until = null, locked_by = null where id = any($1::text[]) and locked_by = $2`, [
-    ids,
-    workerId,
-  ]);
+  if (!findable) {
+    await pool.query(`update delivery set locked_until = null, locked_by = null where id = any($1::text[]) and locked_by = $2`, [
+      ids,
+      workerId,
+    ]);
+    return;
+  }
+  await pool.query(
+    `with released as (
+       update delivery d set locked_until = null, locked_by = null where d.id = any($1::text[]) and d.locked_by = $2
+       returning ${dueRowOf('d')}, d.status, d.next_trigger
+     )
+     insert into delivery_due (${DUE_COLUMNS})
+     select ${dueRowOf('r')} from released r where ${dueSql('r', null)} order by r.id
+     on conflict (delivery_id) do nothing`,
+    [ids, workerId],
+  );
 }

@@ -38,28 +38,39 @@ export async function advanceKeys(client: PoolClient, keys: KeyRef[], retrying: 
     [webhookIds, orderingKeys],
   );
   const { rows } = await client.query<DeliveryIds>(
+    // Every waiting delivery with an ordering key has its delivery_due row, with its key and place
+    // (core/delivery-state.ts): a key's head is the first of them still waiting.
     `with head as (
        select h.id
          from (select distinct * from unnest($1::text[], $2::text[]) as k(webhook_id, ordering_key)) k
         cross join lateral (
-          select d.id from delivery d
-           where d.webhook_id = k.webhook_id and d.ordering_key = k.ordering_key and d.status in ${WAITING_SQL}
-           order by d.ordering_seq limit 1) h
+          select q.delivery_id as id from delivery_due q
+           where q.webhook_id = k.webhook_id and q.ordering_key = k.ordering_key
+             and coalesce((select true from delivery d where d.id = q.delivery_id and d.status in ${WAITING_SQL} limit 1), false)
+           order by q.ordering_seq limit 1) h
+     ), changed as (
+       update delivery d set next_attempt_at = case when d.id in (select id from head) then now() end, updated_at = now()
+        -- By id (the primary key): the heads and the retried ones, then which is which.
+        where d.id = any(array(select id from head union all select unnest($3::text[])))
+          and ((d.id in (select id from head) and d.next_attempt_at is null and d.locked_by is null
+               and exists (select 1 from webhook w where w.id = d.webhook_id and w.status = 'ACTIVE' and w.deleted_at is null))
+           or (d.id = any($3::text[]) and d.ordering_key is not null and d.id not in (select id from head)
+               and d.status in ${WAITING_SQL} and d.next_trigger = 'SCHEDULED' and d.next_attempt_at is not null))
+        returning d.id, d.tenant_id, d.webhook_id, d.event_id, d.next_attempt_at
+     ), moved as (
+       update delivery_due q set due_at = (select c.next_attempt_at from changed c where c.id = q.delivery_id)
+        where q.delivery_id = any(array(select id from changed))
      )
-     update delivery d set next_attempt_at = case when d.id in (select id from head) then now() end, updated_at = now()
-      where (d.id in (select id from head) and d.next_attempt_at is null and d.locked_by is null
-             and exists (select 1 from webhook w where w.id = d.webhook_id and w.status = 'ACTIVE' and w.deleted_at is null))
-         or (d.id = any($3::text[]) and d.ordering_key is not null and d.id not in (select id from head)
-             and d.status in ${WAITING_SQL} and d.next_trigger = 'SCHEDULED' and d.next_attempt_at is not null)
-      returning d.id, d.tenant_id as "tenantId", d.webhook_id as "webhookId", d.event_id as "eventId", d.next_attempt_at is not null as due`,
+     select id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId", next_attempt_at is not null as due
+       from changed`,
     [webhookIds, orderingKeys, retrying],
   );
   await client.query(
     `delete from ordering_sequence s
       using (select distinct * from unnest($1::text[], $2::text[]) as k(webhook_id, ordering_key)) k
       where s.webhook_id = k.webhook_id and s.ordering_key = k.ordering_key
-        and not exists (select 1 from delivery d
-                         where d.webhook_id = s.webhook_id and d.ordering_key = s.ordering_key and d.status in ${WAITING_SQL})`,
+        and not exists (select 1 from delivery_due q join delivery d on d.id = q.delivery_id
+                         where q.webhook_id = s.webhook_id and q.ordering_key = s.ordering_key and d.status in ${WAITING_SQL})`,
     [webhookIds, orderingKeys],
   );
   return rows.filter((r) => (r as DeliveryIds & { due: boolean }).due);

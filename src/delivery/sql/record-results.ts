@@ -1,5 +1,15 @@
 import type { PoolClient } from 'pg';
-import { type AttemptTrigger, type DeliveryStatus, GONE_REASON, WAITING_SQL, type WebhookStatus } from '../../core/delivery-state.ts';
+import {
+  type AttemptTrigger,
+  type DeliveryStatus,
+  DUE_COLUMNS,
+  dueRowOf,
+  dueSql,
+  GONE_REASON,
+  owedCandidatesSql,
+  WAITING_SQL,
+  type WebhookStatus,
+} from '../../core/delivery-state.ts';
 import type { DeliveryIds } from '../../live/messages.ts';
 
 export interface AttemptRow {
@@ -73,12 +83,15 @@ export async function insertAttempts(client: PoolClient, attempts: AttemptRow[])
 /**
  * Applies the new state of deliveries this worker holds and releases their leases. A row whose
  * lease another worker has taken meanwhile is left alone (its attempt is still on record).
+ * A delivery still owed an attempt gets (or keeps, with its new due time) its delivery_due row;
+ * one that is not loses it — for a fresh delivery sent once, a look-up that finds none.
  * Returns the ids of deliveries whose retry was asked for during the attempt: due again now.
  */
 export async function updateDeliveries(client: PoolClient, changes: DeliveryChange[], workerId: string): Promise<string[]> {
   if (changes.length === 0) return [];
   const { rows } = await client.query<{ id: string; requeue: boolean }>(
-    `update delivery d set
+    `with changed as (
+     update delivery d set
         status = c.status,
         attempt_count = c.attempt_count,
         -- retryDelivery while the worker held it changed next_trigger: keep that request, due now
@@ -96,7 +109,15 @@ export async function updateDeliveries(client: PoolClient, changes: DeliveryChan
            completed_at timestamptz, attempted boolean, attempt_at timestamptz, response_status int, error text,
            next_trigger text, claimed_trigger text)
      where d.id = c.id and d.locked_by = $2
-     returning d.id, d.next_trigger <> c.next_trigger as requeue`,
+     returning ${dueRowOf('d')}, d.status, d.next_trigger, d.next_trigger <> c.next_trigger as requeue
+     ), owed as (
+       insert into delivery_due (${DUE_COLUMNS})
+       select ${dueRowOf('o')} from changed o where ${dueSql('o', null)} order by id
+       on conflict (delivery_id) do update set due_at = excluded.due_at
+     ), settled as (
+       delete from delivery_due where delivery_id = any(array(select id from changed o where not (${dueSql('o', null)})))
+     )
+     select id, requeue from changed`,
     [
       JSON.stringify(
         changes.map((c) => ({
@@ -208,10 +229,17 @@ export async function disableWebhooks(
     [input.gone, input.checked, humanDuration(input.disableAfterMs), input.disableAfterMs, GONE_REASON],
   );
   if (rows.length === 0) return { webhooks: rows, failed: [] };
+  // As deleteWebhook does: those no longer owed an attempt lose their delivery_due rows.
   const failed = await client.query<DeliveryIds>(
-    `update delivery set status = 'FAILED', completed_at = now(), next_attempt_at = null, last_error = 'WEBHOOK_DISABLED', updated_at = now()
-      where webhook_id = any($1::text[]) and status in ${WAITING_SQL} and locked_by is null
-      returning id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId"`,
+    `with failed as (
+       update delivery set status = 'FAILED', completed_at = now(), next_attempt_at = null, last_error = 'WEBHOOK_DISABLED', updated_at = now()
+        where id = any(array(${owedCandidatesSql('$1::text[]')}))
+          and status in ${WAITING_SQL} and locked_by is null
+        returning id, tenant_id, webhook_id, event_id, next_trigger
+     ), gone as (
+       delete from delivery_due where delivery_id = any(array(select id from failed where next_trigger = 'SCHEDULED'))
+     )
+     select id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId" from failed`,
     [rows.map((r) => r.id)],
   );
   return { webhooks: rows, failed: failed.rows };
