@@ -1,30 +1,24 @@
 import pg from 'pg';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, expect, test } from 'vitest';
 import { dueSql } from '../../src/core/delivery-state.ts';
 import { migrate } from '../../src/db/migrate.ts';
-import { initORM, type MikroORM } from '../../src/db/orm.ts';
+import type { MikroORM } from '../../src/db/orm.ts';
 import { sweepOverdue } from '../../src/delivery/sql/sweep.ts';
-import { createTestDatabase, withPgClient } from '../helpers/db.ts';
+import { databaseBefore, withPgClient } from '../helpers/db.ts';
 import { type SeedItem, seedHistory } from '../helpers/history.ts';
 
 // The migration that moves "which deliveries are owed an attempt" from indexes on delivery to the
 // delivery_due table, applied to a database holding 10 000 deliveries made under the migrations
 // before it: every delivery owed an attempt is still found afterwards, and nothing else.
-let orm: MikroORM;
-let url: string;
-beforeAll(async () => {
-  url = await createTestDatabase();
-  orm = await initORM(url, { poolSize: 2 });
-});
+let orm: MikroORM | undefined;
 afterAll(() => orm?.close());
 
 const HOUR = 3600_000;
 
 test('a populated database keeps every owed delivery findable through delivery_due', async () => {
-  const names = (await orm.migrator.getPending()).map((m) => m.name);
-  const migration = names.find((n) => n.endsWith('_delivery_due'));
-  expect(migration).toBeDefined();
-  await orm.migrator.up({ to: names[names.indexOf(migration!) - 1] });
+  const before = await databaseBefore('_delivery_due');
+  orm = before.orm;
+  const { url, migration } = before;
 
   const now = Date.now();
   const owed = new Set<string>();

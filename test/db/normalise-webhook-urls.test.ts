@@ -1,23 +1,19 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, expect, test } from 'vitest';
 import { migrate } from '../../src/db/migrate.ts';
-import { initORM, type MikroORM } from '../../src/db/orm.ts';
-import { createTestDatabase, withPgClient } from '../helpers/db.ts';
+import type { MikroORM } from '../../src/db/orm.ts';
+import { databaseBefore, withPgClient } from '../helpers/db.ts';
 
 // Webhook URLs stored as typed before normalisation are rewritten to the URL that was requested.
-let orm: MikroORM;
-let url: string;
-beforeAll(async () => {
-  url = await createTestDatabase();
-  orm = await initORM(url, { poolSize: 2 });
-});
+let orm: MikroORM | undefined;
 afterAll(() => orm?.close());
 
 const MIGRATION = 'Migration20261130023934_normalise_webhook_urls';
 
 test('the migration rewrites stored URLs to their normalised form and leaves unparseable ones', async () => {
   // The schema as it was just before this migration.
-  const names = (await orm.migrator.getPending()).map((m) => m.name);
-  await orm.migrator.up({ to: names[names.indexOf(MIGRATION) - 1] });
+  const before = await databaseBefore(MIGRATION);
+  orm = before.orm;
+  const { url } = before;
   const stored: Record<string, string> = {
     wh_tab: 'http://127.0.0.1:8080/a\tb',
     wh_crlf: 'https://example.com/hook\r\n',

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { migrate } from '../../src/db/migrate.ts';
-import { initORM } from '../../src/db/orm.ts';
+import { initORM, type MikroORM } from '../../src/db/orm.ts';
 
 /** A fresh, empty database on the test server; each test file gets its own. */
 export async function createTestDatabase(): Promise<string> {
@@ -29,6 +29,22 @@ export async function withPgClient<T>(url: string, fn: (client: pg.Client) => Pr
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A fresh database migrated up to just before the migration whose name ends with `suffix`, for a
+ * test that fills it as older versions left it and then applies the rest (`migrate(orm, url)`).
+ * Returns the database's URL, an ORM on it (close it) and that migration's full name.
+ */
+export async function databaseBefore(suffix: string): Promise<{ url: string; orm: MikroORM; migration: string }> {
+  const url = await createTestDatabase();
+  const orm = await initORM(url, { poolSize: 2 });
+  const names = (await orm.migrator.getPending()).map((m) => m.name);
+  const migration = names.find((n) => n.endsWith(suffix));
+  if (!migration) throw new Error(`no migration named …${suffix}`);
+  const before = names[names.indexOf(migration) - 1];
+  if (before) await orm.migrator.up({ to: before });
+  return { url, orm, migration };
 }
 
 /** A fresh database of the test server with Herald's tables (every migration applied). */
