@@ -532,6 +532,18 @@ async function startHerald(databaseUrl: string, workers: number): Promise<Herald
       await sleep(200);
     }
   }
+  // /readyz may answer 200 a moment before the API serves GraphQL (it answers 503 "starting" until then).
+  for (;;) {
+    const status = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+      .then(async (r) => {
+        await r.body.dump();
+        return r.statusCode;
+      })
+      .catch(() => 0);
+    if (status !== 503 && status !== 0) break;
+    if (Date.now() > deadline) throw new Error(`Herald's API did not start serving (${url})`);
+    await sleep(100);
+  }
   log(`Herald started: ${roles.map((r, i) => `${r} (pid ${pids[i]}, ${opsUrls[i]})`).join(', ')}`);
   const stop = async () => {
     await Promise.all(children.map((child) => stopChild(child)));
