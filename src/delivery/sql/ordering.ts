@@ -57,9 +57,12 @@ export async function advanceKeys(client: PoolClient, keys: KeyRef[], retrying: 
            or (d.id = any($3::text[]) and d.ordering_key is not null and d.id not in (select id from head)
                and d.status in ${WAITING_SQL} and d.next_trigger = 'SCHEDULED' and d.next_attempt_at is not null))
         returning d.id, d.tenant_id, d.webhook_id, d.event_id, d.next_attempt_at
-     ), moved as (
-       update delivery_due q set due_at = (select c.next_attempt_at from changed c where c.id = q.delivery_id)
-        where q.delivery_id = any(array(select id from changed))
+     ), due_now as (
+       -- Two updates by primary key, each with one value: a value looked up per row in changed
+       -- read all of it for each row (2 000 heads took 250 ms).
+       update delivery_due set due_at = now() where delivery_id = any(array(select id from changed where next_attempt_at is not null))
+     ), behind as (
+       update delivery_due set due_at = null where delivery_id = any(array(select id from changed where next_attempt_at is null))
      )
      select id, tenant_id as "tenantId", webhook_id as "webhookId", event_id as "eventId", next_attempt_at is not null as due
        from changed`,
