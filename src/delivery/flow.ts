@@ -223,6 +223,7 @@ export class FlowControl implements Gate<number> {
             }
           : null;
       const before = flow.effective;
+      const previous = flow.adaptive.throttle;
       flow.adaptive = {
         ...flow.adaptive,
         throttle,
@@ -231,15 +232,22 @@ export class FlowControl implements Gate<number> {
         ceilingRate: throttle
           ? (flow.adaptive.ceilingRate ?? webhook.rateLimit ?? (throttle.rate === null ? null : throttle.rate * 2))
           : null,
-        // A throttle is written (or refreshed) when a signal is met: it lapses QUIET_MS after that.
-        signalAt: throttle ? Math.max(flow.adaptive.signalAt, writtenAt) : flow.adaptive.signalAt,
+        // Lifted elsewhere (a lapse, new limits): the episode's window goes with it, or the next
+        // signal here would be taken for part of an episode that is over and lower nothing.
+        window: throttle ? flow.adaptive.window : 0,
       };
       // Lowered elsewhere: a decrease here too, with its window. Raised elsewhere: the successes
       // counted here still count (resetting them at each write of another worker stalled the climb
       // of a rate-bound endpoint, where a window of successes takes a worker about a second).
       const after = flow.effective;
+      // A decrease, a refresh (the same throttle written again: its writer met a signal) or a
+      // first sight is a signal met; a climb written by another worker is not, or climbs written
+      // every few seconds kept the throttle from lapsing QUIET_MS after the last signal (one 503,
+      // then a steady campaign: lifted after 60 s instead of 30).
       if (after.concurrency < before.concurrency || (after.rate ?? Infinity) < (before.rate ?? Infinity)) {
-        flow.adaptive = { ...flow.adaptive, changedAt: Date.now(), successes: 0, window: before.concurrency };
+        flow.adaptive = { ...flow.adaptive, changedAt: Date.now(), successes: 0, window: before.concurrency, signalAt: writtenAt };
+      } else if (throttle && (previous === null || sameThrottle(previous, throttle))) {
+        flow.adaptive = { ...flow.adaptive, signalAt: Math.max(flow.adaptive.signalAt, writtenAt) };
       }
       flow.syncedAt = writtenAt;
       flow.dirty = false;

@@ -27,6 +27,13 @@ export interface WebhookStats {
 
 /** Requests that may be open to webhook `wh` now: its maxInFlight, or the throttle below it. */
 const IN_FORCE_SQL = 'least(wh.max_in_flight, coalesce(wh.throttle_concurrency, wh.max_in_flight))';
+/**
+ * Requests that may be open to webhook `w` now: no more than the slots workers hold (a worker sends
+ * only on a slot, flow.ts), nor than the limit in force. Under a rate a worker holds a slot or two
+ * and queues the rest waiting for a send time: subtracting the whole maxInFlight undercounted those.
+ */
+const OPEN_SQL = `least((select count(*) from webhook_slot s where s.webhook_id = w.id and s.held_until >= now()),
+                        (select ${IN_FORCE_SQL} from webhook wh where wh.id = w.id))`;
 
 /** A delivery `d` a worker holds, due and not yet ended: queued in its lane or in flight. */
 const TAKEN = (d: string) => `${d}.next_attempt_at <= now() and ${d}.status in ${WAITING_SQL} and ${d}.locked_until > now()`;
@@ -53,7 +60,7 @@ export async function webhookStats(em: EntityManager, webhooks: readonly IWebhoo
   }>(
     em,
     `select w.id, d.deliveries, d.succeeded, d.failed, l.p50, l.p95,
-            q.due + greatest(0, q.taken - (select ${IN_FORCE_SQL} from webhook wh where wh.id = w.id)) + q.behind as waiting
+            q.due + greatest(0, q.taken - ${OPEN_SQL}) + q.behind as waiting
        from unnest($1::text[], $4::boolean[]) as w(id, active),
             lateral (select count(*) as deliveries,
                             count(*) filter (where status = 'SUCCEEDED') as succeeded,

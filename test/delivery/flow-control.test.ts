@@ -105,3 +105,63 @@ test('a 429 at a worker that read another’s throttle without a rate (its rate 
   expect(throttle?.rate).toBeGreaterThan(4);
   expect(throttle?.rate).toBeLessThan(6.5);
 });
+
+/** A FlowControl whose throttle writes land in `changes`, over this file's database, with `waiting` deliveries queued (a campaign under way). */
+function flowControl(workerId: string, changes: ThrottleChange[], waiting = 0): FlowControl {
+  const flow = new FlowControl({
+    pool,
+    workerId,
+    leaseMs: 30_000,
+    logger: createLogger('silent'),
+    pull: async () => new Map(),
+    giveBack: () => {},
+    persist: (change) => changes.push(change),
+  });
+  flow.attach({ waiting: () => waiting, waitingHigh: () => 0, running: () => 0, pump: () => {} });
+  return flow;
+}
+
+const throttled = (id: string, concurrency: number, writtenAgoMs: number): WebhookForDelivery => ({
+  ...webhook(id),
+  throttleConcurrency: concurrency,
+  throttleRate: concurrency / 10,
+  throttleReason: 'HTTP_503',
+  throttleSince: new Date(Date.now() - 26_000).toISOString(),
+  throttleWrittenAt: new Date(Date.now() - writtenAgoMs).toISOString(),
+});
+
+test('another worker’s climbs do not keep a throttle alive: it lapses 30 s after the signal it was first seen with', {
+  timeout: 20_000,
+}, async () => {
+  const changes: ThrottleChange[] = [];
+  const flow = flowControl('w_climbs', changes, 1);
+  try {
+    flow.update(throttled('wh_climbs', 5, 26_000)); // seen first: a decrease 26 s ago
+    flow.update(throttled('wh_climbs', 6, 2_000)); // a climb by the other worker, 2 s ago
+    // Lifted at 30 s after the decrease (about 4 s from now), not 30 s after the climb.
+    await expect.poll(() => changes.some((c) => c.throttle === null), { timeout: 8_000, interval: 100 }).toBe(true);
+  } finally {
+    await flow.stop();
+  }
+});
+
+test('a throttle lifted elsewhere takes its window with it: the next 503 here lowers the limits again', { timeout: 20_000 }, async () => {
+  const changes: ThrottleChange[] = [];
+  const hook = webhook('wh_window');
+  const flow = flowControl('w_window', changes);
+  try {
+    flow.update(hook);
+    // One 503: 5 at once, and a window of the next 10 answers.
+    flow.observe(hook.id, { startedAt: Date.now(), durationMs: 5, status: 503, error: null });
+    expect(changes.at(-1)?.throttle?.concurrency).toBe(5);
+    // Lifted elsewhere (the sweep, or updateWebhook): read with the next claim.
+    await sleep(5);
+    flow.update({ ...hook, throttleWrittenAt: new Date().toISOString() });
+    await sleep(5);
+    flow.observe(hook.id, { startedAt: Date.now(), durationMs: 5, status: 503, error: null });
+    await expect.poll(() => changes.at(-1)?.throttle?.concurrency, { timeout: 3_000, interval: 50 }).toBe(5);
+    expect(changes.filter((c) => c.throttle !== null)).toHaveLength(2);
+  } finally {
+    await flow.stop();
+  }
+});

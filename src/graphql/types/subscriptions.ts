@@ -131,7 +131,8 @@ function loadInBatches(ctx: GraphQLContext, source: LiveSubscription<DeliveryMes
 builder.subscriptionField('webhookStatusChanged', (t) =>
   t.field({
     type: WebhookRef,
-    description: 'Pause, resume, auto-disable (with reason) and delete of the caller’s webhooks.',
+    description:
+      'Pause, resume, auto-disable (with reason) and delete of the caller’s webhooks, and changes of their adaptive throttle (at most once a second each).',
     args: scopeArgs,
     subscribe: async (_root, args, ctx) => {
       const scope = await resolveLiveScope(ctx, args);
