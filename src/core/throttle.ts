@@ -117,6 +117,11 @@ export function signalOf(signal: AttemptSignal, state: Pick<Adaptive, 'averageMs
   return null;
 }
 
+/** Whether limits `after` are below `before` in concurrency or rate (null: no rate). */
+export function lowers(after: { concurrency: number; rate: number | null }, before: { concurrency: number; rate: number | null }): boolean {
+  return after.concurrency < before.concurrency || (after.rate ?? Infinity) < (before.rate ?? Infinity);
+}
+
 /** The state at `now` (epoch ms): its throttle lifted if it has met no signal for QUIET_MS. */
 export function lapse(state: Adaptive, now: number): Adaptive {
   if (state.throttle === null || now - state.signalAt < QUIET_MS) return state;

@@ -47,7 +47,14 @@ export class Leases {
   private readonly claiming = new Set<Promise<unknown>>();
   private stopping = false;
   private readonly renewTimer: NodeJS.Timeout;
-  private readonly deps: { pool: Pool; workerId: string; leaseMs: number; log: Logger };
+  private readonly deps: {
+    pool: Pool;
+    workerId: string;
+    leaseMs: number;
+    log: Logger;
+    /** The current settings of the webhooks a claim or pull read, once per statement (before its deliveries are placed). */
+    settings?: (webhooks: Iterable<WebhookForDelivery>) => void;
+  };
 
   constructor(deps: Leases['deps']) {
     this.deps = deps;
@@ -104,6 +111,7 @@ export class Leases {
     const { deliveries, webhooks, profiles } = result;
     // Claimed as the worker began to stop: the stop lets go of them with the rest.
     if (this.stopping) return result;
+    this.deps.settings?.(webhooks.values());
     let placed = 0;
     try {
       for (const delivery of deliveries) {

@@ -14,6 +14,7 @@ import {
   initialAdaptive,
   type Limits,
   lapse,
+  lowers,
   observe,
   QUIET_MS,
   sameThrottle,
@@ -239,12 +240,11 @@ export class FlowControl implements Gate<number> {
       // Lowered elsewhere: a decrease here too, with its window. Raised elsewhere: the successes
       // counted here still count (resetting them at each write of another worker stalled the climb
       // of a rate-bound endpoint, where a window of successes takes a worker about a second).
-      const after = flow.effective;
       // A decrease, a refresh (the same throttle written again: its writer met a signal) or a
       // first sight is a signal met; a climb written by another worker is not, or climbs written
       // every few seconds kept the throttle from lapsing QUIET_MS after the last signal (one 503,
       // then a steady campaign: lifted after 60 s instead of 30).
-      if (after.concurrency < before.concurrency || (after.rate ?? Infinity) < (before.rate ?? Infinity)) {
+      if (lowers(flow.effective, before)) {
         flow.adaptive = { ...flow.adaptive, changedAt: Date.now(), successes: 0, window: before.concurrency, signalAt: writtenAt };
       } else if (throttle && (previous === null || sameThrottle(previous, throttle))) {
         flow.adaptive = { ...flow.adaptive, signalAt: Math.max(flow.adaptive.signalAt, writtenAt) };
@@ -281,10 +281,7 @@ export class FlowControl implements Gate<number> {
       }
       return;
     }
-    const after = flow.effective;
-    if (after.concurrency < effectiveLimits(flow.limits, before).concurrency || (after.rate ?? Infinity) < (rateBefore ?? Infinity)) {
-      flow.lowered = true;
-    }
+    if (lowers(flow.effective, { concurrency: effectiveLimits(flow.limits, before).concurrency, rate: rateBefore })) flow.lowered = true;
     this.rateChanged(flow, rateBefore);
     flow.dirty = true;
     this.offer(flow, now);

@@ -74,7 +74,18 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   /** Ends the requests still in flight when a stop runs out of time. */
   const abortAttempts = new AbortController();
 
-  const leases = new Leases({ pool, workerId, leaseMs: config.leaseMs, log: logger });
+  const leases = new Leases({
+    pool,
+    workerId,
+    leaseMs: config.leaseMs,
+    log: logger,
+    // Once per webhook a claim or pull read, not once per delivery: limits, ordering, the shared
+    // throttle (a raised rateLimit applies at the next pull, not at the next send time reserved
+    // at the old one).
+    settings: (webhooks) => {
+      for (const webhook of webhooks) flow.update(webhook);
+    },
+  });
   const wakeTimers = new WakeTimers(() => {
     if (workId && !stopping) boss.notifyWorker(workId);
   });
@@ -102,12 +113,8 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     logger,
     pull: async (wanted) => {
       const { got, webhooks } = await leases.pull(wanted, place(batchCredentials(signingCache)));
-      // Settings changed since (a raised rateLimit applies now, not at the next send time
-      // reserved at the old one); a webhook paused, disabled or deleted: what waits here is not sent.
-      for (const webhook of webhooks.values()) {
-        flow.update(webhook);
-        settleQueued(webhook);
-      }
+      // A webhook paused, disabled or deleted since: what waits for it here is not sent.
+      for (const webhook of webhooks.values()) settleQueued(webhook);
       return got;
     },
     giveBack: (webhookId) => leases.giveBack(lanes.takeWaiting(webhookId).map((task) => task.delivery.id)),
@@ -136,7 +143,6 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
   function place(credentials: ReturnType<typeof batchCredentials>): (claimed: Claimed) => void {
     return (claimed) => {
       const { delivery } = claimed;
-      if (claimed.webhook) flow.update(claimed.webhook);
       const admission = admit(claimed, new Date());
       if (admission.to === 'record') return recorder.add(recordOf(delivery, admission.decision));
       const { webhook } = admission;
