@@ -22,6 +22,7 @@ export interface Prioritised {
 const RANKS = 3;
 
 interface Lane<T> {
+  key: string;
   active: number;
   /** One FIFO per priority rank. */
   queues: T[][];
@@ -38,6 +39,8 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
   private active = 0;
   /** Items waiting in all lanes (kept as a count: pump runs after every task). */
   private queued = 0;
+  /** Items waiting in all lanes, per priority rank: pump skips the ranks nobody waits in. */
+  private readonly queuedByRank: number[] = Array.from({ length: RANKS }, () => 0);
   private readonly globalLimit: number;
   private readonly run: (item: T, key: string) => Promise<void>;
   private readonly gate: Gate<Ticket>;
@@ -71,20 +74,30 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
     return this.lanes.get(key)?.active ?? 0;
   }
 
-  /** Items that could start at once if the global limit allowed it (saturated lanes excluded). */
-  private get startable(): number {
+  /**
+   * Items that could start at once if the global limit allowed it (saturated lanes excluded),
+   * counted up to `enough` (a caller only asks whether it is below a threshold: under a backlog
+   * the first lanes already make it, and this runs after every task).
+   */
+  private startable(enough = Infinity): number {
     let n = 0;
-    for (const [key, lane] of this.lanes) n += Math.min(lane.queued, Math.max(0, this.gate.limit(key) - lane.active));
+    for (const lane of this.lanes.values()) {
+      if (lane.queued === 0) continue;
+      n += Math.min(lane.queued, Math.max(0, this.gate.limit(lane.key) - lane.active));
+      if (n >= enough) break;
+    }
     return n;
   }
 
   push(key: string, item: T): void {
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { active: 0, queues: Array.from({ length: RANKS }, () => []), queued: 0 };
+      lane = { key, active: 0, queues: Array.from({ length: RANKS }, () => []), queued: 0 };
       this.lanes.set(key, lane);
     }
-    lane.queues[rankOf(item)].push(item);
+    const rank = rankOf(item);
+    lane.queues[rank].push(item);
+    this.queuedByRank[rank]++;
     lane.queued++;
     this.queued++;
     this.pump();
@@ -100,9 +113,10 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
     const lane = this.lanes.get(key);
     if (!lane) return [];
     const taken: T[] = [];
-    lane.queues = lane.queues.map((queue) => {
+    lane.queues = lane.queues.map((queue, rank) => {
       const kept: T[] = [];
       for (const item of queue) (which(item) ? taken : kept).push(item);
+      this.queuedByRank[rank] -= queue.length - kept.length;
       return kept;
     });
     lane.queued -= taken.length;
@@ -121,7 +135,7 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
 
   /** Resolves once fewer than `threshold` items are waiting for global capacity. */
   async belowCapacity(threshold: number): Promise<void> {
-    if (this.startable < threshold) return;
+    if (this.startable(threshold) < threshold) return;
     await new Promise<void>((resolve) => this.capacityWaiters.push({ threshold, resolve }));
   }
 
@@ -134,35 +148,42 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
   /** Starts what the gates and the global limit allow, most urgent first. */
   pump(): void {
     if (this.pumping) return; // a gate that calls back while we start tasks
+    // Nothing can start (a claim pushing hundreds of tasks while all capacity is in use).
+    if (this.active >= this.globalLimit) return this.settle();
     this.pumping = true;
+    // This runs after every task and every push: it allocates nothing unless a gate refuses.
+    let refused: Set<Lane<T>> | null = null;
     try {
-      const refused = new Set<string>();
       for (let rank = 0; rank < RANKS && this.active < this.globalLimit; rank++) {
-        for (const [key, lane] of this.lanes) {
-          if (refused.has(key)) continue;
+        if (this.queuedByRank[rank] === 0) continue;
+        for (const lane of this.lanes.values()) {
           const queue = lane.queues[rank];
+          if (queue.length === 0 || refused?.has(lane)) continue;
           while (queue.length > 0 && this.active < this.globalLimit) {
-            const ticket = this.gate.take(key);
+            const ticket = this.gate.take(lane.key);
             if (ticket === null) {
-              refused.add(key);
+              refused ??= new Set();
+              refused.add(lane);
               break;
             }
-            this.start(key, lane, queue.shift()!, ticket);
+            this.queuedByRank[rank]--;
+            this.start(lane, queue.shift()!, ticket);
           }
           if (this.active >= this.globalLimit) break;
         }
       }
-      for (const key of refused) {
-        const lane = this.lanes.get(key);
-        if (lane && lane.queued > 0) this.gate.wants(key, lane.queued, lane.active);
-      }
+      if (refused)
+        for (const lane of refused) {
+          if (lane.queued > 0 && this.lanes.get(lane.key) === lane) this.gate.wants(lane.key, lane.queued, lane.active);
+        }
     } finally {
       this.pumping = false;
     }
     this.settle();
   }
 
-  private start(key: string, lane: Lane<T>, item: T, ticket: Ticket): void {
+  private start(lane: Lane<T>, item: T, ticket: Ticket): void {
+    const { key } = lane;
     lane.queued--;
     this.queued--;
     lane.active++;
@@ -179,10 +200,19 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
   /** Wakes whoever waits for capacity or for idleness. */
   private settle(): void {
     if (this.capacityWaiters.length > 0) {
-      const startable = this.startable;
-      const ready = this.capacityWaiters.filter((w) => startable < w.threshold);
-      this.capacityWaiters = this.capacityWaiters.filter((w) => startable >= w.threshold);
-      for (const w of ready) w.resolve();
+      let least = Infinity;
+      let most = 0;
+      for (const w of this.capacityWaiters) {
+        least = Math.min(least, w.threshold);
+        most = Math.max(most, w.threshold);
+      }
+      // Fewer items queued than the lowest threshold: every waiter is ready without counting lanes.
+      const startable = this.queued < least ? this.queued : this.startable(most);
+      if (startable < most) {
+        const ready = this.capacityWaiters.filter((w) => startable < w.threshold);
+        this.capacityWaiters = this.capacityWaiters.filter((w) => startable >= w.threshold);
+        for (const w of ready) w.resolve();
+      }
     }
     if (this.held === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }

@@ -4,7 +4,7 @@ import { defaultPriorityRank } from '../core/event-types.ts';
 import { newId } from '../core/ids.ts';
 import type { TenantFields } from '../core/profiles/render.ts';
 import { enqueueDeliveriesAt } from '../jobs/queue.ts';
-import { deliveryMessage, LIVE_CHANNEL, type LiveMessage, packMessages } from '../live/messages.ts';
+import { deliveryMessage, LIVE_CHANNEL, type LiveMessage, notifyPayloads, notifyPayloadsSql } from '../live/messages.ts';
 import { type EventBodyRow, type PublishProfile, renderBodies, versionIdOf } from './profiles.ts';
 
 /** An event to write, with the webhooks it goes to (already matched). */
@@ -140,13 +140,13 @@ export async function insertEvents(
        select id, webhook_id, priority, due, ordering_key, ordering_seq
          from json_to_recordset($9::json) as x(id text, webhook_id text, priority smallint, due timestamptz, ordering_key text, ordering_seq bigint)
      )
-     select count(pg_notify($4, payload)) from unnest($5::text[]) as payload`,
+     select count(pg_notify($4, payload)) from ${notifyPayloadsSql('$5')}`,
     [
       JSON.stringify(rows),
       JSON.stringify(deliveries),
       now,
       LIVE_CHANNEL,
-      announce ? packMessages(queued) : [],
+      notifyPayloads(announce ? queued : []),
       JSON.stringify(bodies),
       dueIds[0] ?? null,
       dueIds.at(-1) ?? null,
