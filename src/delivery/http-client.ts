@@ -1,7 +1,6 @@
 import type { LookupAddress } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupFunction } from 'node:net';
-import type { Readable } from 'node:stream';
 import { getCACertificates } from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import type { ParsedCidr } from '../core/address.ts';
@@ -136,32 +135,13 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
     const timer = setTimeout(() => deadline.abort(new DeadlineError('deadline')), req.timeoutMs);
     const onAbort = () => deadline.abort(req.signal!.reason);
     req.signal?.addEventListener('abort', onAbort, { once: true });
-    const failure = (err: unknown): Partial<OutboundResult> => {
-      // Ended by the caller, not by the endpoint: no outcome to report.
-      if (req.signal?.aborted) throw req.signal.reason;
-      return deadline.signal.aborted
-        ? { error: 'TIMEOUT', errorMessage: `no complete response within ${req.timeoutMs} ms` }
-        : classifyError(err);
-    };
     try {
-      let response: Dispatcher.ResponseData;
-      try {
-        response = await agent.request({
-          origin: target.url.origin,
-          path: target.url.pathname + target.url.search,
-          method: 'POST',
-          headers: req.headers,
-          body: req.body,
-          signal: deadline.signal,
-        });
-      } catch (err) {
-        return finish(failure(err));
-      }
-      const status = response.statusCode;
-      const headers = flattenHeaders(response.headers);
-      const read = await readCapped(response.body, maxResponseBytes);
+      const exchanged = await exchange(agent, target.url, req, maxResponseBytes, deadline.signal);
+      if (exchanged.status === null) return finish(failure(exchanged.error));
+      const { status, headers } = exchanged;
+      const read = decodeCapped(exchanged, maxResponseBytes);
       const result = { status, headers, body: read.text, bodyTruncated: read.truncated };
-      if (read.error !== undefined) return finish({ ...result, ...failure(read.error) });
+      if (exchanged.error !== undefined) return finish({ ...result, ...failure(exchanged.error) });
       if (status >= 300 && status < 400) {
         return finish({ ...result, error: 'REDIRECT', errorMessage: `redirects are not followed (HTTP ${status})` });
       }
@@ -169,6 +149,14 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
     } finally {
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onAbort);
+    }
+
+    function failure(err: unknown): Partial<OutboundResult> {
+      // Ended by the caller, not by the endpoint: no outcome to report.
+      if (req.signal?.aborted) throw req.signal.reason;
+      return deadline.signal.aborted
+        ? { error: 'TIMEOUT', errorMessage: `no complete response within ${req.timeoutMs} ms` }
+        : classifyError(err);
     }
   }
 
@@ -216,32 +204,91 @@ function guardedLookup(allowed: ParsedCidr[], resolve: ResolveHost): LookupFunct
   };
 }
 
-/** Reads at most `limit` bytes (plus the chunk that crossed it), then drops the connection. */
-async function readCapped(body: Readable, limit: number): Promise<{ text: string; truncated: boolean; error?: unknown }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let truncated = false;
-  let error: unknown;
-  try {
-    for await (const chunk of body) {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > limit) {
-        truncated = true;
-        break; // ends the iteration, which destroys the body and aborts the download
-      }
+/** What one exchange brought: the status and headers once they came, the body's first chunks. */
+interface Exchanged {
+  /** null: no response arrived (`error` says why). */
+  status: number | null;
+  headers: Record<string, string>;
+  /** The body's chunks up to and including the one that crossed the cap. */
+  chunks: Buffer[];
+  truncated: boolean;
+  /** Why the exchange ended early, if it did (not set for a body cut at the cap). */
+  error?: unknown;
+}
+
+/** Ends the download of a body that crossed the cap; not an error of the exchange. */
+class CapReached extends Error {}
+
+/**
+ * POSTs `req` and collects the response through undici's dispatch handler: no response stream,
+ * async iterator or promise chain per request (this runs for every delivery). Reads at most
+ * `limit` bytes of body (plus the chunk that crossed it), then drops the connection. Never
+ * rejects: a failure is in `error`. `signal` aborts it at any point, queued or under way.
+ */
+function exchange(agent: Dispatcher, url: URL, req: OutboundRequest, limit: number, signal: AbortSignal): Promise<Exchanged> {
+  return new Promise((resolve) => {
+    const got: Exchanged = { status: null, headers: {}, chunks: [], truncated: false };
+    let size = 0;
+    let controller: Dispatcher.DispatchController | null = null;
+    let settled = false;
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      if (error !== undefined && !(error instanceof CapReached)) got.error = error;
+      resolve(got);
+    };
+    // Before the request has a connection there is no controller yet: it is aborted as it starts.
+    const onAbort = () => {
+      controller?.abort(signal.reason);
+      settle(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (signal.aborted) c.abort(signal.reason);
+      },
+      onResponseStart(_c, statusCode, headers) {
+        got.status = statusCode;
+        got.headers = flattenHeaders(headers);
+      },
+      onResponseData(c, chunk) {
+        got.chunks.push(chunk);
+        size += chunk.length;
+        if (size > limit && !got.truncated) {
+          got.truncated = true;
+          c.abort(new CapReached('response body cap reached'));
+        }
+      },
+      onResponseEnd: () => settle(),
+      onResponseError: (_c, err) => settle(err),
+    };
+    try {
+      agent.dispatch(
+        { origin: url.origin, path: url.pathname + url.search, method: 'POST', headers: req.headers, body: req.body },
+        handler,
+      );
+    } catch (err) {
+      settle(err);
     }
-  } catch (err) {
-    error = err;
-  } finally {
-    body.destroy();
-  }
-  const bytes = Buffer.concat(chunks).subarray(0, limit);
-  // stream: true holds back a character cut in half at the cap instead of mangling it.
-  const decoded = new TextDecoder().decode(bytes, { stream: truncated || error !== undefined }).replaceAll('\u0000', '\uFFFD');
+  });
+}
+
+const utf8 = new TextDecoder();
+
+/** The body's first `limit` bytes of UTF-8 as text, and whether anything was cut. */
+function decodeCapped(got: Exchanged, limit: number): { text: string; truncated: boolean } {
+  const { chunks, truncated } = got;
+  const whole = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  const bytes = whole.subarray(0, limit);
+  const cut = truncated || got.error !== undefined;
+  // stream: true holds back a character cut in half at the cap instead of mangling it (a
+  // decoder of its own, as it keeps those bytes).
+  const decoded = (cut ? new TextDecoder() : utf8).decode(bytes, { stream: cut }).replaceAll('\u0000', '\uFFFD');
   // Each U+FFFD takes three bytes where the byte it replaced took one: cut again, in bytes.
   const text = utf8Prefix(decoded, limit);
-  return { text, truncated: truncated || text.length < decoded.length, error };
+  return { text, truncated: truncated || text.length < decoded.length };
 }
 
 const encoder = new TextEncoder();

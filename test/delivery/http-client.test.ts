@@ -210,6 +210,31 @@ describe('limits', () => {
     expect(hook.requests).toHaveLength(1);
   });
 
+  it('a request still waiting for a connection times out on its own deadline, unsent', async () => {
+    const hook = await receiver({ tls: ca, handler: () => {} });
+    const oneConnection = client({ allowedCidrs: LOOPBACK, ca: ca.caPem, connectionsPerOrigin: 1 });
+    const first = oneConnection.send(post(hook.url, { timeoutMs: 3_000 }));
+    await expect.poll(() => hook.requests.length).toBe(1);
+    const queued = await oneConnection.send(post(hook.url, { timeoutMs: 500 }));
+
+    expect(queued).toMatchObject({ status: null, error: 'TIMEOUT' });
+    expect(queued.durationMs).toBeGreaterThanOrEqual(450);
+    expect(queued.durationMs).toBeLessThan(1_500);
+    expect(await first).toMatchObject({ status: null, error: 'TIMEOUT' });
+    expect(hook.requests).toHaveLength(1);
+  });
+
+  it("the caller's signal ends a request under way: send rejects with its reason, no outcome", async () => {
+    const hook = await receiver({ tls: ca, handler: () => {} });
+    const stopping = new AbortController();
+    const sending = client({ allowedCidrs: LOOPBACK, ca: ca.caPem }).send(post(hook.url, { signal: stopping.signal }));
+    await expect.poll(() => hook.requests.length).toBe(1);
+    const reason = new Error('worker stopping');
+    stopping.abort(reason);
+
+    await expect(sending).rejects.toBe(reason);
+  });
+
   it('times out a body that trickles forever, keeping the status', async () => {
     const hook = await receiver({
       tls: ca,
