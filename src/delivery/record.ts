@@ -87,7 +87,6 @@ export function recordOf(
         ? {
             id: prepared.id,
             deliveryId: delivery.id,
-            tenantId: delivery.tenantId,
             webhookId: delivery.webhookId,
             number: prepared.number,
             trigger: delivery.trigger,

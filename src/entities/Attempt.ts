@@ -1,6 +1,7 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { ATTEMPT_TRIGGERS } from '../core/delivery-state.ts';
 import { Delivery } from './Delivery.ts';
+import { HeaderMapType } from './header-map-type.ts';
 
 /** One HTTP try of a delivery, with what was sent (secrets redacted) and what came back. */
 export const Attempt = defineEntity({
@@ -12,17 +13,16 @@ export const Attempt = defineEntity({
     // No foreign key (see Delivery): attempts are written in batches as they happen, and
     // retention deletes them with their deliveries.
     delivery: () => p.manyToOne(Delivery).ref().createForeignKeyConstraint(false),
-    /** null: an attempt of a delivery to an operator webhook. */
-    tenantId: p.string().nullable(),
     webhookId: p.string(),
     number: p.integer(),
     trigger: p.enum(ATTEMPT_TRIGGERS),
     startedAt: p.datetime(),
     durationMs: p.integer(),
     requestUrl: p.text(),
-    requestHeaders: p.json<Record<string, string>>(),
+    // Text in a compact form (core/header-log.ts), read back as the map.
+    requestHeaders: p.type(HeaderMapType).$type<Record<string, string>>(),
     responseStatus: p.integer().nullable(),
-    responseHeaders: p.json<Record<string, string>>().nullable(),
+    responseHeaders: p.type(HeaderMapType).$type<Record<string, string>>().nullable(),
     responseBody: p.text().nullable(),
     error: p.string().nullable(),
     errorMessage: p.text().nullable(),

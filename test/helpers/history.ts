@@ -135,13 +135,22 @@ export async function seedHistory(
             as t(id, event_id, webhook_id, type, status, n, next, last, completed, last_status, at)`,
     [options.tenantId, dl.id, dl.event, dl.webhook, dl.type, dl.status, dl.count, dl.next, dl.last, dl.completed, dl.lastStatus, dl.at],
   );
+  // Attempt rows as the database's schema holds them: before the attempt_headers_text migration
+  // they had a tenant_id and jsonb header maps (an empty one is '' in the text form).
+  const { rows } = await client.query<{ old: boolean }>(
+    `select exists (select 1 from information_schema.columns
+                     where table_schema = current_schema() and table_name = 'attempt' and column_name = 'tenant_id') as old`,
+  );
+  const old = rows[0].old;
+  const none = old ? `'{}'::jsonb` : `''`;
   await client.query(
-    `insert into attempt (id, delivery_id, tenant_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
+    `insert into attempt (id, delivery_id, ${old ? 'tenant_id, ' : ''}webhook_id, number, trigger, started_at, duration_ms, request_url,
                           request_headers, response_status, response_headers, response_body, error)
-     select id, delivery_id, $1, webhook_id, number, 'SCHEDULED', started, duration, $2, '{}'::jsonb, status,
-            case when status is null then null else '{}'::jsonb end, case when status is null then null else 'seeded' end, error
+     select id, delivery_id, ${old ? 'p.tenant, ' : ''}webhook_id, number, 'SCHEDULED', started, duration, $2, ${none}, status,
+            case when status is null then null else ${none} end, case when status is null then null else 'seeded' end, error
        from unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::timestamptz[], $8::int[], $9::int[], $10::text[])
-            as t(id, delivery_id, webhook_id, number, started, duration, status, error)`,
+            as t(id, delivery_id, webhook_id, number, started, duration, status, error)
+      cross join (select $1::text as tenant) p`,
     [
       options.tenantId,
       options.url ?? 'https://example.com/hook',

@@ -10,12 +10,12 @@ import {
   WAITING_SQL,
   type WebhookStatus,
 } from '../../core/delivery-state.ts';
+import { encodeHeaderMap } from '../../core/header-log.ts';
 import type { DeliveryIds } from '../../live/messages.ts';
 
 export interface AttemptRow {
   id: string;
   deliveryId: string;
-  tenantId: string | null;
   webhookId: string;
   number: number;
   trigger: AttemptTrigger;
@@ -53,29 +53,28 @@ export async function insertAttempts(client: PoolClient, attempts: AttemptRow[])
   const rows = attempts.map((a) => ({
     id: a.id,
     delivery_id: a.deliveryId,
-    tenant_id: a.tenantId,
     webhook_id: a.webhookId,
     number: a.number,
     trigger: a.trigger,
     started_at: a.startedAt,
     duration_ms: a.durationMs,
     request_url: a.requestUrl,
-    request_headers: a.requestHeaders,
+    request_headers: encodeHeaderMap(a.requestHeaders),
     response_status: a.responseStatus,
-    response_headers: a.responseHeaders,
+    response_headers: a.responseHeaders === null ? null : encodeHeaderMap(a.responseHeaders),
     // PostgreSQL text cannot hold NUL; a binary response body must not block recording.
     response_body: a.responseBody?.replaceAll('\u0000', '\uFFFD') ?? null,
     error: a.error,
     error_message: a.errorMessage,
   }));
   await client.query(
-    `insert into attempt (id, delivery_id, tenant_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
+    `insert into attempt (id, delivery_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
                           request_headers, response_status, response_headers, response_body, error, error_message)
-     select id, delivery_id, tenant_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
+     select id, delivery_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
             request_headers, response_status, response_headers, response_body, error, error_message
-       from json_to_recordset($1::json) as x(id text, delivery_id text, tenant_id text, webhook_id text, number int,
-            trigger text, started_at timestamptz, duration_ms int, request_url text, request_headers jsonb,
-            response_status int, response_headers jsonb, response_body text, error text, error_message text)`,
+       from json_to_recordset($1::json) as x(id text, delivery_id text, webhook_id text, number int,
+            trigger text, started_at timestamptz, duration_ms int, request_url text, request_headers text,
+            response_status int, response_headers text, response_body text, error text, error_message text)`,
     [JSON.stringify(rows)],
   );
 }
