@@ -250,6 +250,8 @@ function exchange(agent: Dispatcher, url: URL, req: OutboundRequest, limit: numb
         if (signal.aborted) c.abort(signal.reason);
       },
       onResponseStart(_c, statusCode, headers) {
+        // An interim answer (102, 103) is not the endpoint's answer: request() never reported one.
+        if (statusCode < 200) return;
         got.status = statusCode;
         got.headers = flattenHeaders(headers);
       },
