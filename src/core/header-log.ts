@@ -50,15 +50,19 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /**
  * A header map as attempt rows keep it. Headers are written in jsonb's key order (shorter names
  * first, then by bytes), one per line: a known name as its one-character code followed by the
- * value, any other name as `name:value`. A map a line cannot hold (a value with a line break or
- * a NUL, a name that is not a token) is kept as its JSON text instead, which starts with `{`
- * (never a token character nor a code). `{}` is the empty string.
+ * value, any other name as `name:value`. A map a line cannot hold (a value with a line break, a
+ * name that is not a token) is kept as its JSON text instead, which starts with `{` (never a
+ * token character nor a code). `{}` is the empty string. A NUL in a value becomes U+FFFD, as in
+ * response bodies: neither PostgreSQL's text nor the jsonb these maps were can hold one.
  */
 export function encodeHeaderMap(headers: Record<string, string>): string {
-  const entries = Object.entries(headers);
+  const entries = Object.entries(headers).map(([name, value]): [string, string] => [
+    name,
+    value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value,
+  ]);
   let compact = true;
   for (const [name, value] of entries) {
-    if ((!CODES.has(name) && !TOKEN.test(name)) || value.includes('\n') || value.includes('\u0000')) {
+    if ((!CODES.has(name) && !TOKEN.test(name)) || value.includes('\n')) {
       compact = false;
       break;
     }
@@ -97,9 +101,7 @@ export function decodeHeaderMap(text: string): Record<string, string> {
 
 /** jsonb's order of object keys: by length in bytes, then bytewise. */
 function jsonbKeyOrder(a: string, b: string): number {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  if (x.length !== y.length) return x.length - y.length;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return 0;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length - y.length || Buffer.compare(x, y);
 }

@@ -135,6 +135,13 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
     const timer = setTimeout(() => deadline.abort(new DeadlineError('deadline')), req.timeoutMs);
     const onAbort = () => deadline.abort(req.signal!.reason);
     req.signal?.addEventListener('abort', onAbort, { once: true });
+    const failure = (err: unknown): Partial<OutboundResult> => {
+      // Ended by the caller, not by the endpoint: no outcome to report.
+      if (req.signal?.aborted) throw req.signal.reason;
+      return deadline.signal.aborted
+        ? { error: 'TIMEOUT', errorMessage: `no complete response within ${req.timeoutMs} ms` }
+        : classifyError(err);
+    };
     try {
       const exchanged = await exchange(agent, target.url, req, maxResponseBytes, deadline.signal);
       if (exchanged.status === null) return finish(failure(exchanged.error));
@@ -149,14 +156,6 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
     } finally {
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onAbort);
-    }
-
-    function failure(err: unknown): Partial<OutboundResult> {
-      // Ended by the caller, not by the endpoint: no outcome to report.
-      if (req.signal?.aborted) throw req.signal.reason;
-      return deadline.signal.aborted
-        ? { error: 'TIMEOUT', errorMessage: `no complete response within ${req.timeoutMs} ms` }
-        : classifyError(err);
     }
   }
 

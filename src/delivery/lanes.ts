@@ -172,10 +172,11 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
           if (this.active >= this.globalLimit) break;
         }
       }
-      if (refused)
+      if (refused) {
         for (const lane of refused) {
           if (lane.queued > 0 && this.lanes.get(lane.key) === lane) this.gate.wants(lane.key, lane.queued, lane.active);
         }
+      }
     } finally {
       this.pumping = false;
     }

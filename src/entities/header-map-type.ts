@@ -5,6 +5,8 @@ import { decodeHeaderMap, encodeHeaderMap } from '../core/header-log.ts';
 export class HeaderMapType extends Type<Record<string, string> | null, string | null> {
   override convertToDatabaseValue(value: Record<string, string> | string | null): string | null {
     if (value == null) return null;
+    // A string is already the stored form (MikroORM passes values it read back, e.g. when it
+    // compares or re-saves an entity it loaded).
     return typeof value === 'string' ? value : encodeHeaderMap(value);
   }
 

@@ -252,6 +252,41 @@ describe('limits', () => {
   });
 });
 
+// An interim (1xx) answer is not the endpoint's answer: an attempt that got only a 102 or 103
+// before the deadline or a dropped connection has no status.
+describe('interim answers', () => {
+  const plain = () => client({ allowedCidrs: LOOPBACK, allowHttp: true });
+
+  it('103 Early Hints and then nothing: TIMEOUT with no status or headers', async () => {
+    const hook = await receiver({ handler: (_req, res) => res.writeEarlyHints({ link: '</style.css>; rel=preload' }) });
+    const result = await plain().send(post(hook.url, { timeoutMs: 300 }));
+    expect(result).toMatchObject({ status: null, error: 'TIMEOUT', headers: {} });
+  });
+
+  it('102 Processing and then a dropped connection: CONNECTION with no status', async () => {
+    const hook = await receiver({
+      handler: (req, res) => {
+        res.writeProcessing();
+        setTimeout(() => req.socket.destroy(), 50);
+      },
+    });
+    const result = await plain().send(post(hook.url));
+    expect(result).toMatchObject({ status: null, error: 'CONNECTION' });
+  });
+
+  it('103 and then the answer: the answer’s status, headers and body', async () => {
+    const hook = await receiver({
+      handler: (_req, res) => {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload' });
+        setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'), 20);
+      },
+    });
+    const result = await plain().send(post(hook.url));
+    expect(result).toMatchObject({ status: 200, body: 'ok', error: null });
+    expect(result.headers.link).toBeUndefined();
+  });
+});
+
 describe('SSRF guard', () => {
   let hook: Receiver;
 
