@@ -34,8 +34,9 @@ export class Migration20261130114815_attempt_headers_text extends Migration {
        $$;`,
     );
     this.addSql(
-      `alter table "attempt" drop column "tenant_id",
-         alter column "request_headers" type text using herald_header_text("request_headers"),
+      // tenant_id stays (no longer written): a worker of the release before still inserts it, and
+      // records its attempts (its jsonb maps land as their JSON text) during a rolling deploy.
+      `alter table "attempt" alter column "request_headers" type text using herald_header_text("request_headers"),
          alter column "response_headers" type text using herald_header_text("response_headers");`,
     );
     this.addSql(`drop function herald_header_text(jsonb);`);
@@ -55,11 +56,13 @@ export class Migration20261130114815_attempt_headers_text extends Migration {
        $$;`,
     );
     this.addSql(
-      `alter table "attempt" add "tenant_id" varchar(255) null,
-         alter column "request_headers" type jsonb using herald_header_jsonb("request_headers"),
+      `alter table "attempt" alter column "request_headers" type jsonb using herald_header_jsonb("request_headers"),
          alter column "response_headers" type jsonb using herald_header_jsonb("response_headers");`,
     );
     this.addSql(`drop function herald_header_jsonb(text);`);
-    this.addSql(`update "attempt" a set "tenant_id" = d."tenant_id" from "delivery" d where d."id" = a."delivery_id";`);
+    // The attempts recorded since have none: the release before expects it set.
+    this.addSql(
+      `update "attempt" a set "tenant_id" = d."tenant_id" from "delivery" d where d."id" = a."delivery_id" and a."tenant_id" is null;`,
+    );
   }
 }

@@ -13,6 +13,12 @@ export const Attempt = defineEntity({
     // No foreign key (see Delivery): attempts are written in batches as they happen, and
     // retention deletes them with their deliveries.
     delivery: () => p.manyToOne(Delivery).ref().createForeignKeyConstraint(false),
+    /**
+     * No longer written (null in new rows; nothing reads it): kept so that a worker of the release
+     * before, which still writes it, can record its attempts during a rolling deploy. A later
+     * release drops it.
+     */
+    tenantId: p.string().nullable(),
     webhookId: p.string(),
     number: p.integer(),
     trigger: p.enum(ATTEMPT_TRIGGERS),

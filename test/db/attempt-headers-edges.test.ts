@@ -3,6 +3,7 @@ import { decodeHeaderMap } from '../../src/core/header-log.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import type { MikroORM } from '../../src/db/orm.ts';
 import { insertAttempts } from '../../src/delivery/sql/record-results.ts';
+import { Attempt } from '../../src/entities/index.ts';
 import { databaseBefore, withPgClient } from '../helpers/db.ts';
 
 // The attempt-headers migration on maps the 10 000-delivery test does not hold, and back down
@@ -41,6 +42,48 @@ test('odd but valid jsonb header maps read back as jsonb gave them after the mig
     const { rows } = await db.query<{ h: string }>(`select request_headers as h from attempt order by id`);
     expect(rows.map((r) => JSON.stringify(decodeHeaderMap(r.h)))).toEqual(expected);
   });
+}, 60_000);
+
+test('during a rolling deploy a worker of the release before still records its attempts, and they read back as sent', async () => {
+  // The statement 593fe47's recorder ran (src/delivery/sql/record-results.ts, insertAttempts):
+  // tenant_id written, the maps as jsonb.
+  const sent = { 'user-agent': 'Herald/0.1.0', 'webhook-id': 'msg_old', 'x-custom': 'a: b' };
+  const answered = { date: 'Mon, 30 Nov 2026 12:00:00 GMT', 'set-cookie': 'a=1, b=2' };
+  await withPgClient(dbUrl, async (db) => {
+    await db.query(
+      `insert into attempt (id, delivery_id, tenant_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
+                            request_headers, response_status, response_headers, response_body, error, error_message)
+       select id, delivery_id, tenant_id, webhook_id, number, trigger, started_at, duration_ms, request_url,
+              request_headers, response_status, response_headers, response_body, error, error_message
+         from json_to_recordset($1::json) as x(id text, delivery_id text, tenant_id text, webhook_id text, number int,
+              trigger text, started_at timestamptz, duration_ms int, request_url text, request_headers jsonb,
+              response_status int, response_headers jsonb, response_body text, error text, error_message text)`,
+      [
+        JSON.stringify([
+          {
+            id: 'att_old_worker',
+            delivery_id: 'dlv_3',
+            tenant_id: 'ten_1',
+            webhook_id: 'wh_1',
+            number: 1,
+            trigger: 'SCHEDULED',
+            started_at: new Date(),
+            duration_ms: 3,
+            request_url: 'https://example.com/hook',
+            request_headers: sent,
+            response_status: 200,
+            response_headers: answered,
+            response_body: 'ok',
+            error: null,
+            error_message: null,
+          },
+        ]),
+      ],
+    );
+  });
+  const attempt = await orm!.em.fork().findOneOrFail(Attempt, { id: 'att_old_worker' });
+  expect(attempt.requestHeaders).toEqual(sent);
+  expect(attempt.responseHeaders).toEqual(answered);
 }, 60_000);
 
 test('going back down keeps an attempt the worker recorded after the migration, whose header value held a NUL (stored as U+FFFD)', async () => {

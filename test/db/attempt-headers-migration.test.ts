@@ -6,8 +6,8 @@ import { Attempt } from '../../src/entities/index.ts';
 import { databaseBefore, withPgClient } from '../helpers/db.ts';
 import { type SeedItem, seedHistory } from '../helpers/history.ts';
 
-// The migration that keeps an attempt's header maps as compact text instead of jsonb (and drops
-// attempt.tenant_id, which nothing read), applied to a database holding 10 000 deliveries and
+// The migration that keeps an attempt's header maps as compact text instead of jsonb (and stops
+// writing attempt.tenant_id, which nothing read), applied to a database holding 10 000 deliveries and
 // their attempts made under the migrations before it: every map reads back exactly as jsonb gave
 // it (the same headers in the same order), through the ORM as through the text itself, and going
 // back down restores the jsonb maps.
@@ -110,6 +110,7 @@ test('a populated database keeps every attempt’s headers, read back as before'
     expect(columns.rows).toEqual([
       { column_name: 'request_headers', data_type: 'text' },
       { column_name: 'response_headers', data_type: 'text' },
+      { column_name: 'tenant_id', data_type: 'character varying' },
     ]);
   });
 
