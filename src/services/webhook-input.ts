@@ -1,6 +1,7 @@
 import type { ParsedCidr } from '../core/address.ts';
 import type { StoredAuth } from '../core/auth.ts';
 import type { FieldErrors } from '../core/errors.ts';
+import { CONNECTION_HEADERS, FIELD_VALUE_RULE, isFieldValue } from '../core/http-fields.ts';
 import { isOperationalEventType } from '../core/operational-events.ts';
 import { SIGNATURE_HEADER_NAMES } from '../core/signing.ts';
 import { blockedHost, parseWebhookUrl } from '../core/webhook-url.ts';
@@ -119,8 +120,11 @@ export function validateHeaders(errors: FieldErrors, headers: CustomHeader[]): v
   for (const { name, value } of headers) {
     if (!HEADER_NAME.test(name)) errors.add('headers', `"${name}" is not a valid header name`);
     else if (isReservedHeader(name)) errors.add('headers', `"${name}" is set by Herald and cannot be overridden`);
+    else if (CONNECTION_HEADERS.has(name.toLowerCase()))
+      errors.add('headers', `"${name}" is managed by the HTTP connection and cannot be set`);
     else if (seen.has(name.toLowerCase())) errors.add('headers', `"${name}" appears twice`);
-    if (/[\r\n\0]/.test(value) || value.length > 4096) errors.add('headers', `the value of "${name}" is invalid`);
+    if (value.length > 4096) errors.add('headers', `the value of "${name}" is longer than 4096 characters`);
+    else if (!isFieldValue(value)) errors.add('headers', `the value of "${name}" may hold ${FIELD_VALUE_RULE}`);
     seen.add(name.toLowerCase());
   }
 }
@@ -133,8 +137,8 @@ export function validateAuth(errors: FieldErrors, input: WebhookAuthInput): Stor
       errors.add(`auth.${key}`, `is required for auth type ${input.type}`);
       return undefined;
     }
-    if (/[\r\n\0]/.test(value) || value.length > 4096) {
-      errors.add(`auth.${key}`, 'is invalid');
+    if (value.length > 4096 || !isFieldValue(value)) {
+      errors.add(`auth.${key}`, `is invalid: at most 4096 characters, ${FIELD_VALUE_RULE}`);
       return undefined;
     }
     return value;

@@ -347,6 +347,13 @@ describe('validation: bad input is refused and nothing is stored', () => {
     ['headers', 'overriding authorization', { headers: [{ name: 'authorization', value: 'Bearer x' }] }],
     ['headers', 'an invalid header name', { headers: [{ name: 'X Bad', value: 'x' }] }],
     ['headers', 'a header value with a newline', { headers: [{ name: 'X-Ok', value: 'a\r\nX-Injected: 1' }] }],
+    // The HTTP client refuses these: accepted, every attempt would fail with UNKNOWN before sending.
+    ['headers', 'Expect (managed by the connection)', { headers: [{ name: 'Expect', value: '100-continue' }] }],
+    ['headers', 'Upgrade (managed by the connection)', { headers: [{ name: 'Upgrade', value: 'h2c' }] }],
+    ['headers', 'Keep-Alive (managed by the connection)', { headers: [{ name: 'Keep-Alive', value: 'timeout=5' }] }],
+    ['headers', 'a header value beyond Latin-1', { headers: [{ name: 'X-Snow', value: '☃ 日本' }] }],
+    ['headers', 'a header value with a control character', { headers: [{ name: 'X-Bell', value: 'a\u0007b' }] }],
+    ['auth.token', 'a bearer token beyond Latin-1', { auth: { type: 'BEARER', token: 'tök€n' } }],
     ['channels', 'empty channels', { channels: [] }],
   ])('%s: %s', async (field, _case, input) => {
     const before = await countWebhookRows(h, v.id);
@@ -369,7 +376,9 @@ describe('validation: bad input is refused and nothing is stored', () => {
       v.key,
     );
     await create({ timeoutMs: 30000, maxInFlight: 100, retrySchedule: [1] }, v.key);
-    expect(await countWebhookRows(h, v.id)).toBe(before + 2);
+    // Latin-1 and tabs are sendable header values (one byte each on the wire).
+    await create({ headers: [{ name: 'X-Latin-1', value: 'café\t¿ ok' }] }, v.key);
+    expect(await countWebhookRows(h, v.id)).toBe(before + 3);
   });
 
   describe('with HERALD_ALLOW_HTTP=true and HERALD_MAX_WEBHOOKS=2', () => {

@@ -1,5 +1,7 @@
 // The renderer of delivery profiles: event + profile version → body bytes (once, at publish);
 // attempt → headers and signature. Pure: no I/O; the clock and secrets are passed in.
+
+import { FIELD_VALUE_RULE, isFieldValue } from '../http-fields.ts';
 import { idHex } from '../ids.ts';
 import { profileSignature } from '../signing.ts';
 import type { ProfileDefinition } from './definition.ts';
@@ -280,8 +282,8 @@ function headerValue(field: string, value: unknown): string | undefined {
     throw new TransformError(field, `gave ${Array.isArray(value) ? 'an array' : typeof value}, not text`);
   }
   const text = String(value);
-  if (/[\r\n\0]/.test(text) || text.length > MAX_HEADER_VALUE_LENGTH) {
-    throw new TransformError(field, `not a valid header value (line breaks, NUL or over ${MAX_HEADER_VALUE_LENGTH} characters)`);
+  if (!isFieldValue(text) || text.length > MAX_HEADER_VALUE_LENGTH) {
+    throw new TransformError(field, `not a valid header value (${FIELD_VALUE_RULE}, at most ${MAX_HEADER_VALUE_LENGTH} characters)`);
   }
   return text;
 }

@@ -1,0 +1,22 @@
+/**
+ * What an HTTP field value may hold as Herald sends it: tab, space, visible ASCII and the
+ * characters U+0080–U+00FF, which go out as one Latin-1 byte each (RFC 9110 §5.5 field-value;
+ * the HTTP client refuses anything else — control characters, line breaks, NUL, any character
+ * above U+00FF — and the attempt would fail every time).
+ */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Whether `value` can be sent as an HTTP field value (see FIELD_VALUE). */
+export function isFieldValue(value: string): boolean {
+  return FIELD_VALUE.test(value);
+}
+
+/** Why `value` cannot be sent, in words for an error message. */
+export const FIELD_VALUE_RULE =
+  'only tabs, spaces, visible ASCII and Latin-1 characters (U+0080–U+00FF), no line breaks or other control characters';
+
+/**
+ * Headers the HTTP client manages on the connection and refuses from a caller (undici): asked for,
+ * every attempt would fail before anything is sent.
+ */
+export const CONNECTION_HEADERS: ReadonlySet<string> = new Set(['expect', 'upgrade', 'keep-alive']);
