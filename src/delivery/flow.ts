@@ -4,6 +4,18 @@
 // (core/throttle.ts), and when to pull more of its due deliveries from the table. Deliveries that
 // wait — for a slot, a send time, or room in this worker — wait as rows in the table that nobody
 // writes, or briefly in a lane; the shared state is in PostgreSQL (sql/flow.ts).
+//
+// Sharing slots. A worker keeps the slots it holds while it has deliveries of their webhook
+// queued, which under a backlog is always: without more, one of three workers came to hold nearly
+// every webhook's slots, and the others claimed deliveries only to give them back to it (twice
+// PostgreSQL's work per delivery; three workers did a fifth less than two). So a worker that wants
+// more of a webhook's slots than it holds — its acquire came back short, or its share below holds
+// it back — says so (table webhook_slot_want, refreshed every SHARE_MS while it lasts), and every
+// worker that holds or wants the webhook's slots reads who else wants them and keeps at most its
+// share: the concurrency in force split evenly among the workers that want it, the remainder to
+// the lowest worker ids (shareOf()), so the shares add up to the concurrency. A worker gives back
+// free slots above its share at once and busy ones as their requests end; the others' next acquire
+// gets them. A worker alone never comes back short and writes no want.
 import type { Pool } from 'pg';
 import { BoundedMap } from '../core/bounded-map.ts';
 import { laneCap, reserveCount, spacingMs } from '../core/flow.ts';
@@ -23,7 +35,7 @@ import {
 import type { Logger } from '../logger.ts';
 import type { Gate } from './lanes.ts';
 import type { WebhookForDelivery } from './sql/claim-deliveries.ts';
-import { acquireSlots, releaseSlots, renewSlots, reserveSendTimes, type SlotRef } from './sql/flow.ts';
+import { acquireSlots, releaseSlots, renewSlots, reserveSendTimes, type SlotRef, shareSlots } from './sql/flow.ts';
 
 /** A throttle to write on a webhook and announce (the recorder does, at most once a second per webhook). */
 export interface ThrottleChange {
@@ -68,6 +80,10 @@ const TICK_MS = 5;
 const MAINTENANCE_MS = 100;
 /** A webhook whose lane runs low is checked for more due deliveries this often. */
 const PROBE_MS = 250;
+/** How often a worker says which webhooks' slots it wants more of, and reads who else wants them. */
+const SHARE_MS = 500;
+/** A want not said again for this long is over (a few SHARE_MS: a slow round trip does not end it). */
+const WANT_MS = 2000;
 /** Free slots are kept this long after the last task, for the next ones. */
 const GRACE_MS = 1000;
 /** A throttle still met by signals is written again at most this often (a third of its lapse). */
@@ -98,6 +114,10 @@ class WebhookFlow {
   /** A decrease is among the local changes not written yet. */
   lowered = false;
   offeredAt = 0;
+  /** The other workers that want this webhook's slots (their ids), as last read; empty: none. */
+  sharers: readonly string[] = [];
+  /** The last acquire came back with fewer slots than it asked for: other workers hold them. */
+  short = false;
   /** Slots held and not in use (ascending), and in use. */
   free: number[] = [];
   readonly busy = new Set<number>();
@@ -184,6 +204,8 @@ export class FlowControl implements Gate<number> {
   private readonly toRelease: SlotRef[] = [];
   private readonly maintenance: NodeJS.Timeout;
   private readonly renewal: NodeJS.Timeout;
+  private readonly sharing: NodeJS.Timeout;
+  private sharingNow = false;
   private stopped = false;
 
   constructor(deps: FlowDeps) {
@@ -195,6 +217,9 @@ export class FlowControl implements Gate<number> {
       },
       Math.max(250, deps.leaseMs / 3),
     );
+    this.sharing = setInterval(() => {
+      this.share().catch((err) => deps.logger.warn({ err }, 'sharing slots failed'));
+    }, SHARE_MS);
   }
 
   attach(lanes: LanesView): void {
@@ -358,7 +383,7 @@ export class FlowControl implements Gate<number> {
     if (!flow) return;
     flow.busy.delete(slot);
     flow.lastBusyAt = Date.now();
-    if (this.stopped || slot >= flow.effective.concurrency) this.release(flow, slot);
+    if (this.stopped || slot >= flow.effective.concurrency || flow.usable >= this.shareOf(flow)) this.release(flow, slot);
     else insertSorted(flow.free, slot);
   }
 
@@ -377,6 +402,7 @@ export class FlowControl implements Gate<number> {
     this.stopped = true;
     clearInterval(this.maintenance);
     clearInterval(this.renewal);
+    clearInterval(this.sharing);
     if (this.tickTimer) clearTimeout(this.tickTimer);
     for (const flow of this.flows.values()) if (flow.rateTimer) clearTimeout(flow.rateTimer);
     await releaseSlots(this.deps.pool, this.deps.workerId);
@@ -413,10 +439,36 @@ export class FlowControl implements Gate<number> {
     });
   }
 
-  /** Gives back free slots above a lowered concurrency. */
+  /** Gives back free slots above a lowered concurrency, then the highest above this worker's share. */
   private shed(flow: WebhookFlow): void {
     const { concurrency } = flow.effective;
     for (const slot of flow.free.filter((s) => s >= concurrency)) this.release(flow, slot);
+    const over = flow.usable - this.shareOf(flow);
+    if (over > 0) for (const slot of flow.free.slice(-over)) this.release(flow, slot);
+  }
+
+  /**
+   * How many of a webhook's slots this worker keeps: the concurrency in force, split evenly among
+   * the workers that want its slots (those that said so, and this one), the remainder one each to
+   * the lowest worker ids. Every worker computes the same split from the same wants, so the
+   * shares add up to the concurrency; with maxInFlight below the number of workers, the highest
+   * ids get none while the others want them.
+   */
+  private shareOf(flow: WebhookFlow): number {
+    const { concurrency } = flow.effective;
+    if (flow.sharers.length === 0) return concurrency;
+    const workers = flow.sharers.length + 1;
+    const rank = flow.sharers.filter((id) => id < this.deps.workerId).length;
+    return Math.floor(concurrency / workers) + (rank < concurrency % workers ? 1 : 0);
+  }
+
+  /** Slots of a webhook the tasks at hand can use (under a rate, those with a send time), before any share. */
+  private demandOf(flow: WebhookFlow): number {
+    const lanes = this.lanes;
+    const waiting = lanes ? lanes.waiting(flow.id) : 0;
+    const active = lanes ? lanes.running(flow.id) : 0;
+    const startable = flow.effective.rate === null ? waiting : Math.min(waiting, flow.times.length + 1);
+    return Math.min(flow.effective.concurrency, Math.max(active + startable, flow.backlog ? 1 : 0));
   }
 
   private release(flow: WebhookFlow, slot: number): void {
@@ -476,8 +528,8 @@ export class FlowControl implements Gate<number> {
 
   /**
    * What a webhook needs from the database now: slots to take (as many as the tasks at hand can
-   * use, under a rate those with a send time, below the concurrency in force; with a backlog in
-   * the table, one to pull it with), send times to reserve (a quarter of a second's worth at most,
+   * use, under a rate those with a send time, below the concurrency in force and this worker's
+   * share of it; with a backlog in the table, one to pull it with), send times to reserve (a quarter of a second's worth at most,
    * for the tasks queued, while a slot is free to send on), and a pull (as its lane runs low; HIGH ones only, at every probe, when
    * it is full — they go to the front). Nothing is asked while the same request is under way.
    */
@@ -485,7 +537,6 @@ export class FlowControl implements Gate<number> {
     const lanes = this.lanes;
     const { concurrency, rate } = flow.effective;
     const waiting = lanes ? lanes.waiting(flow.id) : 0;
-    const active = lanes ? lanes.running(flow.id) : 0;
     const needs: ReturnType<FlowControl['needs']> = {};
     if (rate !== null) {
       while (flow.times.length > 0 && flow.times[0] < now - STALE_TIME_MS) flow.times.shift();
@@ -495,8 +546,7 @@ export class FlowControl implements Gate<number> {
       const count = slotFree ? reserveCount(waiting - flow.times.length, rate) : 0;
       if (!flow.reserving && count > 0) needs.reserve = count;
     }
-    const startable = rate === null ? waiting : Math.min(waiting, flow.times.length + 1);
-    const wanted = Math.min(concurrency, Math.max(active + startable, flow.backlog ? 1 : 0));
+    const wanted = Math.min(this.demandOf(flow), this.shareOf(flow));
     if (!flow.acquiring && now >= flow.nextAcquireAt && flow.usable < wanted) needs.acquire = wanted - flow.usable;
     if (flow.pulling || flow.usable === 0) return needs;
     const room = this.roomOf(flow);
@@ -574,12 +624,14 @@ export class FlowControl implements Gate<number> {
       if (flow && !this.stopped) insertSorted(flow.free, slot);
       else this.toRelease.push({ webhookId, slot });
     }
-    const gotBy = new Set(got.map((s) => s.webhookId));
+    const gotBy = new Map<string, number>();
+    for (const s of got) gotBy.set(s.webhookId, (gotBy.get(s.webhookId) ?? 0) + 1);
     const now = Date.now();
-    for (const { webhookId } of asked) {
+    for (const { webhookId, want } of asked) {
       const flow = this.flows.get(webhookId);
       if (!flow) continue;
       flow.acquiring = false;
+      flow.short = (gotBy.get(webhookId) ?? 0) < want;
       if (gotBy.has(webhookId)) {
         flow.acquireRetryMs = ACQUIRE_RETRY_MS;
         flow.nextAcquireAt = 0;
@@ -656,6 +708,37 @@ export class FlowControl implements Gate<number> {
       }
     }
     if (this.flows.size > 0 || this.toRelease.length > 0) this.scheduleTick();
+  }
+
+  /**
+   * Every SHARE_MS: says which webhooks' slots this worker wants more of (a short acquire, or a
+   * share that holds it back, while its tasks could use more than it holds), reads who else wants
+   * the slots of those it holds or wants, and gives back what is above its share (sharing slots,
+   * at the top). Nothing is asked of a worker that holds and wants no slot.
+   */
+  private async share(): Promise<void> {
+    if (this.sharingNow || this.stopped) return;
+    const wanting: string[] = [];
+    const asked: string[] = [];
+    for (const flow of this.flows.values()) {
+      const demand = this.demandOf(flow);
+      const wants = demand > flow.usable && (flow.short || demand > this.shareOf(flow));
+      if (wants) wanting.push(flow.id);
+      if (wants || flow.held > 0) asked.push(flow.id);
+    }
+    if (asked.length === 0) return;
+    this.sharingNow = true;
+    try {
+      const others = await shareSlots(this.deps.pool, this.deps.workerId, WANT_MS, wanting, asked);
+      for (const flow of this.flows.values()) {
+        flow.sharers = others.get(flow.id) ?? [];
+        this.shed(flow);
+      }
+    } finally {
+      this.sharingNow = false;
+    }
+    // A larger share may take more slots, a smaller one has freed some.
+    this.scheduleTick();
   }
 
   /** Renews the slots held; forgets those lost (lapsed, and taken by another worker meanwhile). */

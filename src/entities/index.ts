@@ -17,6 +17,7 @@ export { TenantSecret } from './TenantSecret.ts';
 export { Webhook } from './Webhook.ts';
 export { WebhookRate } from './WebhookRate.ts';
 export { WebhookSlot } from './WebhookSlot.ts';
+export { WebhookSlotWant } from './WebhookSlotWant.ts';
 
 import { ApiKey } from './ApiKey.ts';
 import { Attempt } from './Attempt.ts';
@@ -37,6 +38,7 @@ import { TenantSecret } from './TenantSecret.ts';
 import { Webhook } from './Webhook.ts';
 import { WebhookRate } from './WebhookRate.ts';
 import { WebhookSlot } from './WebhookSlot.ts';
+import { WebhookSlotWant } from './WebhookSlotWant.ts';
 
 export const entities = [
   Tenant,
@@ -56,6 +58,7 @@ export const entities = [
   TenantSecret,
   ExhaustedFold,
   WebhookSlot,
+  WebhookSlotWant,
   WebhookRate,
   OrderingSequence,
 ];

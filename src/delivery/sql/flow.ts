@@ -55,11 +55,12 @@ export async function renewSlots(pool: Pool, workerId: string, leaseMs: number, 
   return rows;
 }
 
-/** Frees slots of this worker (all of them when `slots` is omitted). */
+/** Frees slots of this worker (all of them, and its wants, when `slots` is omitted). */
 export async function releaseSlots(pool: Pool, workerId: string, slots?: readonly SlotRef[]): Promise<void> {
   if (slots?.length === 0) return;
   if (!slots) {
     await pool.query(`update webhook_slot set held_by = null, held_until = now() where held_by = $1`, [workerId]);
+    await pool.query(`delete from webhook_slot_want where worker_id = $1`, [workerId]);
     return;
   }
   await pool.query(
@@ -68,6 +69,40 @@ export async function releaseSlots(pool: Pool, workerId: string, slots?: readonl
       where f.webhook_id = r.webhook_id and f.slot = r.slot and f.held_by = $1`,
     [workerId, slots.map((s) => s.webhookId), slots.map((s) => s.slot)],
   );
+}
+
+/**
+ * Notes that this worker wants more slots of the webhooks `wanting` than it holds, for `wantMs`
+ * (entities/WebhookSlotWant.ts), and returns, for each webhook of `asked`, the other workers that
+ * want its slots (webhook id → their worker ids, ascending; a webhook nobody else wants is absent).
+ * Wants lapsed a while ago (their workers stopped or died) are deleted on the way. With nothing
+ * `wanting` — always, for a worker alone — it writes nothing.
+ */
+export async function shareSlots(
+  pool: Pool,
+  workerId: string,
+  wantMs: number,
+  wanting: readonly string[],
+  asked: readonly string[],
+): Promise<Map<string, string[]>> {
+  const { rows } = await pool.query<{ webhookId: string; workerId: string }>(
+    `with noted as (
+       insert into webhook_slot_want (webhook_id, worker_id, until)
+       select w, $1, now() + make_interval(secs => $2::double precision / 1000) from unnest($3::text[]) as w order by w
+       on conflict (webhook_id, worker_id) do update set until = excluded.until),
+     gone as (delete from webhook_slot_want where until < now() - interval '1 minute')
+     select webhook_id as "webhookId", worker_id as "workerId" from webhook_slot_want
+      where webhook_id = any($4::text[]) and worker_id <> $1 and until >= now()
+      order by webhook_id, worker_id`,
+    [workerId, wantMs, wanting, asked],
+  );
+  const others = new Map<string, string[]>();
+  for (const r of rows) {
+    const ids = others.get(r.webhookId);
+    if (ids) ids.push(r.workerId);
+    else others.set(r.webhookId, [r.workerId]);
+  }
+  return others;
 }
 
 /** Send times reserved for one webhook: `count` of them, `spacingMs` apart from `first`. */
