@@ -1,13 +1,16 @@
-// maxInFlight holds across worker processes (issue 15): one in-process API, three `--role worker`
-// processes, and the number of requests open at the receiver.
+// maxInFlight holds across worker processes (issue 15), and the workers that want a webhook's slots
+// share them: one in-process API, three `--role worker` processes, and the number of requests open
+// at the receiver.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { heldSlots, statusCounts } from '../../helpers/db.ts';
-import { createWebhook, publish, publishEvents, sleep, waitingOf } from '../../helpers/deliveries.ts';
+import { createWebhook, type PublishInput, publish, publishEvents, sleep, waitingOf } from '../../helpers/deliveries.ts';
 import type { Tenant, TestHerald } from '../../helpers/herald.ts';
 import { attemptsLogged, type HeraldProcess, problems, type Split, startSplit } from '../../helpers/process.ts';
 import { answerAfter, concurrencyMeter, holdingHandler, type Receiver, startReceiver, webhookIds } from '../../helpers/receiver.ts';
 
 const LEASE_MS = 3000;
+/** maxInFlight of the sharing test's webhook. */
+const MAX_IN_FLIGHT = 6;
 
 let api: TestHerald;
 let tenant: Tenant;
@@ -73,6 +76,50 @@ test('stats { waiting } counts every delivery not yet sent: in the table, and qu
   hold.answerAll();
   await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: 30_000, interval: 250 }).toEqual({ SUCCEEDED: 40 });
   expect(await waiting()).toBe(0);
+});
+
+// Slots shared among the workers that want them (delivery/flow.ts, "Sharing slots"): a worker that
+// holds a webhook's slots used to keep them for as long as it had deliveries of it queued, so under
+// a backlog the other workers claimed deliveries only to give them back to it.
+/** `n` events on channel share, numbered from `from`. */
+const events = (from: number, n: number): PublishInput[] =>
+  Array.from({ length: n }, (_, i) => ({ type: 'message.delivered', channel: 'share', data: { n: from + i } }));
+
+test('three workers, a backlog for one webhook whose slots one worker holds: each worker gets a share and sends a fair part; maxInFlight holds', {
+  timeout: 120_000,
+}, async () => {
+  const meter = concurrencyMeter(answerAfter(100));
+  const receiver = await startReceiver({ handler: meter.handler });
+  receivers.push(receiver);
+  const hook = await createWebhook(api, tenant.key, { url: `${receiver.url}/share`, maxInFlight: MAX_IN_FLIGHT, channels: ['share'] });
+  const linesBefore = workers.map((w) => w.lines.length);
+  const attemptsBefore = workers.map((w) => attemptsLogged(w).length);
+
+  // One call (one job, so one worker): it takes all six slots and keeps them while its backlog lasts.
+  await publishEvents(api, tenant.key, events(0, 50));
+  await expect.poll(() => meter.open, { timeout: 15_000 }).toBe(MAX_IN_FLIGHT);
+  // Then 550 more, ten per call and five calls at a time, so that every worker claims some.
+  for (let i = 50; i < 600; i += 50) {
+    await Promise.all(Array.from({ length: 5 }, (_, j) => publishEvents(api, tenant.key, events(i + j * 10, 10))));
+  }
+  await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: 60_000, interval: 250 }).toEqual({ SUCCEEDED: 600 });
+
+  const byWorker = workers.map((w, i) => attemptsLogged(w).length - attemptsBefore[i]);
+  console.log(`[max-in-flight] attempts per worker ${byWorker.join(', ')}; peak ${meter.peak} requests open`);
+  expect(meter.peak).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+  expect(receiver.requests).toHaveLength(600);
+  expect(byWorker.reduce((a, b) => a + b, 0)).toBe(600);
+  // A third each once the shares settle (two slots each); the first holder sent alone for about
+  // a second first. Before sharing: 600, 0 and 0 (the holder kept all six slots to the end).
+  for (const n of byWorker) expect(n).toBeGreaterThanOrEqual(600 * 0.15);
+
+  // The wants end with the backlog: one worker alone uses all six slots again.
+  await sleep(3000);
+  meter.reset();
+  await publishEvents(api, tenant.key, events(600, 60));
+  await expect.poll(() => statusCounts(api.databaseUrl, hook.id), { timeout: 30_000, interval: 250 }).toEqual({ SUCCEEDED: 660 });
+  expect(meter.peak).toBe(MAX_IN_FLIGHT);
+  expect(problems(workers.flatMap((w, i) => w.lines.slice(linesBefore[i])))).not.toMatch(/"level":(50|60)/);
 });
 
 test('kill -9 a worker holding slots: no other worker sends to the endpoint until its lease lapses, then they do', {
