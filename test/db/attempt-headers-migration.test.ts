@@ -44,7 +44,7 @@ function mapsFor(i: number): { request: Record<string, string>; response: Record
 test('a populated database keeps every attempt’s headers, read back as before', async () => {
   const before = await databaseBefore('_attempt_headers_text');
   orm = before.orm;
-  const { url, migration } = before;
+  const { url, migration, down } = before;
 
   const now = Date.now();
   /** Each attempt's maps as jsonb gave them (JSON text: the key order included). */
@@ -125,7 +125,7 @@ test('a populated database keeps every attempt’s headers, read back as before'
   }
 
   // And back down: jsonb maps again, each one as it was, with its tenant.
-  await orm.migrator.down();
+  await down();
   await withPgClient(url, async (db) => {
     const { rows } = await db.query<{ id: string; request: string; response: string | null; tenant: string }>(
       `select id, request_headers::text as request, response_headers::text as response, tenant_id as tenant from attempt`,

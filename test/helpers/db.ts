@@ -34,9 +34,11 @@ export async function withPgClient<T>(url: string, fn: (client: pg.Client) => Pr
 /**
  * A fresh database migrated up to just before the migration whose name ends with `suffix`, for a
  * test that fills it as older versions left it and then applies the rest (`migrate(orm, url)`).
- * Returns the database's URL, an ORM on it (close it) and that migration's full name.
+ * Returns the database's URL, an ORM on it (close it), that migration's full name, and `down()`,
+ * which takes the database back to before that migration, reverting the later ones too (a plain
+ * `migrator.down()` reverts only the latest, which stops being this one when a migration is added).
  */
-export async function databaseBefore(suffix: string): Promise<{ url: string; orm: MikroORM; migration: string }> {
+export async function databaseBefore(suffix: string): Promise<{ url: string; orm: MikroORM; migration: string; down(): Promise<unknown> }> {
   const url = await createTestDatabase();
   const orm = await initORM(url, { poolSize: 2 });
   const names = (await orm.migrator.getPending()).map((m) => m.name);
@@ -44,7 +46,7 @@ export async function databaseBefore(suffix: string): Promise<{ url: string; orm
   if (!migration) throw new Error(`no migration named …${suffix}`);
   const before = names[names.indexOf(migration) - 1];
   if (before) await orm.migrator.up({ to: before });
-  return { url, orm, migration };
+  return { url, orm, migration, down: () => orm.migrator.down({ to: before ?? 0 }) };
 }
 
 /** A fresh database of the test server with Herald's tables (every migration applied). */
