@@ -16,7 +16,19 @@ export const FIELD_VALUE_RULE =
   'only tabs, spaces, visible ASCII and Latin-1 characters (U+0080–U+00FF), no line breaks or other control characters';
 
 /**
- * Headers the HTTP client manages on the connection and refuses from a caller (undici): asked for,
- * every attempt would fail before anything is sent.
+ * Headers HTTP itself manages on a connection: the HTTP client sets them, or refuses them from a
+ * caller (undici: `expect`, `upgrade`, `keep-alive` make every attempt fail before anything is
+ * sent). Neither a webhook's custom headers nor a delivery profile may set them.
  */
-export const CONNECTION_HEADERS: ReadonlySet<string> = new Set(['expect', 'upgrade', 'keep-alive']);
+export const HTTP_MANAGED_HEADERS: ReadonlySet<string> = new Set([
+  'content-length',
+  'content-encoding',
+  'transfer-encoding',
+  'host',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+]);

@@ -1,7 +1,7 @@
 import type { ParsedCidr } from '../core/address.ts';
 import type { StoredAuth } from '../core/auth.ts';
 import type { FieldErrors } from '../core/errors.ts';
-import { CONNECTION_HEADERS, FIELD_VALUE_RULE, isFieldValue } from '../core/http-fields.ts';
+import { FIELD_VALUE_RULE, HTTP_MANAGED_HEADERS, isFieldValue } from '../core/http-fields.ts';
 import { isOperationalEventType } from '../core/operational-events.ts';
 import { SIGNATURE_HEADER_NAMES } from '../core/signing.ts';
 import { blockedHost, parseWebhookUrl } from '../core/webhook-url.ts';
@@ -16,18 +16,8 @@ const MAX_HEADERS = 20;
 const CHANNEL = /^[a-z0-9][a-z0-9_.-]{0,49}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 
-/** Headers Herald sets itself; a custom header must not replace them. */
-const RESERVED_HEADERS = new Set([
-  'content-type',
-  'content-length',
-  'user-agent',
-  'host',
-  'connection',
-  'transfer-encoding',
-  'authorization',
-  'x-api-key',
-  ...SIGNATURE_HEADER_NAMES,
-]);
+/** Headers Herald sets itself; a custom header must not replace them (nor those HTTP manages: HTTP_MANAGED_HEADERS). */
+const RESERVED_HEADERS = new Set(['content-type', 'user-agent', 'authorization', 'x-api-key', ...SIGNATURE_HEADER_NAMES]);
 
 export function isReservedHeader(name: string): boolean {
   const lower = name.toLowerCase();
@@ -120,8 +110,7 @@ export function validateHeaders(errors: FieldErrors, headers: CustomHeader[]): v
   for (const { name, value } of headers) {
     if (!HEADER_NAME.test(name)) errors.add('headers', `"${name}" is not a valid header name`);
     else if (isReservedHeader(name)) errors.add('headers', `"${name}" is set by Herald and cannot be overridden`);
-    else if (CONNECTION_HEADERS.has(name.toLowerCase()))
-      errors.add('headers', `"${name}" is managed by the HTTP connection and cannot be set`);
+    else if (HTTP_MANAGED_HEADERS.has(name.toLowerCase())) errors.add('headers', `"${name}" is managed by HTTP itself and cannot be set`);
     else if (seen.has(name.toLowerCase())) errors.add('headers', `"${name}" appears twice`);
     if (value.length > 4096) errors.add('headers', `the value of "${name}" is longer than 4096 characters`);
     else if (!isFieldValue(value)) errors.add('headers', `the value of "${name}" may hold ${FIELD_VALUE_RULE}`);
@@ -161,7 +150,11 @@ export function validateAuth(errors: FieldErrors, input: WebhookAuthInput): Stor
       const headerName = required('headerName');
       const headerValue = required('headerValue');
       if (headerName && !HEADER_NAME.test(headerName)) errors.add('auth.headerName', 'is not a valid header name');
-      else if (headerName && headerName.toLowerCase() !== 'authorization' && isReservedHeader(headerName)) {
+      else if (
+        headerName &&
+        headerName.toLowerCase() !== 'authorization' &&
+        (isReservedHeader(headerName) || HTTP_MANAGED_HEADERS.has(headerName.toLowerCase()))
+      ) {
         errors.add('auth.headerName', `"${headerName}" is set by Herald and cannot be used`);
       }
       return headerName && headerValue ? { type: 'CUSTOM_HEADER', headerName, headerValue } : undefined;

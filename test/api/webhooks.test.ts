@@ -354,6 +354,8 @@ describe('validation: bad input is refused and nothing is stored', () => {
     ['headers', 'a header value beyond Latin-1', { headers: [{ name: 'X-Snow', value: '☃ 日本' }] }],
     ['headers', 'a header value with a control character', { headers: [{ name: 'X-Bell', value: 'a\u0007b' }] }],
     ['auth.token', 'a bearer token beyond Latin-1', { auth: { type: 'BEARER', token: 'tök€n' } }],
+    ['headers', 'TE (managed by HTTP, as for profiles)', { headers: [{ name: 'TE', value: 'trailers' }] }],
+    ['auth.headerName', 'an auth header HTTP manages', { auth: { type: 'CUSTOM_HEADER', headerName: 'Connection', headerValue: 'x' } }],
     ['channels', 'empty channels', { channels: [] }],
   ])('%s: %s', async (field, _case, input) => {
     const before = await countWebhookRows(h, v.id);

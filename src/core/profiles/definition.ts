@@ -1,6 +1,7 @@
 // The definition of a delivery profile: the wire contract of a delivery (body, headers, signature,
 // secret, defaults), validated with zod. Pure: no I/O. README "Delivery profiles" documents it.
 import { z } from 'zod';
+import { HTTP_MANAGED_HEADERS } from '../http-fields.ts';
 
 /** A profile's name: lowercase letters, digits, `.`, `_` and `-`, at most 64 characters (`zautic`, `hub-z-api`). */
 export const PROFILE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -12,22 +13,7 @@ export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
  * Headers only Herald may set: those HTTP itself manages, Herald's own (`webhook-*`, `herald-*`,
  * its user agent and content type) and those of a webhook's outbound auth.
  */
-const OWNED_HEADERS = new Set([
-  'content-type',
-  'content-length',
-  'content-encoding',
-  'transfer-encoding',
-  'host',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'expect',
-  'te',
-  'trailer',
-  'user-agent',
-  'authorization',
-  'x-api-key',
-]);
+const OWNED_HEADERS = new Set([...HTTP_MANAGED_HEADERS, 'content-type', 'user-agent', 'authorization', 'x-api-key']);
 
 /** Whether a header name (any case) belongs to Herald and may not be set by a profile. */
 export function isOwnedHeader(name: string): boolean {
