@@ -27,6 +27,12 @@ interface Lane<T> {
   /** One FIFO per priority rank. */
   queues: T[][];
   queued: number;
+  /**
+   * Its gate refused its next task and has not changed for it since: pump passes it by until its
+   * own task finishes, a task is pushed to it, or the gate calls pump() (new slots, send times or
+   * limits). Without it every pump, after every task, asked the gate again for each refused lane.
+   */
+  blocked: boolean;
 }
 
 /**
@@ -92,15 +98,16 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
   push(key: string, item: T): void {
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { key, active: 0, queues: Array.from({ length: RANKS }, () => []), queued: 0 };
+      lane = { key, active: 0, queues: Array.from({ length: RANKS }, () => []), queued: 0, blocked: false };
       this.lanes.set(key, lane);
     }
+    lane.blocked = false;
     const rank = rankOf(item);
     lane.queues[rank].push(item);
     this.queuedByRank[rank]++;
     lane.queued++;
     this.queued++;
-    this.pump();
+    this.drive();
   }
 
   /** Takes the waiting items of one key out (to give them back); running ones finish. */
@@ -145,25 +152,36 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Starts what the gates and the global limit allow, most urgent first. */
+  /**
+   * Starts what the gates and the global limit allow, most urgent first: the gate calls it when
+   * what it gives may have changed for any key (slots or send times came, a limit rose), so every
+   * lane it refused before is asked again.
+   */
   pump(): void {
+    for (const lane of this.lanes.values()) lane.blocked = false;
+    this.drive();
+  }
+
+  /** Starts what the gates and the global limit allow among the lanes not blocked, most urgent first. */
+  private drive(): void {
     if (this.pumping) return; // a gate that calls back while we start tasks
     // Nothing can start (a claim pushing hundreds of tasks while all capacity is in use).
     if (this.active >= this.globalLimit) return this.settle();
     this.pumping = true;
     // This runs after every task and every push: it allocates nothing unless a gate refuses.
-    let refused: Set<Lane<T>> | null = null;
+    let refused: Lane<T>[] | null = null;
     try {
       for (let rank = 0; rank < RANKS && this.active < this.globalLimit; rank++) {
         if (this.queuedByRank[rank] === 0) continue;
         for (const lane of this.lanes.values()) {
           const queue = lane.queues[rank];
-          if (queue.length === 0 || refused?.has(lane)) continue;
+          if (queue.length === 0 || lane.blocked) continue;
           while (queue.length > 0 && this.active < this.globalLimit) {
             const ticket = this.gate.take(lane.key);
             if (ticket === null) {
-              refused ??= new Set();
-              refused.add(lane);
+              lane.blocked = true;
+              refused ??= [];
+              refused.push(lane);
               break;
             }
             this.queuedByRank[rank]--;
@@ -194,7 +212,9 @@ export class Lanes<T extends Prioritised, Ticket = unknown> {
       this.active--;
       if (lane.active === 0 && lane.queued === 0 && this.lanes.get(key) === lane) this.lanes.delete(key);
       this.gate.done(key, ticket);
-      this.pump();
+      // The gate may keep the slot for this lane's next task; other lanes' gates did not change.
+      lane.blocked = false;
+      this.drive();
     });
   }
 

@@ -115,3 +115,40 @@ test('drainWaiting and takeWaiting hand back what has not started; running tasks
   expect(running.size).toBe(0);
   expect(lanes.held).toBe(0);
 });
+
+test('a lane its gate refused is not asked again after every other task, only once its own task ends, a task is pushed to it, or the gate calls pump()', async () => {
+  // 20 lanes at their gate's limit with tasks waiting, and one lane running 200 tasks one by one:
+  // before, each of those 200 finishes asked the gate again for all 20 (4 000 refused takes).
+  const limits: Record<string, number> = { busy: 1 };
+  for (let i = 0; i < 20; i++) limits[`full${i}`] = 1;
+  const { gate, wanted } = limitGate(limits);
+  const takes = new Map<string, number>();
+  const counting: Gate<number> = { ...gate, take: (key) => (takes.set(key, (takes.get(key) ?? 0) + 1), gate.take(key)) };
+  const running = new Map<string, () => void>();
+  const lanes = new Lanes<Item, number>(100, counting, (item) => new Promise<void>((resolve) => running.set(item.name, resolve)));
+  const finish = async (name: string) => {
+    running.get(name)!();
+    running.delete(name);
+    await new Promise((r) => setImmediate(r));
+  };
+  for (let i = 0; i < 20; i++) for (const n of [1, 2]) lanes.push(`full${i}`, { name: `full${i}-${n}`, priority: 1 });
+  for (let n = 0; n < 200; n++) lanes.push('busy', { name: `busy-${n}`, priority: 1 });
+  const refusedBefore = takes.get('full0')!;
+  expect(refusedBefore).toBe(2); // its first task started, its second was refused
+  expect(wanted.filter((k) => k === 'full0')).toHaveLength(1);
+  for (let n = 0; n < 200; n++) await finish(`busy-${n}`);
+  expect(takes.get('full0')).toBe(refusedBefore); // not asked again
+
+  await finish('full0-1'); // its own task ended: asked again, and its second task starts
+  expect(running.has('full0-2')).toBe(true);
+
+  limits.full1 = 2; // the gate gives more (a raised limit, new slots) and says so
+  expect(running.has('full1-2')).toBe(false);
+  lanes.pump();
+  expect(running.has('full1-2')).toBe(true);
+
+  limits.full2 = 2; // a task pushed to a refused lane asks again too
+  lanes.push('full2', { name: 'full2-3', priority: 1 });
+  expect(running.has('full2-2')).toBe(true);
+  expect(wanted.filter((k) => k === 'full3')).toHaveLength(2); // refused again at the pump() above
+});
