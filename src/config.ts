@@ -33,6 +33,14 @@ const duration = z.string().transform((v, ctx) => {
   }
 });
 
+/**
+ * A duration of at least `minMs` (milliseconds), for settings where less breaks what they guard:
+ * `why` says what, in the message (e.g. "must be at least 2s: …").
+ */
+function durationAtLeast(minMs: number, shown: string, why: string) {
+  return duration.refine((ms) => ms >= minMs, { message: `must be at least ${shown}: ${why}` });
+}
+
 const port = z.coerce
   .number({ error: 'must be a port number' })
   .int('must be a port number')
@@ -115,10 +123,16 @@ const schema = z.object({
   HERALD_ROLE: z.enum(ROLES, { error: ROLE_PROBLEM }).default('all'),
   HERALD_ALLOW_HTTP: boolean.default(false),
   HERALD_ALLOWED_CIDRS: cidrs.default([]),
-  HERALD_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
+  HERALD_DISABLE_AFTER: durationAtLeast(1000, '1s', 'a webhook is disabled after failing for this long').default(5 * 24 * 3600 * 1000),
   HERALD_EXHAUSTED_WINDOW: duration.default(60 * 1000),
-  HERALD_RETENTION: duration.default(30 * 24 * 3600 * 1000),
-  HERALD_LEASE: duration.default(30 * 1000),
+  HERALD_RETENTION: durationAtLeast(
+    3600 * 1000,
+    '1h',
+    'attempts and events older than this are deleted (a number alone is seconds)',
+  ).default(30 * 24 * 3600 * 1000),
+  // Under a lease shorter than a request (a few renewals' worth), the lease lapsed mid-request and
+  // another pass of the worker sent the same delivery again, every time.
+  HERALD_LEASE: durationAtLeast(2000, '2s', 'a delivery whose lease lapses mid-request is sent again').default(30 * 1000),
   HERALD_DB_WAIT: duration.default(30 * 1000),
   HERALD_SHUTDOWN_TIMEOUT: duration.default(30 * 1000),
   HERALD_MAX_WEBHOOKS: z.coerce.number().int().min(1, 'must be at least 1').default(100),
