@@ -25,6 +25,12 @@ const boolean = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const duration = z.string().transform((v, ctx) => {
+  // parseDuration reads a number alone as seconds; in a setting that was "30" meant as days
+  // (HERALD_RETENTION=30 deleted everything older than 30 s): refused, but for 0.
+  if (/^\s*\d+(\.\d+)?\s*$/.test(v) && Number(v) !== 0) {
+    ctx.addIssue({ code: 'custom', message: `needs a unit: ms, s, m, h or d (e.g. "${v.trim()}s" or "${v.trim()}d")` });
+    return z.NEVER;
+  }
   try {
     return parseDuration(v);
   } catch (error) {
@@ -125,11 +131,7 @@ const schema = z.object({
   HERALD_ALLOWED_CIDRS: cidrs.default([]),
   HERALD_DISABLE_AFTER: durationAtLeast(1000, '1s', 'a webhook is disabled after failing for this long').default(5 * 24 * 3600 * 1000),
   HERALD_EXHAUSTED_WINDOW: duration.default(60 * 1000),
-  HERALD_RETENTION: durationAtLeast(
-    3600 * 1000,
-    '1h',
-    'attempts and events older than this are deleted (a number alone is seconds)',
-  ).default(30 * 24 * 3600 * 1000),
+  HERALD_RETENTION: durationAtLeast(3600 * 1000, '1h', 'attempts and events older than this are deleted').default(30 * 24 * 3600 * 1000),
   // Under a lease shorter than a request (a few renewals' worth), the lease lapsed mid-request and
   // another pass of the worker sent the same delivery again, every time.
   HERALD_LEASE: durationAtLeast(2000, '2s', 'a delivery whose lease lapses mid-request is sent again').default(30 * 1000),

@@ -52,31 +52,30 @@ describe('limits and rate limits', () => {
   });
 });
 
-describe('durations with a floor', () => {
+describe('durations: a unit, and a floor where less breaks what they guard', () => {
   test.each([
     // A lease of 0 was accepted: each pass of the worker found the lease lapsed mid-request and sent the delivery again.
     ['HERALD_LEASE', '0s', /^Invalid HERALD_LEASE="0s": must be at least 2s: a delivery whose lease lapses mid-request is sent again$/],
     ['HERALD_LEASE', '1500ms', /^Invalid HERALD_LEASE="1500ms": must be at least 2s/],
-    // A number alone is seconds: "30" meant to be days deleted every attempt older than 30 seconds.
-    [
-      'HERALD_RETENTION',
-      '30',
-      /^Invalid HERALD_RETENTION="30": must be at least 1h: attempts and events older than this are deleted \(a number alone is seconds\)$/,
-    ],
-    ['HERALD_RETENTION', '59m', /^Invalid HERALD_RETENTION="59m": must be at least 1h/],
+    // A number alone was read as seconds: "30" meant as days deleted every attempt older than 30 seconds.
+    ['HERALD_RETENTION', '30', /^Invalid HERALD_RETENTION="30": needs a unit: ms, s, m, h or d \(e\.g\. "30s" or "30d"\)$/],
+    ['HERALD_DISABLE_AFTER', '5', /^Invalid HERALD_DISABLE_AFTER="5": needs a unit/],
+    ['HERALD_LEASE', '30', /^Invalid HERALD_LEASE="30": needs a unit/],
+    ['HERALD_RETENTION', '59m', /^Invalid HERALD_RETENTION="59m": must be at least 1h: attempts and events older than this are deleted$/],
     ['HERALD_DISABLE_AFTER', '0', /^Invalid HERALD_DISABLE_AFTER="0": must be at least 1s/],
-  ])('%s=%s stops Herald with a message naming it and the floor', (name, value, message) => {
+  ])('%s=%s stops Herald with a message naming it, and the unit or the floor', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
 
-  test('at the floor and above they are taken as given', () => {
+  test('at the floor and above they are taken as given; 0 needs no unit', () => {
     const config = loadConfig({ HERALD_LEASE: '2s', HERALD_RETENTION: '1h', HERALD_DISABLE_AFTER: '1s' });
     expect(config.leaseMs).toBe(2000);
     expect(config.retentionMs).toBe(3_600_000);
     expect(config.disableAfterMs).toBe(1000);
     expect(loadConfig({}).leaseMs).toBe(30_000);
     expect(loadConfig({}).retentionMs).toBe(30 * 24 * 3_600_000);
+    expect(loadConfig({ HERALD_SHUTDOWN_DRAIN: '0' }).shutdownDrainMs).toBe(0);
   });
 });
 

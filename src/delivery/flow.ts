@@ -233,6 +233,7 @@ export class FlowControl implements Gate<number> {
     // The rate in force before these settings: a rateLimit lowered by updateWebhook drops the
     // send times reserved at the old one (compared after the new limits, it never did).
     const rateBefore = flow.effective.rate;
+    const concurrencyBefore = flow.effective.concurrency;
     const raised = (webhook.rateLimit ?? Infinity) > (flow.limits.rateLimit ?? Infinity);
     flow.limits = { maxInFlight: webhook.maxInFlight, rateLimit: webhook.rateLimit };
     flow.adaptiveOn = webhook.adaptiveThrottling;
@@ -285,6 +286,15 @@ export class FlowControl implements Gate<number> {
     if (raised && flow.times.length > 0) {
       flow.times = [];
       flow.notBefore = Math.min(flow.notBefore, flow.lastSentAt + (flow.effective.rate === null ? 0 : spacingMs(flow.effective.rate)));
+    }
+    // Higher limits (or a throttle lifted elsewhere) may start what its lane was refused: a timer
+    // armed for a send time at the old spacing goes, and the lanes ask again (they pass a refused
+    // lane by until told).
+    const after = flow.effective;
+    if (after.concurrency > concurrencyBefore || (after.rate ?? Infinity) > (rateBefore ?? Infinity)) {
+      if (flow.rateTimer) clearTimeout(flow.rateTimer);
+      flow.rateTimer = null;
+      this.lanes?.pump();
     }
   }
 
