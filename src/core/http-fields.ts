@@ -6,6 +6,12 @@
  */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
+/**
+ * A header name Herald accepts from a user (custom headers, outbound auth, delivery profiles): an
+ * RFC 9110 token, 1–100 characters.
+ */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+
 /** Whether `value` can be sent as an HTTP field value (see FIELD_VALUE). */
 export function isFieldValue(value: string): boolean {
   return FIELD_VALUE.test(value);

@@ -1,7 +1,7 @@
 import type { ParsedCidr } from '../core/address.ts';
 import type { StoredAuth } from '../core/auth.ts';
 import type { FieldErrors } from '../core/errors.ts';
-import { FIELD_VALUE_RULE, HTTP_MANAGED_HEADERS, isFieldValue } from '../core/http-fields.ts';
+import { FIELD_VALUE_RULE, HEADER_NAME, HTTP_MANAGED_HEADERS, isFieldValue } from '../core/http-fields.ts';
 import { isOperationalEventType } from '../core/operational-events.ts';
 import { SIGNATURE_HEADER_NAMES } from '../core/signing.ts';
 import { blockedHost, parseWebhookUrl } from '../core/webhook-url.ts';
@@ -14,7 +14,6 @@ export const RATE_LIMIT = { min: 0.1, max: 10_000 };
 export const RETRY_SCHEDULE = { maxEntries: 20, minSeconds: 1, maxSeconds: 7 * 24 * 3600 };
 const MAX_HEADERS = 20;
 const CHANNEL = /^[a-z0-9][a-z0-9_.-]{0,49}$/;
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 
 /** Headers Herald sets itself; a custom header must not replace them (nor those HTTP manages: HTTP_MANAGED_HEADERS). */
 const RESERVED_HEADERS = new Set(['content-type', 'user-agent', 'authorization', 'x-api-key', ...SIGNATURE_HEADER_NAMES]);

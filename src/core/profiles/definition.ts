@@ -1,13 +1,10 @@
 // The definition of a delivery profile: the wire contract of a delivery (body, headers, signature,
 // secret, defaults), validated with zod. Pure: no I/O. README "Delivery profiles" documents it.
 import { z } from 'zod';
-import { HTTP_MANAGED_HEADERS } from '../http-fields.ts';
+import { HEADER_NAME, HTTP_MANAGED_HEADERS } from '../http-fields.ts';
 
 /** A profile's name: lowercase letters, digits, `.`, `_` and `-`, at most 64 characters (`zautic`, `hub-z-api`). */
 export const PROFILE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-
-/** An HTTP header name (RFC 9110 token), at most 100 characters. */
-export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 
 /**
  * Headers only Herald may set: those HTTP itself manages, Herald's own (`webhook-*`, `herald-*`,
