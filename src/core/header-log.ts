@@ -56,10 +56,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * response bodies: neither PostgreSQL's text nor the jsonb these maps were can hold one.
  */
 export function encodeHeaderMap(headers: Record<string, string>): string {
-  const entries = Object.entries(headers).map(([name, value]): [string, string] => [
-    name,
-    value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value,
-  ]);
+  const entries = Object.entries(headers);
   let compact = true;
   for (const [name, value] of entries) {
     if ((!CODES.has(name) && !TOKEN.test(name)) || value.includes('\n')) {
@@ -69,7 +66,7 @@ export function encodeHeaderMap(headers: Record<string, string>): string {
   }
   if (!compact) {
     entries.sort(([a], [b]) => jsonbKeyOrder(a, b));
-    return JSON.stringify(Object.fromEntries(entries));
+    return JSON.stringify(Object.fromEntries(entries.map(([name, value]) => [name, withoutNul(value)])));
   }
   // Tokens are ASCII: jsonb's byte order is the strings' own order.
   entries.sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
@@ -77,9 +74,14 @@ export function encodeHeaderMap(headers: Record<string, string>): string {
   for (const [name, value] of entries) {
     if (out !== '') out += '\n';
     const code = CODES.get(name);
-    out += code === undefined ? `${name}:${value}` : code + value;
+    out += code === undefined ? `${name}:${withoutNul(value)}` : code + withoutNul(value);
   }
   return out;
+}
+
+/** `value` with each NUL as U+FFFD (this runs for every header of every attempt: no copy without one). */
+function withoutNul(value: string): string {
+  return value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value;
 }
 
 /** The header map `encodeHeaderMap` gave `text` for (or jsonb's text of one: `{…}`). */

@@ -468,7 +468,8 @@ export class FlowControl implements Gate<number> {
     const { concurrency } = flow.effective;
     if (flow.sharers.length === 0) return concurrency;
     const workers = flow.sharers.length + 1;
-    const rank = flow.sharers.filter((id) => id < this.deps.workerId).length;
+    let rank = 0; // runs after every task: counted, not filtered into an array
+    for (const id of flow.sharers) if (id < this.deps.workerId) rank++;
     return Math.floor(concurrency / workers) + (rank < concurrency % workers ? 1 : 0);
   }
 
