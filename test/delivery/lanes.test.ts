@@ -123,7 +123,13 @@ test('a lane its gate refused is not asked again after every other task, only on
   for (let i = 0; i < 20; i++) limits[`full${i}`] = 1;
   const { gate, wanted } = limitGate(limits);
   const takes = new Map<string, number>();
-  const counting: Gate<number> = { ...gate, take: (key) => (takes.set(key, (takes.get(key) ?? 0) + 1), gate.take(key)) };
+  const counting: Gate<number> = {
+    ...gate,
+    take(key) {
+      takes.set(key, (takes.get(key) ?? 0) + 1);
+      return gate.take(key);
+    },
+  };
   const running = new Map<string, () => void>();
   const lanes = new Lanes<Item, number>(100, counting, (item) => new Promise<void>((resolve) => running.set(item.name, resolve)));
   const finish = async (name: string) => {
