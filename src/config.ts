@@ -20,9 +20,16 @@ export class ConfigError extends Error {
   }
 }
 
-const boolean = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const TRUE = ['true', '1', 'yes'];
+const FALSE = ['false', '0', 'no'];
+/** true/false, 1/0 or yes/no, in any case ("False", "TRUE"), spaces around ignored. */
+const boolean = z.string().transform((v, ctx) => {
+  const word = v.trim().toLowerCase();
+  if (TRUE.includes(word)) return true;
+  if (FALSE.includes(word)) return false;
+  ctx.addIssue({ code: 'custom', message: 'must be true or false (or 1/0, yes/no)' });
+  return z.NEVER;
+});
 
 const duration = z.string().transform((v, ctx) => {
   // parseDuration reads a number alone as seconds; in a setting that was "30" meant as days

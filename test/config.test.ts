@@ -43,7 +43,7 @@ describe('limits and rate limits', () => {
     ['HERALD_RATE_BURST', '0', /^Invalid HERALD_RATE_BURST="0": must be at least 1$/],
     ['HERALD_MAX_DEPTH', '2.5', /^Invalid HERALD_MAX_DEPTH="2.5": must be a whole number$/],
     ['HERALD_MAX_REQUEST_BYTES', '100', /^Invalid HERALD_MAX_REQUEST_BYTES="100": must be at least 1024$/],
-    ['HERALD_GRAPHIQL', 'maybe', /^Invalid HERALD_GRAPHIQL="maybe": must be true or false$/],
+    ['HERALD_GRAPHIQL', 'maybe', /^Invalid HERALD_GRAPHIQL="maybe": must be true or false \(or 1\/0, yes\/no\)$/],
     ['HERALD_TRUSTED_PROXIES', '10.0.0.0/99', /^Invalid HERALD_TRUSTED_PROXIES="10.0.0.0\/99": /],
     ['HERALD_ALLOWED_CIDRS', '10.0.0.0/99', /^Invalid HERALD_ALLOWED_CIDRS="10.0.0.0\/99": /],
   ])('%s=%s stops Herald with a message naming it', (name, value, message) => {
@@ -133,6 +133,31 @@ describe('the shutdown drain', () => {
     expect(loadConfig({ HERALD_SHUTDOWN_DRAIN: '0' }).shutdownDrainMs).toBe(0);
     expect(() => loadConfig({ HERALD_SHUTDOWN_DRAIN: '15001ms' })).toThrow(
       /^Invalid HERALD_SHUTDOWN_DRAIN="15001ms": must be at most half of HERALD_SHUTDOWN_TIMEOUT/,
+    );
+  });
+});
+
+describe('booleans', () => {
+  test.each([
+    ['true', true],
+    ['True', true],
+    ['TRUE', true],
+    [' yes ', true],
+    ['YES', true],
+    ['1', true],
+    ['false', false],
+    ['False', false],
+    ['FALSE', false],
+    ['No', false],
+    ['0', false],
+  ])('HERALD_ALLOW_HTTP=%j is %s (any case, spaces around ignored)', (value, expected) => {
+    expect(loadConfig({ HERALD_ALLOW_HTTP: value }).allowHttp).toBe(expected);
+    expect(loadConfig({ HERALD_GRAPHIQL: value }).graphiql).toBe(expected);
+  });
+
+  test.each(['maybe', 'on', 'ye s', 'truee'])('HERALD_ALLOW_HTTP=%j is refused, saying what is accepted', (value) => {
+    expect(() => loadConfig({ HERALD_ALLOW_HTTP: value })).toThrow(
+      `Invalid HERALD_ALLOW_HTTP=${JSON.stringify(value)}: must be true or false (or 1/0, yes/no)`,
     );
   });
 });
