@@ -54,11 +54,21 @@ function durationAtLeast(minMs: number, shown: string, why: string) {
   return duration.refine((ms) => ms >= minMs, { message: `must be at least ${shown}: ${why}` });
 }
 
-const port = z.coerce
-  .number({ error: 'must be a port number' })
-  .int('must be a port number')
-  .min(0, 'must be between 0 and 65535')
-  .max(65535, 'must be between 0 and 65535');
+/**
+ * A TCP port from `min` to 65535, digits only (Number() would take " " as 0 and "0x10" as 16);
+ * every refusal gets the same message, saying the range the setting accepts and `note`.
+ */
+function port(min: 0 | 1, note: string) {
+  const message = `must be a port number from ${min} to 65535 ${note}`;
+  return z.string().transform((v, ctx) => {
+    const n = /^\s*\d{1,5}\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (n >= min && n <= 65535) return n;
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  });
+}
+/** PORT and HERALD_OPS_PORT: 0 asks the system for a free port (tests, several processes on one host). */
+const listenPort = port(0, '(0: any free port)');
 
 const encryptionKey = z.string().transform((v, ctx) => {
   const key = Buffer.from(v, 'base64');
@@ -128,8 +138,8 @@ const frameAncestors = z.string().transform((v, ctx) => {
 const schema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
   HERALD_DATA_DIR: z.string().min(1).default('./.herald'),
-  HERALD_PG_PORT: port.min(1, 'must be between 1 and 65535').optional(),
-  PORT: port.default(4000),
+  HERALD_PG_PORT: port(1, '(unset: a free one, chosen on first start and remembered in the data dir)').optional(),
+  PORT: listenPort.default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   HERALD_ADMIN_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   HERALD_ENCRYPTION_KEY: encryptionKey.optional(),
@@ -161,7 +171,7 @@ const schema = z.object({
   HERALD_TRUSTED_PROXIES: trustedProxies.default([]),
   HERALD_PUBLIC_URL: publicUrl.optional(),
   HERALD_PORTAL_FRAME_ANCESTORS: frameAncestors.default([]),
-  HERALD_OPS_PORT: port.optional(),
+  HERALD_OPS_PORT: listenPort.optional(),
   // Default: 5 s, or half of HERALD_SHUTDOWN_TIMEOUT when that is shorter (see loadConfig).
   HERALD_SHUTDOWN_DRAIN: duration.optional(),
   HERALD_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),

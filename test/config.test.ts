@@ -161,3 +161,42 @@ describe('booleans', () => {
     );
   });
 });
+
+describe('ports: one message per setting, saying the range it accepts', () => {
+  const LISTEN = 'must be a port number from 0 to 65535 (0: any free port)';
+  const PG = 'must be a port number from 1 to 65535 (unset: a free one, chosen on first start and remembered in the data dir)';
+  test.each([
+    ['PORT', LISTEN],
+    ['HERALD_OPS_PORT', LISTEN],
+    ['HERALD_PG_PORT', PG],
+  ])('%s: out of range, negative, not a whole number or not a number: the same message', (name, message) => {
+    for (const value of ['70000', '65536', '-1', '1.5', 'abc', '0x10', '1e3', ' ']) {
+      expect(() => loadConfig({ [name]: value }), value).toThrow(`Invalid ${name}=${JSON.stringify(value)}: ${message}`);
+    }
+  });
+
+  test('HERALD_PG_PORT=0 is refused with the same message as 70000 (the embedded server needs a fixed port)', () => {
+    expect(() => loadConfig({ HERALD_PG_PORT: '0' })).toThrow(`Invalid HERALD_PG_PORT="0": ${PG}`);
+  });
+
+  test('the ends of each range are accepted; 0 for PORT and HERALD_OPS_PORT is any free port', () => {
+    expect(loadConfig({ PORT: '0', HERALD_OPS_PORT: '0', HERALD_PG_PORT: '1' })).toMatchObject({
+      port: 0,
+      opsPort: 0,
+      embeddedPgPort: 1,
+    });
+    expect(loadConfig({ PORT: '65535', HERALD_OPS_PORT: '65535', HERALD_PG_PORT: '65535' })).toMatchObject({
+      port: 65535,
+      opsPort: 65535,
+      embeddedPgPort: 65535,
+    });
+  });
+
+  test('an empty variable is unset: PORT= is the default 4000, HERALD_PG_PORT= and HERALD_OPS_PORT= are unset', () => {
+    expect(loadConfig({ PORT: '', HERALD_OPS_PORT: '', HERALD_PG_PORT: '' })).toMatchObject({
+      port: 4000,
+      opsPort: null,
+      embeddedPgPort: undefined,
+    });
+  });
+});
