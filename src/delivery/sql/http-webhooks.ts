@@ -1,0 +1,19 @@
+import type { Pool } from 'pg';
+
+/** How many webhook ids the start-up warning names: enough to find them, not a dump. */
+const IDS_SHOWN = 3;
+
+/**
+ * Active webhooks (status ACTIVE, not deleted) whose URL is `http://`: accepted while
+ * HERALD_ALLOW_HTTP was on, every attempt of theirs fails with INVALID_URL once it is off.
+ * Returns their count and the first few ids (by id); never the URLs, which may carry credentials.
+ * Stored URLs are normalised (core/webhook-url.ts), so the scheme is lowercase.
+ */
+export async function activeHttpWebhooks(pool: Pool): Promise<{ count: number; ids: string[] }> {
+  const { rows } = await pool.query<{ count: number; ids: string[] | null }>(
+    `select count(*)::int as count, (array_agg(id order by id))[1:${IDS_SHOWN}] as ids
+       from webhook
+      where deleted_at is null and status = 'ACTIVE' and url like 'http://%'`,
+  );
+  return { count: rows[0].count, ids: rows[0].ids ?? [] };
+}
