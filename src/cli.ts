@@ -34,6 +34,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const problem = usageProblem(positionals, values.tenant);
+  if (problem) {
+    console.error(`herald: ${problem}\n${USAGE}`);
+    return 2;
+  }
   if (values.role !== undefined && !(ROLES as readonly string[]).includes(values.role)) {
     throw new ConfigError(`Invalid --role ${JSON.stringify(values.role)}: ${ROLE_PROBLEM}`);
   }
@@ -66,8 +71,21 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     });
   }
-  console.error(USAGE);
-  return 2;
+  // usageProblem() refused every other command line.
+  throw new Error(`unhandled command ${JSON.stringify(positionals.join(' '))}`);
+}
+
+/** What is wrong with a command line, in one phrase (shown before the usage); null when it is one of USAGE's. */
+function usageProblem(positionals: string[], tenant: string | undefined): string | null {
+  const [command = 'serve', sub, ...rest] = positionals;
+  const unknown = `unknown command ${JSON.stringify(positionals.join(' '))}`;
+  if (command === 'serve' || command === 'migrate') return sub === undefined ? null : unknown;
+  if (command === 'tenant' && sub === 'create') {
+    if (rest.length === 0) return 'tenant create needs a name';
+    return rest.length === 1 ? null : 'tenant create takes one name (quote a name with spaces)';
+  }
+  if (command === 'api-key' && sub === 'create' && rest.length === 0) return tenant ? null : 'api-key create needs --tenant <id>';
+  return unknown;
 }
 
 async function serve(config: Readonly<Config>): Promise<number> {

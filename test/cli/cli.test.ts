@@ -96,10 +96,22 @@ test.each([
   expect(await readdir(emptyDir)).toEqual([]);
 });
 
-test('an unknown command prints the usage and exits 2', async () => {
-  const run = await herald(['frobnicate'], databaseEnv());
+test.each([
+  [['bogus'], 'unknown command "bogus"'],
+  [['tenant'], 'unknown command "tenant"'],
+  [['tenant', 'delete', 'acme'], 'unknown command "tenant delete acme"'],
+  [['migrate', 'now'], 'unknown command "migrate now"'],
+  [['tenant', 'create'], 'tenant create needs a name'],
+  [['tenant', 'create', 'acme', 'corp'], 'tenant create takes one name (quote a name with spaces)'],
+  [['api-key', 'create'], 'api-key create needs --tenant <id>'],
+])('`herald %j`: one line saying what is wrong, then the usage; exit 2, nothing started', async (args, problem) => {
+  const run = await herald(args, databaseEnv(), emptyDir);
   expect(run.code).toBe(2);
-  expect(run.stderr).toMatch(/Usage:/);
+  expect(run.stdout).toBe('');
+  const [first, second] = lines(run.stderr);
+  expect(first).toBe(`herald: ${problem}`);
+  expect(second).toBe('Usage:');
+  expect(await readdir(emptyDir)).toEqual([]);
 });
 
 const SHORT_KEY = randomBytes(16).toString('base64');
