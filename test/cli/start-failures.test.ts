@@ -134,6 +134,22 @@ test('PORT taken: the start fails before the database is touched, with nothing l
   expect(run.stdout).not.toMatch(/waiting for the database|"level":(40|50)/);
 });
 
+test.each([
+  ['all', '300.1.1.1'],
+  ['worker', 'no-such-host.invalid'],
+])(
+  'a HOST that is no address and resolves to nothing (--role %s, HOST=%s): one line naming HOST and its value, exit 78',
+  async (role, host) => {
+    const run = await runHerald(['serve', '--role', role], { DATABASE_URL: await createTestDatabase(), HOST: host, ...keys });
+    expect(run.code).toBe(78);
+    expect(lines(run.stderr)).toEqual([
+      `herald: Invalid HOST="${host}": not an IP address, and no host name resolves to it (getaddrinfo ENOTFOUND). ` +
+        'Set HOST to an address of this machine (127.0.0.1: this machine only; 0.0.0.0: all interfaces) or a name that resolves to one.',
+    ]);
+    expect(run.stdout).not.toMatch(/"level":(50|60)/);
+  },
+);
+
 test('a HERALD_DATA_DIR that cannot be made: one line naming it', async () => {
   const run = await runHerald(['serve'], { HERALD_DATA_DIR: '/dev/null/herald', PORT: '0' });
   expect(run.code).toBe(1);
