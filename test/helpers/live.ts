@@ -194,7 +194,7 @@ export async function subscriptionsRunning(httpUrl: string, count: number, optio
 
 export const DELIVERY_UPDATED = `subscription($webhookId: ID, $eventId: ID, $tenantId: ID) {
   deliveryUpdated(webhookId: $webhookId, eventId: $eventId, tenantId: $tenantId) {
-    phase nextAttemptAt
+    phase status nextAttemptAt
     delivery { id status eventId webhookId tenantId attemptCount }
     attempt { id number responseStatus durationMs error }
   }
@@ -202,6 +202,8 @@ export const DELIVERY_UPDATED = `subscription($webhookId: ID, $eventId: ID, $ten
 
 export interface DeliveryUpdate {
   phase: DeliveryPhase;
+  /** The delivery's status as of this phase. */
+  status: string;
   nextAttemptAt: string | null;
   delivery: { id: string; status: string; eventId: string; webhookId: string; tenantId: string; attemptCount: number };
   attempt: { id: string; number: number; responseStatus: number | null; durationMs: number; error: string | null } | null;

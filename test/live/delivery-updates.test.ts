@@ -69,6 +69,14 @@ describe('deliveryUpdated', () => {
     await sub.waitFor(phaseOf(eventId, 'SUCCEEDED'), 15_000, 'SUCCEEDED');
     expect(phasesOf(sub.items, eventId)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'SUCCEEDED']);
     const [queued, started, finished, succeeded] = sub.items;
+    // Each update says the status as of its phase; `delivery` is read when the update is sent and
+    // may be further along (ATTEMPT_STARTED arriving in one burst with SUCCEEDED reads SUCCEEDED).
+    expect(sub.items.map((u) => [u.phase, u.status])).toEqual([
+      ['QUEUED', 'PENDING'],
+      ['ATTEMPT_STARTED', 'PENDING'],
+      ['ATTEMPT_FINISHED', 'SUCCEEDED'],
+      ['SUCCEEDED', 'SUCCEEDED'],
+    ]);
     expect(queued).toMatchObject({ attempt: null, nextAttemptAt: null, delivery: { eventId, webhookId: wh, tenantId: a.id } });
     // All updates are about the one delivery.
     expect(new Set(sub.items.map((u) => u.delivery.id)).size).toBe(1);
@@ -98,6 +106,7 @@ describe('deliveryUpdated', () => {
       'ATTEMPT_FINISHED',
       'SUCCEEDED',
     ]);
+    expect(sub.items.map((u) => u.status)).toEqual(['PENDING', 'PENDING', 'RETRYING', 'RETRYING', 'RETRYING', 'SUCCEEDED', 'SUCCEEDED']);
     const finishes = sub.items.filter((u) => u.phase === 'ATTEMPT_FINISHED');
     expect(finishes.map((u) => [u.attempt?.number, u.attempt?.responseStatus])).toEqual([
       [1, 500],
@@ -125,6 +134,7 @@ describe('deliveryUpdated', () => {
 
     const failed = await sub.waitFor(phaseOf(eventId, 'FAILED'), 15_000, 'FAILED');
     expect(phasesOf(sub.items, eventId)).toEqual(['QUEUED', 'ATTEMPT_STARTED', 'ATTEMPT_FINISHED', 'FAILED']);
+    expect(sub.items.map((u) => u.status)).toEqual(['PENDING', 'PENDING', 'FAILED', 'FAILED']);
     expect(failed).toMatchObject({
       delivery: { status: 'FAILED', attemptCount: 1 },
       attempt: { number: 1, responseStatus: 500 },
@@ -145,6 +155,7 @@ describe('deliveryUpdated', () => {
 
     await sub.waitUntil((items) => items.filter((u) => u.phase === 'CANCELLED').length === 2, 10_000, 'two CANCELLED updates');
     for (const eventId of events) expect(phasesOf(sub.items, eventId)).toEqual(['QUEUED', 'CANCELLED']);
+    expect(sub.items.map((u) => u.status)).toEqual(['PENDING', 'PENDING', 'CANCELLED', 'CANCELLED']);
     for (const u of sub.items.slice(2)) expect(u.delivery).toMatchObject({ status: 'CANCELLED', webhookId: wh, attemptCount: 0 });
     expect(ok.requests.filter((r) => r.url === '/deleted')).toHaveLength(0);
   });

@@ -1,4 +1,4 @@
-import { DELIVERY_PHASES } from '../../core/delivery-state.ts';
+import { DELIVERY_PHASES, type DeliveryStatus } from '../../core/delivery-state.ts';
 import type { IAttempt } from '../../entities/Attempt.ts';
 import type { IDelivery } from '../../entities/Delivery.ts';
 import type { IWebhook } from '../../entities/Webhook.ts';
@@ -8,7 +8,7 @@ import { type LiveScope, resolveLiveScope } from '../../services/live-scope.ts';
 import { type DeliveryUpdate as LoadedUpdate, loadDeliveryUpdates, webhookOfStatusMessage } from '../../services/live-updates.ts';
 import { builder } from '../builder.ts';
 import type { GraphQLContext } from '../context.ts';
-import { AttemptRef, DeliveryRef } from './delivery.ts';
+import { AttemptRef, DeliveryRef, DeliveryStatusEnum } from './delivery.ts';
 import { WebhookRef } from './webhook.ts';
 
 /**
@@ -25,6 +25,8 @@ const DeliveryPhaseEnum = builder.enumType('DeliveryPhase', {
 
 interface DeliveryUpdate {
   phase: DeliveryMessage['phase'];
+  /** The delivery's status as of this phase (one of DELIVERY_STATUSES). */
+  status: DeliveryStatus;
   delivery: IDelivery;
   attempt: IAttempt | null;
   nextAttemptAt: Date | null;
@@ -34,7 +36,15 @@ const DeliveryUpdateRef = builder.objectRef<DeliveryUpdate>('DeliveryUpdate').im
   description: 'A change of a delivery, with the attempt that caused it (if any).',
   fields: (t) => ({
     phase: t.expose('phase', { type: DeliveryPhaseEnum }),
-    delivery: t.expose('delivery', { type: DeliveryRef }),
+    status: t.expose('status', {
+      type: DeliveryStatusEnum,
+      description:
+        'The delivery’s status as of this phase (ATTEMPT_STARTED of a first attempt: PENDING). `delivery` is read when the update is sent, so in a burst it may already be further along: follow a delivery phase by phase with this field.',
+    }),
+    delivery: t.expose('delivery', {
+      type: DeliveryRef,
+      description: 'The delivery as it is when the update is sent (it may be past this phase).',
+    }),
     attempt: t.expose('attempt', { type: AttemptRef, nullable: true }),
     nextAttemptAt: t.expose('nextAttemptAt', { type: 'DateTime', nullable: true }),
   }),
@@ -83,6 +93,7 @@ builder.subscriptionField('deliveryUpdated', (t) =>
       if ('error' in update) throw update.error;
       return {
         phase: update.message.phase,
+        status: update.message.status as DeliveryStatus,
         delivery: update.delivery,
         attempt: update.attempt,
         nextAttemptAt: update.message.nextAttemptAt ? new Date(update.message.nextAttemptAt) : null,
