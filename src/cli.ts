@@ -19,73 +19,94 @@ const USAGE = `Usage:
                                          create an API key; prints {"apiKey":{…},"secret":"hrld_…"}`;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      role: { type: 'string' },
-      tenant: { type: 'string' },
-      name: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command = 'serve', sub, arg] = positionals;
+  let parsed: ReturnType<typeof parseArgs<typeof ARGS>>;
+  try {
+    parsed = parseArgs({ args: argv, ...ARGS });
+  } catch (error) {
+    // An unknown or malformed option: told like an unknown command.
+    if (!(error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw error;
+    return usageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  const problem = usageProblem(positionals, values.tenant);
-  if (problem) {
-    console.error(`herald: ${problem}\n${USAGE}`);
-    return 2;
-  }
+  const command = parseCommand(positionals, values.tenant);
+  if ('problem' in command) return usageError(command.problem);
   if (values.role !== undefined && !(ROLES as readonly string[]).includes(values.role)) {
     throw new ConfigError(`Invalid --role ${JSON.stringify(values.role)}: ${ROLE_PROBLEM}`);
   }
   const env = values.role ? { ...process.env, HERALD_ROLE: values.role } : process.env;
   config = loadConfig(env);
 
-  if (command === 'serve') return serve(config);
+  if (command.kind === 'serve') return serve(config);
   // One-shot commands log only warnings, so their stdout stays machine-readable JSON.
   const { createLogger } = await import('./logger.ts');
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  if (command === 'migrate') {
-    return withDatabase(config, logger, async () => 0);
+  switch (command.kind) {
+    case 'migrate':
+      return withDatabase(config, logger, async () => 0);
+    case 'tenant create':
+      return withDatabase(config, logger, async (orm) => {
+        const { createTenant } = await import('./services/tenants.ts');
+        const { tenant, apiKey } = await createTenant(orm.em.fork(), { name: command.name });
+        console.log(JSON.stringify({ tenant: { id: tenant.id, name: tenant.name }, apiKey }));
+        return 0;
+      });
+    case 'api-key create':
+      return withDatabase(config, logger, async (orm) => {
+        const { resolveTenantId } = await import('./services/caller.ts');
+        const { createApiKey } = await import('./services/api-keys.ts');
+        const em = orm.em.fork();
+        const tenantId = await resolveTenantId(em, { kind: 'admin' }, command.tenant);
+        const { apiKey, secret } = await createApiKey(em, tenantId, values.name ?? 'cli');
+        console.log(JSON.stringify({ apiKey: { id: apiKey.id, tenantId, name: apiKey.name, prefix: apiKey.prefix }, secret }));
+        return 0;
+      });
   }
-  if (command === 'tenant' && sub === 'create' && arg) {
-    return withDatabase(config, logger, async (orm) => {
-      const { createTenant } = await import('./services/tenants.ts');
-      const { tenant, apiKey } = await createTenant(orm.em.fork(), { name: arg });
-      console.log(JSON.stringify({ tenant: { id: tenant.id, name: tenant.name }, apiKey }));
-      return 0;
-    });
-  }
-  if (command === 'api-key' && sub === 'create' && values.tenant) {
-    return withDatabase(config, logger, async (orm) => {
-      const { resolveTenantId } = await import('./services/caller.ts');
-      const { createApiKey } = await import('./services/api-keys.ts');
-      const em = orm.em.fork();
-      const tenantId = await resolveTenantId(em, { kind: 'admin' }, values.tenant);
-      const { apiKey, secret } = await createApiKey(em, tenantId, values.name ?? 'cli');
-      console.log(JSON.stringify({ apiKey: { id: apiKey.id, tenantId, name: apiKey.name, prefix: apiKey.prefix }, secret }));
-      return 0;
-    });
-  }
-  // usageProblem() refused every other command line.
-  throw new Error(`unhandled command ${JSON.stringify(positionals.join(' '))}`);
 }
 
-/** What is wrong with a command line, in one phrase (shown before the usage); null when it is one of USAGE's. */
-function usageProblem(positionals: string[], tenant: string | undefined): string | null {
+const ARGS = {
+  allowPositionals: true,
+  options: {
+    role: { type: 'string' },
+    tenant: { type: 'string' },
+    name: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+} as const;
+
+/** One of USAGE's commands, read from the positional arguments. */
+type Command =
+  | { kind: 'serve' }
+  | { kind: 'migrate' }
+  | { kind: 'tenant create'; name: string }
+  | { kind: 'api-key create'; tenant: string }
+  /** What is wrong with the command line, in one phrase (shown before the usage). */
+  | { problem: string };
+
+function parseCommand(positionals: string[], tenant: string | undefined): Command {
   const [command = 'serve', sub, ...rest] = positionals;
-  const unknown = `unknown command ${JSON.stringify(positionals.join(' '))}`;
-  if (command === 'serve' || command === 'migrate') return sub === undefined ? null : unknown;
-  if (command === 'tenant' && sub === 'create') {
-    if (rest.length === 0) return 'tenant create needs a name';
-    return rest.length === 1 ? null : 'tenant create takes one name (quote a name with spaces)';
+  if (command === 'serve' || command === 'migrate') {
+    // `npm start -- serve` is `herald serve serve`: npm start runs serve already.
+    return sub === undefined ? { kind: command } : { problem: `${command} takes options only, not ${JSON.stringify(sub)}` };
   }
-  if (command === 'api-key' && sub === 'create' && rest.length === 0) return tenant ? null : 'api-key create needs --tenant <id>';
-  return unknown;
+  if (command === 'tenant' && sub === 'create') {
+    if (rest.length > 1) return { problem: 'tenant create takes one name (quote a name with spaces)' };
+    return rest[0]?.trim() ? { kind: 'tenant create', name: rest[0] } : { problem: 'tenant create needs a name' };
+  }
+  if (command === 'api-key' && sub === 'create') {
+    if (rest.length > 0) return { problem: `api-key create takes options only, not ${JSON.stringify(rest.join(' '))}` };
+    return tenant ? { kind: 'api-key create', tenant } : { problem: 'api-key create needs --tenant <id>' };
+  }
+  return { problem: `unknown command ${JSON.stringify(positionals.join(' '))}` };
+}
+
+/** A command line Herald does not take: one line saying why, then the usage; exit status 2. */
+function usageError(problem: string): number {
+  console.error(`herald: ${problem}\n${USAGE}`);
+  return 2;
 }
 
 async function serve(config: Readonly<Config>): Promise<number> {
@@ -155,7 +176,6 @@ async function explain(error: unknown, config: Readonly<Config> | null): Promise
   // A HeraldError (NOT_FOUND, VALIDATION_ERROR…) is the answer to what was asked, said as the API says it.
   if (error instanceof StartupError || error instanceof HeraldError) return error.message;
   const e = (error ?? {}) as NodeJS.ErrnoException;
-  if (e.code?.startsWith('ERR_PARSE_ARGS')) return `${e.message} (herald --help lists the commands and options).`;
   if (config && isHostLookup(e, config)) {
     // EAI_AGAIN and the like: the resolver failed this time, the name may be right.
     return `cannot resolve HOST=${JSON.stringify(config.host)}: ${e.code}. Check the resolver, or set HOST to an IP address.`;

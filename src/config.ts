@@ -55,13 +55,14 @@ function durationAtLeast(minMs: number, shown: string, why: string) {
 }
 
 /**
- * A TCP port from `min` to 65535, digits only (Number() would take " " as 0 and "0x10" as 16);
+ * A TCP port from `min` to 65535, digits only, leading zeros allowed (Number() alone would take " "
+ * as 0 and "0x10" as 16);
  * every refusal gets the same message, saying the range the setting accepts and `note`.
  */
 function port(min: 0 | 1, note: string) {
   const message = `must be a port number from ${min} to 65535 ${note}`;
   return z.string().transform((v, ctx) => {
-    const n = /^\s*\d{1,5}\s*$/.test(v) ? Number(v) : Number.NaN;
+    const n = /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
     if (n >= min && n <= 65535) return n;
     ctx.addIssue({ code: 'custom', message });
     return z.NEVER;

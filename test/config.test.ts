@@ -170,13 +170,21 @@ describe('ports: one message per setting, saying the range it accepts', () => {
     ['HERALD_OPS_PORT', LISTEN],
     ['HERALD_PG_PORT', PG],
   ])('%s: out of range, negative, not a whole number or not a number: the same message', (name, message) => {
-    for (const value of ['70000', '65536', '-1', '1.5', 'abc', '0x10', '1e3', ' ']) {
+    for (const value of ['70000', '065536', '-1', '1.5', '+80', 'abc', '0x10', '1e3', ' ']) {
       expect(() => loadConfig({ [name]: value }), value).toThrow(`Invalid ${name}=${JSON.stringify(value)}: ${message}`);
     }
   });
 
   test('HERALD_PG_PORT=0 is refused with the same message as 70000 (the embedded server needs a fixed port)', () => {
     expect(() => loadConfig({ HERALD_PG_PORT: '0' })).toThrow(`Invalid HERALD_PG_PORT="0": ${PG}`);
+  });
+
+  test('leading zeros and spaces around are read as the number they write', () => {
+    expect(loadConfig({ PORT: '004000', HERALD_OPS_PORT: ' 9464 ', HERALD_PG_PORT: '05432' })).toMatchObject({
+      port: 4000,
+      opsPort: 9464,
+      embeddedPgPort: 5432,
+    });
   });
 
   test('the ends of each range are accepted; 0 for PORT and HERALD_OPS_PORT is any free port', () => {
