@@ -175,11 +175,13 @@ async function explain(error: unknown, config: Readonly<Config> | null): Promise
   const { HeraldError, StartupError, isDatabaseUnavailable } = await import('./core/errors.ts');
   // A HeraldError (NOT_FOUND, VALIDATION_ERROR…) is the answer to what was asked, said as the API says it.
   if (error instanceof StartupError || error instanceof HeraldError) return error.message;
-  const e = (error ?? {}) as NodeJS.ErrnoException;
-  if (config && isHostLookup(e, config)) {
-    // EAI_AGAIN and the like: the resolver failed this time, the name may be right.
-    return `cannot resolve HOST=${JSON.stringify(config.host)}: ${e.code}. Check the resolver, or set HOST to an IP address.`;
+  const { HostLookupError } = await import('./ops/http-port.ts');
+  if (error instanceof HostLookupError) {
+    // EAI_AGAIN and the like (ENOTFOUND is a bad setting, see badHost): the resolver failed this
+    // time, the name may be right.
+    return `cannot resolve HOST=${JSON.stringify(error.host)}: ${error.code}. Check the resolver, or set HOST to an IP address.`;
   }
+  const e = (error ?? {}) as NodeJS.ErrnoException;
   if (config && e.syscall === 'listen') {
     const at = `${config.host}:${config.port} (HOST, PORT)`;
     if (e.code === 'EADDRINUSE')
@@ -204,20 +206,16 @@ async function explain(error: unknown, config: Readonly<Config> | null): Promise
   return `${what} (unexpected: LOG_LEVEL=debug shows where it came from).`;
 }
 
-/** The lookup of HOST, made when the API's (or a worker's ops) port is bound, failed. */
-function isHostLookup(e: NodeJS.ErrnoException & { hostname?: string }, config: Readonly<Config>): boolean {
-  return e.syscall === 'getaddrinfo' && e.hostname === config.host;
-}
-
 /**
  * A HOST that is no IP address and resolves to nothing (HOST=300.1.1.1, a misspelt name) is a
- * bad setting, told as loadConfig tells one; it shows only when the port is bound.
+ * bad setting, told as loadConfig tells one; it shows only when a port is bound on it (the API's,
+ * or a worker's ops port), which is where a HostLookupError comes from.
  */
-function badHost(error: unknown, config: Readonly<Config> | null): ConfigError | null {
-  const e = (error ?? {}) as NodeJS.ErrnoException;
-  if (!config || e.code !== 'ENOTFOUND' || !isHostLookup(e, config)) return null;
+async function badHost(error: unknown): Promise<ConfigError | null> {
+  const { HostLookupError } = await import('./ops/http-port.ts');
+  if (!(error instanceof HostLookupError) || error.code !== 'ENOTFOUND') return null;
   return new ConfigError(
-    `Invalid HOST=${JSON.stringify(config.host)}: not an IP address, and no host name resolves to it (getaddrinfo ENOTFOUND). ` +
+    `Invalid HOST=${JSON.stringify(error.host)}: not an IP address, and no host name resolves to it (getaddrinfo ENOTFOUND). ` +
       'Set HOST to an address of this machine (127.0.0.1: this machine only; 0.0.0.0: all interfaces) or a name that resolves to one.',
   );
 }
@@ -226,7 +224,7 @@ let config: Readonly<Config> | null = null;
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   async (thrown: unknown) => {
-    const error = badHost(thrown, config) ?? thrown;
+    const error = (await badHost(thrown)) ?? thrown;
     if (error instanceof ConfigError) {
       console.error(`herald: ${error.message}`);
       process.exit(78); // EX_CONFIG

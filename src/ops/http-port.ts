@@ -22,7 +22,25 @@ export interface HttpPort {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Listens on host:port; rejects with the listen error (EADDRINUSE, EACCES, EADDRNOTAVAIL) as Node raises it. */
+/**
+ * The host to listen on (HOST) could not be looked up: `code` is getaddrinfo's (ENOTFOUND: no
+ * such name; EAI_AGAIN and others: the resolver failed, the name may be right).
+ */
+export class HostLookupError extends Error {
+  readonly host: string;
+  readonly code: string;
+  constructor(host: string, cause: NodeJS.ErrnoException) {
+    super(`cannot look up ${host}: ${cause.code}`, { cause });
+    this.name = 'HostLookupError';
+    this.host = host;
+    this.code = cause.code ?? 'unknown';
+  }
+}
+
+/**
+ * Listens on host:port; rejects with the listen error (EADDRINUSE, EACCES, EADDRNOTAVAIL) as
+ * Node raises it, or a HostLookupError when `host` is a name that could not be looked up.
+ */
 export async function bindHttpPort(host: string, port: number): Promise<HttpPort> {
   let handler: RequestListener | null = null;
   const server = createServer((req, res) => {
@@ -37,9 +55,10 @@ export async function bindHttpPort(host: string, port: number): Promise<HttpPort
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (error: NodeJS.ErrnoException) => reject(error.syscall === 'getaddrinfo' ? new HostLookupError(host, error) : error);
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
