@@ -1,4 +1,4 @@
-import type { DeliveryPhase } from '../core/delivery-state.ts';
+import type { DeliveryPhase, DeliveryStatus } from '../core/delivery-state.ts';
 
 /**
  * Live-status messages carried between processes by PostgreSQL NOTIFY. They stay small
@@ -27,7 +27,8 @@ export interface DeliveryMessage {
   eventId: string;
   deliveryId: string;
   phase: DeliveryPhase;
-  status: string;
+  /** The delivery's status as of this phase. */
+  status: DeliveryStatus;
   attemptId: string | null;
   nextAttemptAt: string | null;
 }
@@ -114,7 +115,7 @@ export function unpackMessages(payload: string): LiveMessage[] {
         eventId,
         deliveryId,
         phase: phase as DeliveryPhase,
-        status,
+        status: status as DeliveryStatus,
         attemptId: attemptId || null,
         nextAttemptAt: nextAttemptAt || null,
       });
@@ -164,11 +165,38 @@ export interface DeliveryIds {
   eventId: string;
 }
 
-/** The message announcing `phase` of one delivery (its status defaults to the phase's own). */
+/** Phases that say the status they announce (QUEUED: a new delivery's PENDING); the others are given theirs. */
+type SelfStatedPhase = 'QUEUED' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+const STATUS_OF_PHASE: Record<SelfStatedPhase, DeliveryStatus> = {
+  QUEUED: 'PENDING',
+  SUCCEEDED: 'SUCCEEDED',
+  FAILED: 'FAILED',
+  CANCELLED: 'CANCELLED',
+};
+
+interface DeliveryMessageOptions {
+  attemptId?: string | null;
+  nextAttemptAt?: Date | null;
+}
+
+/**
+ * The message announcing `phase` of one delivery with its status as of that phase: given, or for
+ * the phases that say it (QUEUED of a new delivery, and the final ones) the phase's own.
+ */
+export function deliveryMessage(
+  delivery: DeliveryIds,
+  phase: SelfStatedPhase,
+  options?: DeliveryMessageOptions & { status?: DeliveryStatus },
+): DeliveryMessage;
 export function deliveryMessage(
   delivery: DeliveryIds,
   phase: DeliveryPhase,
-  options: { status?: string; attemptId?: string | null; nextAttemptAt?: Date | null } = {},
+  options: DeliveryMessageOptions & { status: DeliveryStatus },
+): DeliveryMessage;
+export function deliveryMessage(
+  delivery: DeliveryIds,
+  phase: DeliveryPhase,
+  options: DeliveryMessageOptions & { status?: DeliveryStatus } = {},
 ): DeliveryMessage {
   return {
     kind: 'delivery',
@@ -177,7 +205,7 @@ export function deliveryMessage(
     eventId: delivery.eventId,
     deliveryId: delivery.id,
     phase,
-    status: options.status ?? (phase === 'QUEUED' ? 'PENDING' : phase),
+    status: options.status ?? STATUS_OF_PHASE[phase as SelfStatedPhase],
     attemptId: options.attemptId ?? null,
     nextAttemptAt: options.nextAttemptAt?.toISOString() ?? null,
   };

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { fromKysely, type PgBoss } from 'pg-boss';
-import { MARK_OWED_SQL } from '../core/delivery-state.ts';
+import { type DeliveryStatus, MARK_OWED_SQL } from '../core/delivery-state.ts';
 import { rawQuery } from '../db/raw-query.ts';
 import { enqueueDeliveriesAt } from '../jobs/queue.ts';
 import { deliveryMessage, notifyLive } from '../live/messages.ts';
@@ -30,7 +30,7 @@ export interface RequeuedRow {
   tenantId: string | null;
   webhookId: string;
   eventId: string;
-  status: string;
+  status: DeliveryStatus;
   /** Its priority rank (core/flow.ts). */
   priority: number;
 }

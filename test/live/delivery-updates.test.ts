@@ -140,6 +140,17 @@ describe('deliveryUpdated', () => {
       attempt: { number: 1, responseStatus: 500 },
       nextAttemptAt: null,
     });
+
+    // A retry by hand of the ended delivery: it stays FAILED until the new attempt is recorded,
+    // and every update of it says so.
+    await h.ok('mutation($id: ID!) { retryDelivery(id: $id) { id } }', { id: failed.delivery.id }, a.key);
+    await sub.waitUntil((items) => items.filter((u) => u.phase === 'FAILED').length === 2, 15_000, 'the retry to fail again');
+    expect(sub.items.slice(4).map((u) => [u.phase, u.status])).toEqual([
+      ['QUEUED', 'FAILED'],
+      ['ATTEMPT_STARTED', 'FAILED'],
+      ['ATTEMPT_FINISHED', 'FAILED'],
+      ['FAILED', 'FAILED'],
+    ]);
   });
 
   test('deleting a webhook with waiting deliveries announces each as CANCELLED', async () => {

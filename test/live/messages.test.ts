@@ -1,13 +1,14 @@
 import { expect, test } from 'vitest';
+import type { DeliveryPhase, DeliveryStatus } from '../../src/core/delivery-state.ts';
 import { type LiveMessage, packMessages, unpackMessages } from '../../src/live/messages.ts';
 
-const delivery = (phase: string, status: string, attemptId: string | null = 'att_1'): LiveMessage => ({
+const delivery = (phase: DeliveryPhase, status: DeliveryStatus, attemptId: string | null = 'att_1'): LiveMessage => ({
   kind: 'delivery',
   tenantId: 'ten_1',
   webhookId: 'wh_1',
   eventId: 'evt_1',
   deliveryId: 'dlv_1',
-  phase: phase as never,
+  phase,
   status,
   attemptId,
   nextAttemptAt: null,

@@ -93,7 +93,7 @@ builder.subscriptionField('deliveryUpdated', (t) =>
       if ('error' in update) throw update.error;
       return {
         phase: update.message.phase,
-        status: update.message.status as DeliveryStatus,
+        status: update.message.status,
         delivery: update.delivery,
         attempt: update.attempt,
         nextAttemptAt: update.message.nextAttemptAt ? new Date(update.message.nextAttemptAt) : null,
