@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { Pool } from 'pg';
 import type { Job, PgBoss } from 'pg-boss';
 import type { Config } from '../config.ts';
 import { settlesBy } from '../core/deadline.ts';
@@ -15,6 +14,7 @@ import { admit } from './admit.ts';
 import { type Claimed, deliveryIdsOf, Leases } from './claim.ts';
 import { FlowControl } from './flow.ts';
 import { createDeliveryClient } from './http-client.ts';
+import { warnOfHttpWebhooks } from './http-webhooks.ts';
 import { Lanes } from './lanes.ts';
 import { notify, WakeTimers } from './notify.ts';
 import { type AttemptTask, batchCredentials, prepare } from './prepare.ts';
@@ -23,7 +23,6 @@ import { RETENTION_QUEUE, scheduleRetention } from './retention.ts';
 import { send } from './send.ts';
 import { SigningCache } from './signing-cache.ts';
 import type { WebhookForDelivery } from './sql/claim-deliveries.ts';
-import { activeHttpWebhooks } from './sql/http-webhooks.ts';
 import { startSweeper } from './sweeper.ts';
 
 export interface DeliveryWorkerOptions {
@@ -277,25 +276,4 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
       return { leftLeased };
     },
   };
-}
-
-/**
- * Once at start, with HERALD_ALLOW_HTTP off: one warning when active webhooks have http:// URLs
- * (created while it was on, as the README's development run does). Their attempts fail with
- * INVALID_URL and are retried for days; without this line nothing said why.
- */
-async function warnOfHttpWebhooks(pool: Pool, logger: Logger): Promise<void> {
-  try {
-    const { count, ids } = await activeHttpWebhooks(pool);
-    if (count === 0) return;
-    logger.warn(
-      { count, webhookIds: ids },
-      `${count} active ${count === 1 ? 'webhook has an http:// URL' : 'webhooks have http:// URLs'}: ` +
-        'every attempt to them fails with INVALID_URL while HERALD_ALLOW_HTTP is off. ' +
-        'Set HERALD_ALLOW_HTTP=true (local development only), or update their URLs to https://.',
-    );
-  } catch (err) {
-    // Only advice: a failure here must not stop the worker.
-    logger.debug({ err }, 'could not count webhooks with http:// URLs');
-  }
 }

@@ -29,7 +29,7 @@ function httpWarnings(p: HeraldProcess): Record<string, any>[] {
   return p.lines.filter((l) => l.includes('http:// URL')).map((l) => JSON.parse(l));
 }
 
-test('restarted without HERALD_ALLOW_HTTP, a delivering process warns once of its active http:// webhooks (count and ids, never the URLs); not with it, not in an API-only process, not once none is left', {
+test('restarted without HERALD_ALLOW_HTTP, a delivering process warns once of its http:// webhooks (count, active count and a few ids, never the URLs); not with it, not in an API-only process, not once none is left', {
   timeout: 180_000,
 }, async () => {
   const adminKey = `hrld_admin_test_${randomBytes(12).toString('hex')}`;
@@ -39,13 +39,17 @@ test('restarted without HERALD_ALLOW_HTTP, a delivering process warns once of it
     HERALD_ADMIN_KEY: adminKey,
   };
 
-  // A development run: http:// accepted. Two active http:// webhooks (one with a token in its
-  // URL), one paused, one deleted, one https://.
+  // A development run: http:// accepted. Four active http:// webhooks (one with a token in its
+  // URL), one paused (it fails too once resumed), one deleted, one https://.
   const dev = await start('all', { ...env, HERALD_ALLOW_HTTP: 'true' });
   const api = gqlClient(dev.url!, adminKey);
   const { key } = await createTenant(api, 'dev');
   const first = await createWebhook(api, key, { url: `http://hooks.example.com/a?token=${TOKEN}` });
   const second = await createWebhook(api, key, { url: 'http://hooks.example.com/b' });
+  const more = [
+    await createWebhook(api, key, { url: 'http://hooks.example.com/c' }),
+    await createWebhook(api, key, { url: 'http://hooks.example.com/d' }),
+  ];
   const paused = await createWebhook(api, key, { url: 'http://hooks.example.com/paused' });
   await updateWebhook(api, key, paused.id, { status: 'PAUSED' });
   const deleted = await createWebhook(api, key, { url: 'http://hooks.example.com/deleted' });
@@ -59,9 +63,11 @@ test('restarted without HERALD_ALLOW_HTTP, a delivering process warns once of it
   const warnings = httpWarnings(prod);
   expect(warnings, prod.lines.join('\n')).toHaveLength(1);
   const [warning] = warnings;
-  expect(warning).toMatchObject({ level: 40, count: 2, webhookIds: [first.id, second.id].sort() });
+  // Three ids name a few of them, not all (ids sort by creation).
+  const ids = [first.id, second.id, ...more.map((w) => w.id), paused.id].sort();
+  expect(warning).toMatchObject({ level: 40, count: 5, active: 4, webhookIds: ids.slice(0, 3) });
   expect(warning.msg).toBe(
-    '2 active webhooks have http:// URLs: every attempt to them fails with INVALID_URL while HERALD_ALLOW_HTTP is off. ' +
+    '5 webhooks have http:// URLs (4 active): every attempt to them fails with INVALID_URL while HERALD_ALLOW_HTTP is off. ' +
       'Set HERALD_ALLOW_HTTP=true (local development only), or update their URLs to https://.',
   );
   const text = prod.lines.join('\n');
@@ -70,13 +76,13 @@ test('restarted without HERALD_ALLOW_HTTP, a delivering process warns once of it
 
   // A worker process delivers too, and warns; an API-only process sends nothing, and does not.
   const [worker, apiOnly] = await Promise.all([start('worker', env), start('api', env)]);
-  expect(httpWarnings(worker)).toMatchObject([{ level: 40, count: 2 }]);
+  expect(httpWarnings(worker)).toMatchObject([{ level: 40, count: 5 }]);
   expect(httpWarnings(apiOnly)).toEqual([]);
 
   // Doing what the line says: once the URLs are https://, the next start says nothing.
   const prodApi = gqlClient(prod.url!, adminKey);
   await updateWebhook(prodApi, key, first.id, { url: 'https://hooks.example.com/a' });
-  await updateWebhook(prodApi, key, second.id, { url: 'https://hooks.example.com/b' });
+  for (const w of [second, ...more, paused]) await updateWebhook(prodApi, key, w.id, { url: `https://hooks.example.com/${w.id}` });
   await Promise.all([stop(prod), stop(worker), stop(apiOnly)]);
   const fixed = await start('all', env);
   expect(httpWarnings(fixed), fixed.lines.join('\n')).toEqual([]);
