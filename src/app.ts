@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgBoss } from 'pg-boss';
 import type { Config, Role } from './config.ts';
@@ -14,6 +15,7 @@ import type { Logger } from './logger.ts';
 import { bindHttpPort, type HttpPort } from './ops/http-port.ts';
 import { createOps } from './ops/ops.ts';
 import { validCredentialIds } from './services/credentials.ts';
+import { checkEncryptionKey } from './services/encryption-key.ts';
 import { checkDefaultProfile } from './services/profiles.ts';
 import { Shutdown, type StopOutcome } from './shutdown.ts';
 
@@ -93,6 +95,11 @@ export async function startHerald(config: Readonly<Config>, logger: Logger, opti
     const applied = await migrate(orm, db.url);
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
     await checkDefaultProfile(orm.em.fork(), config.defaultProfile);
+    await checkEncryptionKey(
+      orm.em.fork(),
+      db.encryptionKey,
+      config.encryptionKey ? 'HERALD_ENCRYPTION_KEY' : `encryption key in ${path.join(config.dataDir, 'keys.json')} (HERALD_DATA_DIR)`,
+    );
 
     const boss = new PgBoss({ connectionString: db.url, schema: PGBOSS_SCHEMA, useListenNotify: true });
     boss.on('error', (err) => {

@@ -9,6 +9,8 @@ import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../src/db/embed
 import { createLogger } from '../../src/logger.ts';
 import { removeDataDir } from '../helpers/data-dir.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { createWebhook } from '../helpers/deliveries.ts';
+import { createTenant, gqlClient } from '../helpers/herald.ts';
 import { freePort, type HeraldProcess, runHerald, startHeraldProcess } from '../helpers/process.ts';
 
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
@@ -169,4 +171,34 @@ test('a HERALD_DATA_DIR that cannot be made: one line naming it', async () => {
   expect(lines(run.stderr)).toEqual([
     'herald: cannot write the data dir /dev/null/herald (HERALD_DATA_DIR): ENOTDIR. Make it writable by this user, or point HERALD_DATA_DIR elsewhere.',
   ]);
+});
+
+test('another HERALD_ENCRYPTION_KEY than the stored secrets were made with: refused at start with one line naming it (exit 78), never a start whose deliveries cannot be signed', {
+  timeout: 90_000,
+}, async () => {
+  const env = { DATABASE_URL: await createTestDatabase(), ...keys };
+  // An empty database takes any key: nothing stored yet.
+  const first = await startHeraldProcess({ role: 'all', env, readyTimeoutMs: 60_000 });
+  cleanups.push(() => first.dispose());
+  const api = gqlClient(first.url!, keys.HERALD_ADMIN_KEY);
+  const tenant = await createTenant(api, 'keyed');
+  const webhook = await createWebhook(api, tenant.key, { url: 'https://hooks.example.com/a' });
+  first.kill('SIGTERM');
+  expect(await first.exited).toBe(0);
+
+  const otherKey = randomBytes(32).toString('base64');
+  const run = await runHerald(['serve'], { ...env, HERALD_ENCRYPTION_KEY: otherKey }, { timeoutMs: 60_000 });
+  expect(run.code).toBe(78);
+  expect(lines(run.stderr)).toEqual([
+    `herald: Invalid HERALD_ENCRYPTION_KEY: it does not decrypt the secrets stored in this database (${webhook.id}'s among them): they were made with another key. ` +
+      'Start Herald with the key they were made with; with this one no delivery of theirs could be signed.',
+  ]);
+  expect(run.stderr).not.toContain(otherKey);
+  expect(run.stderr).not.toContain(keys.HERALD_ENCRYPTION_KEY);
+
+  // The key they were made with starts as before.
+  const again = await startHeraldProcess({ role: 'all', env, readyTimeoutMs: 60_000 });
+  cleanups.push(() => again.dispose());
+  again.kill('SIGTERM');
+  expect(await again.exited).toBe(0);
 });

@@ -39,7 +39,7 @@ const DeliveryUpdateRef = builder.objectRef<DeliveryUpdate>('DeliveryUpdate').im
     status: t.expose('status', {
       type: DeliveryStatusEnum,
       description:
-        'The delivery’s status as of this phase (ATTEMPT_STARTED of a first attempt: PENDING). `delivery` is read when the update is sent, so in a burst it may already be further along: follow a delivery phase by phase with this field.',
+        'The delivery’s status as of this phase (ATTEMPT_STARTED of a first attempt: PENDING; a retry by hand keeps the delivery’s FAILED or SUCCEEDED until its attempt is recorded). `delivery` is read when the update is sent, so in a burst it may already be further along: follow a delivery phase by phase with this field.',
     }),
     delivery: t.expose('delivery', {
       type: DeliveryRef,
