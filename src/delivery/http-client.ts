@@ -162,6 +162,9 @@ export function createDeliveryClient(opts: DeliveryClientOptions = {}): Delivery
   return { send, close: () => agent.close() };
 }
 
+/** What a BLOCKED_ADDRESS attempt's message ends with: the setting that opens a range. */
+const ALLOW_HINT = 'the SSRF guard; HERALD_ALLOWED_CIDRS can allow its range';
+
 type Target = { url: URL } | { error: AttemptError; errorMessage: string };
 
 /**
@@ -173,7 +176,7 @@ function checkTarget(raw: string, allowHttp: boolean, allowed: ParsedCidr[]): Ta
   if ('problem' in checked) return { error: 'INVALID_URL', errorMessage: `The URL ${checked.problem}` };
   const { url } = checked;
   const blocked = blockedHost(url, allowed);
-  if (blocked) return { error: 'BLOCKED_ADDRESS', errorMessage: `address ${blocked.host} is not allowed` };
+  if (blocked) return { error: 'BLOCKED_ADDRESS', errorMessage: `address ${blocked.host} is not allowed: ${blocked.reason} (${ALLOW_HINT})` };
   return { url };
 }
 
@@ -189,7 +192,7 @@ function guardedLookup(allowed: ParsedCidr[], resolve: ResolveHost): LookupFunct
         const blocked = addresses.find((a) => isBlockedAddress(a.address, allowed));
         const usable = addresses.filter((a) => !options.family || a.family === options.family);
         if (blocked) {
-          callback(new BlockedAddressError(`${hostname} resolves to ${blocked.address}, which is not allowed`), '');
+          callback(new BlockedAddressError(`${hostname} resolves to ${blocked.address}, which is not allowed (${ALLOW_HINT})`), '');
         } else if (usable.length === 0) {
           callback(Object.assign(new Error(`${hostname} has no usable address`), { code: 'ENOTFOUND' }), '');
         } else if (options.all) {
