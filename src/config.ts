@@ -155,8 +155,8 @@ const schema = z.object({
   HERALD_LEASE: durationAtLeast(2000, '2s', 'a delivery whose lease lapses mid-request is sent again').default(30 * 1000),
   HERALD_DB_WAIT: duration.default(30 * 1000),
   HERALD_SHUTDOWN_TIMEOUT: duration.default(30 * 1000),
-  HERALD_MAX_WEBHOOKS: z.coerce.number().int().min(1, 'must be at least 1').default(100),
-  HERALD_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10000).default(200),
+  HERALD_MAX_WEBHOOKS: count(1).default(100),
+  HERALD_WORKER_CONCURRENCY: count(1).max(10000, 'must be at most 10000').default(200),
   HERALD_GRAPHIQL: boolean.default(true),
   HERALD_MAX_DEPTH: count(1).default(12),
   HERALD_MAX_ALIASES: count(0).default(30),
@@ -268,11 +268,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(present);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const name = String(issue.path[0]);
-    // Keys and URLs with passwords end up in logs; the message names them without echoing them.
-    const shown = SECRET_VARIABLES.has(name) ? '' : `=${JSON.stringify(env[name] ?? '')}`;
-    throw new ConfigError(`Invalid ${name}${shown}: ${issue.message}`);
+    // Every bad setting at once (one each), so that a start does not fail once per setting.
+    const problems = new Map<string, string>();
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0]);
+      // Keys and URLs with passwords end up in logs; the message names them without echoing them.
+      const shown = SECRET_VARIABLES.has(name) ? '' : `=${JSON.stringify(env[name] ?? '')}`;
+      if (!problems.has(name)) problems.set(name, `Invalid ${name}${shown}: ${issue.message}`);
+    }
+    throw new ConfigError([...problems.values()].join('; '));
   }
   const v = parsed.data;
   if (v.HERALD_SHUTDOWN_DRAIN !== undefined && v.HERALD_SHUTDOWN_DRAIN > v.HERALD_SHUTDOWN_TIMEOUT / 2) {

@@ -208,3 +208,19 @@ describe('ports: one message per setting, saying the range it accepts', () => {
     });
   });
 });
+
+describe('several bad settings', () => {
+  test('are named together in one message, each once, so one restart shows them all', () => {
+    expect(() => loadConfig({ PORT: 'abc', HERALD_LEASE: '30', HERALD_WORKER_CONCURRENCY: '0' })).toThrow(
+      'Invalid PORT="abc": must be a port number from 0 to 65535 (0: any free port); ' +
+        'Invalid HERALD_LEASE="30": needs a unit: ms, s, m, h or d (e.g. "30s" or "30d"); ' +
+        'Invalid HERALD_WORKER_CONCURRENCY="0": must be at least 1',
+    );
+  });
+
+  test('HERALD_WORKER_CONCURRENCY and HERALD_MAX_WEBHOOKS say their bounds in words', () => {
+    expect(() => loadConfig({ HERALD_WORKER_CONCURRENCY: '20000' })).toThrow('Invalid HERALD_WORKER_CONCURRENCY="20000": must be at most 10000');
+    expect(() => loadConfig({ HERALD_WORKER_CONCURRENCY: '1.5' })).toThrow('Invalid HERALD_WORKER_CONCURRENCY="1.5": must be a whole number');
+    expect(() => loadConfig({ HERALD_MAX_WEBHOOKS: 'lots' })).toThrow('Invalid HERALD_MAX_WEBHOOKS="lots": must be a whole number');
+  });
+});
