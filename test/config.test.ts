@@ -219,8 +219,12 @@ describe('several bad settings', () => {
   });
 
   test('HERALD_WORKER_CONCURRENCY and HERALD_MAX_WEBHOOKS say their bounds in words', () => {
-    expect(() => loadConfig({ HERALD_WORKER_CONCURRENCY: '20000' })).toThrow('Invalid HERALD_WORKER_CONCURRENCY="20000": must be at most 10000');
-    expect(() => loadConfig({ HERALD_WORKER_CONCURRENCY: '1.5' })).toThrow('Invalid HERALD_WORKER_CONCURRENCY="1.5": must be a whole number');
+    expect(() => loadConfig({ HERALD_WORKER_CONCURRENCY: '20000' })).toThrow(
+      'Invalid HERALD_WORKER_CONCURRENCY="20000": must be at most 10000',
+    );
+    expect(() => loadConfig({ HERALD_WORKER_CONCURRENCY: '1.5' })).toThrow(
+      'Invalid HERALD_WORKER_CONCURRENCY="1.5": must be a whole number',
+    );
     expect(() => loadConfig({ HERALD_MAX_WEBHOOKS: 'lots' })).toThrow('Invalid HERALD_MAX_WEBHOOKS="lots": must be a whole number');
   });
 });

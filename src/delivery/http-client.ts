@@ -176,7 +176,8 @@ function checkTarget(raw: string, allowHttp: boolean, allowed: ParsedCidr[]): Ta
   if ('problem' in checked) return { error: 'INVALID_URL', errorMessage: `The URL ${checked.problem}` };
   const { url } = checked;
   const blocked = blockedHost(url, allowed);
-  if (blocked) return { error: 'BLOCKED_ADDRESS', errorMessage: `address ${blocked.host} is not allowed: ${blocked.reason} (${ALLOW_HINT})` };
+  if (blocked)
+    return { error: 'BLOCKED_ADDRESS', errorMessage: `address ${blocked.host} is not allowed: ${blocked.reason} (${ALLOW_HINT})` };
   return { url };
 }
 
