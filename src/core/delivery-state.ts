@@ -109,6 +109,14 @@ export const DELIVERY_STATES = {
   CANCELLED: { waiting: false, announcedAs: 'CANCELLED' },
 } as const satisfies Record<DeliveryStatus, { waiting: boolean; announcedAs: DeliveryPhase }>;
 
+/** A phase that announces reaching a status (DELIVERY_STATES' announcedAs): QUEUED, RETRY_SCHEDULED and the final ones. */
+export type AnnouncingPhase = (typeof DELIVERY_STATES)[DeliveryStatus]['announcedAs'];
+
+/** The status each announcing phase announces (QUEUED: PENDING), DELIVERY_STATES read backwards. */
+export const STATUS_ANNOUNCED_BY = Object.fromEntries(
+  DELIVERY_STATUSES.map((status) => [DELIVERY_STATES[status].announcedAs, status]),
+) as Record<AnnouncingPhase, DeliveryStatus>;
+
 /** PENDING and RETRYING. */
 export const WAITING_STATUSES: readonly DeliveryStatus[] = DELIVERY_STATUSES.filter((s) => DELIVERY_STATES[s].waiting);
 

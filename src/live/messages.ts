@@ -1,4 +1,4 @@
-import type { DeliveryPhase, DeliveryStatus } from '../core/delivery-state.ts';
+import { type AnnouncingPhase, type DeliveryPhase, type DeliveryStatus, STATUS_ANNOUNCED_BY } from '../core/delivery-state.ts';
 
 /**
  * Live-status messages carried between processes by PostgreSQL NOTIFY. They stay small
@@ -165,15 +165,6 @@ export interface DeliveryIds {
   eventId: string;
 }
 
-/** Phases that say the status they announce (QUEUED: a new delivery's PENDING); the others are given theirs. */
-type SelfStatedPhase = 'QUEUED' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
-const STATUS_OF_PHASE: Record<SelfStatedPhase, DeliveryStatus> = {
-  QUEUED: 'PENDING',
-  SUCCEEDED: 'SUCCEEDED',
-  FAILED: 'FAILED',
-  CANCELLED: 'CANCELLED',
-};
-
 interface DeliveryMessageOptions {
   attemptId?: string | null;
   nextAttemptAt?: Date | null;
@@ -181,11 +172,12 @@ interface DeliveryMessageOptions {
 
 /**
  * The message announcing `phase` of one delivery with its status as of that phase: given, or for
- * the phases that say it (QUEUED of a new delivery, and the final ones) the phase's own.
+ * the phases that announce a status (QUEUED of a new delivery, RETRY_SCHEDULED, the final ones)
+ * the one they announce.
  */
 export function deliveryMessage(
   delivery: DeliveryIds,
-  phase: SelfStatedPhase,
+  phase: AnnouncingPhase,
   options?: DeliveryMessageOptions & { status?: DeliveryStatus },
 ): DeliveryMessage;
 export function deliveryMessage(
@@ -205,7 +197,7 @@ export function deliveryMessage(
     eventId: delivery.eventId,
     deliveryId: delivery.id,
     phase,
-    status: options.status ?? STATUS_OF_PHASE[phase as SelfStatedPhase],
+    status: options.status ?? STATUS_ANNOUNCED_BY[phase as AnnouncingPhase],
     attemptId: options.attemptId ?? null,
     nextAttemptAt: options.nextAttemptAt?.toISOString() ?? null,
   };
