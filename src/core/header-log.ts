@@ -3,6 +3,7 @@
 // per delivery and as jsonb the maps were most of it (8 bytes of entry headers per header, every
 // header name spelled out in every row). The maps read back exactly as jsonb gave them: the same
 // names and values, in jsonb's key order.
+import { TOKEN } from './http-fields.ts';
 
 /**
  * Header names kept as one control character (the code is the name's index here plus one,
@@ -44,9 +45,6 @@ const codeOf = (index: number) => String.fromCharCode(index + 1 >= 0x0a ? index 
 const CODES = new Map<string, string>(NAMES.map((name, i) => [name, codeOf(i)]));
 const NAME_OF = new Map<string, string>(NAMES.map((name, i) => [codeOf(i), name]));
 
-/** An RFC 9110 token: no `:`, no control characters, so it cannot be taken for a code or hold the separator. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
 /**
  * A header map as attempt rows keep it. Headers are written in jsonb's key order (shorter names
  * first, then by bytes), one per line: a known name as its one-character code followed by the
@@ -59,6 +57,7 @@ export function encodeHeaderMap(headers: Record<string, string>): string {
   const entries = Object.entries(headers);
   let compact = true;
   for (const [name, value] of entries) {
+    // A token has no `:` and no control characters: it cannot be taken for a code or hold the separator.
     if ((!CODES.has(name) && !TOKEN.test(name)) || value.includes('\n')) {
       compact = false;
       break;

@@ -6,11 +6,17 @@
  */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
+/** An RFC 9110 token character (tchar): what header names are made of. */
+const TCHAR = "[!#$%&'*+.^_`|~0-9A-Za-z-]";
+
+/** An RFC 9110 token of any length: a header name as a receiver may send it. */
+export const TOKEN = new RegExp(`^${TCHAR}+$`);
+
 /**
  * A header name Herald accepts from a user (custom headers, outbound auth, delivery profiles): an
  * RFC 9110 token, 1–100 characters.
  */
-export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+export const HEADER_NAME = new RegExp(`^${TCHAR}{1,100}$`);
 
 /** Whether `value` can be sent as an HTTP field value (see FIELD_VALUE). */
 export function isFieldValue(value: string): boolean {
