@@ -179,25 +179,12 @@ describe('ports: one message per setting, saying the range it accepts', () => {
     expect(() => loadConfig({ HERALD_PG_PORT: '0' })).toThrow(`Invalid HERALD_PG_PORT="0": ${PG}`);
   });
 
-  test('leading zeros and spaces around are read as the number they write', () => {
-    expect(loadConfig({ PORT: '004000', HERALD_OPS_PORT: ' 9464 ', HERALD_PG_PORT: '05432' })).toMatchObject({
-      port: 4000,
-      opsPort: 9464,
-      embeddedPgPort: 5432,
-    });
-  });
-
-  test('the ends of each range are accepted; 0 for PORT and HERALD_OPS_PORT is any free port', () => {
-    expect(loadConfig({ PORT: '0', HERALD_OPS_PORT: '0', HERALD_PG_PORT: '1' })).toMatchObject({
-      port: 0,
-      opsPort: 0,
-      embeddedPgPort: 1,
-    });
-    expect(loadConfig({ PORT: '65535', HERALD_OPS_PORT: '65535', HERALD_PG_PORT: '65535' })).toMatchObject({
-      port: 65535,
-      opsPort: 65535,
-      embeddedPgPort: 65535,
-    });
+  test.each([
+    ['leading zeros and spaces around are read as the number they write', ['004000', ' 9464 ', '05432'], [4000, 9464, 5432]],
+    ['the lower ends: 0 for PORT and HERALD_OPS_PORT (any free port), 1 for HERALD_PG_PORT', ['0', '0', '1'], [0, 0, 1]],
+    ['the upper ends', ['65535', '65535', '65535'], [65535, 65535, 65535]],
+  ])('accepted: %s', (_case, [PORT, HERALD_OPS_PORT, HERALD_PG_PORT], [port, opsPort, embeddedPgPort]) => {
+    expect(loadConfig({ PORT, HERALD_OPS_PORT, HERALD_PG_PORT })).toMatchObject({ port, opsPort, embeddedPgPort });
   });
 
   test('an empty variable is unset: PORT= is the default 4000, HERALD_PG_PORT= and HERALD_OPS_PORT= are unset', () => {
