@@ -1,6 +1,6 @@
 // npm run bench — Herald's throughput, latency and isolation on this machine, next to the bare
 // HTTP ceiling and a bare pg-boss peer, against the same receiver. Not part of `npm test`.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -312,13 +312,47 @@ async function walPerRelation(
 
 // ---------------------------------------------------------------------------------------------
 
+/** Processes the benchmark started (Herald's, the peer, the ceiling) and not yet seen to exit. */
+const running = new Set<ChildProcess>();
+/** Stops the embedded PostgreSQL and removes its directory; replaced once it is started. */
+let stopDatabase = async () => {};
+
+/** spawn(), remembering the child until it exits, so an interrupted run can stop it. */
+function spawnTracked(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(command, args, options);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/**
+ * Ctrl-C or a SIGTERM (e.g. from `timeout`) stops what the run started before exiting, as a
+ * finished run does: left behind, Herald's processes, the peer and PostgreSQL kept polling and
+ * took CPU from every later run on the machine.
+ */
+function stopOnSignals(): void {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping ${running.size} process(es) and PostgreSQL`);
+      // Ctrl-C reaches PostgreSQL and Herald too: the run's connections now fail as they close.
+      process.on('uncaughtException', () => {});
+      process.on('unhandledRejection', () => {});
+      void Promise.all([...running].map((child) => stopChild(child)))
+        .then(() => stopDatabase())
+        .finally(() => process.exit(code));
+    });
+  }
+}
+
 async function main() {
+  stopOnSignals();
   log(`${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  let stopDb = async () => {};
   let baseUrl = process.env.DATABASE_URL;
-  let tmp: string | null = null;
   if (!baseUrl) {
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'herald-bench-'));
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'herald-bench-'));
     const db = await startEmbeddedPostgres({
       dir: path.join(tmp, 'pg'),
       port: await freePort(),
@@ -337,7 +371,14 @@ async function main() {
       },
     });
     baseUrl = db.url;
-    stopDb = db.stop;
+    stopDatabase = async () => {
+      stopDatabase = async () => {};
+      try {
+        await db.stop();
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    };
     postmasterPid = db.pid;
     log('embedded PostgreSQL started');
   }
@@ -379,8 +420,7 @@ async function main() {
     await sqlStats?.close();
     await Promise.all(heralds.map((h) => h.stop()));
     await receiver.close();
-    await stopDb();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await stopDatabase();
   }
   report();
 }
@@ -494,7 +534,7 @@ async function startHerald(databaseUrl: string, workers: number): Promise<Herald
       ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=herald-${label}.cpuprofile`]
       : [];
     const nodeArgs = opts['node-args'].split(' ').filter(Boolean);
-    const child = spawn(NODE, [...NODE_FLAGS, ...nodeArgs, ...profile, path.join(ROOT, 'src/cli.ts'), 'serve', '--role', role], {
+    const child = spawnTracked(NODE, [...NODE_FLAGS, ...nodeArgs, ...profile, path.join(ROOT, 'src/cli.ts'), 'serve', '--role', role], {
       cwd: ROOT,
       env: { ...env, PORT: String(ports[i]) },
       stdio: ['ignore', process.env.BENCH_HERALD_LOG ? 'pipe' : 'ignore', 'inherit'],
@@ -814,7 +854,7 @@ async function ceiling(receiver: BenchReceiver): Promise<Result> {
   const total = EVENTS * FANOUT;
   receiver.reset();
   log(`ceiling: ${total} signed POSTs with undici, concurrency ${CONCURRENCY}`);
-  const child = spawn(
+  const child = spawnTracked(
     NODE,
     [path.join(ROOT, 'test/bench/ceiling.ts'), receiver.url, String(total), String(CONCURRENCY), String(WEBHOOKS)],
     {
@@ -840,7 +880,7 @@ async function ceiling(receiver: BenchReceiver): Promise<Result> {
 
 /** A bare pg-boss queue (separate process) with the same load: what a team would write in an afternoon. */
 async function peer(databaseUrl: string, receiver: BenchReceiver): Promise<Result> {
-  const child = spawn(NODE, [path.join(ROOT, 'test/bench/peer.ts'), databaseUrl, String(CONCURRENCY)], {
+  const child = spawnTracked(NODE, [path.join(ROOT, 'test/bench/peer.ts'), databaseUrl, String(CONCURRENCY)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
