@@ -40,6 +40,12 @@ const { values: opts } = parseArgs({
      */
     workers: { type: 'string', default: '1' },
     /**
+     * Runs the `--workers` list this many times, alternating (1, 2, 3, 1, 2, 3, …), and reports
+     * each count's median and each step's ratio round by round: on a noisy machine one run of the
+     * curve cannot tell a fall from the spread between runs.
+     */
+    rounds: { type: 'string', default: '1' },
+    /**
      * The setup a user runs outside the benchmark: one `npm start` process (`--herald all`) on a
      * PostgreSQL with default settings (no 30 s checkpoint), 10 tenants × 10 webhooks subscribed
      * to `*`, `--events` events published in batches of 500 by one publisher (scenario 6), next
@@ -83,6 +89,10 @@ const scenariosGiven = process.argv.some((arg) => arg.startsWith('--scenarios'))
 const scenarios = new Set((OUTSIDE && !scenariosGiven ? '5,6' : opts.scenarios).split(',').map(Number));
 if (WORKER_COUNTS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--workers: a list of counts from 1');
 if (WORKER_COUNTS.length > 1 && HERALD_MODE !== 'split') throw new Error('--workers with several counts needs --herald split');
+const ROUNDS = Number(opts.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds: a count from 1');
+/** Each Herald the run starts, in order: a worker count and the round it belongs to (from 1). */
+const RUNS = Array.from({ length: ROUNDS }, (_, r) => WORKER_COUNTS.map((workers) => ({ workers, round: r + 1 }))).flat();
 const KEYED = opts.ordering === 'keyed';
 /** What every webhook of Herald's scenarios is created with, from the flow-control options. */
 const FLOW = {
@@ -391,22 +401,23 @@ async function main() {
     // deliveries have not yet left busy (autovacuum, checkpoints): the comparison favours them.
     if (scenarios.has(4)) byNumber.set('4', await ceiling(receiver));
     if (scenarios.has(5)) byNumber.set('5', await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver));
-    for (const [i, workers] of WORKER_COUNTS.entries()) {
+    for (const [i, { workers, round: roundNumber }] of RUNS.entries()) {
       const databaseUrl = await freshDatabase(baseUrl, `herald_bench${i === 0 ? '' : `_${workers}`}`);
       if (opts['sql-stats']) sqlStats = await startSqlStats(databaseUrl);
       const herald = await startHerald(databaseUrl, workers);
       heralds.push(herald);
       // Scraped throughout a run of one Herald (with several worker counts, the first).
       if (opts.scrape && i === 0) stopScraper = startScraper(herald);
-      const curve = WORKER_COUNTS.length > 1 ? ` (${workers} worker${workers > 1 ? 's' : ''})` : '';
-      if (scenarios.has(1)) byNumber.set(`1${curve}`, await throughput(herald, receiver, `throughput${curve}`, `/s1-${workers}`));
+      const curve = RUNS.length > 1 ? ` (${workers} worker${workers > 1 ? 's' : ''}${ROUNDS > 1 ? `, round ${roundNumber}` : ''})` : '';
+      if (scenarios.has(1))
+        byNumber.set(`1${curve}`, await throughput(herald, receiver, `throughput${curve}`, `/s1-${workers}-${roundNumber}`));
       if (scenarios.has(6)) byNumber.set('6', await outsideThroughput(herald, receiver));
       // The other scenarios once, with the first worker count.
       if (i === 0 && scenarios.has(2)) byNumber.set('2', await moderateLoad(herald, receiver));
       if (i === 0 && scenarios.has(3)) byNumber.set('3', await throughput(herald, receiver, 'slow endpoint isolation', '/s3', true));
       await sqlStats?.close();
       sqlStats = null;
-      if (WORKER_COUNTS.length > 1) {
+      if (RUNS.length > 1) {
         if (stopScraper) scraped ??= stopScraper();
         await herald.stop();
       }
@@ -685,7 +696,7 @@ async function throughput(h: HeraldHandle, receiver: BenchReceiver, name: string
     receiver.hangPaths.add(`${prefix}/slow`);
     await createWebhook(h, key, receiver, `${prefix}/slow`, { timeoutMs: 15000, retrySchedule: [] });
   }
-  const fast = (p: string) => p.startsWith(prefix) && !p.endsWith('/slow');
+  const fast = (p: string) => p.startsWith(`${prefix}/`) && !p.endsWith('/slow');
   log(`${name}: warm-up ${WARMUP} events`);
   const warm = await publishMany(h, key, WARMUP, groups, 0);
   const warmFast = warm - (withSlow ? WARMUP : 0);
@@ -953,6 +964,42 @@ function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
+/**
+ * With `--rounds`: deliveries/s of each worker count round by round and their median, then each
+ * step of the list (2 over 1, 3 over 2, …) as a ratio taken within each round. Returns each
+ * step's median ratio, as `3 over 2 workers (median of rounds)`, for the results file.
+ */
+function reportCurve(): Record<string, number> {
+  const medians: Record<string, number> = {};
+  const rate = (workers: number, round: number) =>
+    results.find((r) => r.scenario === `throughput (${workers} worker${workers > 1 ? 's' : ''}, round ${round})`)?.deliveriesPerSecond;
+  const rounds = Array.from({ length: ROUNDS }, (_, r) => r + 1);
+  console.log(`\nthe curve over ${ROUNDS} rounds (deliveries/s, median):`);
+  for (const workers of WORKER_COUNTS) {
+    const rates = rounds.map((r) => rate(workers, r)).filter((n) => n !== undefined);
+    console.log(`  ${workers} worker(s): ${rates.join(', ')} (median ${median(rates)})`);
+  }
+  for (const [i, workers] of WORKER_COUNTS.entries()) {
+    if (i === 0) continue;
+    const before = WORKER_COUNTS[i - 1];
+    const steps = rounds.flatMap((r) => {
+      const [a, b] = [rate(before, r), rate(workers, r)];
+      return a && b ? [round(b / a)] : [];
+    });
+    console.log(`  ${workers} over ${before}: ${steps.join(', ')} (median ${median(steps)})`);
+    const m = median(steps);
+    if (m !== null) medians[`${workers} over ${before} workers (median of rounds)`] = m;
+  }
+  return medians;
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : round((sorted[mid - 1] + sorted[mid]) / 2);
+}
+
 function report() {
   const byName = (s: string) => results.find((r) => r.scenario.startsWith(s));
   const herald = byName('throughput');
@@ -979,6 +1026,7 @@ function report() {
     ratios.slowScenarioThroughputKept = round(slow.deliveriesPerSecond / herald.deliveriesPerSecond);
     ratios.slowScenarioP99Ratio = round(slow.p99Ms / herald.p99Ms);
   }
+  if (ROUNDS > 1) Object.assign(ratios, reportCurve());
   console.log('\n', ratios);
   for (const r of results) if (r.writeVolume) console.log(`written per delivery, ${r.scenario}:`, r.writeVolume);
   const machine = {
@@ -1000,6 +1048,7 @@ function report() {
       logLevel: opts['log-level'],
       heraldProcesses: HERALD_MODE,
       workers: WORKER_COUNTS,
+      rounds: ROUNDS,
       outside: OUTSIDE,
       scrape: opts.scrape ? scraped : false,
       deliveryProfile: opts['delivery-profile'] ? path.basename(opts['delivery-profile']) : 'standard',
