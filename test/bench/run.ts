@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { request } from 'undici';
-import { parentPid, startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { type EmbeddedDatabase, parentPid, startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { CLUSTERS_DIR } from '../../src/db/postgres-placement.ts';
 import { createLogger } from '../../src/logger.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { cpuSeconds, freePort } from '../helpers/process.ts';
@@ -91,6 +92,8 @@ if (WORKER_COUNTS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('-
 if (WORKER_COUNTS.length > 1 && HERALD_MODE !== 'split') throw new Error('--workers with several counts needs --herald split');
 const ROUNDS = Number(opts.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds: a count from 1');
+if (ROUNDS > 1 && (OUTSIDE || !scenarios.has(1)))
+  throw new Error('--rounds repeats scenario 1: --scenarios must include it, without --outside');
 /** Each Herald the run starts, in order: a worker count and the round it belongs to (from 1). */
 const RUNS = Array.from({ length: ROUNDS }, (_, r) => WORKER_COUNTS.map((workers) => ({ workers, round: r + 1 }))).flat();
 const KEYED = opts.ordering === 'keyed';
@@ -187,6 +190,8 @@ let scraped: { scrapes: number; failures: number; maxMs: number; bytes: number }
 
 /** The embedded PostgreSQL's postmaster (null with DATABASE_URL: its CPU is not measured). */
 let postmasterPid: number | null = null;
+/** The embedded cluster's directory (where it lives as root: not under the run's temporary one). */
+let clusterDir: string | null = null;
 
 /** The embedded PostgreSQL server's processes: the postmaster and its children. */
 function postgresPids(): number[] {
@@ -322,38 +327,88 @@ async function walPerRelation(
 
 // ---------------------------------------------------------------------------------------------
 
-/** Processes the benchmark started (Herald's, the peer, the ceiling) and not yet seen to exit. */
-const running = new Set<ChildProcess>();
-/** Stops the embedded PostgreSQL and removes its directory; replaced once it is started. */
-let stopDatabase = async () => {};
+/** What the run started, so that it can be stopped however the run ends. */
+const started = {
+  /** Processes (Herald's, the peer, the ceiling) not yet seen to exit. */
+  children: new Set<ChildProcess>(),
+  /** The embedded PostgreSQL, from the moment its start begins (null with DATABASE_URL). */
+  database: null as Promise<EmbeddedDatabase> | null,
+  /** The run's temporary directory (the embedded cluster's, unless relocated as root). */
+  tmp: null as string | null,
+};
+/** The exit status an interrupting signal asks for (130 for SIGINT, 143 for SIGTERM); null: not interrupted. */
+let interrupted: number | null = null;
+let cleanedUp: Promise<void> | null = null;
 
-/** spawn(), remembering the child until it exits, so an interrupted run can stop it. */
+/** spawn(), remembering the child until it exits; refused once the run is interrupted. */
 function spawnTracked(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  if (interrupted !== null) throw new Error('interrupted');
   const child = spawn(command, args, options);
-  running.add(child);
-  child.once('exit', () => running.delete(child));
+  started.children.add(child);
+  child.once('exit', () => started.children.delete(child));
   return child;
 }
 
 /**
- * Ctrl-C or a SIGTERM (e.g. from `timeout`) stops what the run started before exiting, as a
- * finished run does: left behind, Herald's processes, the peer and PostgreSQL kept polling and
- * took CPU from every later run on the machine.
+ * Stops every process the run started, then the embedded PostgreSQL (waiting for a start under
+ * way), and removes the run's directories. One clean-up, however many callers: the end of main()
+ * and an interrupting signal share it.
+ */
+function cleanUp(): Promise<void> {
+  cleanedUp ??= (async () => {
+    const signal = interrupted === null ? 'SIGTERM' : 'SIGINT';
+    await Promise.all([...started.children].map((child) => stopChild(child, signal)));
+    const db = await started.database?.catch(() => null);
+    clusterDir ??= db?.clusterDir ?? null;
+    try {
+      await db?.stop();
+    } finally {
+      // db.stop() removes them too, unless Ctrl-C stopped PostgreSQL first and it failed.
+      removeDirectories();
+    }
+  })();
+  return cleanedUp;
+}
+
+/**
+ * Ctrl-C or a SIGTERM (e.g. from `timeout`) stops what the run started before exiting 130/143:
+ * left behind, Herald's processes, the peer and PostgreSQL kept polling and took CPU from every
+ * later run on the machine. Herald gets SIGINT (no readiness drain). A second signal does not
+ * wait: it kills what is left and removes the directories.
  */
 function stopOnSignals(): void {
-  for (const [signal, code] of [
-    ['SIGINT', 130],
-    ['SIGTERM', 143],
-  ] as const) {
-    process.once(signal, () => {
-      log(`${signal}: stopping ${running.size} process(es) and PostgreSQL`);
-      // Ctrl-C reaches PostgreSQL and Herald too: the run's connections now fail as they close.
-      process.on('uncaughtException', () => {});
-      process.on('unhandledRejection', () => {});
-      void Promise.all([...running].map((child) => stopChild(child)))
-        .then(() => stopDatabase())
-        .finally(() => process.exit(code));
-    });
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted !== null) return stopNow();
+    interrupted = signal === 'SIGINT' ? 130 : 143;
+    log(`${signal}: stopping ${started.children.size} process(es) and PostgreSQL (again to stop at once)`);
+    // Ctrl-C reaches PostgreSQL and Herald too: the run's connections now fail as they close.
+    process.on('uncaughtException', () => {});
+    process.on('unhandledRejection', () => {});
+    void cleanUp().finally(() => process.exit(interrupted ?? 1));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+function stopNow(): never {
+  for (const child of started.children) child.kill('SIGKILL');
+  if (postmasterPid !== null) {
+    try {
+      process.kill(postmasterPid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  removeDirectories();
+  process.exit(interrupted ?? 1);
+}
+
+/** The run's temporary directory and, as root, the cluster's own under CLUSTERS_DIR. */
+function removeDirectories(): void {
+  if (started.tmp) rmSync(started.tmp, { recursive: true, force: true });
+  if (clusterDir) {
+    const relocated = path.dirname(clusterDir);
+    rmSync(path.dirname(relocated) === CLUSTERS_DIR ? relocated : clusterDir, { recursive: true, force: true });
   }
 }
 
@@ -363,7 +418,8 @@ async function main() {
   let baseUrl = process.env.DATABASE_URL;
   if (!baseUrl) {
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'herald-bench-'));
-    const db = await startEmbeddedPostgres({
+    started.tmp = tmp;
+    started.database = startEmbeddedPostgres({
       dir: path.join(tmp, 'pg'),
       port: await freePort(),
       password: 'bench',
@@ -380,16 +436,10 @@ async function main() {
           : {}),
       },
     });
+    const db = await started.database;
     baseUrl = db.url;
-    stopDatabase = async () => {
-      stopDatabase = async () => {};
-      try {
-        await db.stop();
-      } finally {
-        rmSync(tmp, { recursive: true, force: true });
-      }
-    };
     postmasterPid = db.pid;
+    clusterDir = db.clusterDir;
     log('embedded PostgreSQL started');
   }
   const receiver = await startBenchReceiver();
@@ -404,7 +454,9 @@ async function main() {
     for (const [i, { workers, round: roundNumber }] of RUNS.entries()) {
       const databaseUrl = await freshDatabase(baseUrl, `herald_bench${i === 0 ? '' : `_${workers}`}`);
       if (opts['sql-stats']) sqlStats = await startSqlStats(databaseUrl);
-      const herald = await startHerald(databaseUrl, workers);
+      // Profiles and logs of each Herald of a curve apart: `worker2-3w-r4`, the second worker with three, round four.
+      const tag = RUNS.length > 1 ? `-${workers}w${ROUNDS > 1 ? `-r${roundNumber}` : ''}` : '';
+      const herald = await startHerald(databaseUrl, workers, tag);
       heralds.push(herald);
       // Scraped throughout a run of one Herald (with several worker counts, the first).
       if (opts.scrape && i === 0) stopScraper = startScraper(herald);
@@ -431,16 +483,16 @@ async function main() {
     await sqlStats?.close();
     await Promise.all(heralds.map((h) => h.stop()));
     await receiver.close();
-    await stopDatabase();
+    await cleanUp();
   }
-  report();
+  if (interrupted === null) report();
 }
 
 /** SIGTERM, so Herald shuts down as in production (and writes a --cpu-prof profile), then SIGKILL. */
-async function stopChild(child: ChildProcess): Promise<void> {
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   await exited;
   clearTimeout(timer);
@@ -516,7 +568,8 @@ interface HeraldHandle {
   gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string): Promise<T>;
 }
 
-async function startHerald(databaseUrl: string, workers: number): Promise<HeraldHandle> {
+/** `tag` ends the names of the processes' profile and log files. */
+async function startHerald(databaseUrl: string, workers: number, tag = ''): Promise<HeraldHandle> {
   const children: ChildProcess[] = [];
   const roles =
     HERALD_MODE === 'split'
@@ -542,7 +595,7 @@ async function startHerald(databaseUrl: string, workers: number): Promise<Herald
   for (const [i, label] of roles.entries()) {
     const role = label.replace(/\d+$/, '');
     const profile = opts.profile
-      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=herald-${label}.cpuprofile`]
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=herald-${label}${tag}.cpuprofile`]
       : [];
     const nodeArgs = opts['node-args'].split(' ').filter(Boolean);
     const child = spawnTracked(NODE, [...NODE_FLAGS, ...nodeArgs, ...profile, path.join(ROOT, 'src/cli.ts'), 'serve', '--role', role], {
@@ -551,7 +604,7 @@ async function startHerald(databaseUrl: string, workers: number): Promise<Herald
       stdio: ['ignore', process.env.BENCH_HERALD_LOG ? 'pipe' : 'ignore', 'inherit'],
     });
     if (process.env.BENCH_HERALD_LOG)
-      child.stdout!.pipe((await import('node:fs')).createWriteStream(`${process.env.BENCH_HERALD_LOG}.${label}`));
+      child.stdout!.pipe((await import('node:fs')).createWriteStream(`${process.env.BENCH_HERALD_LOG}.${label}${tag}`));
     children.push(child);
     pids.push(child.pid!);
     // Migrations run at start; let the first process apply them before the next one starts.
@@ -1061,5 +1114,11 @@ function report() {
   console.log(`wrote ${opts.out}`);
 }
 
-await main();
-process.exit(0);
+try {
+  await main();
+} catch (error) {
+  // Interrupted, the run's steps fail as what they wait on stops: the signal's clean-up decides.
+  if (interrupted === null) throw error;
+}
+if (interrupted !== null) await cleanUp();
+process.exit(interrupted ?? 0);
