@@ -8,16 +8,12 @@ import { NODE_FLAGS } from '../../src/node-flags.ts';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
 
-/**
- * `npm start` and `npm run herald` must run Herald with the V8 options of NODE_FLAGS, and with
- * `exec`, so that the signals npm passes on to its script's shell reach Herald (first-start.test.ts
- * stops `npm start` with a SIGTERM to npm).
- */
+/** `npm start` and `npm run herald` must run Herald with the V8 options of NODE_FLAGS. */
 test('the npm scripts that start Herald pass NODE_FLAGS to node', () => {
   const flags = NODE_FLAGS.join(' ');
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-  expect(pkg.scripts.start).toBe(`exec node ${flags} src/cli.ts serve`);
-  expect(pkg.scripts.herald).toBe(`exec node ${flags} src/cli.ts`);
+  expect(pkg.scripts.start).toBe(`node ${flags} src/cli.ts serve`);
+  expect(pkg.scripts.herald).toBe(`node ${flags} src/cli.ts`);
   expect(pkg.bin.herald).toBe('./src/cli.ts');
   // The bin stays portable (no `env -S`); NODE_OPTIONS accepts the flags instead.
   expect(readFileSync(path.join(ROOT, 'src/cli.ts'), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
