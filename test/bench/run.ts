@@ -92,8 +92,9 @@ if (WORKER_COUNTS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('-
 if (WORKER_COUNTS.length > 1 && HERALD_MODE !== 'split') throw new Error('--workers with several counts needs --herald split');
 const ROUNDS = Number(opts.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds: a count from 1');
-if (ROUNDS > 1 && (OUTSIDE || !scenarios.has(1)))
-  throw new Error('--rounds repeats scenario 1: --scenarios must include it, without --outside');
+if (ROUNDS > 1 && (OUTSIDE || !scenarios.has(1) || scenarios.has(6)))
+  throw new Error('--rounds repeats scenario 1: --scenarios must include it, without --outside or scenario 6');
+if (new Set(WORKER_COUNTS).size !== WORKER_COUNTS.length) throw new Error('--workers: each count once (--rounds repeats them)');
 /** Each Herald the run starts, in order: a worker count and the round it belongs to (from 1). */
 const RUNS = Array.from({ length: ROUNDS }, (_, r) => WORKER_COUNTS.map((workers) => ({ workers, round: r + 1 }))).flat();
 const KEYED = opts.ordering === 'keyed';
@@ -338,6 +339,8 @@ const started = {
 };
 /** The exit status an interrupting signal asks for (130 for SIGINT, 143 for SIGTERM); null: not interrupted. */
 let interrupted: number | null = null;
+/** When the interrupting signal came (ms since the epoch). */
+let interruptedAt = 0;
 let cleanedUp: Promise<void> | null = null;
 
 /** spawn(), remembering the child until it exits; refused once the run is interrupted. */
@@ -356,14 +359,13 @@ function spawnTracked(command: string, args: string[], options: SpawnOptions): C
  */
 function cleanUp(): Promise<void> {
   cleanedUp ??= (async () => {
-    const signal = interrupted === null ? 'SIGTERM' : 'SIGINT';
-    await Promise.all([...started.children].map((child) => stopChild(child, signal)));
+    await Promise.all([...started.children].map((child) => stopChild(child)));
     const db = await started.database?.catch(() => null);
     clusterDir ??= db?.clusterDir ?? null;
     try {
       await db?.stop();
     } finally {
-      // db.stop() removes them too, unless Ctrl-C stopped PostgreSQL first and it failed.
+      // db.stop() removes them too, unless it failed (or there is no database: it did not start).
       removeDirectories();
     }
   })();
@@ -373,15 +375,18 @@ function cleanUp(): Promise<void> {
 /**
  * Ctrl-C or a SIGTERM (e.g. from `timeout`) stops what the run started before exiting 130/143:
  * left behind, Herald's processes, the peer and PostgreSQL kept polling and took CPU from every
- * later run on the machine. Herald gets SIGINT (no readiness drain). A second signal does not
- * wait: it kills what is left and removes the directories.
+ * later run on the machine. A second signal does not wait: it kills what is left and removes the
+ * directories. The same signal again within a second is the first one delivered twice (`timeout`
+ * signals its child and then the group; npm, where sh is bash, forwards Ctrl-C to a process that
+ * the terminal already signalled).
  */
 function stopOnSignals(): void {
   const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted !== null) return stopNow();
+    if (interrupted !== null) return Date.now() - interruptedAt < 1000 ? undefined : stopNow();
     interrupted = signal === 'SIGINT' ? 130 : 143;
+    interruptedAt = Date.now();
     log(`${signal}: stopping ${started.children.size} process(es) and PostgreSQL (again to stop at once)`);
-    // Ctrl-C reaches PostgreSQL and Herald too: the run's connections now fail as they close.
+    // The run's connections to Herald and PostgreSQL now fail as they close.
     process.on('uncaughtException', () => {});
     process.on('unhandledRejection', () => {});
     void cleanUp().finally(() => process.exit(interrupted ?? 1));
@@ -394,13 +399,17 @@ function stopNow(): never {
   for (const child of started.children) child.kill('SIGKILL');
   if (postmasterPid !== null) {
     try {
-      process.kill(postmasterPid, 'SIGKILL');
+      // The postmaster leads its own process group (it is started detached): its backends too.
+      process.kill(-postmasterPid, 'SIGKILL');
     } catch {
       // already gone
     }
   }
-  removeDirectories();
-  process.exit(interrupted ?? 1);
+  try {
+    removeDirectories();
+  } finally {
+    process.exit(interrupted ?? 1);
+  }
 }
 
 /** The run's temporary directory and, as root, the cluster's own under CLUSTERS_DIR. */
@@ -489,13 +498,22 @@ async function main() {
 }
 
 /** SIGTERM, so Herald shuts down as in production (and writes a --cpu-prof profile), then SIGKILL. */
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = exitOf(child);
+  // Ctrl-C and `timeout` signal the whole process group, Herald's processes too, and Herald takes
+  // a second signal as "exit at once": interrupted, give them a moment to stop on the one they got.
+  if (interrupted !== null) await Promise.race([exited, sleep(3000)]);
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
+  child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** Resolves once `child` has exited (at once if it has). */
+function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 async function freshDatabase(baseUrl: string, name: string): Promise<string> {
@@ -1118,7 +1136,11 @@ try {
   await main();
 } catch (error) {
   // Interrupted, the run's steps fail as what they wait on stops: the signal's clean-up decides.
-  if (interrupted === null) throw error;
+  // Otherwise a step failed, perhaps before main()'s own clean-up: stop what it started, then fail.
+  if (interrupted === null) {
+    await cleanUp().catch(() => {});
+    throw error;
+  }
 }
 if (interrupted !== null) await cleanUp();
 process.exit(interrupted ?? 0);
