@@ -16,7 +16,14 @@ import { createLogger } from '../../src/logger.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { cpuSeconds, freePort } from '../helpers/process.ts';
 import { PEER_QUEUE, PEER_SCHEMA, type PeerJob } from './peer.ts';
-import { type BenchReceiver, type DeliveryProfileFile, latencySummary, signatureVerifier, startBenchReceiver } from './receiver.ts';
+import {
+  type BenchReceiver,
+  type DeliveryProfileFile,
+  latencySummary,
+  percentile,
+  signatureVerifier,
+  startBenchReceiver,
+} from './receiver.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
@@ -466,9 +473,8 @@ async function main() {
       heralds.push(herald);
       // Scraped throughout a run of one Herald (with several worker counts, the first).
       if (opts.scrape && i === 0) stopScraper = startScraper(herald);
-      const curve = RUNS.length > 1 ? ` (${workers} worker${workers > 1 ? 's' : ''}${ROUNDS > 1 ? `, round ${roundNumber}` : ''})` : '';
-      if (scenarios.has(1))
-        byNumber.set(`1${curve}`, await throughput(herald, receiver, `throughput${curve}`, `/s1-${workers}-${roundNumber}`));
+      const name = throughputName(workers, roundNumber);
+      if (scenarios.has(1)) byNumber.set(`1 ${name}`, await throughput(herald, receiver, name, `/s1-${workers}-${roundNumber}`));
       if (scenarios.has(6)) byNumber.set('6', await outsideThroughput(herald, receiver));
       // The other scenarios once, with the first worker count.
       if (i === 0 && scenarios.has(2)) byNumber.set('2', await moderateLoad(herald, receiver));
@@ -1032,6 +1038,12 @@ function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
+/** Scenario 1's name in the results: `throughput (3 workers, round 2)` as the run needs to tell them apart. */
+function throughputName(workers: number, round: number): string {
+  if (RUNS.length === 1) return 'throughput';
+  return `throughput (${workers} worker${workers > 1 ? 's' : ''}${ROUNDS > 1 ? `, round ${round}` : ''})`;
+}
+
 /**
  * With `--rounds`: deliveries/s of each worker count round by round and their median, then each
  * step of the list (2 over 1, 3 over 2, …) as a ratio taken within each round. Returns each
@@ -1039,8 +1051,7 @@ function round(n: number): number {
  */
 function reportCurve(): Record<string, number> {
   const medians: Record<string, number> = {};
-  const rate = (workers: number, round: number) =>
-    results.find((r) => r.scenario === `throughput (${workers} worker${workers > 1 ? 's' : ''}, round ${round})`)?.deliveriesPerSecond;
+  const rate = (workers: number, round: number) => results.find((r) => r.scenario === throughputName(workers, round))?.deliveriesPerSecond;
   const rounds = Array.from({ length: ROUNDS }, (_, r) => r + 1);
   console.log(`\nthe curve over ${ROUNDS} rounds (deliveries/s, median):`);
   for (const workers of WORKER_COUNTS) {
@@ -1061,11 +1072,14 @@ function reportCurve(): Record<string, number> {
   return medians;
 }
 
+/** The median (nearest rank, as the latency percentiles: the lower middle of an even count); null of none. */
 function median(values: number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : round((sorted[mid - 1] + sorted[mid]) / 2);
+  return values.length === 0
+    ? null
+    : percentile(
+        [...values].sort((a, b) => a - b),
+        50,
+      );
 }
 
 function report() {
