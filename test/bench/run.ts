@@ -949,7 +949,7 @@ async function ceiling(receiver: BenchReceiver): Promise<Result> {
   );
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  await new Promise((resolve) => child.once('exit', resolve));
+  await exitOf(child);
   const seconds = Number(output.trim());
   if (receiver.uniqueCount((p) => p.startsWith('/s4/')) !== total) throw new Error('ceiling: requests lost');
   const result: Result = {
