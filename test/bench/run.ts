@@ -44,7 +44,9 @@ const { values: opts } = parseArgs({
     herald: { type: 'string', default: 'split' },
     /**
      * Worker processes with `--herald split` (default 1). A list (`1,2,3`) runs the throughput
-     * scenario once per count, each on a fresh Herald and database: the scaling curve.
+     * scenario once per count, each on a fresh Herald and database: the scaling curve. With
+     * scenario 5 the peer runs once per count too, as that many processes, after Herald's run of
+     * the count: the same curve for code that records nothing and shares nothing between processes.
      */
     workers: { type: 'string', default: '1' },
     /**
@@ -220,7 +222,7 @@ type Measured = Required<Pick<Result, 'cpuSeconds' | 'maxRssMb' | 'maxRssMbByRol
  */
 function meter(h: Pick<HeraldHandle, 'roles' | 'pids'>): () => Measured {
   const pids: Record<string, number> = {
-    ...Object.fromEntries(h.roles.map((role, i) => [role === 'peer' ? role : `herald ${role}`, h.pids[i]])),
+    ...Object.fromEntries(h.roles.map((role, i) => [role.startsWith('peer') ? role : `herald ${role}`, h.pids[i]])),
     bench: process.pid,
   };
   // PostgreSQL's backends come and go: each one's own difference, a new one counted whole.
@@ -463,7 +465,8 @@ async function main() {
     // The ceiling and the peer go first, on a machine and a PostgreSQL that Herald's 130 000
     // deliveries have not yet left busy (autovacuum, checkpoints): the comparison favours them.
     if (scenarios.has(4)) byNumber.set('4', await ceiling(receiver));
-    if (scenarios.has(5)) byNumber.set('5', await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver));
+    // With a worker list the peer runs beside each count instead (below).
+    if (scenarios.has(5) && RUNS.length === 1) byNumber.set('5', await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver));
     for (const [i, { workers, round: roundNumber }] of RUNS.entries()) {
       const databaseUrl = await freshDatabase(baseUrl, `herald_bench${i === 0 ? '' : `_${workers}`}`);
       if (opts['sql-stats']) sqlStats = await startSqlStats(databaseUrl);
@@ -484,6 +487,11 @@ async function main() {
       if (RUNS.length > 1) {
         if (stopScraper) scraped ??= stopScraper();
         await herald.stop();
+        if (scenarios.has(5)) {
+          const name = peerName(workers, roundNumber);
+          const peerDatabase = await freshDatabase(baseUrl, 'herald_bench_peer');
+          byNumber.set(`5 ${name}`, await peer(peerDatabase, receiver, workers, name, `/s5-${workers}-${roundNumber}/`));
+        }
       }
     }
     results.push(...[...byNumber].sort(([a], [b]) => a.localeCompare(b)).map(([, result]) => result));
@@ -964,23 +972,38 @@ async function ceiling(receiver: BenchReceiver): Promise<Result> {
 }
 
 /** A bare pg-boss queue (separate process) with the same load: what a team would write in an afternoon. */
-async function peer(databaseUrl: string, receiver: BenchReceiver): Promise<Result> {
-  const child = spawnTracked(NODE, [path.join(ROOT, 'test/bench/peer.ts'), databaseUrl, String(CONCURRENCY)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('peer ready') && resolve());
-    child.once('exit', () => reject(new Error('peer exited')));
-  });
+/**
+ * Scenario 5 as `processes` peer processes on one queue, each with `--concurrency` requests open
+ * (as each Herald worker has), their requests to `prefix` on the receiver. Started one after the
+ * other: the first creates the queue.
+ */
+async function peer(databaseUrl: string, receiver: BenchReceiver, processes = 1, name = peerName(1, 1), prefix = '/s5/'): Promise<Result> {
+  const children: ChildProcess[] = [];
   try {
-    return await measurePeer(databaseUrl, receiver, child.pid!);
+    for (let i = 0; i < processes; i++) {
+      const child = spawnTracked(NODE, [path.join(ROOT, 'test/bench/peer.ts'), databaseUrl, String(CONCURRENCY)], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('peer ready') && resolve());
+        child.once('exit', () => reject(new Error('peer exited')));
+      });
+    }
+    return await measurePeer(
+      databaseUrl,
+      receiver,
+      children.map((child) => child.pid!),
+      name,
+      prefix,
+    );
   } finally {
-    await stopChild(child);
+    await Promise.all(children.map((child) => stopChild(child)));
   }
 }
 
-async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pid: number): Promise<Result> {
+async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pids: number[], name: string, prefix: string): Promise<Result> {
   const boss = new PgBoss({ connectionString: databaseUrl, schema: PEER_SCHEMA, max: 4 });
   await boss.start();
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
@@ -1000,18 +1023,19 @@ async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pid: nu
           data: { seq, sentAt: Date.now(), to: '+15550100', status: 'delivered' },
         });
         for (let w = 0; w < FANOUT; w++)
-          jobs.push({ data: { url: `${receiver.url}/s5/w${(seq % groups) + w * groups}`, id, body, secret } });
+          jobs.push({ data: { url: `${receiver.url}${prefix}w${(seq % groups) + w * groups}`, id, body, secret } });
       }
       await boss.insert(PEER_QUEUE, jobs);
     }
   };
-  const isPeer = (p: string) => p.startsWith('/s5/');
+  const isPeer = (p: string) => p.startsWith(prefix);
   await publish(WARMUP, 0);
   await waitUntil(() => receiver.uniqueCount(isPeer) >= WARMUP * FANOUT, 120_000, 'peer warm-up');
   receiver.reset();
-  log(`peer: ${EVENTS} events × ${FANOUT} through bare pg-boss + undici`);
+  log(`${name}: ${EVENTS} events × ${FANOUT} through bare pg-boss + undici`);
   const writes = await writeMeter(databaseUrl);
-  const measure = meter({ roles: ['peer'], pids: [pid] });
+  // `peer`, or `peer1`, `peer2`, … with several processes.
+  const measure = meter({ roles: pids.map((_, i) => (pids.length === 1 ? 'peer' : `peer${i + 1}`)), pids });
   const started = Date.now();
   await publish(EVENTS, WARMUP);
   const expected = EVENTS * FANOUT;
@@ -1022,7 +1046,7 @@ async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pid: nu
   const writeVolume = await writes(expected);
   await boss.stop({ graceful: false });
   const result: Result = {
-    scenario: 'peer (bare pg-boss)',
+    scenario: name,
     deliveries: expected,
     seconds: round(seconds),
     deliveriesPerSecond: Math.round(expected / seconds),
@@ -1044,30 +1068,60 @@ function throughputName(workers: number, round: number): string {
   return `throughput (${workers} worker${workers > 1 ? 's' : ''}${ROUNDS > 1 ? `, round ${round}` : ''})`;
 }
 
+/** Scenario 5's name: `peer (bare pg-boss, 3 processes, round 2)` when it runs once per worker count. */
+function peerName(processes: number, round: number): string {
+  if (RUNS.length === 1) return 'peer (bare pg-boss)';
+  return `peer (bare pg-boss, ${processes} process${processes > 1 ? 'es' : ''}${ROUNDS > 1 ? `, round ${round}` : ''})`;
+}
+
 /**
  * With `--rounds`: deliveries/s of each worker count round by round and their median, then each
- * step of the list (2 over 1, 3 over 2, …) as a ratio taken within each round. Returns each
- * step's median ratio, as `3 over 2 workers (median of rounds)`, for the results file.
+ * step of the list (2 over 1, 3 over 2, …) as a ratio taken within each round; the same for the
+ * peer when it ran beside each count, and Herald's step over the peer's in the same round (above
+ * 1: Herald gained more, or lost less, from the added process than code that shares nothing).
+ * Returns each median, as `3 over 2 workers (median of rounds)`, for the results file.
  */
 function reportCurve(): Record<string, number> {
   const medians: Record<string, number> = {};
-  const rate = (workers: number, round: number) => results.find((r) => r.scenario === throughputName(workers, round))?.deliveriesPerSecond;
   const rounds = Array.from({ length: ROUNDS }, (_, r) => r + 1);
-  console.log(`\nthe curve over ${ROUNDS} rounds (deliveries/s, median):`);
-  for (const workers of WORKER_COUNTS) {
-    const rates = rounds.map((r) => rate(workers, r)).filter((n) => n !== undefined);
-    console.log(`  ${workers} worker(s): ${rates.join(', ')} (median ${median(rates)})`);
+  const curves = [
+    { label: 'workers', title: 'Herald', name: throughputName },
+    { label: 'peer processes', title: 'the peer', name: peerName },
+  ];
+  const rate = (name: (count: number, round: number) => string, count: number, round: number) =>
+    results.find((r) => r.scenario === name(count, round))?.deliveriesPerSecond;
+  const steps = new Map<string, (number | null)[]>();
+  for (const { label, title, name } of curves) {
+    if (!results.some((r) => r.scenario === name(WORKER_COUNTS[0], 1))) continue;
+    console.log(`\n${title}: the curve over ${ROUNDS} rounds (deliveries/s, median):`);
+    for (const count of WORKER_COUNTS) {
+      const rates = rounds.map((r) => rate(name, count, r)).filter((n) => n !== undefined);
+      console.log(`  ${count} ${label}: ${rates.join(', ')} (median ${median(rates)})`);
+    }
+    for (const [i, count] of WORKER_COUNTS.entries()) {
+      if (i === 0) continue;
+      const before = WORKER_COUNTS[i - 1];
+      const byRound = rounds.map((r) => {
+        const [a, b] = [rate(name, before, r), rate(name, count, r)];
+        return a && b ? b / a : null;
+      });
+      steps.set(`${label} ${count}`, byRound);
+      const shown = byRound.filter((n) => n !== null).map(round);
+      console.log(`  ${count} over ${before}: ${shown.join(', ')} (median ${median(shown)})`);
+      const m = median(shown);
+      if (m !== null) medians[`${count} over ${before} ${label} (median of rounds)`] = m;
+    }
   }
-  for (const [i, workers] of WORKER_COUNTS.entries()) {
+  if (!steps.has(`peer processes ${WORKER_COUNTS[1]}`)) return medians;
+  console.log("\nHerald's step over the peer's, round by round:");
+  for (const [i, count] of WORKER_COUNTS.entries()) {
     if (i === 0) continue;
     const before = WORKER_COUNTS[i - 1];
-    const steps = rounds.flatMap((r) => {
-      const [a, b] = [rate(before, r), rate(workers, r)];
-      return a && b ? [round(b / a)] : [];
-    });
-    console.log(`  ${workers} over ${before}: ${steps.join(', ')} (median ${median(steps)})`);
-    const m = median(steps);
-    if (m !== null) medians[`${workers} over ${before} workers (median of rounds)`] = m;
+    const [herald, peer] = [steps.get(`workers ${count}`) ?? [], steps.get(`peer processes ${count}`) ?? []];
+    const relative = rounds.flatMap((_, r) => (herald[r] && peer[r] ? [round(herald[r] / peer[r])] : []));
+    console.log(`  ${count} over ${before}: ${relative.join(', ')} (median ${median(relative)})`);
+    const m = median(relative);
+    if (m !== null) medians[`${count} over ${before}: Herald's step over the peer's (median of rounds)`] = m;
   }
   return medians;
 }
@@ -1096,12 +1150,17 @@ function report() {
   }
   const ratios: Record<string, number> = {};
   if (herald && ceilingResult) ratios.heraldOverCeiling = round(herald.deliveriesPerSecond / ceilingResult.deliveriesPerSecond);
-  if (peerResult) {
-    // Every Herald throughput figure (one per worker count, the outside setup) against the peer's.
+  if (peerResult && RUNS.length === 1) {
+    // Herald's throughput figures (scenario 1, the outside setup) against the peer's.
     for (const r of results.filter((r) => r.scenario.startsWith('throughput') || r.scenario.startsWith('outside'))) {
       const key = r === herald ? 'heraldOverPeer' : `${r.scenario.split(':')[0]} over peer`;
       ratios[key] = round(r.deliveriesPerSecond / peerResult.deliveriesPerSecond);
     }
+  }
+  // With a worker list, each count in each round against the peer with as many processes, run right after it.
+  for (const { workers, round: r } of RUNS.length > 1 ? RUNS : []) {
+    const [h, p] = [throughputName(workers, r), peerName(workers, r)].map((name) => results.find((x) => x.scenario === name));
+    if (h && p) ratios[`${h.scenario} over peer`] = round(h.deliveriesPerSecond / p.deliveriesPerSecond);
   }
   const slow = byName('slow');
   if (herald && slow) {
