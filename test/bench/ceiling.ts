@@ -1,6 +1,8 @@
 // The benchmark's HTTP ceiling: sign and POST the same payloads with the same concurrency and
 // nothing else, in its own process (as Herald and the peer are). Run by run.ts:
-// node test/bench/ceiling.ts <receiverUrl> <total> <concurrency> <webhooks> → prints seconds.
+// node test/bench/ceiling.ts <receiverUrl> <total> <concurrency> <webhooks> [first] [path]
+// → prints one JSON line: { startedMs, endedMs, cpuSeconds } (epoch ms; CPU from the first request).
+// Several of these share a run's total by giving each its own `first` event number.
 import { createHmac, randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 
@@ -8,14 +10,17 @@ const [receiverUrl, totalArg, concurrencyArg, webhooksArg] = process.argv.slice(
 const total = Number(totalArg);
 const concurrency = Number(concurrencyArg);
 const webhooks = Number(webhooksArg);
+const first = Number(process.argv[6] ?? 0);
+const pathPrefix = process.argv[7] ?? '/s4/';
 const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
 const key = randomBytes(32);
 
 let next = 0;
 const started = Date.now();
+const cpuAtStart = process.cpuUsage();
 async function worker(): Promise<void> {
   while (next < total) {
-    const i = next++;
+    const i = first + next++;
     const id = `evt_${i}`;
     const body = JSON.stringify({
       id,
@@ -27,7 +32,7 @@ async function worker(): Promise<void> {
     });
     const ts = Math.floor(Date.now() / 1000);
     const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
-    const res = await request(`${receiverUrl}/s4/w${i % webhooks}`, {
+    const res = await request(`${receiverUrl}${pathPrefix}w${i % webhooks}`, {
       method: 'POST',
       dispatcher: agent,
       headers: {
@@ -42,5 +47,6 @@ async function worker(): Promise<void> {
   }
 }
 await Promise.all(Array.from({ length: concurrency }, worker));
-process.stdout.write(`${(Date.now() - started) / 1000}\n`);
+const cpu = process.cpuUsage(cpuAtStart);
+process.stdout.write(`${JSON.stringify({ startedMs: started, endedMs: Date.now(), cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
 await agent.close();

@@ -45,8 +45,8 @@ const { values: opts } = parseArgs({
     /**
      * Worker processes with `--herald split` (default 1). A list (`1,2,3`) runs the throughput
      * scenario once per count, each on a fresh Herald and database: the scaling curve. With
-     * scenario 5 the peer runs once per count too, as that many processes, after Herald's run of
-     * the count: the same curve for code that records nothing and shares nothing between processes.
+     * scenarios 5 and 4 the peer and the ceiling run once per count too, as that many processes,
+     * after Herald's run of the count: the same curve for code whose processes share nothing.
      */
     workers: { type: 'string', default: '1' },
     /**
@@ -464,8 +464,8 @@ async function main() {
     const byNumber = new Map<string, Result>();
     // The ceiling and the peer go first, on a machine and a PostgreSQL that Herald's 130 000
     // deliveries have not yet left busy (autovacuum, checkpoints): the comparison favours them.
-    if (scenarios.has(4)) byNumber.set('4', await ceiling(receiver));
-    // With a worker list the peer runs beside each count instead (below).
+    if (scenarios.has(4) && RUNS.length === 1) byNumber.set('4', await ceiling(receiver));
+    // With a worker list the ceiling and the peer run beside each count instead (below).
     if (scenarios.has(5) && RUNS.length === 1) byNumber.set('5', await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver));
     for (const [i, { workers, round: roundNumber }] of RUNS.entries()) {
       const databaseUrl = await freshDatabase(baseUrl, `herald_bench${i === 0 ? '' : `_${workers}`}`);
@@ -491,6 +491,10 @@ async function main() {
           const name = peerName(workers, roundNumber);
           const peerDatabase = await freshDatabase(baseUrl, 'herald_bench_peer');
           byNumber.set(`5 ${name}`, await peer(peerDatabase, receiver, workers, name, `/s5-${workers}-${roundNumber}/`));
+        }
+        if (scenarios.has(4)) {
+          const name = ceilingName(workers, roundNumber);
+          byNumber.set(`4 ${name}`, await ceiling(receiver, workers, name, `/s4-${workers}-${roundNumber}/`));
         }
       }
     }
@@ -942,38 +946,49 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
   return result;
 }
 
-/** The bare HTTP limit: sign and POST the same payloads with the same concurrency, nothing else. */
-async function ceiling(receiver: BenchReceiver): Promise<Result> {
+/**
+ * The bare HTTP limit: sign and POST the same payloads with the same concurrency, nothing else,
+ * as `processes` processes that share the total, each with `--concurrency` requests open (as each
+ * Herald worker has), their requests to `prefix`. Seconds run from the first process's first
+ * request to the last one's end (Node's start left out); cpuSeconds are the processes' own from
+ * their first request.
+ */
+async function ceiling(receiver: BenchReceiver, processes = 1, name = ceilingName(1, 1), prefix = '/s4/'): Promise<Result> {
   const total = EVENTS * FANOUT;
   receiver.reset();
-  log(`ceiling: ${total} signed POSTs with undici, concurrency ${CONCURRENCY}`);
-  const child = spawnTracked(
-    NODE,
-    [path.join(ROOT, 'test/bench/ceiling.ts'), receiver.url, String(total), String(CONCURRENCY), String(WEBHOOKS)],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+  log(`${name}: ${total} signed POSTs with undici, concurrency ${CONCURRENCY} in each of ${processes} process(es)`);
+  const share = (k: number) => Math.floor(((k + 1) * total) / processes) - Math.floor((k * total) / processes);
+  const runs = await Promise.all(
+    Array.from({ length: processes }, async (_, k) => {
+      const first = Math.floor((k * total) / processes);
+      const args = [receiver.url, share(k), CONCURRENCY, WEBHOOKS, first, prefix].map(String);
+      const child = spawnTracked(NODE, [path.join(ROOT, 'test/bench/ceiling.ts'), ...args], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let output = '';
+      child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+      await exitOf(child);
+      return JSON.parse(output) as { startedMs: number; endedMs: number; cpuSeconds: number };
+    }),
   );
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  await exitOf(child);
-  const seconds = Number(output.trim());
-  if (receiver.uniqueCount((p) => p.startsWith('/s4/')) !== total) throw new Error('ceiling: requests lost');
+  const seconds = (Math.max(...runs.map((r) => r.endedMs)) - Math.min(...runs.map((r) => r.startedMs))) / 1000;
+  if (receiver.uniqueCount((p) => p.startsWith(prefix)) !== total) throw new Error('ceiling: requests lost');
   const result: Result = {
-    scenario: 'ceiling (bare undici)',
+    scenario: name,
     deliveries: total,
     seconds: round(seconds),
     deliveriesPerSecond: Math.round(total / seconds),
     ...latencySummary(receiver.latencies),
+    cpuSeconds: { ceiling: round(runs.reduce((sum, r) => sum + r.cpuSeconds, 0)) },
   };
   log(result);
   return result;
 }
 
-/** A bare pg-boss queue (separate process) with the same load: what a team would write in an afternoon. */
 /**
- * Scenario 5 as `processes` peer processes on one queue, each with `--concurrency` requests open
+ * A bare pg-boss queue in separate processes with the same load: what a team would write in an
+ * afternoon. Scenario 5 as `processes` peer processes on one queue, each with `--concurrency` requests open
  * (as each Herald worker has), their requests to `prefix` on the receiver. Started one after the
  * other: the first creates the queue.
  */
@@ -1070,15 +1085,27 @@ function throughputName(workers: number, round: number): string {
 
 /** Scenario 5's name: `peer (bare pg-boss, 3 processes, round 2)` when it runs once per worker count. */
 function peerName(processes: number, round: number): string {
-  if (RUNS.length === 1) return 'peer (bare pg-boss)';
-  return `peer (bare pg-boss, ${processes} process${processes > 1 ? 'es' : ''}${ROUNDS > 1 ? `, round ${round}` : ''})`;
+  return controlName('peer (bare pg-boss', processes, round);
+}
+
+/** Scenario 4's name: `ceiling (bare undici, 3 processes, round 2)` when it runs once per worker count. */
+function ceilingName(processes: number, round: number): string {
+  return controlName('ceiling (bare undici', processes, round);
+}
+
+function controlName(opening: string, processes: number, round: number): string {
+  if (RUNS.length === 1) return `${opening})`;
+  return `${opening}, ${processes} process${processes > 1 ? 'es' : ''}${ROUNDS > 1 ? `, round ${round}` : ''})`;
 }
 
 /**
  * With `--rounds`: deliveries/s of each worker count round by round and their median, then each
  * step of the list (2 over 1, 3 over 2, …) as a ratio taken within each round; the same for the
- * peer when it ran beside each count, and Herald's step over the peer's in the same round (above
- * 1: Herald gained more, or lost less, from the added process than code that shares nothing).
+ * peer and the ceiling when they ran beside each count, and Herald's step over each one's in the
+ * same round (above 1: Herald gained more, or lost less, from the added process than code whose
+ * processes share nothing but the database, or nothing at all). With each count's rates, the CPU
+ * per delivery of the delivering processes (Herald's workers, the API left out): the cost of an
+ * added process shows there first.
  * Returns each median, as `3 over 2 workers (median of rounds)`, for the results file.
  */
 function reportCurve(): Record<string, number> {
@@ -1087,16 +1114,28 @@ function reportCurve(): Record<string, number> {
   const curves = [
     { label: 'workers', title: 'Herald', name: throughputName },
     { label: 'peer processes', title: 'the peer', name: peerName },
+    { label: 'ceiling processes', title: 'the bare HTTP client (ceiling)', name: ceilingName },
   ];
   const rate = (name: (count: number, round: number) => string, count: number, round: number) =>
     results.find((r) => r.scenario === name(count, round))?.deliveriesPerSecond;
+  // CPU per delivery (µs) of the processes that deliver: Herald's workers, the peer's, the ceiling's.
+  const cpuPerDelivery = (name: (count: number, round: number) => string, count: number, round: number) => {
+    const r = results.find((x) => x.scenario === name(count, round));
+    const used = Object.entries(r?.cpuSeconds ?? {}).filter(([k]) => /^(herald worker|peer|ceiling)/.test(k));
+    return r && used.length > 0 ? Math.round((used.reduce((sum, [, v]) => sum + v, 0) * 1e6) / r.deliveries) : undefined;
+  };
   const steps = new Map<string, (number | null)[]>();
   for (const { label, title, name } of curves) {
     if (!results.some((r) => r.scenario === name(WORKER_COUNTS[0], 1))) continue;
     console.log(`\n${title}: the curve over ${ROUNDS} rounds (deliveries/s, median):`);
     for (const count of WORKER_COUNTS) {
       const rates = rounds.map((r) => rate(name, count, r)).filter((n) => n !== undefined);
-      console.log(`  ${count} ${label}: ${rates.join(', ')} (median ${median(rates)})`);
+      const cpu = rounds.map((r) => cpuPerDelivery(name, count, r)).filter((n) => n !== undefined);
+      console.log(
+        `  ${count} ${label}: ${rates.join(', ')} (median ${median(rates)}); CPU per delivery ${cpu.join(', ')} µs (median ${median(cpu)})`,
+      );
+      const m = median(cpu);
+      if (m !== null) medians[`${count} ${label}: CPU per delivery, µs (median of rounds)`] = m;
     }
     for (const [i, count] of WORKER_COUNTS.entries()) {
       if (i === 0) continue;
@@ -1112,16 +1151,18 @@ function reportCurve(): Record<string, number> {
       if (m !== null) medians[`${count} over ${before} ${label} (median of rounds)`] = m;
     }
   }
-  if (!steps.has(`peer processes ${WORKER_COUNTS[1]}`)) return medians;
-  console.log("\nHerald's step over the peer's, round by round:");
-  for (const [i, count] of WORKER_COUNTS.entries()) {
-    if (i === 0) continue;
-    const before = WORKER_COUNTS[i - 1];
-    const [herald, peer] = [steps.get(`workers ${count}`) ?? [], steps.get(`peer processes ${count}`) ?? []];
-    const relative = rounds.flatMap((_, r) => (herald[r] && peer[r] ? [round(herald[r] / peer[r])] : []));
-    console.log(`  ${count} over ${before}: ${relative.join(', ')} (median ${median(relative)})`);
-    const m = median(relative);
-    if (m !== null) medians[`${count} over ${before}: Herald's step over the peer's (median of rounds)`] = m;
+  for (const { label, title } of curves.slice(1)) {
+    if (!steps.has(`${label} ${WORKER_COUNTS[1]}`)) continue;
+    console.log(`\nHerald's step over ${title}'s, round by round:`);
+    for (const [i, count] of WORKER_COUNTS.entries()) {
+      if (i === 0) continue;
+      const before = WORKER_COUNTS[i - 1];
+      const [herald, control] = [steps.get(`workers ${count}`) ?? [], steps.get(`${label} ${count}`) ?? []];
+      const relative = rounds.flatMap((_, r) => (herald[r] && control[r] ? [round(herald[r] / control[r])] : []));
+      console.log(`  ${count} over ${before}: ${relative.join(', ')} (median ${median(relative)})`);
+      const m = median(relative);
+      if (m !== null) medians[`${count} over ${before}: Herald's step over the ${label.split(' ')[0]}'s (median of rounds)`] = m;
+    }
   }
   return medians;
 }
