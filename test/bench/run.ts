@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -44,15 +45,16 @@ const { values: opts } = parseArgs({
     herald: { type: 'string', default: 'split' },
     /**
      * Worker processes with `--herald split` (default 1). A list (`1,2,3`) runs the throughput
-     * scenario once per count, each on a fresh Herald and database: the scaling curve. With
-     * scenarios 5 and 4 the peer and the ceiling run once per count too, as that many processes,
-     * after Herald's run of the count: the same curve for code whose processes share nothing.
+     * scenario once per count, each on a fresh Herald and database: the scaling curve. With a list
+     * or `--rounds`, scenarios 5 and 4 run after each of Herald's runs, the peer and the ceiling as
+     * that many processes: the same curve for code whose processes share a pg-boss queue, or nothing.
      */
     workers: { type: 'string', default: '1' },
     /**
      * Runs the `--workers` list this many times, alternating (1, 2, 3, 1, 2, 3, …), and reports
      * each count's median and each step's ratio round by round: on a noisy machine one run of the
-     * curve cannot tell a fall from the spread between runs.
+     * curve cannot tell a fall from the spread between runs. Odd counts: the median is nearest-rank,
+     * the lower middle of an even count.
      */
     rounds: { type: 'string', default: '1' },
     /**
@@ -101,8 +103,8 @@ if (WORKER_COUNTS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('-
 if (WORKER_COUNTS.length > 1 && HERALD_MODE !== 'split') throw new Error('--workers with several counts needs --herald split');
 const ROUNDS = Number(opts.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds: a count from 1');
-if (ROUNDS > 1 && (OUTSIDE || !scenarios.has(1) || scenarios.has(6)))
-  throw new Error('--rounds repeats scenario 1: --scenarios must include it, without --outside or scenario 6');
+if ((ROUNDS > 1 || WORKER_COUNTS.length > 1) && (OUTSIDE || !scenarios.has(1) || scenarios.has(6)))
+  throw new Error('--rounds and a --workers list repeat scenario 1: --scenarios must include it, without --outside or scenario 6');
 if (new Set(WORKER_COUNTS).size !== WORKER_COUNTS.length) throw new Error('--workers: each count once (--rounds repeats them)');
 /** Each Herald the run starts, in order: a worker count and the round it belongs to (from 1). */
 const RUNS = Array.from({ length: ROUNDS }, (_, r) => WORKER_COUNTS.map((workers) => ({ workers, round: r + 1 }))).flat();
@@ -127,7 +129,11 @@ interface Result {
   /** The largest RSS any one Herald process reached during the scenario, and each one's. */
   maxRssMb?: number;
   maxRssMbByRole?: Record<string, number>;
-  /** CPU seconds used during the scenario by Herald's processes, PostgreSQL and the benchmark itself. */
+  /**
+   * CPU seconds used during the scenario by the processes that deliver (Herald's, the peer's or the
+   * ceiling's, each by name), PostgreSQL (idle in the ceiling's) and the benchmark itself (its
+   * publisher and receiver).
+   */
   cpuSeconds?: Record<string, number>;
   /**
    * The most written data Linux held in its page cache, not yet on disk, during the scenario
@@ -222,7 +228,7 @@ type Measured = Required<Pick<Result, 'cpuSeconds' | 'maxRssMb' | 'maxRssMbByRol
  */
 function meter(h: Pick<HeraldHandle, 'roles' | 'pids'>): () => Measured {
   const pids: Record<string, number> = {
-    ...Object.fromEntries(h.roles.map((role, i) => [role.startsWith('peer') ? role : `herald ${role}`, h.pids[i]])),
+    ...Object.fromEntries(h.roles.map((role, i) => [/^(peer|ceiling)/.test(role) ? role : `herald ${role}`, h.pids[i]])),
     bench: process.pid,
   };
   // PostgreSQL's backends come and go: each one's own difference, a new one counted whole.
@@ -462,10 +468,11 @@ async function main() {
   let stopScraper: ReturnType<typeof startScraper> | null = null;
   try {
     const byNumber = new Map<string, Result>();
-    // The ceiling and the peer go first, on a machine and a PostgreSQL that Herald's 130 000
-    // deliveries have not yet left busy (autovacuum, checkpoints): the comparison favours them.
+    // One run of Herald: the ceiling and the peer go first, on a machine and a PostgreSQL that
+    // Herald's 130 000 deliveries have not yet left busy (autovacuum, checkpoints): the comparison
+    // favours them. Several (a worker list or --rounds): each runs after each of Herald's runs,
+    // as that many processes, once Herald's database is gone (below).
     if (scenarios.has(4) && RUNS.length === 1) byNumber.set('4', await ceiling(receiver));
-    // With a worker list the ceiling and the peer run beside each count instead (below).
     if (scenarios.has(5) && RUNS.length === 1) byNumber.set('5', await peer(await freshDatabase(baseUrl, 'herald_bench_peer'), receiver));
     for (const [i, { workers, round: roundNumber }] of RUNS.entries()) {
       const databaseUrl = await freshDatabase(baseUrl, `herald_bench${i === 0 ? '' : `_${workers}`}`);
@@ -487,6 +494,8 @@ async function main() {
       if (RUNS.length > 1) {
         if (stopScraper) scraped ??= stopScraper();
         await herald.stop();
+        // Dropped, its tables leave no autovacuum behind to slow the controls that follow.
+        await dropDatabase(baseUrl, databaseUrl);
         if (scenarios.has(5)) {
           const name = peerName(workers, roundNumber);
           const peerDatabase = await freshDatabase(baseUrl, 'herald_bench_peer');
@@ -529,6 +538,16 @@ async function stopChild(child: ChildProcess): Promise<void> {
 function exitOf(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function dropDatabase(baseUrl: string, databaseUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`drop database if exists ${new URL(databaseUrl).pathname.slice(1)} with (force)`);
+  } finally {
+    await admin.end();
+  }
 }
 
 async function freshDatabase(baseUrl: string, name: string): Promise<string> {
@@ -949,29 +968,39 @@ async function moderateLoad(h: HeraldHandle, receiver: BenchReceiver): Promise<R
 /**
  * The bare HTTP limit: sign and POST the same payloads with the same concurrency, nothing else,
  * as `processes` processes that share the total, each with `--concurrency` requests open (as each
- * Herald worker has), their requests to `prefix`. Seconds run from the first process's first
- * request to the last one's end (Node's start left out); cpuSeconds are the processes' own from
- * their first request.
+ * Herald worker has), their requests to `prefix`. Each warms up (its connections open, its code
+ * compiled), then all start on one go: seconds run from the first one's start to the last one's
+ * end; cpuSeconds from the go (the ceiling's processes, the benchmark's receiver, PostgreSQL idle).
  */
 async function ceiling(receiver: BenchReceiver, processes = 1, name = ceilingName(1, 1), prefix = '/s4/'): Promise<Result> {
   const total = EVENTS * FANOUT;
-  receiver.reset();
   log(`${name}: ${total} signed POSTs with undici, concurrency ${CONCURRENCY} in each of ${processes} process(es)`);
-  const share = (k: number) => Math.floor(((k + 1) * total) / processes) - Math.floor((k * total) / processes);
-  const runs = await Promise.all(
-    Array.from({ length: processes }, async (_, k) => {
-      const first = Math.floor((k * total) / processes);
-      const args = [receiver.url, share(k), CONCURRENCY, WEBHOOKS, first, prefix].map(String);
-      const child = spawnTracked(NODE, [path.join(ROOT, 'test/bench/ceiling.ts'), ...args], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      let output = '';
-      child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-      await exitOf(child);
-      return JSON.parse(output) as { startedMs: number; endedMs: number; cpuSeconds: number };
-    }),
-  );
+  const children = Array.from({ length: processes }, (_, k) => {
+    const first = Math.floor((k * total) / processes);
+    const count = Math.floor(((k + 1) * total) / processes) - first;
+    const args = [receiver.url, count, CONCURRENCY, WEBHOOKS, first, prefix].map(String);
+    const child = spawnTracked(NODE, [path.join(ROOT, 'test/bench/ceiling.ts'), ...args], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const next = async () => {
+      const line = await lines.next();
+      if (line.done) {
+        await exitOf(child);
+        throw new Error(`${name}: process ${k + 1} exited (${child.exitCode ?? child.signalCode}) before it finished`);
+      }
+      return line.value;
+    };
+    return { child, next };
+  });
+  for (const { next } of children) if ((await next()) !== 'ready') throw new Error(`${name}: no ready`);
+  receiver.reset();
+  const measure = meter({ roles: children.map((_, k) => `ceiling${k + 1}`), pids: children.map(({ child }) => child.pid!) });
+  for (const { child } of children) child.stdin!.end('go\n');
+  const runs = await Promise.all(children.map(async ({ next }) => JSON.parse(await next()) as { startedMs: number; endedMs: number }));
+  const { cpuSeconds } = measure();
+  await Promise.all(children.map(({ child }) => exitOf(child)));
   const seconds = (Math.max(...runs.map((r) => r.endedMs)) - Math.min(...runs.map((r) => r.startedMs))) / 1000;
   if (receiver.uniqueCount((p) => p.startsWith(prefix)) !== total) throw new Error('ceiling: requests lost');
   const result: Result = {
@@ -980,7 +1009,7 @@ async function ceiling(receiver: BenchReceiver, processes = 1, name = ceilingNam
     seconds: round(seconds),
     deliveriesPerSecond: Math.round(total / seconds),
     ...latencySummary(receiver.latencies),
-    cpuSeconds: { ceiling: round(runs.reduce((sum, r) => sum + r.cpuSeconds, 0)) },
+    cpuSeconds,
   };
   log(result);
   return result;
@@ -1099,72 +1128,93 @@ function controlName(opening: string, processes: number, round: number): string 
 }
 
 /**
- * With `--rounds`: deliveries/s of each worker count round by round and their median, then each
- * step of the list (2 over 1, 3 over 2, …) as a ratio taken within each round; the same for the
- * peer and the ceiling when they ran beside each count, and Herald's step over each one's in the
- * same round (above 1: Herald gained more, or lost less, from the added process than code whose
- * processes share nothing but the database, or nothing at all). With each count's rates, the CPU
- * per delivery of the delivering processes (Herald's workers, the API left out): the cost of an
- * added process shows there first.
- * Returns each median, as `3 over 2 workers (median of rounds)`, for the results file.
+ * With a worker list or `--rounds`: for Herald and for each control that ran beside every count
+ * (the peer, the ceiling), each count's deliveries/s round by round with their median, CPU per
+ * delivery (µs) of the processes that deliver (Herald's workers, the API left out; the peer's; the
+ * ceiling's) and of every process (PostgreSQL and the benchmark's publisher and receiver
+ * included), and the share of the machine's cores used; then each step of the list (2 over 1, 3
+ * over 2, …) as a ratio taken within each round, with its median, and how many rounds fell below 1.
+ * Last, Herald's step over each control's in the same round: a description, not a verdict — the
+ * peer's processes share a pg-boss queue and spend most of their CPU in PostgreSQL, the ceiling is
+ * bounded by the one receiver; a process added on saturated cores shows first as CPU per delivery
+ * of the delivering processes. Returns the medians, keyed as printed, for the results file.
  */
 function reportCurve(): Record<string, number> {
-  const medians: Record<string, number> = {};
+  const figures: Record<string, number> = {};
   const rounds = Array.from({ length: ROUNDS }, (_, r) => r + 1);
+  const cores = os.cpus().length;
   const curves = [
-    { label: 'workers', title: 'Herald', name: throughputName },
-    { label: 'peer processes', title: 'the peer', name: peerName },
-    { label: 'ceiling processes', title: 'the bare HTTP client (ceiling)', name: ceilingName },
+    { key: 'workers', title: 'Herald', name: throughputName, unit: (n: number) => `${n} worker${n > 1 ? 's' : ''}` },
+    { key: 'peer', title: 'the peer', name: peerName, unit: (n: number) => `${n} process${n > 1 ? 'es' : ''}` },
+    { key: 'ceiling', title: 'the ceiling (bare undici)', name: ceilingName, unit: (n: number) => `${n} process${n > 1 ? 'es' : ''}` },
   ];
-  const rate = (name: (count: number, round: number) => string, count: number, round: number) =>
-    results.find((r) => r.scenario === name(count, round))?.deliveriesPerSecond;
-  // CPU per delivery (µs) of the processes that deliver: Herald's workers, the peer's, the ceiling's.
-  const cpuPerDelivery = (name: (count: number, round: number) => string, count: number, round: number) => {
-    const r = results.find((x) => x.scenario === name(count, round));
-    const used = Object.entries(r?.cpuSeconds ?? {}).filter(([k]) => /^(herald worker|peer|ceiling)/.test(k));
-    return r && used.length > 0 ? Math.round((used.reduce((sum, [, v]) => sum + v, 0) * 1e6) / r.deliveries) : undefined;
+  const resultOf = (name: (count: number, round: number) => string, count: number, round: number) =>
+    results.find((r) => r.scenario === name(count, round));
+  /** µs per delivery of the CPU seconds whose names `pick` accepts. */
+  const perDelivery = (r: Result, pick: (name: string) => boolean) =>
+    Math.round((Object.entries(r.cpuSeconds ?? {}).reduce((sum, [k, v]) => (pick(k) ? sum + v : sum), 0) * 1e6) / r.deliveries);
+  const delivering = (name: string) => /^(herald worker|peer|ceiling)/.test(name);
+  const series = (label: string, values: number[], suffix = '') => {
+    const m = median(values);
+    if (m !== null) figures[label] = m;
+    return `${values.join(', ')}${suffix} (median ${m}${suffix})`;
   };
   const steps = new Map<string, (number | null)[]>();
-  for (const { label, title, name } of curves) {
-    if (!results.some((r) => r.scenario === name(WORKER_COUNTS[0], 1))) continue;
-    console.log(`\n${title}: the curve over ${ROUNDS} rounds (deliveries/s, median):`);
+  const stepLine = (label: string, byRound: (number | null)[]) => {
+    const shown = byRound.filter((n) => n !== null).map(round);
+    const below = shown.filter((n) => n < 1).length;
+    return `${series(label, shown)}, ${below} of ${shown.length} below 1`;
+  };
+  for (const { key, title, name, unit } of curves) {
+    if (!resultOf(name, WORKER_COUNTS[0], 1)) continue;
+    console.log(`\n${title} over ${ROUNDS} round(s):`);
     for (const count of WORKER_COUNTS) {
-      const rates = rounds.map((r) => rate(name, count, r)).filter((n) => n !== undefined);
-      const cpu = rounds.map((r) => cpuPerDelivery(name, count, r)).filter((n) => n !== undefined);
+      const runs = rounds.map((r) => resultOf(name, count, r)).filter((r) => r !== undefined);
       console.log(
-        `  ${count} ${label}: ${rates.join(', ')} (median ${median(rates)}); CPU per delivery ${cpu.join(', ')} µs (median ${median(cpu)})`,
+        `  ${unit(count)}: ${series(
+          `${key} ${count}: deliveries/s`,
+          runs.map((r) => r.deliveriesPerSecond),
+        )}`,
       );
-      const m = median(cpu);
-      if (m !== null) medians[`${count} ${label}: CPU per delivery, µs (median of rounds)`] = m;
+      if (runs.some((r) => r.cpuSeconds)) {
+        const own = series(
+          `${key} ${count}: CPU µs per delivery, delivering processes`,
+          runs.map((r) => perDelivery(r, delivering)),
+        );
+        const all = series(
+          `${key} ${count}: CPU µs per delivery, all processes`,
+          runs.map((r) => perDelivery(r, () => true)),
+        );
+        const use = series(
+          `${key} ${count}: % of the cores used`,
+          runs.map((r) => Math.round((perDelivery(r, () => true) * r.deliveriesPerSecond) / (cores * 1e4))),
+        );
+        console.log(`    CPU per delivery, µs: delivering processes ${own}; all ${all}; cores used, %: ${use}`);
+      }
     }
     for (const [i, count] of WORKER_COUNTS.entries()) {
       if (i === 0) continue;
       const before = WORKER_COUNTS[i - 1];
       const byRound = rounds.map((r) => {
-        const [a, b] = [rate(name, before, r), rate(name, count, r)];
-        return a && b ? b / a : null;
+        const [a, b] = [resultOf(name, before, r), resultOf(name, count, r)];
+        return a && b ? b.deliveriesPerSecond / a.deliveriesPerSecond : null;
       });
-      steps.set(`${label} ${count}`, byRound);
-      const shown = byRound.filter((n) => n !== null).map(round);
-      console.log(`  ${count} over ${before}: ${shown.join(', ')} (median ${median(shown)})`);
-      const m = median(shown);
-      if (m !== null) medians[`${count} over ${before} ${label} (median of rounds)`] = m;
+      steps.set(`${key} ${count}`, byRound);
+      console.log(`  ${count} over ${before}: ${stepLine(`${key}: ${count} over ${before}`, byRound)}`);
     }
   }
-  for (const { label, title } of curves.slice(1)) {
-    if (!steps.has(`${label} ${WORKER_COUNTS[1]}`)) continue;
+  for (const { key, title } of curves.slice(1)) {
+    if (!steps.has(`${key} ${WORKER_COUNTS[1]}`)) continue;
     console.log(`\nHerald's step over ${title}'s, round by round:`);
     for (const [i, count] of WORKER_COUNTS.entries()) {
       if (i === 0) continue;
       const before = WORKER_COUNTS[i - 1];
-      const [herald, control] = [steps.get(`workers ${count}`) ?? [], steps.get(`${label} ${count}`) ?? []];
-      const relative = rounds.flatMap((_, r) => (herald[r] && control[r] ? [round(herald[r] / control[r])] : []));
-      console.log(`  ${count} over ${before}: ${relative.join(', ')} (median ${median(relative)})`);
-      const m = median(relative);
-      if (m !== null) medians[`${count} over ${before}: Herald's step over the ${label.split(' ')[0]}'s (median of rounds)`] = m;
+      const [herald, control] = [steps.get(`workers ${count}`) ?? [], steps.get(`${key} ${count}`) ?? []];
+      const relative = rounds.map((_, r) => (herald[r] && control[r] ? herald[r] / control[r] : null));
+      console.log(`  ${count} over ${before}: ${stepLine(`Herald's step ${count} over ${before} over the ${key}'s`, relative)}`);
     }
   }
-  return medians;
+  return figures;
 }
 
 /** The median (nearest rank, as the latency percentiles: the lower middle of an even count); null of none. */
@@ -1190,7 +1240,8 @@ function report() {
     );
   }
   const ratios: Record<string, number> = {};
-  if (herald && ceilingResult) ratios.heraldOverCeiling = round(herald.deliveriesPerSecond / ceilingResult.deliveriesPerSecond);
+  if (herald && ceilingResult && RUNS.length === 1)
+    ratios.heraldOverCeiling = round(herald.deliveriesPerSecond / ceilingResult.deliveriesPerSecond);
   if (peerResult && RUNS.length === 1) {
     // Herald's throughput figures (scenario 1, the outside setup) against the peer's.
     for (const r of results.filter((r) => r.scenario.startsWith('throughput') || r.scenario.startsWith('outside'))) {
@@ -1198,17 +1249,20 @@ function report() {
       ratios[key] = round(r.deliveriesPerSecond / peerResult.deliveriesPerSecond);
     }
   }
-  // With a worker list, each count in each round against the peer with as many processes, run right after it.
+  // Several runs: each count in each round against each control run right after it with as many processes.
   for (const { workers, round: r } of RUNS.length > 1 ? RUNS : []) {
-    const [h, p] = [throughputName(workers, r), peerName(workers, r)].map((name) => results.find((x) => x.scenario === name));
-    if (h && p) ratios[`${h.scenario} over peer`] = round(h.deliveriesPerSecond / p.deliveriesPerSecond);
+    const h = results.find((x) => x.scenario === throughputName(workers, r));
+    for (const control of [peerName(workers, r), ceilingName(workers, r)]) {
+      const c = results.find((x) => x.scenario === control);
+      if (h && c) ratios[`${h.scenario} over ${c.scenario}`] = round(h.deliveriesPerSecond / c.deliveriesPerSecond);
+    }
   }
   const slow = byName('slow');
   if (herald && slow) {
     ratios.slowScenarioThroughputKept = round(slow.deliveriesPerSecond / herald.deliveriesPerSecond);
     ratios.slowScenarioP99Ratio = round(slow.p99Ms / herald.p99Ms);
   }
-  if (ROUNDS > 1) Object.assign(ratios, reportCurve());
+  const curve = RUNS.length > 1 ? reportCurve() : undefined;
   console.log('\n', ratios);
   for (const r of results) if (r.writeVolume) console.log(`written per delivery, ${r.scenario}:`, r.writeVolume);
   const machine = {
@@ -1237,6 +1291,7 @@ function report() {
       flow: FLOW,
     },
     ratios,
+    curve,
     results: results.map((r) => ({ ...r, machine, date: new Date().toISOString() })),
   };
   writeFileSync(opts.out, `${JSON.stringify(out, null, 2)}\n`);
