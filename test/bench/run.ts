@@ -996,7 +996,10 @@ async function ceiling(receiver: BenchReceiver, processes = 1, name = ceilingNam
   });
   for (const { next } of children) if ((await next()) !== 'ready') throw new Error(`${name}: no ready`);
   receiver.reset();
-  const measure = meter({ roles: children.map((_, k) => `ceiling${k + 1}`), pids: children.map(({ child }) => child.pid!) });
+  const measure = meter({
+    roles: children.map((_, k) => (processes === 1 ? 'ceiling' : `ceiling${k + 1}`)),
+    pids: children.map(({ child }) => child.pid!),
+  });
   for (const { child } of children) child.stdin!.end('go\n');
   const runs = await Promise.all(children.map(async ({ next }) => JSON.parse(await next()) as { startedMs: number; endedMs: number }));
   const { cpuSeconds } = measure();
