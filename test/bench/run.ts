@@ -17,14 +17,7 @@ import { createLogger } from '../../src/logger.ts';
 import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { cpuSeconds, freePort } from '../helpers/process.ts';
 import { PEER_QUEUE, PEER_SCHEMA, type PeerJob } from './peer.ts';
-import {
-  type BenchReceiver,
-  type DeliveryProfileFile,
-  latencySummary,
-  percentile,
-  signatureVerifier,
-  startBenchReceiver,
-} from './receiver.ts';
+import { type BenchReceiver, type DeliveryProfileFile, latencySummary, signatureVerifier, startBenchReceiver } from './receiver.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
@@ -53,8 +46,7 @@ const { values: opts } = parseArgs({
     /**
      * Runs the `--workers` list this many times, alternating (1, 2, 3, 1, 2, 3, …), and reports
      * each count's median and each step's ratio round by round: on a noisy machine one run of the
-     * curve cannot tell a fall from the spread between runs. Odd counts: the median is nearest-rank,
-     * the lower middle of an even count.
+     * curve cannot tell a fall from the spread between runs.
      */
     rounds: { type: 'string', default: '1' },
     /**
@@ -1220,14 +1212,16 @@ function reportCurve(): Record<string, number> {
   return figures;
 }
 
-/** The median (nearest rank, as the latency percentiles: the lower middle of an even count); null of none. */
+/**
+ * The median: the middle value, or the mean of the two middle ones of an even count (rounded to
+ * two decimals); null of none. Not nearest rank: of two rounds that would be the lower, and the
+ * median step could then say "a fall" while the counts' medians say "a rise".
+ */
 function median(values: number[]): number | null {
-  return values.length === 0
-    ? null
-    : percentile(
-        [...values].sort((a, b) => a - b),
-        50,
-      );
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : round((sorted[middle - 1] + sorted[middle]) / 2);
 }
 
 function report() {
