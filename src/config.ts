@@ -41,7 +41,10 @@ const duration = z.string().transform((v, ctx) => {
   try {
     return parseDuration(v);
   } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    // parseDuration's own words offer "a number of seconds", which a setting refuses (above).
+    const unreadable = /^Invalid duration/.test((error as Error).message);
+    const message = unreadable ? 'must be a number with a unit ms, s, m, h or d (e.g. "30s", "12h", "1500ms")' : (error as Error).message;
+    ctx.addIssue({ code: 'custom', message });
     return z.NEVER;
   }
 });

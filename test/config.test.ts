@@ -61,6 +61,12 @@ describe('durations: a unit, and a floor where less breaks what they guard', () 
     ['HERALD_RETENTION', '30', /^Invalid HERALD_RETENTION="30": needs a unit: ms, s, m, h or d \(e\.g\. "30s" or "30d"\)$/],
     ['HERALD_DISABLE_AFTER', '5', /^Invalid HERALD_DISABLE_AFTER="5": needs a unit/],
     ['HERALD_LEASE', '30', /^Invalid HERALD_LEASE="30": needs a unit/],
+    // The message offered "a number of seconds", which the line above refuses.
+    [
+      'HERALD_LEASE',
+      '30sec',
+      /^Invalid HERALD_LEASE="30sec": must be a number with a unit ms, s, m, h or d \(e\.g\. "30s", "12h", "1500ms"\)$/,
+    ],
     ['HERALD_RETENTION', '59m', /^Invalid HERALD_RETENTION="59m": must be at least 1h: attempts and events older than this are deleted$/],
     ['HERALD_DISABLE_AFTER', '0', /^Invalid HERALD_DISABLE_AFTER="0": must be at least 1s/],
   ])('%s=%s stops Herald with a message naming it, and the unit or the floor', (name, value, message) => {
