@@ -4,7 +4,8 @@
 // It warms up (`concurrency` × 5 requests under `<path without its last />-warm-up/`, opening
 // its connections and compiling the hot code), prints `ready`, waits for a line on stdin, then
 // POSTs events `first` … `first + count - 1` to `<path>w<n>` and prints one JSON line:
-// { startedMs, endedMs } (epoch ms). Several of these share a run's events, each from its own
+// { startedMs, endedMs, cpuSeconds } (epoch ms; its CPU from the go, measured here: it may
+// have exited before the run reads /proc). Several of these share a run's events, each from its own
 // `first`, and start together on the one go.
 import { createHmac, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -57,7 +58,9 @@ process.stdout.write('ready\n');
 process.stdin.resume();
 await once(process.stdin, 'data');
 const started = Date.now();
+const cpuAtStart = process.cpuUsage();
 await post(first, count, pathPrefix);
-process.stdout.write(`${JSON.stringify({ startedMs: started, endedMs: Date.now() })}\n`);
+const cpu = process.cpuUsage(cpuAtStart);
+process.stdout.write(`${JSON.stringify({ startedMs: started, endedMs: Date.now(), cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
 await agent.close();
 process.exit(0);

@@ -988,13 +988,15 @@ async function ceiling(receiver: BenchReceiver, processes = 1, name = ceilingNam
   });
   for (const { next } of children) if ((await next()) !== 'ready') throw new Error(`${name}: no ready`);
   receiver.reset();
-  const measure = meter({
-    roles: children.map((_, k) => (processes === 1 ? 'ceiling' : `ceiling${k + 1}`)),
-    pids: children.map(({ child }) => child.pid!),
-  });
+  // The benchmark and PostgreSQL from the go; each ceiling process measures its own CPU, as it
+  // may exit before /proc is read again.
+  const measure = meter({ roles: [], pids: [] });
   for (const { child } of children) child.stdin!.end('go\n');
-  const runs = await Promise.all(children.map(async ({ next }) => JSON.parse(await next()) as { startedMs: number; endedMs: number }));
-  const { cpuSeconds } = measure();
+  const runs = await Promise.all(
+    children.map(async ({ next }) => JSON.parse(await next()) as { startedMs: number; endedMs: number; cpuSeconds: number }),
+  );
+  const own = Object.fromEntries(runs.map((r, k) => [processes === 1 ? 'ceiling' : `ceiling${k + 1}`, round(r.cpuSeconds)]));
+  const cpuSeconds = { ...own, ...measure().cpuSeconds };
   await Promise.all(children.map(({ child }) => exitOf(child)));
   const seconds = (Math.max(...runs.map((r) => r.endedMs)) - Math.min(...runs.map((r) => r.startedMs))) / 1000;
   if (receiver.uniqueCount((p) => p.startsWith(prefix)) !== total) throw new Error('ceiling: requests lost');
