@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 import { parseCidrs } from './core/address.ts';
@@ -30,6 +31,14 @@ const boolean = z.string().transform((v, ctx) => {
   ctx.addIssue({ code: 'custom', message: 'must be true or false (or 1/0, yes/no)' });
   return z.NEVER;
 });
+
+/**
+ * `.herald` in the checkout Herald runs from, wherever the command is run: `npx herald tenant
+ * create …` from a subdirectory made a second data dir there, with its own database and admin
+ * key, and printed a key the running Herald refused. A relative HERALD_DATA_DIR that is set is
+ * taken from the working directory, as paths are.
+ */
+const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.herald', import.meta.url));
 
 const duration = z.string().transform((v, ctx) => {
   // parseDuration reads a number alone as seconds; in a setting that was "30" meant as days
@@ -141,7 +150,7 @@ const frameAncestors = z.string().transform((v, ctx) => {
 
 const schema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
-  HERALD_DATA_DIR: z.string().min(1).default('./.herald'),
+  HERALD_DATA_DIR: z.string().min(1).default(DEFAULT_DATA_DIR),
   HERALD_PG_PORT: port(1, '(unset: a free one, chosen on first start and remembered in the data dir)').optional(),
   PORT: listenPort.default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),

@@ -1,4 +1,6 @@
 // Settings read from the environment: documented defaults, and a bad value stops Herald naming the variable.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 
@@ -219,5 +221,13 @@ describe('several bad settings', () => {
       'Invalid HERALD_WORKER_CONCURRENCY="1.5": must be a whole number',
     );
     expect(() => loadConfig({ HERALD_MAX_WEBHOOKS: 'lots' })).toThrow('Invalid HERALD_MAX_WEBHOOKS="lots": must be a whole number');
+  });
+});
+
+describe('the data dir', () => {
+  test("by default the checkout's own .herald, wherever the command runs from; a relative one that is set, from the working directory", () => {
+    const checkout = fileURLToPath(new URL('..', import.meta.url));
+    expect(loadConfig({}).dataDir).toBe(path.join(checkout, '.herald'));
+    expect(loadConfig({ HERALD_DATA_DIR: './elsewhere' }).dataDir).toBe('./elsewhere');
   });
 });
