@@ -72,7 +72,12 @@ export async function startEmbeddedPostgres(options: {
   if (running?.owned) {
     // Another Herald process (e.g. `herald serve` while this is `herald tenant create`)
     // runs this database: use it, on the port it listens on, and leave it running.
-    log.debug({ pid: running.pid, port: running.port }, 'using the embedded PostgreSQL of another Herald process');
+    // Said at info: a second `serve` on this data dir (a mistake as often as a worker on purpose)
+    // joined silently, and lost its database when the process that started it stopped.
+    log.info(
+      { owner: running.owner, pid: running.pid, port: running.port },
+      `using the embedded PostgreSQL that Herald process ${running.owner} started: it stops when that process stops`,
+    );
     const url = urlFor(running.port ?? options.port ?? remembered.port ?? 0);
     await ensureDatabase(url, database);
     return { url, port: running.port ?? 0, pid: null, clusterDir: place.clusterDir, stop: async () => {} };
@@ -243,7 +248,7 @@ export async function freePort(): Promise<number> {
  * process owns it. A Herald killed with SIGKILL leaves its PostgreSQL child running as an orphan
  * (re-parented to init); one started by another live Herald still has that Herald as its parent.
  */
-function runningPostmaster(databaseDir: string): { pid: number; port: number | null; owned: boolean } | null {
+function runningPostmaster(databaseDir: string): { pid: number; port: number | null; owned: boolean; owner: number | null } | null {
   const pidFile = path.join(databaseDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return null;
   // postmaster.pid: pid, data directory, start time, port, socket directory, listen address, …
@@ -252,8 +257,8 @@ function runningPostmaster(databaseDir: string): { pid: number; port: number | n
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
   const port = Number.parseInt(lines[3] ?? '', 10) || null;
   const parent = parentPid(pid);
-  if (parent === null) return { pid, port, owned: true }; // no /proc: assume it is in use rather than kill it
-  return { pid, port, owned: parent > 1 && parent !== process.pid && isAlive(parent) && !isInit(parent) };
+  if (parent === null) return { pid, port, owned: true, owner: null }; // no /proc: assume it is in use rather than kill it
+  return { pid, port, owned: parent > 1 && parent !== process.pid && isAlive(parent) && !isInit(parent), owner: parent };
 }
 
 function isInit(pid: number): boolean {

@@ -117,7 +117,7 @@ test('as root, `npm start` in a copy of the checkout under a directory other use
   expect(herald.lines.some((l) => l.includes('"msg":"embedded PostgreSQL stopped"'))).toBe(true);
 });
 
-test('HERALD_DATA_DIR made by `mktemp -d` (0700), and a second Herald beside the first with its own PORT and data dir: both start on their own free PostgreSQL ports; one-shot commands use the running server; a taken HERALD_PG_PORT is one clear line', {
+test('HERALD_DATA_DIR made by `mktemp -d` (0700), and a second Herald beside the first with its own PORT and data dir: both start on their own free PostgreSQL ports; one-shot commands use the running server, a worker joins it and says whose it is; a taken HERALD_PG_PORT is one clear line', {
   timeout: 180_000,
 }, async () => {
   const firstDir = await privateDir('herald-first-');
@@ -142,6 +142,14 @@ test('HERALD_DATA_DIR made by `mktemp -d` (0700), and a second Herald beside the
   expect(oneShot.code, oneShot.stderr).toBe(0);
   const created = JSON.parse(oneShot.stdout);
   expect((await gql(first.url!, '{ tenant { name } }', created.apiKey)).tenant).toEqual({ name: 'beside' });
+
+  // A worker on the first's data dir joins its server and says whose it is (it joined silently,
+  // then lost its database when the first stopped): at info, with the first's pid and the port.
+  const joiner = await startHeraldProcess({ role: 'worker', env: { HERALD_DATA_DIR: firstDir }, readyTimeoutMs: 90_000 });
+  processes.push(joiner);
+  const joined = JSON.parse(await joiner.waitForLog(/using the embedded PostgreSQL that Herald process \d+ started/));
+  expect(joined).toMatchObject({ owner: first.proc.pid, port: firstPg.port });
+  expect(await stop(joiner)).toBe(0);
 
   // A port set by hand that is taken: one line naming the setting and the way out.
   const thirdDir = await privateDir('herald-third-');
