@@ -23,9 +23,12 @@ async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, ...ARGS });
   } catch (error) {
-    // An unknown or malformed option: told like an unknown command.
-    if (!(error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw error;
-    return usageError((error as Error).message);
+    // An unknown or malformed option: told like an unknown command. Node's own words for an
+    // unknown one go on about positionals after '--' (and leave a quote open): its first sentence.
+    const { code, message } = error as NodeJS.ErrnoException;
+    if (!code?.startsWith('ERR_PARSE_ARGS')) throw error;
+    const unknown = /^Unknown option '([^']*)'/.exec(message);
+    return usageError(unknown ? `unknown option ${JSON.stringify(unknown[1])}` : message);
   }
   const { values, positionals } = parsed;
   if (values.help) {
