@@ -12,7 +12,7 @@ applyRuntimeV8Flags();
 // and job modules takes seconds, and a bad environment value must stop the process at once.
 
 const USAGE = `Usage:
-  herald serve [--role all|api|worker]   run the API and/or the delivery worker (default: all)
+  herald [serve] [--role all|api|worker] run the API and/or the delivery worker (default: all)
   herald migrate                         apply pending database migrations
   herald tenant create <name>            create a tenant; prints {"tenant":{…},"apiKey":"hrld_…"}
   herald api-key create --tenant <id> [--name <name>]
@@ -103,6 +103,7 @@ function parseCommand(positionals: string[], tenant: string | undefined): Comman
     if (rest.length > 0) return { problem: `api-key create takes options only, not ${JSON.stringify(rest.join(' '))}` };
     return tenant ? { kind: 'api-key create', tenant } : { problem: 'api-key create needs --tenant <id>' };
   }
+  if ((command === 'tenant' || command === 'api-key') && sub === undefined) return { problem: `${command} needs a command: create` };
   return { problem: `unknown command ${JSON.stringify(positionals.join(' '))}` };
 }
 

@@ -98,7 +98,8 @@ test.each([
 
 test.each([
   [['bogus'], 'unknown command "bogus"'],
-  [['tenant'], 'unknown command "tenant"'],
+  [['tenant'], 'tenant needs a command: create'],
+  [['api-key'], 'api-key needs a command: create'],
   [['tenant', 'delete', 'acme'], 'unknown command "tenant delete acme"'],
   [['migrate', 'now'], 'migrate takes options only, not "now"'],
   [['serve', 'serve'], 'serve takes options only, not "serve"'],
