@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
     // unknown one go on about positionals after '--' (and leave a quote open): its first sentence.
     const { code, message } = error as NodeJS.ErrnoException;
     if (!code?.startsWith('ERR_PARSE_ARGS')) throw error;
-    const unknown = /^Unknown option '([^']*)'/.exec(message);
+    const unknown = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '(.*?)'\. /.exec(message) : null;
     return usageError(unknown ? `unknown option ${JSON.stringify(unknown[1])}` : message);
   }
   const { values, positionals } = parsed;

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
@@ -39,6 +41,25 @@ const boolean = z.string().transform((v, ctx) => {
  * taken from the working directory, as paths are.
  */
 const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.herald', import.meta.url));
+
+/**
+ * Before the default was the checkout's `.herald` it was `.herald` in the working directory: a
+ * Herald run from elsewhere (a service's WorkingDirectory, a release copied to a new directory)
+ * would start over silently — new database, admin key and encryption key. Returns the refusal,
+ * naming both directories, when `<cwd>/.herald` holds a Herald's data (keys.json or
+ * postgres.json) and `defaultDir` does not exist yet; null otherwise (a data dir a subdirectory
+ * got by mistake is never named once the checkout has its own).
+ */
+export function movedDataDirProblem(defaultDir: string, cwd: string): string | null {
+  const before = path.resolve(cwd, '.herald');
+  if (before === defaultDir || existsSync(defaultDir)) return null;
+  if (!['keys.json', 'postgres.json'].some((file) => existsSync(path.join(before, file)))) return null;
+  return (
+    `HERALD_DATA_DIR is unset: its default is now ${defaultDir} (the checkout's own, wherever Herald runs from), ` +
+    `which does not exist, and ${before} holds a Herald's data (the default before). ` +
+    `Set HERALD_DATA_DIR=${before} to keep using it, or move it to ${defaultDir}.`
+  );
+}
 
 const duration = z.string().transform((v, ctx) => {
   // parseDuration reads a number alone as seconds; in a setting that was "30" meant as days
@@ -291,6 +312,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     throw new ConfigError([...problems.values()].join('; '));
   }
   const v = parsed.data;
+  if (present.HERALD_DATA_DIR === undefined) {
+    const moved = movedDataDirProblem(DEFAULT_DATA_DIR, process.cwd());
+    if (moved) throw new ConfigError(moved);
+  }
   if (v.HERALD_SHUTDOWN_DRAIN !== undefined && v.HERALD_SHUTDOWN_DRAIN > v.HERALD_SHUTDOWN_TIMEOUT / 2) {
     // The drain is taken from the timeout, and the worker needs the other half to finish the
     // attempts in flight: a longer drain cannot be honoured.

@@ -1,8 +1,10 @@
 // Settings read from the environment: documented defaults, and a bad value stops Herald naming the variable.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig, movedDataDirProblem } from '../src/config.ts';
 
 describe('limits and rate limits', () => {
   test('defaults as the README lists them', () => {
@@ -227,7 +229,40 @@ describe('several bad settings', () => {
 describe('the data dir', () => {
   test("by default the checkout's own .herald, wherever the command runs from; a relative one that is set, from the working directory", () => {
     const checkout = fileURLToPath(new URL('..', import.meta.url));
-    expect(loadConfig({}).dataDir).toBe(path.join(checkout, '.herald'));
-    expect(loadConfig({ HERALD_DATA_DIR: './elsewhere' }).dataDir).toBe('./elsewhere');
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'herald-cwd-'));
+    const cwd = process.cwd();
+    try {
+      // `npx herald …` from a subdirectory (here: a directory outside the checkout) made a data dir there.
+      process.chdir(elsewhere);
+      expect(loadConfig({}).dataDir).toBe(path.join(checkout, '.herald'));
+      expect(loadConfig({ HERALD_DATA_DIR: './elsewhere' }).dataDir).toBe('./elsewhere');
+    } finally {
+      process.chdir(cwd);
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  test('data left in the working directory by the default before is named, not silently replaced by a new Herald', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'herald-moved-'));
+    try {
+      const checkoutDir = path.join(root, 'checkout', '.herald');
+      const service = path.join(root, 'srv');
+      mkdirSync(path.join(service, '.herald'), { recursive: true });
+      // Nothing there yet: no refusal.
+      expect(movedDataDirProblem(checkoutDir, service)).toBeNull();
+      writeFileSync(path.join(service, '.herald', 'keys.json'), '{}');
+      expect(movedDataDirProblem(checkoutDir, service)).toBe(
+        `HERALD_DATA_DIR is unset: its default is now ${checkoutDir} (the checkout's own, wherever Herald runs from), ` +
+          `which does not exist, and ${path.join(service, '.herald')} holds a Herald's data (the default before). ` +
+          `Set HERALD_DATA_DIR=${path.join(service, '.herald')} to keep using it, or move it to ${checkoutDir}.`,
+      );
+      // Once the checkout has its own, a data dir elsewhere (e.g. one a subdirectory got by mistake) is not named.
+      mkdirSync(checkoutDir, { recursive: true });
+      expect(movedDataDirProblem(checkoutDir, service)).toBeNull();
+      // Run from the checkout itself: the same directory, nothing to say.
+      expect(movedDataDirProblem(checkoutDir, path.dirname(checkoutDir))).toBeNull();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

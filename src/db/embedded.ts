@@ -75,8 +75,10 @@ export async function startEmbeddedPostgres(options: {
     // Said at info: a second `serve` on this data dir (a mistake as often as a worker on purpose)
     // joined silently, and lost its database when the process that started it stopped.
     log.info(
-      { owner: running.owner, pid: running.pid, port: running.port },
-      `using the embedded PostgreSQL that Herald process ${running.owner} started: it stops when that process stops`,
+      { owner: running.owner, postmasterPid: running.pid, port: running.port },
+      running.owner === null
+        ? 'using the embedded PostgreSQL already running on this data dir (which process started it cannot be told here)'
+        : `using the embedded PostgreSQL that Herald process ${running.owner} started: it stops when that process stops`,
     );
     const url = urlFor(running.port ?? options.port ?? remembered.port ?? 0);
     await ensureDatabase(url, database);
