@@ -25,7 +25,7 @@ test('src/cli.ts runs as a program, and with NODE_FLAGS in NODE_OPTIONS', () => 
       encoding: 'utf8',
       env: { ...env, PATH: `${path.join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` },
     });
-    expect(out).toContain('herald serve');
+    expect(out).toContain('herald [serve] [--role all|api|worker]');
   }
 });
 
