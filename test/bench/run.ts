@@ -336,7 +336,7 @@ async function walPerRelation(
 // ---------------------------------------------------------------------------------------------
 
 /** What the run started, so that it can be stopped however the run ends. */
-const started = {
+const toCleanUp = {
   /** Processes (Herald's, the peer, the ceiling) not yet seen to exit. */
   children: new Set<ChildProcess>(),
   /** The embedded PostgreSQL, from the moment its start begins (null with DATABASE_URL). */
@@ -354,8 +354,8 @@ let cleanedUp: Promise<void> | null = null;
 function spawnTracked(command: string, args: string[], options: SpawnOptions): ChildProcess {
   if (interrupted !== null) throw new Error('interrupted');
   const child = spawn(command, args, options);
-  started.children.add(child);
-  child.once('exit', () => started.children.delete(child));
+  toCleanUp.children.add(child);
+  child.once('exit', () => toCleanUp.children.delete(child));
   return child;
 }
 
@@ -366,8 +366,8 @@ function spawnTracked(command: string, args: string[], options: SpawnOptions): C
  */
 function cleanUp(): Promise<void> {
   cleanedUp ??= (async () => {
-    await Promise.all([...started.children].map((child) => stopChild(child)));
-    const db = await started.database?.catch(() => null);
+    await Promise.all([...toCleanUp.children].map((child) => stopChild(child)));
+    const db = await toCleanUp.database?.catch(() => null);
     clusterDir ??= db?.clusterDir ?? null;
     try {
       await db?.stop();
@@ -392,7 +392,7 @@ function stopOnSignals(): void {
     if (interrupted !== null) return Date.now() - interruptedAt < 1000 ? undefined : stopNow();
     interrupted = signal === 'SIGINT' ? 130 : 143;
     interruptedAt = Date.now();
-    log(`${signal}: stopping ${started.children.size} process(es) and PostgreSQL (again to stop at once)`);
+    log(`${signal}: stopping ${toCleanUp.children.size} process(es) and PostgreSQL (again to stop at once)`);
     // The run's connections to Herald and PostgreSQL now fail as they close.
     process.on('uncaughtException', () => {});
     process.on('unhandledRejection', () => {});
@@ -403,7 +403,7 @@ function stopOnSignals(): void {
 }
 
 function stopNow(): never {
-  for (const child of started.children) child.kill('SIGKILL');
+  for (const child of toCleanUp.children) child.kill('SIGKILL');
   if (postmasterPid !== null) {
     try {
       // The postmaster leads its own process group (it is started detached): its backends too.
@@ -421,7 +421,7 @@ function stopNow(): never {
 
 /** The run's temporary directory and, as root, the cluster's own under CLUSTERS_DIR (synchronous: stopNow() cannot wait). */
 function removeDirectories(): void {
-  if (started.tmp) rmSync(started.tmp, { recursive: true, force: true });
+  if (toCleanUp.tmp) rmSync(toCleanUp.tmp, { recursive: true, force: true });
   if (clusterDir) rmSync(relocatedClusterRoot(clusterDir) ?? clusterDir, { recursive: true, force: true });
 }
 
@@ -431,8 +431,8 @@ async function main() {
   let baseUrl = process.env.DATABASE_URL;
   if (!baseUrl) {
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'herald-bench-'));
-    started.tmp = tmp;
-    started.database = startEmbeddedPostgres({
+    toCleanUp.tmp = tmp;
+    toCleanUp.database = startEmbeddedPostgres({
       dir: path.join(tmp, 'pg'),
       port: await freePort(),
       password: 'bench',
@@ -449,7 +449,7 @@ async function main() {
           : {}),
       },
     });
-    const db = await started.database;
+    const db = await toCleanUp.database;
     baseUrl = db.url;
     postmasterPid = db.pid;
     clusterDir = db.clusterDir;
