@@ -532,22 +532,24 @@ function exitOf(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-async function dropDatabase(baseUrl: string, databaseUrl: string): Promise<void> {
+/** Runs `statements` one by one on the server's maintenance database at `baseUrl`. */
+async function onServer(baseUrl: string, ...statements: string[]): Promise<void> {
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
   try {
-    await admin.query(`drop database if exists ${new URL(databaseUrl).pathname.slice(1)} with (force)`);
+    for (const statement of statements) await admin.query(statement);
   } finally {
     await admin.end();
   }
 }
 
+async function dropDatabase(baseUrl: string, databaseUrl: string): Promise<void> {
+  await onServer(baseUrl, `drop database if exists ${new URL(databaseUrl).pathname.slice(1)} with (force)`);
+}
+
+/** An empty database `name` on the server at `baseUrl` (dropped first if there is one); its URL. */
 async function freshDatabase(baseUrl: string, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.query(`create database ${name}`);
-  await admin.end();
+  await onServer(baseUrl, `drop database if exists ${name} with (force)`, `create database ${name}`);
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
   return url.toString();
@@ -615,10 +617,7 @@ interface HeraldHandle {
 /** `tag` ends the names of the processes' profile and log files. */
 async function startHerald(databaseUrl: string, workers: number, tag = ''): Promise<HeraldHandle> {
   const children: ChildProcess[] = [];
-  const roles =
-    HERALD_MODE === 'split'
-      ? ['api', ...Array.from({ length: workers }, (_, i) => (workers === 1 ? 'worker' : `worker${i + 1}`))]
-      : ['all'];
+  const roles = HERALD_MODE === 'split' ? ['api', ...numbered('worker', workers)] : ['all'];
   // Each process its own port: the API's, and each worker's for its ops endpoints.
   const ports = await Promise.all(roles.map(() => freePort()));
   const port = ports[0];
@@ -995,7 +994,7 @@ async function ceiling(receiver: BenchReceiver, processes = 1, name = ceilingNam
   const runs = await Promise.all(
     children.map(async ({ next }) => JSON.parse(await next()) as { startedMs: number; endedMs: number; cpuSeconds: number }),
   );
-  const own = Object.fromEntries(runs.map((r, k) => [processes === 1 ? 'ceiling' : `ceiling${k + 1}`, round(r.cpuSeconds)]));
+  const own = Object.fromEntries(numbered('ceiling', processes).map((label, k) => [label, round(runs[k].cpuSeconds)]));
   const cpuSeconds = { ...own, ...measure().cpuSeconds };
   await Promise.all(children.map(({ child }) => exitOf(child)));
   const seconds = (Math.max(...runs.map((r) => r.endedMs)) - Math.min(...runs.map((r) => r.startedMs))) / 1000;
@@ -1075,8 +1074,7 @@ async function measurePeer(databaseUrl: string, receiver: BenchReceiver, pids: n
   receiver.reset();
   log(`${name}: ${EVENTS} events × ${FANOUT} through bare pg-boss + undici`);
   const writes = await writeMeter(databaseUrl);
-  // `peer`, or `peer1`, `peer2`, … with several processes.
-  const measure = meter({ roles: pids.map((_, i) => (pids.length === 1 ? 'peer' : `peer${i + 1}`)), pids });
+  const measure = meter({ roles: numbered('peer', pids.length), pids });
   const started = Date.now();
   await publish(EVENTS, WARMUP);
   const expected = EVENTS * FANOUT;
@@ -1103,26 +1101,33 @@ function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-/** Scenario 1's name in the results: `throughput (3 workers, round 2)` as the run needs to tell them apart. */
-function throughputName(workers: number, round: number): string {
-  if (RUNS.length === 1) return 'throughput';
-  return `throughput (${workers} worker${workers > 1 ? 's' : ''}${ROUNDS > 1 ? `, round ${round}` : ''})`;
+/** A process label per count: `peer` alone, `peer1`, `peer2`, … of several (as Herald's `worker1`…). */
+function numbered(base: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => (count === 1 ? base : `${base}${i + 1}`));
 }
 
-/** Scenario 5's name: `peer (bare pg-boss, 3 processes, round 2)` when it runs once per worker count. */
-function peerName(processes: number, round: number): string {
-  return controlName('peer (bare pg-boss', processes, round);
+/** `1 worker`, `3 workers`; `1 process`, `3 processes`. */
+function counted(n: number, noun: 'worker' | 'process'): string {
+  return `${n} ${noun}${n === 1 ? '' : noun === 'process' ? 'es' : 's'}`;
 }
 
-/** Scenario 4's name: `ceiling (bare undici, 3 processes, round 2)` when it runs once per worker count. */
-function ceilingName(processes: number, round: number): string {
-  return controlName('ceiling (bare undici', processes, round);
+/**
+ * A scenario's name in the results, as the run needs to tell its runs apart: `throughput`,
+ * `peer (bare pg-boss)` of one run; `throughput (3 workers, round 2)`, `peer (bare pg-boss, 3
+ * processes, round 2)` of several. `what` is the name of one run.
+ */
+function runName(what: string, n: number, noun: 'worker' | 'process', round: number): string {
+  if (RUNS.length === 1) return what;
+  const details = [counted(n, noun), ...(ROUNDS > 1 ? [`round ${round}`] : [])].join(', ');
+  return what.endsWith(')') ? `${what.slice(0, -1)}, ${details})` : `${what} (${details})`;
 }
 
-function controlName(opening: string, processes: number, round: number): string {
-  if (RUNS.length === 1) return `${opening})`;
-  return `${opening}, ${processes} process${processes > 1 ? 'es' : ''}${ROUNDS > 1 ? `, round ${round}` : ''})`;
-}
+/** Scenario 1's name: `throughput (3 workers, round 2)`. */
+const throughputName = (workers: number, round: number) => runName('throughput', workers, 'worker', round);
+/** Scenario 5's name: `peer (bare pg-boss, 3 processes, round 2)` when it runs beside each worker count. */
+const peerName = (processes: number, round: number) => runName('peer (bare pg-boss)', processes, 'process', round);
+/** Scenario 4's name: `ceiling (bare undici, 3 processes, round 2)` when it runs beside each worker count. */
+const ceilingName = (processes: number, round: number) => runName('ceiling (bare undici)', processes, 'process', round);
 
 /**
  * With a worker list or `--rounds`: for Herald and for each control that ran beside every count
@@ -1141,10 +1146,10 @@ function reportCurve(): Record<string, number> {
   const rounds = Array.from({ length: ROUNDS }, (_, r) => r + 1);
   const cores = os.cpus().length;
   const curves = [
-    { key: 'workers', title: 'Herald', name: throughputName, unit: (n: number) => `${n} worker${n > 1 ? 's' : ''}` },
-    { key: 'peer', title: 'the peer', name: peerName, unit: (n: number) => `${n} process${n > 1 ? 'es' : ''}` },
-    { key: 'ceiling', title: 'the ceiling (bare undici)', name: ceilingName, unit: (n: number) => `${n} process${n > 1 ? 'es' : ''}` },
-  ];
+    { key: 'workers', title: 'Herald', name: throughputName, noun: 'worker' },
+    { key: 'peer', title: 'the peer', name: peerName, noun: 'process' },
+    { key: 'ceiling', title: 'the ceiling (bare undici)', name: ceilingName, noun: 'process' },
+  ] as const;
   const resultOf = (name: (count: number, round: number) => string, count: number, round: number) =>
     results.find((r) => r.scenario === name(count, round));
   /** µs per delivery of the CPU seconds whose names `pick` accepts. */
@@ -1162,13 +1167,13 @@ function reportCurve(): Record<string, number> {
     const below = shown.filter((n) => n < 1).length;
     return `${series(label, shown)}, ${below} of ${shown.length} below 1`;
   };
-  for (const { key, title, name, unit } of curves) {
+  for (const { key, title, name, noun } of curves) {
     if (!resultOf(name, WORKER_COUNTS[0], 1)) continue;
     console.log(`\n${title} over ${ROUNDS} round(s):`);
     for (const count of WORKER_COUNTS) {
       const runs = rounds.map((r) => resultOf(name, count, r)).filter((r) => r !== undefined);
       console.log(
-        `  ${unit(count)}: ${series(
+        `  ${counted(count, noun)}: ${series(
           `${key} ${count}: deliveries/s`,
           runs.map((r) => r.deliveriesPerSecond),
         )}`,
